@@ -1,0 +1,116 @@
+# leakwatch — plain GNU make, out-of-tree build in build/.  `make V=1` shows the commands.
+#   make            the shim (build/libleakwatch.so) and the command (build/leakwatch)
+#   make check      installs missing Debian packages (as root), builds, runs every test
+#   make demo       the example gateway under `leakwatch gate`
+#   make bench      the speed benchmarks (not part of check)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build
+CC      ?= gcc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CPPFLAGS_ALL := -D_GNU_SOURCE -Iinclude -MMD -MP
+ifneq ($(V),1)
+Q := @
+endif
+
+# --- the shim: shim/hooks.c holds only the exported libc names; everything else is the core ---------------
+SHIM_SRC   := $(wildcard shim/*.c)
+SHIM_OBJ   := $(SHIM_SRC:%.c=$(B)/%.o)
+CORE_OBJ   := $(filter-out $(B)/shim/hooks.o,$(SHIM_OBJ))
+SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-strict-aliasing -pthread
+SHIM_LIBS  := -lunwind -ldl -pthread
+
+# --- the command --------------------------------------------------------------------------------------------
+TOOLS_SRC  := $(wildcard tools/*.c)
+TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
+TOOLS_LIB_OBJ := $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
+TOOLS_CFLAGS := $(CFLAGS) $(WARN)
+TOOLS_LIBS := -ljansson -ldw -lelf -lm
+
+# --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
+CHECK_SRC  := $(wildcard tests/check_*.c)
+CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
+FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
+FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
+DEMO_SRC   := $(wildcard tests/demo/*.c)
+DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+
+.PHONY: all check deps bench demo install clean
+all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(DEMO_BIN)
+
+$(B)/shim/%.o: shim/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(SHIM_CFLAGS) -c $< -o $@
+
+$(B)/libleakwatch.so: $(SHIM_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-soname,libleakwatch.so -o $@ $^ $(SHIM_LIBS)
+
+$(B)/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools $(TOOLS_CFLAGS) -c $< -o $@
+
+$(B)/leakwatch: $(TOOLS_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(TOOLS_LIBS)
+
+$(B)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Ishim -Itools $(CFLAGS) $(WARN) -pthread -c $< -o $@
+
+$(B)/tests/check_runner: $(CHECK_OBJ) $(CORE_OBJ) $(TOOLS_LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lunwind -ldl -pthread -lm
+
+# Fixtures keep their frames simple to read in reports: no inlining, frame pointers kept.
+$(B)/fixtures/%: tests/fixtures/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Iinclude -O1 -g -fno-inline -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+		$(WARN) -pthread $< -o $@
+
+$(B)/demo/%: tests/demo/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -O2 -g -fno-inline $(WARN) -pthread $< -o $@
+
+$(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -O2 -g $(WARN) -pthread $< -o $@
+
+deps:
+	$(Q)scripts/deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(B)/tests/check_runner
+	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) $(B)/tests/check_runner
+
+bench: all $(BENCH_BIN)
+	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh
+
+demo: all
+	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/demo/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(B)/libleakwatch.so $(DESTDIR)$(PREFIX)/lib/libleakwatch.so
+	install -m 0755 $(B)/leakwatch $(DESTDIR)$(PREFIX)/bin/leakwatch
+	install -m 0644 include/leakwatch.h $(DESTDIR)$(PREFIX)/include/leakwatch.h
+	install -m 0644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
