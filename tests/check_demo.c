@@ -1,0 +1,336 @@
+/* check_demo — the example gateway and load client (tests/demo/), and the CI gate's verdict on them: `leakwatch
+ * gate` must fail the gateway's leak and queue modes and pass its ok and cache modes, every time (each case runs
+ * three times), and the gateway must serve correct answers on its own, without the shim. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "testutil.h"
+
+#define GATE_ROUNDS     "5"
+#define GATE_REQUESTS   "1000"
+#define GATE_TIMEOUT_S  150.0
+
+/* A loopback port nobody listens on right now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    ck_assert_msg(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+                  getsockname(fd, (struct sockaddr *)&addr, &len) == 0, "bind: %s", strerror(errno));
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+static char *demo_program(const char *name)
+{
+    char *path = tu_strf("%s/demo/%s", tu_build_dir(), name);
+    ck_assert_msg(access(path, X_OK) == 0, "%s is not built (make all)", path);
+    return path;
+}
+
+/* A started gateway, bare (no shim), ready for connections. */
+struct gateway {
+    struct tu_proc proc;
+    struct tu_env env;
+    char *out;
+    int port;
+};
+
+static void gateway_start(struct gateway *gw, const char *mode)
+{
+    char *bin = demo_program("gateway");
+    gw->out = tu_tempdir();
+    tu_env_base(&gw->env, gw->out);
+    gw->port = free_port();
+    char *port = tu_strf("%d", gw->port);
+    char *argv[] = { bin, "--port", port, "--mode", (char *)mode, NULL };
+    tu_spawn(&gw->proc, argv, gw->env.vars, NULL);
+    char *ready = tu_strf("listening on 127.0.0.1:%d\n", gw->port);
+    int r = tu_read_until(&gw->proc, ready, 10);
+    ck_assert_msg(r == 0, "gateway --mode %s did not print '%s' within 10 s; stdout: %s stderr: %s", mode,
+                  "listening on 127.0.0.1:PORT", gw->proc.out, gw->proc.err);
+    free(ready);
+    free(port);
+    free(bin);
+}
+
+/* Stops the gateway with SIGTERM and checks that it shut down cleanly after serving `served` requests. */
+static void gateway_stop(struct gateway *gw, unsigned served)
+{
+    kill(gw->proc.pid, SIGTERM);
+    tu_finish(&gw->proc, 10);
+    ck_assert_msg(!gw->proc.timed_out && WIFEXITED(gw->proc.status) && WEXITSTATUS(gw->proc.status) == 0,
+                  "gateway did not exit 0 on SIGTERM (%s); stderr: %s", tu_status_str(&gw->proc), gw->proc.err);
+    char *bye = tu_strf("gateway: Terminated after %u requests\n", served);
+    ck_assert_msg(strstr(gw->proc.out, bye) != NULL, "gateway did not say '%s'; stdout: %s", bye, gw->proc.out);
+    free(bye);
+    tu_proc_free(&gw->proc);
+    tu_env_free(&gw->env);
+    tu_rmtree(gw->out);
+    free(gw->out);
+}
+
+/* Sends raw request bytes in the given pieces (a short pause between them, so the server sees partial requests)
+ * and returns everything the server sent until it closed the connection. */
+static char *exchange(int port, const char *const pieces[], size_t npieces)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_msg(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "connect to 127.0.0.1:%d: %s", port,
+                  strerror(errno));
+    for (size_t i = 0; i < npieces; i++) {
+        size_t len = strlen(pieces[i]);
+        ck_assert_msg(write(fd, pieces[i], len) == (ssize_t)len, "send: %s", strerror(errno));
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap);
+    ck_assert_msg(buf != NULL, "out of memory");
+    for (;;) {
+        ck_assert_msg(len + 1 < cap, "response larger than %zu bytes", cap);
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        ck_assert_msg(n >= 0, "receive from the gateway: %s", strerror(errno));
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    return buf;
+}
+
+/* Checks one response at *p (status line, the header line `header` unless NULL, Content-Length matching the
+ * body) and returns its body (a new string); *p moves past the response. */
+static char *take_response(const char **p, const char *status_line, const char *header)
+{
+    ck_assert_msg(strncmp(*p, status_line, strlen(status_line)) == 0, "expected '%s', got: %.200s", status_line,
+                  *p);
+    const char *head_end = strstr(*p, "\r\n\r\n");
+    ck_assert_msg(head_end != NULL, "response without the end of its head: %.200s", *p);
+    if (header) {
+        char *line = tu_strf("\r\n%s\r\n", header);
+        const char *h = strstr(*p, line);
+        ck_assert_msg(h != NULL && h < head_end, "response without '%s': %.200s", header, *p);
+        free(line);
+    }
+    const char *cl = strstr(*p, "\r\nContent-Length: ");
+    ck_assert_msg(cl != NULL && cl < head_end, "response without Content-Length: %.200s", *p);
+    size_t body_len = strtoul(cl + 18, NULL, 10);
+    const char *body = head_end + 4;
+    ck_assert_msg(strlen(body) >= body_len, "body shorter than its Content-Length %zu: %s", body_len, body);
+    *p = body + body_len;
+    return strndup(body, body_len);
+}
+
+/* The gateway alone, in every mode: right status, Content-Length and body, over one keep-alive connection
+ * whose first request arrives in three pieces; identical product pages on a repeat (the cache's hit path). */
+START_TEST(gateway_serves_without_shim)
+{
+    static const char *const modes[] = { "ok", "leak", "queue", "cache" };
+    struct gateway gw;
+    gateway_start(&gw, modes[_i]);
+    static const char *const pieces[] = {
+        "GET /api/ord", "ers HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: 1\r\n", "\r\n",
+        "GET /api/products/4242 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/products/4242 HTTP/1.1\r\n\r\n"
+        "GET /api/users/7 HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
+        "GET /api/orders HTTP/1.1\r\nConnection: close\r\n\r\n",
+    };
+    char *all = exchange(gw.port, pieces, 4);
+    const char *p = all;
+
+    char *orders = take_response(&p, "HTTP/1.1 200 OK\r\n", "Connection: keep-alive");
+    ck_assert_msg(strncmp(orders, "{\"api\":\"orders/v2\",\"data\":{\"orders\":[{\"id\":", 42) == 0,
+                  "unexpected orders body: %s", orders);
+    ck_assert_msg(strstr(orders, "\"status\":\"paid\"") && strcmp(orders + strlen(orders) - 3, "}}\n") == 0,
+                  "orders body incomplete: %s", orders);
+    char *page1 = take_response(&p, "HTTP/1.1 200 OK\r\n", NULL);
+    char *page2 = take_response(&p, "HTTP/1.1 200 OK\r\n", NULL);
+    ck_assert_msg(strstr(page1, "<h1>Product 4242</h1>") && strstr(page1, "</html>\n"), "bad page: %s", page1);
+    ck_assert_str_eq(page1, page2);
+    char *user = take_response(&p, "HTTP/1.1 200 OK\r\n", NULL);
+    ck_assert_msg(strstr(user, "\"email\":\"user7@example.test\"") != NULL, "bad user: %s", user);
+    char *health = take_response(&p, "HTTP/1.1 200 OK\r\n", NULL);
+    ck_assert_str_eq(health, "ok\n");
+    char *missing = take_response(&p, "HTTP/1.1 404 Not Found\r\n", NULL);
+    ck_assert_str_eq(missing, "not found\n");
+    char *last = take_response(&p, "HTTP/1.1 200 OK\r\n", "Connection: close");
+    ck_assert_msg(*p == '\0', "bytes after the last response: %s", p);
+
+    const char *const bad[] = { "NONSENSE\r\n\r\n" };
+    char *rejected = exchange(gw.port, bad, 1);
+    ck_assert_msg(strncmp(rejected, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "malformed request got: %s",
+                  rejected);
+
+    free(rejected);
+    free(last);
+    free(missing);
+    free(health);
+    free(user);
+    free(page2);
+    free(page1);
+    free(orders);
+    free(all);
+    gateway_stop(&gw, 7);
+}
+END_TEST
+
+/* The load client sends exactly what it is asked to, and fails when the server is not there. */
+START_TEST(load_counts_and_fails)
+{
+    struct gateway gw;
+    gateway_start(&gw, "ok");
+    char *load = demo_program("load");
+    char *port = tu_strf("%d", gw.port);
+    char *argv[] = { load, "--port", port, "--requests", "500", "--concurrency", "3", NULL };
+    struct tu_proc p;
+    tu_run(&p, argv, gw.env.vars, 60);
+    ck_assert_msg(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "load: %s; stderr: %s", tu_status_str(&p),
+                  p.err);
+    ck_assert_msg(strstr(p.out, "load: 500/500 requests") && strstr(p.out, ", 0 errors"), "load said: %s", p.out);
+    tu_proc_free(&p);
+    gateway_stop(&gw, 500);
+
+    char *dead = tu_strf("%d", free_port());
+    char *argv2[] = { load, "--port", dead, "--requests", "10", NULL };
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    tu_run(&p, argv2, env.vars, 30);
+    ck_assert_msg(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 1,
+                  "load against a closed port: %s, expected exit 1", tu_status_str(&p));
+    ck_assert_msg(strstr(p.err, "connect to 127.0.0.1:") != NULL, "load's error does not say what failed: %s",
+                  p.err);
+    tu_proc_free(&p);
+    tu_env_free(&env);
+    free(dead);
+    free(port);
+    free(load);
+}
+END_TEST
+
+/* Runs the whole CI job on the gateway in one mode; returns the finished gate process. */
+static void run_gate(const char *mode, struct tu_proc *gate, char **out)
+{
+    const char *b = tu_build_dir();
+    char *leakwatch = tu_strf("%s/leakwatch", b);
+    ck_assert_msg(access(leakwatch, X_OK) == 0, "%s is not built (make all): the gate tests need it", leakwatch);
+    char *shim = tu_shim_path();
+    char *gateway = demo_program("gateway");
+    char *loader = demo_program("load");
+    int port = free_port();
+    char *port_s = tu_strf("%d", port);
+    char *load = tu_strf("%s --port %d --requests %s", loader, port, GATE_REQUESTS);
+    *out = tu_tempdir();
+    struct tu_env env;
+    tu_env_base(&env, *out);
+    char *argv[] = { leakwatch, "gate", "--rounds", GATE_ROUNDS, "--warmup", "1", "--load", load,
+                     "--ready-port", port_s, "--", gateway, "--port", port_s, "--mode", (char *)mode, NULL };
+    double start = tu_now();
+    tu_run(gate, argv, env.vars, GATE_TIMEOUT_S);
+    fprintf(stderr, "check_demo: gate on --mode %s: %s after %.1f s\n", mode, tu_status_str(gate),
+            tu_now() - start);
+    ck_assert_msg(!gate->timed_out, "leakwatch gate on --mode %s did not finish within %.0f s; output: %s %s", mode,
+                  GATE_TIMEOUT_S, gate->out, gate->err);
+    tu_env_free(&env);
+    free(load);
+    free(port_s);
+    free(loader);
+    free(gateway);
+    free(shim);
+    free(leakwatch);
+}
+
+static int gate_exit(const struct tu_proc *gate)
+{
+    return WIFEXITED(gate->status) ? WEXITSTATUS(gate->status) : -1;
+}
+
+/* A failing gate must name the function that created the growing blocks. */
+static void expect_gate_fails(const char *mode, const char *creator)
+{
+    struct tu_proc gate;
+    char *out;
+    run_gate(mode, &gate, &out);
+    ck_assert_msg(gate_exit(&gate) == 1, "leakwatch gate on the %s gateway: %s, expected exit 1 (a growing leak);"
+                  "\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&gate), gate.out, gate.err);
+    ck_assert_msg(strstr(gate.out, creator) != NULL, "the gate failed --mode %s but its output does not name %s:\n%s",
+                  mode, creator, gate.out);
+    tu_proc_free(&gate);
+    tu_rmtree(out);
+    free(out);
+}
+
+static void expect_gate_passes(const char *mode)
+{
+    struct tu_proc gate;
+    char *out;
+    run_gate(mode, &gate, &out);
+    ck_assert_msg(gate_exit(&gate) == 0, "leakwatch gate on the %s gateway: %s, expected exit 0 (no growing leak);"
+                  "\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&gate), gate.out, gate.err);
+    tu_proc_free(&gate);
+    tu_rmtree(out);
+    free(out);
+}
+
+START_TEST(gate_fails_leak)
+{
+    expect_gate_fails("leak", "build_order_response");
+}
+END_TEST
+
+START_TEST(gate_fails_queue)
+{
+    expect_gate_fails("queue", "enqueue_audit_event");
+}
+END_TEST
+
+START_TEST(gate_passes_ok)
+{
+    expect_gate_passes("ok");
+}
+END_TEST
+
+START_TEST(gate_passes_cache)
+{
+    expect_gate_passes("cache");
+}
+END_TEST
+
+static Suite *demo_suite(void)
+{
+    Suite *s = suite_create("demo");
+    TCase *alone = tcase_create("gateway");
+    tcase_set_timeout(alone, 60);
+    tcase_add_loop_test(alone, gateway_serves_without_shim, 0, 4);
+    tcase_add_test(alone, load_counts_and_fails);
+    suite_add_tcase(s, alone);
+
+    /* Three runs of each: the verdict must not depend on timing or on the random ids the load picks. */
+    TCase *gate = tcase_create("gate");
+    tcase_set_timeout(gate, GATE_TIMEOUT_S + 30);
+    tcase_add_loop_test(gate, gate_fails_leak, 0, 3);
+    tcase_add_loop_test(gate, gate_fails_queue, 0, 3);
+    tcase_add_loop_test(gate, gate_passes_ok, 0, 3);
+    tcase_add_loop_test(gate, gate_passes_cache, 0, 3);
+    suite_add_tcase(s, gate);
+    return s;
+}
+
+LW_SUITE(demo_suite)
