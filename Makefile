@@ -33,7 +33,7 @@ TOOLS_CFLAGS := $(CFLAGS) $(WARN)
 TOOLS_LIBS := -ljansson -ldw -lelf -lm
 
 # --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
-CHECK_SRC  := $(wildcard tests/check_*.c)
+CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)

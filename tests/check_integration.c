@@ -1,0 +1,735 @@
+/* Integration tests: the fixtures run under LD_PRELOAD=libleakwatch.so in a fresh LEAKWATCH_OUT, and the
+ * reports they leave must hold exactly what each fixture leaked by construction (see the comment at the top
+ * of each fixture in tests/fixtures), name the right functions, and follow docs/report-format.md. */
+#include <check.h>
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "testutil.h"
+
+#define RUN_LIMIT_S 20.0
+
+static char *tmp;   /* this test's private directory */
+static char *out;   /* tmp/reports: LEAKWATCH_OUT, created by the shim */
+
+static void setup(void)
+{
+    tmp = tu_tempdir();
+    out = tu_strf("%s/reports", tmp);
+}
+
+static void teardown(void)
+{
+    tu_rmtree(tmp);
+    free(tmp);
+    free(out);
+}
+
+/* Runs fixture name with up to 3 arguments under the shim, with extra "NAME=value" settings. */
+static void run_fixture(struct tu_proc *p, const char *name, const char *arg, const char *const *settings,
+                        int shim)
+{
+    struct tu_env env;
+    if (shim)
+        tu_env_shim(&env, out);
+    else
+        tu_env_base(&env, out);
+    for (; settings && *settings; settings++) {
+        char *name_eq = strdup(*settings);
+        char *eq = strchr(name_eq, '=');
+        ck_assert_msg(eq != NULL, "bad setting %s", *settings);
+        *eq = '\0';
+        tu_env_set(&env, name_eq, eq + 1);
+        free(name_eq);
+    }
+    char *path = tu_fixture(name);
+    char *argv[] = { path, (char *)arg, NULL };
+    tu_run(p, argv, env.vars, RUN_LIMIT_S);
+    free(path);
+    tu_env_free(&env);
+}
+
+static void assert_exit(const struct tu_proc *p, int code)
+{
+    ck_assert_msg(!p->timed_out && WIFEXITED(p->status) && WEXITSTATUS(p->status) == code,
+                  "expected exit %d, got %s; stderr:\n%s", code, tu_status_str(p), p->err);
+}
+
+/* The exit report of a fixture that wrote no other report: seq 1, reason "exit". */
+static json_t *exit_report(const struct tu_proc *p, const char *name)
+{
+    json_t *r = tu_report(out, name, p->pid, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "exit");
+    ck_assert_int_eq(tu_int(r, "pid"), p->pid);
+    ck_assert_int_eq(tu_int(r, "seq"), 1);
+    return r;
+}
+
+static void assert_totals(json_t *r, long long bytes, long long blocks)
+{
+    json_t *t = json_object_get(r, "totals");
+    ck_assert_msg(json_is_object(t), "no totals");
+    ck_assert_msg(tu_int(t, "live_bytes") == bytes && tu_int(t, "live_blocks") == blocks,
+                  "totals: %lld bytes in %lld blocks, expected %lld in %lld", tu_int(t, "live_bytes"),
+                  tu_int(t, "live_blocks"), bytes, blocks);
+}
+
+/* The site whose key frames name fn holds exactly bytes/blocks of the given kind, and its leak groups'
+ * creation stacks name fn too. */
+static json_t *assert_site(json_t *r, const char *fn, const char *kind, long long bytes, long long blocks)
+{
+    json_t *s = tu_site(r, fn);
+    ck_assert_str_eq(json_string_value(json_object_get(s, "kind")), kind);
+    ck_assert_msg(tu_int(s, "live_bytes") == bytes && tu_int(s, "live_blocks") == blocks,
+                  "site %s: %lld bytes in %lld blocks, expected %lld in %lld", fn, tu_int(s, "live_bytes"),
+                  tu_int(s, "live_blocks"), bytes, blocks);
+    json_t *leaks = json_object_get(s, "leaks");
+    ck_assert_msg(json_array_size(leaks) >= 1, "site %s has no leak group at exit", fn);
+    long long grouped = 0;
+    size_t i;
+    json_t *g;
+    json_array_foreach(leaks, i, g) {
+        grouped += tu_int(g, "bytes");
+        ck_assert_msg(tu_frames_name(json_object_get(g, "created_at"), fn),
+                      "a leak group of site %s has a creation stack that does not name it", fn);
+    }
+    ck_assert_msg(grouped == bytes, "site %s: leak groups hold %lld bytes, site %lld", fn, grouped, bytes);
+    return s;
+}
+
+static int count_lines_with(const char *text, const char *needle, const char *skip_prefix)
+{
+    int n = 0;
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, len);
+        if (strstr(copy, needle) && !(skip_prefix && strncmp(copy, skip_prefix, strlen(skip_prefix)) == 0))
+            n++;
+        free(copy);
+        line = end ? end + 1 : NULL;
+    }
+    return n;
+}
+
+START_TEST(test_direct_leaks)
+{
+    struct tu_proc bare, p;
+    run_fixture(&bare, "leak_direct", NULL, NULL, 0);
+    run_fixture(&p, "leak_direct", NULL, NULL, 1);
+    assert_exit(&bare, 3);
+    assert_exit(&p, 3);
+    ck_assert_str_eq(p.out, bare.out);
+    ck_assert_int_eq(tu_count_files(out, "leak_direct."), 2);
+    json_t *r = exit_report(&p, "leak_direct");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "leakwatch-report");
+    ck_assert_int_eq(tu_int(r, "version"), 1);
+    assert_totals(r, 3866, 6);
+    json_t *s = assert_site(r, "fx_direct_malloc", "heap", 3000, 3);
+    ck_assert_int_eq(tu_int(s, "allocs"), 3);
+    ck_assert_int_eq(tu_int(s, "frees"), 0);
+    ck_assert_int_eq(tu_int(s, "bytes_allocated"), 3000);
+    assert_site(r, "fx_direct_calloc", "heap", 770, 1);
+    s = assert_site(r, "fx_new_widget", "heap", 96, 2);
+    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_operator_new"),
+                  "the wrapper fx_operator_new is not among the site's key frames");
+    ck_assert_int_eq(tu_sites_naming(r, "fx_churn"), 0);
+    json_t *t = json_object_get(r, "totals");
+    ck_assert_int_eq(tu_int(t, "allocs"), 11);
+    ck_assert_int_eq(tu_int(t, "frees"), 5);
+    json_decref(r);
+    tu_proc_free(&bare);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* The text report: three LEAK records, largest first, each followed by "Created at:" and frames. */
+START_TEST(test_text_shape)
+{
+    struct tu_proc p;
+    run_fixture(&p, "leak_direct", NULL, NULL, 1);
+    assert_exit(&p, 3);
+    char *path = tu_report_path(out, "leak_direct", p.pid, 1, "txt");
+    char *text = tu_slurp(path);
+    ck_assert_msg(text != NULL, "no text report %s", path);
+    ck_assert_int_eq(count_lines_with(text, "LEAK: ", NULL), 3);
+    const char *fns[] = { "fx_direct_malloc", "fx_direct_calloc", "fx_new_widget" };
+    const char *at = text;
+    for (int i = 0; i < 3; i++) {
+        const char *leak = strstr(at, "LEAK: ");
+        ck_assert_msg(leak != NULL, "LEAK record %d missing:\n%s", i + 1, text);
+        ck_assert_msg(strncmp(leak, "LEAK: ", 6) == 0 && (leak == text || leak[-1] == '\n'),
+                      "LEAK does not start a line");
+        const char *created = strstr(leak, "\nCreated at:\n\t");
+        const char *next = strstr(leak + 1, "LEAK: ");
+        ck_assert_msg(created && (!next || created < next), "record %d has no \"Created at:\" block:\n%s",
+                      i + 1, text);
+        char *record = strndup(created, next ? (size_t)(next - created) : strlen(created));
+        char *want = tu_strf("%s+0x", fns[i]);
+        ck_assert_msg(strstr(record, want), "record %d should show %s (largest first):\n%s", i + 1, want, record);
+        free(want);
+        free(record);
+        at = leak + 1;
+    }
+    ck_assert_msg(strstr(text, "leak_direct") != NULL, "the header does not name the program");
+    free(text);
+    free(path);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_wrapper_two_sites)
+{
+    struct tu_proc p;
+    run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "leak_wrapper");
+    assert_totals(r, 4608, 3);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_xmalloc"), 2);
+    json_t *a = assert_site(r, "fx_parse_config", "heap", 512, 2);
+    json_t *b = assert_site(r, "fx_load_table", "heap", 4096, 1);
+    ck_assert_str_ne(json_string_value(json_object_get(a, "id")), json_string_value(json_object_get(b, "id")));
+    for (json_t *s = a; s; s = s == a ? b : NULL) {
+        json_t *f0 = json_array_get(json_object_get(s, "frames"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(f0, "function")), "fx_xmalloc");
+    }
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_realloc_growth)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_RECORDS=4", NULL };
+    run_fixture(&p, "leak_realloc", NULL, settings, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "leak_realloc");
+    assert_totals(r, 4096, 1);
+    json_t *s = assert_site(r, "fx_grow_buffer", "heap", 4096, 1);
+    ck_assert_int_eq(tu_int(s, "bytes_allocated"), 16 + 64 + 256 + 1024 + 4096);
+    json_t *recent = json_object_get(json_array_get(json_object_get(s, "leaks"), 0), "recent_access");
+    ck_assert_int_eq(json_array_size(recent), 4);
+    const char *details[] = { "1024 -> 4096", "256 -> 1024", "64 -> 256", "16 -> 64" };
+    for (size_t i = 0; i < 4; i++) {
+        json_t *rec = json_array_get(recent, i);
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "kind")), "realloc");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "detail")), details[i]);
+        ck_assert_msg(tu_frames_name(json_object_get(rec, "frames"), "fx_grow_step"),
+                      "access record %zu does not name fx_grow_step", i);
+    }
+    char *path = tu_report_path(out, "leak_realloc", p.pid, 1, "txt");
+    char *text = tu_slurp(path);
+    ck_assert_msg(text != NULL, "no text report %s", path);
+    ck_assert_msg(strstr(text, "Recent access records:") && strstr(text, "\tHint: realloc") &&
+                  strstr(text, "fx_grow_step+0x") && strstr(text, "\nCreated at:\n"),
+                  "text report lacks the access records:\n%s", text);
+    ck_assert_int_eq(count_lines_with(text, "Hint: realloc", NULL), 4);
+    free(text);
+    free(path);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_glibc_semantics)
+{
+    struct tu_proc p;
+    run_fixture(&p, "alloc_semantics", NULL, NULL, 1);
+    ck_assert_msg(strcmp(p.out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p.out);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "alloc_semantics");
+    assert_totals(r, 1100, 4);
+    assert_site(r, "fx_realloc_null", "heap", 300, 1);
+    assert_site(r, "fx_realloc_fail", "heap", 500, 1);
+    assert_site(r, "fx_reallocarray", "heap", 300, 1);
+    assert_site(r, "fx_malloc_zero", "heap", 0, 1);
+    const char *clean[] = { "fx_realloc_zero", "fx_calloc_overflow", "fx_errno_kept", "fx_libc_allocs" };
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg(tu_sites_naming(r, clean[i]) == 0, "%s left a live site", clean[i]);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_threads)
+{
+    struct tu_proc p;
+    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    run_fixture(&p, "leak_threads", NULL, settings, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "leak_threads");
+    assert_totals(r, 1536, 12);
+    json_t *s = assert_site(r, "fx_thread_leak", "heap", 1536, 12);
+    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_thread_worker"), "no fx_thread_worker frame");
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_fork_child_reports)
+{
+    struct tu_proc p;
+    run_fixture(&p, "leak_fork", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    int child = 0, status = -1;
+    ck_assert_msg(sscanf(p.out, "child %d status %d", &child, &status) == 2, "stdout: %s", p.out);
+    ck_assert_int_eq(status, 0);
+    json_t *c = tu_report(out, "leak_fork", child, 1);
+    ck_assert_int_eq(tu_int(c, "pid"), child);
+    ck_assert_int_eq(tu_int(c, "ppid"), p.pid);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "reason")), "exit");
+    assert_totals(c, 3333, 2);
+    assert_site(c, "fx_child_leak", "heap", 2222, 1);
+    assert_site(c, "fx_parent_leak", "heap", 1111, 1);
+    json_t *r = exit_report(&p, "leak_fork");
+    assert_totals(r, 1111, 1);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_child_leak"), 0);
+    ck_assert_int_eq(tu_count_files(out, "leak_fork."), 4);
+    json_decref(c);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_aligned)
+{
+    struct tu_proc p;
+    run_fixture(&p, "leak_aligned", "pvalloc", NULL, 1);
+    assert_exit(&p, 0);
+    long page = sysconf(_SC_PAGESIZE);
+    json_t *r = exit_report(&p, "leak_aligned");
+    assert_totals(r, 6512 + page, 5);
+    assert_site(r, "fx_leak_posix_memalign", "heap", 1000, 1);
+    assert_site(r, "fx_leak_memalign", "heap", 2000, 1);
+    assert_site(r, "fx_leak_aligned_alloc", "heap", 512, 1);
+    assert_site(r, "fx_leak_valloc", "heap", 3000, 1);
+    assert_site(r, "fx_leak_pvalloc", "heap", page, 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+static void check_mmap(int all)
+{
+    struct tu_proc p;
+    const char *settings[] = { all ? "LEAKWATCH_MMAP=all" : "LEAKWATCH_MMAP=anon", NULL };
+    run_fixture(&p, "leak_mmap", NULL, settings, 1);
+    assert_exit(&p, 0);
+    long long page = sysconf(_SC_PAGESIZE);
+    json_t *r = exit_report(&p, "leak_mmap");
+    assert_totals(r, 0, 0);
+    json_t *t = json_object_get(r, "totals");
+    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (29 + all) * page);
+    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 5 + all);
+    assert_site(r, "fx_map_leak", "mmap", 5 * page, 1);
+    assert_site(r, "fx_map_partial", "mmap", 7 * page, 1);
+    assert_site(r, "fx_map_grow", "mmap", 6 * page, 1);
+    assert_site(r, "fx_map_shrink", "mmap", 3 * page, 1);
+    assert_site(r, "fx_map_move", "mmap", 4 * page, 1);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_map_unmapped"), 0);
+    if (all)
+        assert_site(r, "fx_map_file", "mmap", page, 1);
+    else
+        ck_assert_int_eq(tu_sites_naming(r, "fx_map_file"), 0);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+
+START_TEST(test_mmap_anon)
+{
+    check_mmap(0);
+}
+END_TEST
+
+START_TEST(test_mmap_all)
+{
+    check_mmap(1);
+}
+END_TEST
+
+START_TEST(test_api_dump)
+{
+    struct tu_proc bare, p;
+    run_fixture(&bare, "api_dump", NULL, NULL, 0);
+    assert_exit(&bare, 0);
+    ck_assert_str_eq(bare.out, "dump absent\n");
+    run_fixture(&p, "api_dump", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    ck_assert_str_eq(p.out, "dump 0\n");
+    json_t *api = tu_report(out, "api_dump", p.pid, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(api, "reason")), "api");
+    ck_assert_int_eq(tu_int(api, "previous_seq"), 0);
+    assert_totals(api, 777, 1);
+    ck_assert_int_eq(tu_sites_naming(api, "fx_api_leak"), 1);
+    json_t *ex = tu_report(out, "api_dump", p.pid, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(ex, "reason")), "exit");
+    ck_assert_int_eq(tu_int(ex, "previous_seq"), 1);
+    assert_totals(ex, 777, 1);
+    assert_site(ex, "fx_api_leak", "heap", 777, 1);
+    json_decref(api);
+    json_decref(ex);
+    tu_proc_free(&bare);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Waits up to limit_s for dir/name.pid.seq.json; returns the seconds it took, or -1. */
+static double wait_report(const char *name, pid_t pid, int seq, double limit_s)
+{
+    char *path = tu_report_path(out, name, pid, seq, "json");
+    double start = tu_now(), took = -1;
+    struct timespec tick = { 0, 5 * 1000 * 1000 };
+    while (tu_now() - start < limit_s) {
+        if (access(path, F_OK) == 0) {
+            took = tu_now() - start;
+            break;
+        }
+        nanosleep(&tick, NULL);
+    }
+    free(path);
+    return took;
+}
+
+static void spawn_fixture(struct tu_proc *p, const char *name, int shim)
+{
+    struct tu_env env;
+    if (shim)
+        tu_env_shim(&env, out);
+    else
+        tu_env_base(&env, out);
+    char *path = tu_fixture(name);
+    char *argv[] = { path, NULL };
+    tu_spawn(p, argv, env.vars, NULL);
+    free(path);
+    tu_env_free(&env);
+    ck_assert_msg(tu_read_until(p, "ready\n", RUN_LIMIT_S) == 0, "%s never became ready; stderr:\n%s", name,
+                  p->err);
+}
+
+START_TEST(test_signal_while_idle)
+{
+    struct tu_proc p;
+    spawn_fixture(&p, "idle", 1);
+    ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
+    double took = wait_report("idle", p.pid, 1, 10.0);
+    kill(p.pid, SIGKILL);
+    tu_finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(took >= 0, "no report 10 s after SIGUSR2; stderr:\n%s", p.err);
+    ck_assert_msg(took <= 1.0, "the report took %.3f s after SIGUSR2 (must be within 1 s)", took);
+    json_t *r = tu_report(out, "idle", p.pid, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
+    assert_totals(r, 4321, 1);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_idle_leak"), 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_program_owns_the_signal)
+{
+    struct tu_proc bare, p;
+    spawn_fixture(&bare, "own_handler", 0);
+    kill(bare.pid, SIGUSR1);
+    tu_finish(&bare, RUN_LIMIT_S);
+    assert_exit(&bare, 0);
+    ck_assert_str_eq(bare.out, "handled 2\nready\n");
+    spawn_fixture(&p, "own_handler", 1);
+    ck_assert_msg(strncmp(p.out, "handled 2\n", 10) == 0,
+                  "the program's SIGUSR2 handler did not see its own raise() and kill(getpid()): %s", p.out);
+    ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
+    double took = wait_report("own_handler", p.pid, 1, 10.0);
+    kill(p.pid, SIGUSR1);
+    tu_finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(took >= 0, "an outside SIGUSR2 gave no report; stderr:\n%s", p.err);
+    assert_exit(&p, 0);
+    ck_assert_str_eq(p.out, bare.out);
+    ck_assert_msg(count_lines_with(p.err, "SIGUSR2", "leakwatch: report #") == 1,
+                  "expected one stderr line about the program's SIGUSR2 handler:\n%s", p.err);
+    json_t *r = tu_report(out, "own_handler", p.pid, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
+    json_t *ex = tu_report(out, "own_handler", p.pid, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(ex, "reason")), "exit");
+    assert_site(ex, "fx_handler_leak", "heap", 321, 1);
+    json_decref(r);
+    json_decref(ex);
+    tu_proc_free(&bare);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* One bad value per variable: the line names the variable, the value and the default; the program runs on
+ * and the report's config holds the default. */
+static const struct { const char *var, *bad, *deflt, *config_key; } bad_settings[] = {
+    { "LEAKWATCH_TOP", "banana", "20", "top" },
+    { "LEAKWATCH_INTERVAL", "soon", "0", "interval_ms" },
+    { "LEAKWATCH_MMAP", "some", "anon", "mmap" },
+    { "LEAKWATCH_SIGNAL", "SIGFOO", "SIGUSR2", "signal" },
+    { "LEAKWATCH_SITE_DEPTH", "-3", "4", "site_depth" },
+};
+
+START_TEST(test_bad_setting)
+{
+    struct tu_proc p;
+    char *setting = tu_strf("%s=%s", bad_settings[_i].var, bad_settings[_i].bad);
+    const char *settings[] = { setting, NULL };
+    run_fixture(&p, "leak_direct", NULL, settings, 1);
+    assert_exit(&p, 3);
+    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_msg(count_lines_with(p.err, bad_settings[_i].var, NULL) == 1,
+                  "expected one stderr line naming %s:\n%s", bad_settings[_i].var, p.err);
+    const char *line = strstr(p.err, bad_settings[_i].var);
+    char *end = strchr(line, '\n');
+    char *one = strndup(line, end ? (size_t)(end - line) : strlen(line));
+    ck_assert_msg(strstr(one, bad_settings[_i].bad) && strstr(one, bad_settings[_i].deflt),
+                  "the line should name the bad value \"%s\" and the default \"%s\": %s", bad_settings[_i].bad,
+                  bad_settings[_i].deflt, one);
+    json_t *r = exit_report(&p, "leak_direct");
+    json_t *v = json_object_get(json_object_get(r, "config"), bad_settings[_i].config_key);
+    char *got = json_is_string(v) ? strdup(json_string_value(v)) : tu_strf("%lld", (long long)json_integer_value(v));
+    ck_assert_msg(strcmp(got, bad_settings[_i].deflt) == 0, "config.%s is %s, expected the default %s",
+                  bad_settings[_i].config_key, got, bad_settings[_i].deflt);
+    assert_totals(r, 3866, 6);
+    free(got);
+    free(one);
+    free(setting);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Runs leak_direct with LEAKWATCH_OUT=dir, which the shim must refuse: the program is unchanged, stderr
+ * says why naming the directory, and nothing is written. */
+static void assert_refused(const char *dir, const char *look_in)
+{
+    struct tu_proc p;
+    free(out);
+    out = strdup(dir);
+    run_fixture(&p, "leak_direct", NULL, NULL, 1);
+    assert_exit(&p, 3);
+    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_msg(count_lines_with(p.err, dir, NULL) >= 1 && strstr(p.err, "leakwatch"),
+                  "stderr should say why %s was refused:\n%s", dir, p.err);
+    ck_assert_msg(tu_count_files(look_in, "leak_direct.") == 0, "a report was written into %s", look_in);
+    tu_proc_free(&p);
+}
+
+START_TEST(test_out_under_regular_file)
+{
+    char *file = tu_strf("%s/plain", tmp);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    char *dir = tu_strf("%s/reports", file);
+    assert_refused(dir, tmp);
+    free(dir);
+    free(file);
+}
+END_TEST
+
+START_TEST(test_out_symlink)
+{
+    char *real = tu_strf("%s/real", tmp);
+    char *link = tu_strf("%s/link", tmp);
+    ck_assert_int_eq(mkdir(real, 0700), 0);
+    ck_assert_int_eq(symlink(real, link), 0);
+    assert_refused(link, real);
+    free(real);
+    free(link);
+}
+END_TEST
+
+START_TEST(test_out_other_owner)
+{
+    ck_assert_msg(geteuid() == 0, "this test hands a directory to another user and must run as root");
+    char *dir = tu_strf("%s/nobodys", tmp);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    assert_refused(dir, dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_file_modes)
+{
+    struct tu_proc p;
+    run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    struct stat st;
+    ck_assert_int_eq(lstat(out, &st), 0);
+    ck_assert_msg(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid(),
+                  "report directory mode %o uid %d", st.st_mode & 07777, (int)st.st_uid);
+    const char *suffix[] = { "txt", "json" };
+    for (int i = 0; i < 2; i++) {
+        char *path = tu_report_path(out, "leak_wrapper", p.pid, 1, suffix[i]);
+        ck_assert_msg(lstat(path, &st) == 0, "%s missing", path);
+        ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600, "%s has mode %o", path,
+                      st.st_mode & 07777);
+        free(path);
+    }
+    ck_assert_int_eq(tu_count_files(out, ""), 4);   /* ".", "..", .txt, .json: no temporary left */
+    ck_assert_msg(strstr(p.err, "leakwatch: report #1 (exit) for leak_wrapper["),
+                  "no report line on stderr:\n%s", p.err);
+    tu_proc_free(&p);
+    const char *quiet[] = { "LEAKWATCH_QUIET=1", NULL };
+    run_fixture(&p, "leak_wrapper", NULL, quiet, 1);
+    assert_exit(&p, 0);
+    ck_assert_msg(p.err_len == 0, "LEAKWATCH_QUIET=1 but stderr says:\n%s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+static int is_hex_string(const char *s, size_t digits)
+{
+    if (!s || (digits && strlen(s) != digits))
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+            return 0;
+    return 1;
+}
+
+static void assert_frames_well_formed(json_t *frames, size_t nmodules)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(frames, i, f) {
+        const char *ip = json_string_value(json_object_get(f, "ip"));
+        ck_assert_msg(ip && strncmp(ip, "0x", 2) == 0 && is_hex_string(ip + 2, 0), "bad ip %s", ip);
+        long long mod = tu_int(f, "module");
+        ck_assert_msg(mod >= -1 && mod < (long long)nmodules, "module index %lld out of range", mod);
+        if (mod >= 0) {
+            const char *off = json_string_value(json_object_get(f, "offset"));
+            ck_assert_msg(off && strncmp(off, "0x", 2) == 0 && is_hex_string(off + 2, 0), "bad offset %s", off);
+        }
+    }
+}
+
+/* The rules of docs/report-format.md that readers rely on. */
+static void assert_json_rules(json_t *r)
+{
+    json_t *t = json_object_get(r, "totals");
+    size_t nmodules = json_array_size(json_object_get(r, "modules"));
+    long long heap_bytes = 0, heap_blocks = 0, map_bytes = 0, map_regions = 0, prev = -1;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(r, "sites"), i, s) {
+        const char *kind = json_string_value(json_object_get(s, "kind"));
+        ck_assert_msg(kind && (strcmp(kind, "heap") == 0 || strcmp(kind, "mmap") == 0), "bad kind %s", kind);
+        long long b = tu_int(s, "live_bytes"), n = tu_int(s, "live_blocks");
+        ck_assert_msg(n > 0, "site %zu has no live blocks but is listed", i);
+        ck_assert_msg(prev < 0 || b <= prev, "sites are not in decreasing live_bytes (%lld after %lld)", b, prev);
+        prev = b;
+        ck_assert_msg(is_hex_string(json_string_value(json_object_get(s, "id")), 16), "site id %s",
+                      json_string_value(json_object_get(s, "id")));
+        assert_frames_well_formed(json_object_get(s, "frames"), nmodules);
+        if (strcmp(kind, "heap") == 0) {
+            heap_bytes += b;
+            heap_blocks += n;
+        } else {
+            map_bytes += b;
+            map_regions += n;
+        }
+    }
+    ck_assert_int_eq(tu_int(t, "live_bytes"), heap_bytes);
+    ck_assert_int_eq(tu_int(t, "live_blocks"), heap_blocks);
+    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), map_bytes);
+    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), map_regions);
+    json_t *c = json_object_get(r, "config");
+    const char *keys[] = { "out", "signal", "interval_ms", "min_age_ms", "top", "depth", "records", "mmap",
+                           "quiet", "site_depth", "sample" };
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        ck_assert_msg(json_object_get(c, keys[k]) != NULL, "config.%s missing", keys[k]);
+}
+
+START_TEST(test_json_rules)
+{
+    const char *fixtures[] = { "leak_direct", "leak_mmap", "alloc_semantics", "leak_threads" };
+    for (size_t i = 0; i < 4; i++) {
+        struct tu_proc p;
+        run_fixture(&p, fixtures[i], NULL, NULL, 1);
+        ck_assert_msg(!p.timed_out && WIFEXITED(p.status), "%s: %s", fixtures[i], tu_status_str(&p));
+        json_t *r = exit_report(&p, fixtures[i]);
+        assert_json_rules(r);
+        json_decref(r);
+        tu_proc_free(&p);
+    }
+}
+END_TEST
+
+/* Site ids hash module + offset, so two runs (different ASLR bases) give the same ids. */
+START_TEST(test_ids_stable)
+{
+    char *ids[2][2];
+    for (int run = 0; run < 2; run++) {
+        struct tu_proc p;
+        run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
+        assert_exit(&p, 0);
+        json_t *r = exit_report(&p, "leak_wrapper");
+        ids[run][0] = strdup(json_string_value(json_object_get(tu_site(r, "fx_parse_config"), "id")));
+        ids[run][1] = strdup(json_string_value(json_object_get(tu_site(r, "fx_load_table"), "id")));
+        json_decref(r);
+        tu_proc_free(&p);
+    }
+    ck_assert_str_eq(ids[0][0], ids[1][0]);
+    ck_assert_str_eq(ids[0][1], ids[1][1]);
+    ck_assert_str_ne(ids[0][0], ids[0][1]);
+    for (int i = 0; i < 4; i++)
+        free(ids[i / 2][i % 2]);
+}
+END_TEST
+
+static Suite *integration_suite(void)
+{
+    Suite *s = suite_create("integration");
+    TCase *tc = tcase_create("fixtures");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_direct_leaks);
+    tcase_add_test(tc, test_text_shape);
+    tcase_add_test(tc, test_wrapper_two_sites);
+    tcase_add_test(tc, test_realloc_growth);
+    tcase_add_test(tc, test_glibc_semantics);
+    tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_fork_child_reports);
+    tcase_add_test(tc, test_aligned);
+    tcase_add_test(tc, test_mmap_anon);
+    tcase_add_test(tc, test_mmap_all);
+    tcase_add_test(tc, test_api_dump);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("signals");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_signal_while_idle);
+    tcase_add_test(tc, test_program_owns_the_signal);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("host_safety");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_bad_setting, 0, (int)(sizeof bad_settings / sizeof *bad_settings));
+    tcase_add_test(tc, test_out_under_regular_file);
+    tcase_add_test(tc, test_out_symlink);
+    tcase_add_test(tc, test_out_other_owner);
+    tcase_add_test(tc, test_file_modes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("json_contract");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_json_rules);
+    tcase_add_test(tc, test_ids_stable);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+LW_SUITE(integration_suite)
