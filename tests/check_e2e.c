@@ -1,0 +1,1304 @@
+/* End-to-end tests on real gateways from Debian (issue 5): nginx (master + two workers as `nobody`, pools on
+ * posix_memalign, its own SIGUSR2 for binary upgrade) and a JVM running the Netty gateway of tests/java (HotSpot's
+ * own SIGUSR2, JIT frames named from /tmp/perf-<pid>.map). They run the real programs under build/libleakwatch.so
+ * and build/leakwatch, put load on them with wrk over loopback, and read the JSON reports. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include "check_suites.h"
+
+#define NGINX_BIN "/usr/sbin/nginx"
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Processes. Everything a test starts stays in the test's process group, so Check's timeout (which kills that
+ * group) also ends it; a failed assertion exits the test process, and the atexit hook kills what is left. */
+
+#define MAX_KIDS 32
+static pid_t kids[MAX_KIDS];
+static int nkids;
+static int atexit_done;
+
+static void kids_kill_all(void)
+{
+    for (int i = 0; i < nkids; i++)
+        if (kids[i] > 0)
+            kill(kids[i], SIGKILL);
+    for (int i = 0; i < nkids; i++)
+        if (kids[i] > 0)
+            waitpid(kids[i], NULL, WNOHANG);
+    nkids = 0;
+}
+
+static void kids_add(pid_t pid)
+{
+    if (!atexit_done) {
+        atexit(kids_kill_all);
+        atexit_done = 1;
+    }
+    for (int i = 0; i < nkids; i++)
+        if (kids[i] == pid)
+            return;
+    if (nkids < MAX_KIDS)
+        kids[nkids++] = pid;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(n >= 0, "out of memory");
+    return s;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* The last `max` bytes of a log file, for failure messages. */
+static char *tail_of(const char *path, size_t max)
+{
+    char *s = slurp(path);
+    if (!s)
+        return strf("(%s unreadable)", path);
+    size_t len = strlen(s);
+    if (len > max) {
+        char *t = strf("...%s", s + len - max);
+        free(s);
+        return t;
+    }
+    return s;
+}
+
+static const char *build_dir(void)
+{
+    const char *b = getenv("LEAKWATCH_BUILD");
+    ck_assert_msg(b && b[0] == '/', "LEAKWATCH_BUILD (absolute path of build/) is not set: run through make check");
+    return b;
+}
+
+/* The source tree: build/ sits at its top. */
+static char *src_path(const char *rel)
+{
+    char *b = strf("%s", build_dir());
+    char *slash = strrchr(b, '/');
+    *slash = '\0';
+    char *p = strf("%s/%s", b[0] ? b : "", rel);
+    free(b);
+    return p;
+}
+
+static int on_path(const char *cmd)
+{
+    const char *path = getenv("PATH");
+    char *dirs = strf("%s", path ? path : "/usr/bin:/bin");
+    int found = 0;
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *p = strf("%s/%s", d, cmd);
+        found = access(p, X_OK) == 0;
+        free(p);
+    }
+    free(dirs);
+    return found;
+}
+
+static void need_cmd(const char *cmd, const char *pkg)
+{
+    ck_assert_msg(on_path(cmd), "%s is not installed (Debian package %s; scripts/deps.sh installs it)", cmd, pkg);
+}
+
+static void need_built(const char *name)
+{
+    char *p = strf("%s/%s", build_dir(), name);
+    ck_assert_msg(access(p, R_OK) == 0, "%s is missing: build it first (make all)", p);
+    free(p);
+}
+
+/* Starts argv with the current environment plus `env` ("NAME=value", NULL-terminated, may be NULL), stdin from
+ * /dev/null and stdout+stderr appended to out_path (NULL: inherited). */
+static pid_t spawn(char *const argv[], char *const env[], const char *out_path)
+{
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        for (int i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        int in = open("/dev/null", O_RDONLY);
+        if (in >= 0)
+            dup2(in, 0);
+        if (out_path) {
+            int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    kids_add(pid);
+    return pid;
+}
+
+/* Waits for a child; returns its wait status, or -1 (after SIGKILL) when it overran timeout_s. */
+static int wait_child(pid_t pid, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0)
+            return -2;
+        if (now_s() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+static char *status_str(int st)
+{
+    if (st == -1)
+        return strf("timed out");
+    if (st == -2)
+        return strf("not a child");
+    if (WIFEXITED(st))
+        return strf("exit %d", WEXITSTATUS(st));
+    if (WIFSIGNALED(st))
+        return strf("signal %d", WTERMSIG(st));
+    return strf("status 0x%x", st);
+}
+
+/* Runs a command to completion with output into out_path; returns the wait status (-1: timed out). */
+static int run_cmd(char *const argv[], char *const env[], const char *out_path, double timeout_s)
+{
+    return wait_child(spawn(argv, env, out_path), timeout_s);
+}
+
+static int alive(pid_t pid)
+{
+    char *p = strf("/proc/%d/stat", (int)pid);
+    char *s = slurp(p);
+    free(p);
+    if (!s)
+        return 0;
+    /* A zombie no longer runs: the state letter follows the ")" of the command name. */
+    char *rp = strrchr(s, ')');
+    int ok = rp && rp[1] == ' ' && rp[2] != 'Z';
+    free(s);
+    return ok;
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+    char *p = strf("/proc/%d/stat", (int)pid);
+    char *s = slurp(p);
+    free(p);
+    if (!s)
+        return -1;
+    char *rp = strrchr(s, ')');
+    int ppid = -1;
+    char state;
+    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+        ppid = -1;
+    free(s);
+    return ppid;
+}
+
+static uid_t uid_of(pid_t pid)
+{
+    char *p = strf("/proc/%d/status", (int)pid);
+    char *s = slurp(p);
+    free(p);
+    ck_assert_msg(s != NULL, "process %d is gone", (int)pid);
+    char *u = strstr(s, "\nUid:");
+    unsigned ruid = 0, euid = 0;
+    ck_assert_msg(u && sscanf(u + 5, "%u %u", &ruid, &euid) == 2, "no Uid line for %d", (int)pid);
+    free(s);
+    return euid;
+}
+
+/* Up to max children of parent, in increasing pid order. */
+static int children_of(pid_t parent, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_msg(d != NULL, "opendir /proc: %s", strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        if (ppid_of((pid_t)pid) == parent && alive((pid_t)pid))
+            out[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && out[j] < out[j - 1]; j--) {
+            pid_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return n;
+}
+
+static int maps_have(pid_t pid, const char *needle)
+{
+    char *p = strf("/proc/%d/maps", (int)pid);
+    char *s = slurp(p);
+    free(p);
+    int found = s && strstr(s, needle);
+    free(s);
+    return found;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Network. */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert_msg(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+                      getsockname(fd, (struct sockaddr *)&a, &len) == 0,
+                  "no free loopback port: %s", strerror(errno));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int connect_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Waits until something accepts connections on the port, or the process dies, or timeout_s passes. */
+static int wait_port(int port, pid_t pid, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        int fd = connect_port(port);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (pid > 0 && !alive(pid))
+            return -1;
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+/* One GET with its own connection; returns the HTTP status code, or -1. */
+static int http_status(int port, const char *path)
+{
+    int fd = connect_port(port);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char *req = strf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    ssize_t w = write(fd, req, strlen(req));
+    free(req);
+    char buf[64] = "";
+    ssize_t n = w > 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    close(fd);
+    int code = -1;
+    if (n > 0) {
+        buf[n] = '\0';
+        if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+            code = -1;
+    }
+    return code;
+}
+
+/* wrk on loopback for a bounded time; the test fails when wrk cannot run or gets no responses. */
+static void load(int port, const char *path, int seconds, const char *log)
+{
+    char *url = strf("http://127.0.0.1:%d%s", port, path);
+    char *dur = strf("%ds", seconds);
+    char *argv[] = { "wrk", "-t1", "-c4", "-d", dur, url, NULL };
+    int st = run_cmd(argv, NULL, log, seconds + 30);
+    char *s = status_str(st);
+    char *out = tail_of(log, 800);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "wrk against %s: %s\n%s", url, s, out);
+    ck_assert_msg(strstr(out, "requests in") != NULL, "wrk made no requests against %s:\n%s", url, out);
+    free(out);
+    free(s);
+    free(url);
+    free(dur);
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Files and reports. */
+
+static char *temp_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+    char *tmpl = strf("%s/lw-e2e-XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp %s: %s", tmpl, strerror(errno));
+    return tmpl;
+}
+
+static void rm_tree(const char *dir)
+{
+    char *argv[] = { "rm", "-rf", (char *)dir, NULL };
+    run_cmd(argv, NULL, NULL, 30);
+}
+
+static int wait_file(const char *path, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (access(path, F_OK) != 0) {
+        if (now_s() > end)
+            return -1;
+        sleep_ms(50);
+    }
+    return 0;
+}
+
+/* Where the shim writes when LEAKWATCH_OUT is not set: the uid at the moment of writing. */
+static char *default_out(uid_t uid)
+{
+    return strf("/tmp/leakwatch-%u", (unsigned)uid);
+}
+
+static char *report_path(const char *dir, const char *prog, pid_t pid, int seq, const char *ext)
+{
+    return strf("%s/%s.%d.%d.%s", dir, prog, (int)pid, seq, ext);
+}
+
+/* Waits for the report and loads its JSON (the .json is renamed into place last of the two, by contract). */
+static json_t *wait_report(const char *dir, const char *prog, pid_t pid, int seq, double timeout_s,
+                           const char *log)
+{
+    char *path = report_path(dir, prog, pid, seq, "json");
+    if (wait_file(path, timeout_s) != 0) {
+        char *t = log ? tail_of(log, 1500) : strf("(no log)");
+        ck_abort_msg("no report %s within %.0f s (process %d %s); its output:\n%s", path, timeout_s, (int)pid,
+                     alive(pid) ? "alive" : "gone", t);
+    }
+    json_error_t err;
+    json_t *j = NULL;
+    /* The file appears by rename, so it is complete; retry once in case of a reader racing a slow filesystem. */
+    for (int i = 0; i < 2 && !j; i++) {
+        j = json_load_file(path, 0, &err);
+        if (!j)
+            sleep_ms(200);
+    }
+    ck_assert_msg(j != NULL, "%s is not valid JSON: %s (line %d)", path, err.text, err.line);
+    free(path);
+    return j;
+}
+
+static void remove_reports(const char *dir, const char *prog, pid_t pid)
+{
+    for (int seq = 1; seq <= 8; seq++) {
+        char *j = report_path(dir, prog, pid, seq, "json"), *t = report_path(dir, prog, pid, seq, "txt");
+        unlink(j);
+        unlink(t);
+        free(j);
+        free(t);
+    }
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static long long jint(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    ck_assert_msg(json_is_integer(v), "report member \"%s\" is missing or not an integer", key);
+    return json_integer_value(v);
+}
+
+/* Does one frame name both a and b (e.g. a class and a method: perf-map names are "ret Class.method(args)")? */
+static int frames_name(json_t *frames, const char *a, const char *b)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(frames, i, f) {
+        const char *fn = jstr(f, "function");
+        if (strstr(fn, a) && (!b || strstr(fn, b)))
+            return 1;
+    }
+    return 0;
+}
+
+static char *frames_str(json_t *frames, int max)
+{
+    size_t i;
+    json_t *f;
+    char *s = strf("%s", "");
+    json_array_foreach(frames, i, f) {
+        if ((int)i >= max)
+            break;
+        const char *fn = jstr(f, "function");
+        char *n = strf("%s\n\t%s %s", s, jstr(f, "ip"), fn[0] ? fn : "??");
+        free(s);
+        s = n;
+    }
+    return s;
+}
+
+/* The LEAK group (sites[].leaks[]) whose "Created at" names newDirectBuffer of UnpooledByteBufAllocator and the
+ * gateway's buildOrderBody, or NULL. */
+static json_t *netty_leak(json_t *report)
+{
+    size_t i, k;
+    json_t *site, *leak;
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        json_array_foreach(json_object_get(site, "leaks"), k, leak) {
+            json_t *at = json_object_get(leak, "created_at");
+            if (frames_name(at, "UnpooledByteBufAllocator", "newDirectBuffer") &&
+                frames_name(at, "buildOrderBody", NULL))
+                return leak;
+        }
+    }
+    return NULL;
+}
+
+/* For failure messages: the creation stacks of the biggest LEAK groups. */
+static char *leaks_summary(json_t *report, int max_groups)
+{
+    size_t i, k;
+    json_t *site, *leak;
+    int n = 0;
+    char *s = strf("%s", "");
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        json_array_foreach(json_object_get(site, "leaks"), k, leak) {
+            if (n++ >= max_groups)
+                return s;
+            char *fr = frames_str(json_object_get(leak, "created_at"), 24);
+            char *t = strf("%sLEAK group: %lld blocks, %lld bytes; created at:%s\n", s, jint(leak, "blocks"),
+                           jint(leak, "bytes"), fr);
+            free(fr);
+            free(s);
+            s = t;
+        }
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * The Java gateway. */
+
+struct jvm {
+    char *dir;      /* temporary directory: reports/, logs, JFR files */
+    char *out;      /* LEAKWATCH_OUT */
+    char *log;      /* the JVM's stdout+stderr */
+    int port;
+    pid_t pid;
+};
+
+/* Compiles tests/java (cached by mtime) and returns the classpath. */
+static char *java_classpath(const char *dir)
+{
+    need_cmd("javac", "openjdk-17-jdk-headless");
+    char *script = src_path("tests/e2e/build-java.sh");
+    char *out = strf("%s/classpath.txt", dir);
+    char *argv[] = { script, (char *)build_dir(), NULL };
+    int st = run_cmd(argv, NULL, out, 120);
+    char *text = slurp(out);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed:\n%s", script, text ? text : "");
+    /* The classpath is the last line; javac's messages, if any, come before it. */
+    char *nl;
+    while ((nl = strrchr(text, '\n')) && nl[1] == '\0')
+        *nl = '\0';
+    char *last = strrchr(text, '\n');
+    char *cp = strf("%s", last ? last + 1 : text);
+    free(text);
+    free(out);
+    free(script);
+    return cp;
+}
+
+/* The JVM's command line for the gateway: no-cleaner direct buffers from the unpooled allocator, a crash log
+ * (hs_err) in dir instead of the working directory, no core dump. `fp` adds -XX:+PreserveFramePointer (what
+ * `leakwatch run` adds by itself). */
+static char **java_argv(const char *dir, const char *cp, int port, const char *mode, int fp)
+{
+    static char *opts[] = {
+        "-Xmx256m", "-XX:MaxDirectMemorySize=1g", "-XX:-CreateCoredumpOnCrash",
+        "-Dio.netty.allocator.type=unpooled", "-Dio.netty.tryReflectionSetAccessible=true",
+        "--add-opens", "java.base/java.nio=ALL-UNNAMED", "--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    };
+    size_t nopts = sizeof opts / sizeof opts[0];
+    char **argv = calloc(nopts + 10, sizeof *argv);
+    size_t n = 0;
+    argv[n++] = "java";
+    if (fp)
+        argv[n++] = "-XX:+PreserveFramePointer";
+    argv[n++] = strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir);
+    for (size_t i = 0; i < nopts; i++)
+        argv[n++] = opts[i];
+    argv[n++] = "-cp";
+    argv[n++] = (char *)cp;
+    argv[n++] = "NettyGateway";
+    argv[n++] = strf("%d", port);
+    argv[n++] = (char *)mode;
+    argv[n] = NULL;
+    return argv;
+}
+
+/* The gateway prints "useDirectBufferNoCleaner=true": without it a body is not one malloc freed by release(). */
+static void check_no_cleaner(const char *log)
+{
+    char *text = slurp(log);
+    ck_assert_msg(text && strstr(text, "useDirectBufferNoCleaner=true") &&
+                      strstr(text, "allocator=io.netty.buffer.UnpooledByteBufAllocator"),
+                  "the gateway does not use Netty's no-cleaner unpooled direct buffers:\n%s", text ? text : "");
+    free(text);
+}
+
+/* Starts the gateway under the shim (LD_PRELOAD) with reports into a fresh directory. */
+static void jvm_start(struct jvm *j, const char *mode, int min_age_s)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    j->dir = temp_dir();
+    j->out = strf("%s/reports", j->dir);
+    mkdir(j->out, 0700);
+    j->log = strf("%s/java.log", j->dir);
+    j->port = free_port();
+    char *cp = java_classpath(j->dir);
+    char **argv = java_argv(j->dir, cp, j->port, mode, 1);
+    char *env[] = { strf("LD_PRELOAD=%s/libleakwatch.so", build_dir()), strf("LEAKWATCH_OUT=%s", j->out),
+                    strf("LEAKWATCH_MIN_AGE=%ds", min_age_s), NULL };
+    j->pid = spawn(argv, env, j->log);
+    if (wait_port(j->port, j->pid, 60) != 0) {
+        char *t = tail_of(j->log, 3000);
+        ck_abort_msg("the Java gateway under the shim did not listen on port %d within 60 s:\n%s", j->port, t);
+    }
+    check_no_cleaner(j->log);
+}
+
+static void jvm_stop(struct jvm *j)
+{
+    if (j->pid > 0 && alive(j->pid)) {
+        kill(j->pid, SIGTERM);
+        if (wait_child(j->pid, 20) == -1)
+            fprintf(stderr, "check_e2e: the JVM %d needed SIGKILL\n", (int)j->pid);
+    }
+    j->pid = 0;
+}
+
+/* jcmd PID ARGS...: fails the test unless jcmd succeeds; output into dir/jcmd.log. */
+static void jcmd(struct jvm *j, const char *a1, const char *a2, const char *a3)
+{
+    char *pid = strf("%d", (int)j->pid);
+    char *log = strf("%s/jcmd.log", j->dir);
+    char *argv[] = { "jcmd", pid, (char *)a1, (char *)a2, (char *)a3, NULL };
+    int st = run_cmd(argv, NULL, log, 60);
+    char *t = tail_of(log, 1500);
+    char *s = status_str(st);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "jcmd %s %s: %s\n%s", pid, a1, s, t);
+    free(s);
+    free(t);
+    free(log);
+    free(pid);
+}
+
+/* The number of jdk.ExecutionSample events in a JFR file, from `jfr summary`. */
+static long jfr_execution_samples(const char *dir, const char *jfr_file)
+{
+    need_cmd("jfr", "openjdk-17-jdk-headless");
+    char *log = strf("%s/jfr-summary.txt", dir);
+    char *argv[] = { "jfr", "summary", (char *)jfr_file, NULL };
+    int st = run_cmd(argv, NULL, log, 60);
+    char *text = slurp(log);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && text, "jfr summary %s failed:\n%s",
+                  jfr_file, text ? text : "");
+    long count = -1;
+    const char *p = strstr(text, "jdk.ExecutionSample ");
+    if (p)
+        sscanf(p + strlen("jdk.ExecutionSample"), "%ld", &count);
+    ck_assert_msg(count >= 0, "no jdk.ExecutionSample line in `jfr summary %s`:\n%s", jfr_file, text);
+    free(text);
+    free(log);
+    return count;
+}
+
+/* kill -USR2 on a JVM under the shim gives a report, the JVM keeps serving, HotSpot's own use of SIGUSR2 (thread
+ * suspension for JFR's execution sampler) still works, and the report names the Java code that allocated. */
+START_TEST(java_usr2_report_names_frames)
+{
+    struct jvm j = { 0 };
+    jvm_start(&j, "leak", 1);
+    char *wrk_log = strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 8, wrk_log);
+
+    jcmd(&j, "Compiler.perfmap", NULL, NULL);
+    ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
+    json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
+    sleep_ms(500);
+    char *t = tail_of(j.log, 3000);
+    ck_assert_msg(alive(j.pid), "the JVM died after kill -USR2:\n%s", t);
+    ck_assert_str_eq(jstr(rep, "reason"), "signal");
+    ck_assert_int_eq(jint(rep, "pid"), j.pid);
+    ck_assert_msg(strstr(t, "leakwatch: report #1 (signal) for java[") != NULL,
+                  "no report line on the JVM's stderr:\n%s", t);
+    free(t);
+    ck_assert_int_eq(http_status(j.port, "/orders/after-report"), 200);
+
+    json_t *leak = netty_leak(rep);
+    if (!leak) {
+        char *sum = leaks_summary(rep, 6);
+        ck_abort_msg("no LEAK record created at UnpooledByteBufAllocator.newDirectBuffer + buildOrderBody in "
+                     "%s/java.%d.1.json; the biggest groups:\n%s", j.out, (int)j.pid, sum);
+    }
+    ck_assert_msg(jint(leak, "blocks") >= 1000, "only %lld leaked bodies after 8 s of load",
+                  jint(leak, "blocks"));
+
+    char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
+    char *txt = slurp(txt_path);
+    ck_assert_msg(txt && strstr(txt, "LEAK: ") && strstr(txt, "Created at:") && strstr(txt, "buildOrderBody") &&
+                      strstr(txt, "newDirectBuffer"),
+                  "%s lacks a LEAK record naming newDirectBuffer and buildOrderBody", txt_path);
+
+    /* JFR's sampler suspends threads with HotSpot's SIGUSR2 (SR_handler): samples prove it still works. */
+    char *jfr_file = strf("%s/after-report.jfr", j.dir);
+    char *fname = strf("filename=%s", jfr_file);
+    jcmd(&j, "JFR.start", "name=lw", "settings=profile");
+    load(j.port, "/orders", 3, wrk_log);
+    jcmd(&j, "JFR.dump", "name=lw", fname);
+    long samples = jfr_execution_samples(j.dir, jfr_file);
+    ck_assert_msg(samples > 0, "JFR recorded no jdk.ExecutionSample after the shim's SIGUSR2 report");
+    ck_assert_msg(alive(j.pid), "the JVM died while JFR was sampling");
+    ck_assert_int_eq(http_status(j.port, "/orders/end"), 200);
+
+    jvm_stop(&j);
+    json_decref(rep);
+    rm_tree(j.dir);
+    free(txt);
+    free(txt_path);
+    free(jfr_file);
+    free(fname);
+    free(wrk_log);
+}
+END_TEST
+
+/* The control: on a plain JVM 17 (no shim) kill -USR2 from outside lands in HotSpot's SR_handler and kills it.
+ * This is the reason the shim has to interpose sigaction for a JVM. */
+START_TEST(java_usr2_without_shim_crashes)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    char *dir = temp_dir();
+    char *log = strf("%s/java.log", dir);
+    int port = free_port();
+    char *cp = java_classpath(dir);
+    char **argv = java_argv(dir, cp, port, "ok", 0);
+    pid_t pid = spawn(argv, NULL, log);
+    ck_assert_msg(wait_port(port, pid, 60) == 0, "the plain JVM did not start");
+    ck_assert_int_eq(kill(pid, SIGUSR2), 0);
+    int st = wait_child(pid, 30);
+    char *s = status_str(st);
+    char *hs = strf("%s/hs_err_%d.log", dir, (int)pid);
+    char *crash = slurp(hs);
+    ck_assert_msg(st >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0) && crash && strstr(crash, "SR_handler"),
+                  "expected plain JVM 17 to crash in SR_handler on kill -USR2; it ended with %s, %s %s", s, hs,
+                  crash ? "does not name SR_handler" : "is missing");
+    rm_tree(dir);
+    free(crash);
+    free(hs);
+    free(s);
+    free(log);
+}
+END_TEST
+
+/* `leakwatch run -- java ...` adds -XX:+PreserveFramePointer itself; `leakwatch dump PID` refreshes the perf map
+ * and prints the report, which names the Java allocation site. */
+START_TEST(java_run_and_dump)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("leakwatch");
+    need_built("libleakwatch.so");
+    char *dir = temp_dir();
+    char *out = strf("%s/reports", dir);
+    mkdir(out, 0700);
+    char *log = strf("%s/java.log", dir);
+    int port = free_port();
+    char *cp = java_classpath(dir);
+    char **jargv = java_argv(dir, cp, port, "leak", 0);
+    char *lw = strf("%s/leakwatch", build_dir());
+    char *argv[64] = { lw, "run", "--out", out, "--min-age", "1s", "--" };
+    int n = 7;
+    for (int i = 0; jargv[i] && n < 63; i++)
+        argv[n++] = jargv[i];
+    argv[n] = NULL;
+    pid_t runner = spawn(argv, NULL, log);
+    ck_assert_msg(wait_port(port, runner, 60) == 0, "leakwatch run -- java ...: the gateway did not start:\n%s",
+                  tail_of(log, 3000));
+    char *text = slurp(log);
+    const char *p = text ? strstr(text, " pid=") : NULL;
+    ck_assert_msg(p != NULL, "the gateway did not print its pid:\n%s", text ? text : "");
+    pid_t jpid = (pid_t)atoi(p + 5);
+    ck_assert_msg(maps_have(jpid, "libleakwatch.so"), "leakwatch run did not preload the shim into java %d",
+                  (int)jpid);
+    char *wrk_log = strf("%s/wrk.log", dir);
+    load(port, "/orders", 6, wrk_log);
+
+    char *pids = strf("%d", (int)jpid);
+    char *dump_out = strf("%s/dump.txt", dir);
+    char *dargv[] = { lw, "dump", pids, "--timeout", "60s", NULL };
+    int st = run_cmd(dargv, NULL, dump_out, 90);
+    char *s = status_str(st);
+    char *dump = slurp(dump_out);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump %d: %s\n%s", (int)jpid, s,
+                  dump ? dump : "");
+    ck_assert_msg(dump && strstr(dump, "LEAK: ") && strstr(dump, "newDirectBuffer") &&
+                      strstr(dump, "buildOrderBody"),
+                  "leakwatch dump %d printed no LEAK record naming newDirectBuffer and buildOrderBody "
+                  "(was -XX:+PreserveFramePointer added and the perf map refreshed?):\n%.4000s", (int)jpid,
+                  dump ? dump : "");
+    ck_assert_msg(alive(jpid), "the JVM died after leakwatch dump");
+    ck_assert_int_eq(http_status(port, "/orders/after-dump"), 200);
+
+    kill(jpid, SIGTERM);
+    ck_assert_msg(wait_child(runner, 30) >= 0, "leakwatch run did not end after its java ended");
+    rm_tree(dir);
+    free(dump);
+    free(s);
+    free(dump_out);
+    free(pids);
+    free(wrk_log);
+    free(text);
+    free(lw);
+}
+END_TEST
+
+/* leakwatch gate over the gateway under wrk; returns the gate's wait status, its output in dir/gate.txt. */
+static int java_gate(const char *dir, const char *mode)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("leakwatch");
+    need_built("libleakwatch.so");
+    int port = free_port();
+    char *cp = java_classpath(dir);
+    char **jargv = java_argv(dir, cp, port, mode, 1);
+    char *lw = strf("%s/leakwatch", build_dir());
+    char *loadcmd = strf("wrk -t1 -c4 -d2s http://127.0.0.1:%d/orders", port);
+    char *portstr = strf("%d", port);
+    char *junit = strf("%s/gate.xml", dir);
+    char *argv[64] = { lw, "gate", "--rounds", "5", "--warmup", "1", "--load", loadcmd, "--ready-port", portstr,
+                       "--junit", junit, "--" };
+    int n = 13;
+    for (int i = 0; jargv[i] && n < 63; i++)
+        argv[n++] = jargv[i];
+    argv[n] = NULL;
+    char *out = strf("%s/gate.txt", dir);
+    char *env[] = { strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
+    int st = run_cmd(argv, env, out, 180);
+    free(out);
+    free(junit);
+    free(portstr);
+    free(loadcmd);
+    free(lw);
+    return st;
+}
+
+START_TEST(java_gate_fails_leak)
+{
+    char *dir = temp_dir();
+    int st = java_gate(dir, "leak");
+    char *out = strf("%s/gate.txt", dir);
+    char *t = tail_of(out, 4000);
+    char *s = status_str(st);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                  "leakwatch gate over the leaking Java gateway: %s, expected exit 1 (a leak):\n%s", s, t);
+    rm_tree(dir);
+    free(s);
+    free(t);
+    free(out);
+}
+END_TEST
+
+START_TEST(java_gate_passes_ok)
+{
+    char *dir = temp_dir();
+    int st = java_gate(dir, "ok");
+    char *out = strf("%s/gate.txt", dir);
+    char *t = tail_of(out, 4000);
+    char *s = status_str(st);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "leakwatch gate over the healthy Java gateway: %s, expected exit 0:\n%s", s, t);
+    rm_tree(dir);
+    free(s);
+    free(t);
+    free(out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------------------------
+ * nginx: a reverse proxy in front of a second local server block, master + 2 workers, from a temporary prefix. */
+
+struct ngx {
+    char *dir;       /* the prefix */
+    char *log;       /* nginx's stderr (error_log stderr) and the shim's stderr lines */
+    int front, back;
+    pid_t master;
+    pid_t workers[2];
+    uid_t wuid;      /* the workers' uid: nobody when started as root */
+};
+
+/* The parent nginx remembers at start-up; a master whose parent is still that process ignores SIGUSR2 ("binary
+ * upgrade"). A helper that exits once nginx listens makes it an orphan, as a daemonised nginx would be, so the
+ * signal tests see what a production master does with SIGUSR2. */
+static pid_t ngx_launch(struct ngx *g, char *const env[], int orphan)
+{
+    char *conf = strf("%s/conf/nginx.conf", g->dir);
+    char *argv[] = { NGINX_BIN, "-p", g->dir, "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;", NULL };
+    if (!orphan)
+        return spawn(argv, env, g->log);
+    pid_t helper = fork();
+    ck_assert_msg(helper >= 0, "fork: %s", strerror(errno));
+    if (helper == 0) {
+        nkids = 0;
+        pid_t pid = spawn(argv, env, g->log);
+        _exit(wait_port(g->front, pid, 30) == 0 ? 0 : 1);
+    }
+    int st = wait_child(helper, 40);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "nginx did not start:\n%s",
+                  tail_of(g->log, 3000));
+    char *pidfile = strf("%s/logs/nginx.pid", g->dir);
+    char *s = slurp(pidfile);
+    ck_assert_msg(s != NULL, "no %s", pidfile);
+    pid_t pid = (pid_t)atoi(s);
+    kids_add(pid);
+    free(s);
+    free(pidfile);
+    free(conf);
+    return pid;
+}
+
+/* Makes the prefix (tests/e2e/nginx-prefix.sh), starts nginx under the shim and waits for both workers. */
+static void ngx_start(struct ngx *g, const char *signal_name, int orphan, const char *const env_names[])
+{
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    ck_assert_msg(access(NGINX_BIN, X_OK) == 0, "%s is not installed (Debian package nginx-light or nginx)",
+                  NGINX_BIN);
+    g->dir = temp_dir();
+    g->log = strf("%s/stderr.log", g->dir);
+    g->front = free_port();
+    do
+        g->back = free_port();
+    while (g->back == g->front);
+    char *script = src_path("tests/e2e/nginx-prefix.sh");
+    char *fs = strf("%d", g->front), *bs = strf("%d", g->back);
+    char *argv[16] = { script, g->dir, fs, bs };
+    int n = 4;
+    for (int i = 0; env_names && env_names[i] && n < 15; i++)
+        argv[n++] = (char *)env_names[i];
+    argv[n] = NULL;
+    char *plog = strf("%s/prefix.log", g->dir);
+    int st = run_cmd(argv, NULL, plog, 30);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed:\n%s", script, tail_of(plog, 800));
+
+    char *env[] = { strf("LD_PRELOAD=%s/libleakwatch.so", build_dir()),
+                    signal_name ? strf("LEAKWATCH_SIGNAL=%s", signal_name) : NULL, NULL };
+    g->master = ngx_launch(g, env, orphan);
+    ck_assert_msg(wait_port(g->front, g->master, 30) == 0, "nginx under the shim did not listen on %d:\n%s",
+                  g->front, tail_of(g->log, 3000));
+    double end = now_s() + 15;
+    int nw;
+    while ((nw = children_of(g->master, g->workers, 2)) < 2 && now_s() < end)
+        sleep_ms(50);
+    ck_assert_msg(nw == 2, "nginx master %d has %d workers, expected 2:\n%s", (int)g->master, nw,
+                  tail_of(g->log, 3000));
+    for (int i = 0; i < 2; i++) {
+        kids_add(g->workers[i]);
+        ck_assert_msg(maps_have(g->workers[i], "libleakwatch.so"), "nginx worker %d does not carry the shim",
+                      (int)g->workers[i]);
+    }
+    /* A worker switches user after it is forked: wait until it has. */
+    end = now_s() + 10;
+    while ((g->wuid = uid_of(g->workers[0])) == 0 && geteuid() == 0 && now_s() < end)
+        sleep_ms(50);
+    free(plog);
+    free(fs);
+    free(bs);
+    free(script);
+}
+
+/* TERM to every master nginx we know of; they stop their workers. Then their reports are removed. */
+static void ngx_stop(struct ngx *g, pid_t extra_master)
+{
+    pid_t masters[2] = { g->master, extra_master };
+    for (int i = 0; i < 2; i++)
+        if (masters[i] > 0)
+            kill(masters[i], SIGTERM);
+    double end = now_s() + 15;
+    for (int i = 0; i < 2; i++) {
+        while (masters[i] > 0 && alive(masters[i]) && now_s() < end) {
+            waitpid(masters[i], NULL, WNOHANG);
+            sleep_ms(50);
+        }
+    }
+    char *mdir = default_out(geteuid()), *wdir = default_out(g->wuid);
+    for (int i = 0; i < 2; i++) {
+        remove_reports(mdir, "nginx", masters[i]);
+        remove_reports(wdir, "nginx", g->workers[i]);
+    }
+    free(mdir);
+    free(wdir);
+}
+
+/* A site of kind heap with live bytes whose key frames or creation stacks go through nginx's pool allocator. */
+static json_t *pool_site(json_t *report)
+{
+    static const char *const pool_fns[] = { "ngx_memalign", "ngx_create_pool", "ngx_palloc", NULL };
+    size_t i, k;
+    json_t *site, *leak;
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        if (strcmp(jstr(site, "kind"), "heap") != 0 || jint(site, "live_bytes") <= 0)
+            continue;
+        for (int f = 0; pool_fns[f]; f++) {
+            if (frames_name(json_object_get(site, "frames"), pool_fns[f], NULL))
+                return site;
+            json_array_foreach(json_object_get(site, "leaks"), k, leak)
+                if (frames_name(json_object_get(leak, "created_at"), pool_fns[f], NULL))
+                    return site;
+        }
+    }
+    return NULL;
+}
+
+static char *sites_summary(json_t *report, int max)
+{
+    size_t i;
+    json_t *site;
+    char *s = strf("%s", "");
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        if ((int)i >= max)
+            break;
+        char *fr = frames_str(json_object_get(site, "frames"), 6);
+        char *t = strf("%ssite %s %s: %lld live bytes%s\n", s, jstr(site, "id"), jstr(site, "kind"),
+                       jint(site, "live_bytes"), fr);
+        free(fr);
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+/* Reports come from the master and from each worker under its own pid; the signal sent to one worker makes that
+ * worker's report only. Workers of a root master run as nobody and write to /tmp/leakwatch-65534. Pool memory
+ * (posix_memalign under ngx_create_pool) is accounted. */
+START_TEST(nginx_reports_per_process)
+{
+    struct ngx g = { 0 };
+    ngx_start(&g, NULL, 0, NULL);
+    char *wrk_log = strf("%s/wrk.log", g.dir);
+    load(g.front, "/", 3, wrk_log);
+    ck_assert_int_eq(http_status(g.front, "/"), 200);
+
+    char *mdir = default_out(geteuid()), *wdir = default_out(g.wuid);
+    ck_assert_int_eq(kill(g.workers[0], SIGUSR2), 0);
+    json_t *w0 = wait_report(wdir, "nginx", g.workers[0], 1, 30, g.log);
+    ck_assert_int_eq(jint(w0, "pid"), g.workers[0]);
+    ck_assert_int_eq(jint(w0, "ppid"), g.master);
+    ck_assert_str_eq(jstr(w0, "reason"), "signal");
+    sleep_ms(500);
+    char *other = report_path(wdir, "nginx", g.workers[1], 1, "json");
+    char *mrep = report_path(mdir, "nginx", g.master, 1, "json");
+    ck_assert_msg(access(other, F_OK) != 0, "the signal to worker %d also made %s", (int)g.workers[0], other);
+    ck_assert_msg(access(mrep, F_OK) != 0, "the signal to worker %d also made %s", (int)g.workers[0], mrep);
+
+    json_t *pool = pool_site(w0);
+    if (!pool) {
+        char *sum = sites_summary(w0, 12);
+        ck_abort_msg("worker %d's report has no live site through ngx_memalign/ngx_create_pool/ngx_palloc "
+                     "(posix_memalign pools not accounted?); its biggest sites:\n%s", (int)g.workers[0], sum);
+    }
+
+    ck_assert_int_eq(kill(g.workers[1], SIGUSR2), 0);
+    json_t *w1 = wait_report(wdir, "nginx", g.workers[1], 1, 30, g.log);
+    ck_assert_int_eq(jint(w1, "pid"), g.workers[1]);
+    ck_assert_msg(pool_site(w1) != NULL, "worker %d's report has no pool site", (int)g.workers[1]);
+
+    ck_assert_int_eq(kill(g.master, SIGUSR2), 0);
+    json_t *m = wait_report(mdir, "nginx", g.master, 1, 30, g.log);
+    ck_assert_int_eq(jint(m, "pid"), g.master);
+    ck_assert_msg(pool_site(m) != NULL, "the master's report has no pool site (the cycle's pool)");
+    ck_assert_msg(alive(g.master) && alive(g.workers[0]) && alive(g.workers[1]),
+                  "an nginx process died after the reports");
+    ck_assert_int_eq(http_status(g.front, "/"), 200);
+
+    ngx_stop(&g, 0);
+    json_decref(w0);
+    json_decref(w1);
+    json_decref(m);
+    rm_tree(g.dir);
+    free(other);
+    free(mrep);
+    free(mdir);
+    free(wdir);
+    free(wrk_log);
+}
+END_TEST
+
+/* `leakwatch dump WORKER` finds the worker's signal and directory (the worker has overwritten its environ with its
+ * title and changed user) and prints its report. */
+START_TEST(nginx_dump_worker)
+{
+    need_built("leakwatch");
+    struct ngx g = { 0 };
+    ngx_start(&g, NULL, 0, NULL);
+    char *wrk_log = strf("%s/wrk.log", g.dir);
+    load(g.front, "/", 2, wrk_log);
+    char *lw = strf("%s/leakwatch", build_dir());
+    char *pidstr = strf("%d", (int)g.workers[1]);
+    char *out = strf("%s/dump.txt", g.dir);
+    char *argv[] = { lw, "dump", pidstr, "--timeout", "20s", NULL };
+    int st = run_cmd(argv, NULL, out, 40);
+    char *s = status_str(st);
+    char *text = slurp(out);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump %s (nginx worker): %s\n%s",
+                  pidstr, s, text ? text : "");
+    ck_assert_msg(text && strstr(text, "ngx_"), "leakwatch dump %s printed no nginx frame:\n%.3000s", pidstr,
+                  text ? text : "");
+    char *wdir = default_out(g.wuid);
+    char *rep = report_path(wdir, "nginx", g.workers[1], 1, "json");
+    ck_assert_msg(access(rep, F_OK) == 0, "leakwatch dump printed a report but %s is missing", rep);
+    ngx_stop(&g, 0);
+    rm_tree(g.dir);
+    free(rep);
+    free(wdir);
+    free(text);
+    free(s);
+    free(out);
+    free(pidstr);
+    free(lw);
+    free(wrk_log);
+}
+END_TEST
+
+/* The default policy: the shim owns SIGUSR2 sent by other processes and says so once on stderr; kill -USR2 on the
+ * master gives a report and no binary upgrade (nginx never sees the signal). */
+START_TEST(nginx_usr2_is_a_report_not_an_upgrade)
+{
+    struct ngx g = { 0 };
+    ngx_start(&g, NULL, 1, NULL);
+    char *text = slurp(g.log);
+    int notice = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, "leakwatch: ", 11) == 0 && strstr(line, "SIGUSR2") && !strstr(line, "report #"))
+            notice++;
+    free(text);
+    ck_assert_msg(notice >= 1, "no one-line notice from the shim that it owns SIGUSR2 in nginx's stderr:\n%s",
+                  tail_of(g.log, 3000));
+
+    ck_assert_int_eq(kill(g.master, SIGUSR2), 0);
+    char *mdir = default_out(geteuid());
+    json_t *m = wait_report(mdir, "nginx", g.master, 1, 30, g.log);
+    ck_assert_str_eq(jstr(m, "reason"), "signal");
+    sleep_ms(1000);
+    text = slurp(g.log);
+    char *oldbin = strf("%s/logs/nginx.pid.oldbin", g.dir);
+    ck_assert_msg(!strstr(text, "(SIGUSR2) received") && !strstr(text, "changing binary") &&
+                      access(oldbin, F_OK) != 0,
+                  "nginx saw the SIGUSR2 that the shim owns:\n%s", text);
+    ck_assert_msg(alive(g.master), "the nginx master died after kill -USR2");
+    ck_assert_int_eq(http_status(g.front, "/"), 200);
+    ngx_stop(&g, 0);
+    json_decref(m);
+    rm_tree(g.dir);
+    free(oldbin);
+    free(text);
+    free(mdir);
+}
+END_TEST
+
+/* With LEAKWATCH_SIGNAL=SIGRTMIN+3 nginx keeps SIGUSR2: a binary upgrade starts a new master, which carries the
+ * shim when the configuration passes LD_PRELOAD on (`env LD_PRELOAD;`), and both masters report on SIGRTMIN+3. */
+START_TEST(nginx_other_signal_keeps_binary_upgrade)
+{
+    static const char *const pass_on[] = { "LD_PRELOAD", "LEAKWATCH_SIGNAL", NULL };
+    struct ngx g = { 0 };
+    ngx_start(&g, "SIGRTMIN+3", 1, pass_on);
+    ck_assert_int_eq(kill(g.master, SIGUSR2), 0);
+    char *oldbin = strf("%s/logs/nginx.pid.oldbin", g.dir);
+    char *pidfile = strf("%s/logs/nginx.pid", g.dir);
+    pid_t newmaster = 0;
+    double end = now_s() + 20;
+    while (now_s() < end) {
+        char *s = access(oldbin, F_OK) == 0 ? slurp(pidfile) : NULL;
+        newmaster = s ? (pid_t)atoi(s) : 0;
+        free(s);
+        if (newmaster > 0 && newmaster != g.master)
+            break;
+        sleep_ms(50);
+    }
+    ck_assert_msg(newmaster > 0 && newmaster != g.master, "no binary upgrade after SIGUSR2 to master %d:\n%s",
+                  (int)g.master, tail_of(g.log, 3000));
+    kids_add(newmaster);
+    char *text = slurp(g.log);
+    ck_assert_msg(strstr(text, "signal 12 (SIGUSR2) received") && strstr(text, "changing binary"),
+                  "nginx did not log the binary upgrade:\n%s", text);
+    ck_assert_msg(ppid_of(newmaster) == g.master, "the new master %d is not a child of the old one",
+                  (int)newmaster);
+    end = now_s() + 10;
+    while (!maps_have(newmaster, "libleakwatch.so") && now_s() < end)
+        sleep_ms(50);
+    ck_assert_msg(maps_have(newmaster, "libleakwatch.so"), "the new master %d does not carry the shim",
+                  (int)newmaster);
+
+    char *mdir = default_out(geteuid());
+    char *none = report_path(mdir, "nginx", g.master, 1, "json");
+    ck_assert_msg(access(none, F_OK) != 0, "SIGUSR2 made a report although the shim's signal is SIGRTMIN+3");
+    ck_assert_int_eq(kill(g.master, SIGRTMIN + 3), 0);
+    json_t *old = wait_report(mdir, "nginx", g.master, 1, 30, g.log);
+    ck_assert_int_eq(jint(old, "pid"), g.master);
+    ck_assert_msg(wait_port(g.front, newmaster, 20) == 0, "the new master died");
+    /* The new binary needs a moment to set its handlers; its startup is over once its workers exist. */
+    pid_t nw[2];
+    end = now_s() + 15;
+    while (children_of(newmaster, nw, 2) < 2 && now_s() < end)
+        sleep_ms(50);
+    ck_assert_int_eq(kill(newmaster, SIGRTMIN + 3), 0);
+    json_t *nm = wait_report(mdir, "nginx", newmaster, 1, 30, g.log);
+    ck_assert_int_eq(jint(nm, "ppid"), g.master);
+    ck_assert_int_eq(http_status(g.front, "/"), 200);
+
+    ngx_stop(&g, newmaster);
+    remove_reports(mdir, "nginx", newmaster);
+    json_decref(old);
+    json_decref(nm);
+    rm_tree(g.dir);
+    free(none);
+    free(mdir);
+    free(text);
+    free(pidfile);
+    free(oldbin);
+}
+END_TEST
+
+/* The whole CI job over a healthy nginx: no site grows with load, summed over the master and its workers. */
+START_TEST(nginx_gate_passes)
+{
+    need_cmd("wrk", "wrk");
+    need_built("leakwatch");
+    need_built("libleakwatch.so");
+    struct ngx g = { 0 };
+    g.dir = temp_dir();
+    g.front = free_port();
+    do
+        g.back = free_port();
+    while (g.back == g.front);
+    char *script = src_path("tests/e2e/nginx-prefix.sh");
+    char *fs = strf("%d", g.front), *bs = strf("%d", g.back);
+    char *pargv[] = { script, g.dir, fs, bs, NULL };
+    ck_assert_int_eq(run_cmd(pargv, NULL, NULL, 30), 0);
+    char *lw = strf("%s/leakwatch", build_dir());
+    char *loadcmd = strf("wrk -t2 -c8 -d2s http://127.0.0.1:%d/", g.front);
+    char *out = strf("%s/gate.txt", g.dir);
+    char *argv[] = { lw, "gate", "--rounds", "5", "--warmup", "1", "--load", loadcmd, "--ready-port", fs, "--",
+                     NGINX_BIN, "-p", g.dir, "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;", NULL };
+    int st = run_cmd(argv, NULL, out, 150);
+    char *s = status_str(st);
+    char *t = tail_of(out, 4000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "leakwatch gate over nginx under wrk: %s, expected exit 0:\n%s", s, t);
+    rm_tree(g.dir);
+    free(t);
+    free(s);
+    free(out);
+    free(loadcmd);
+    free(lw);
+    free(fs);
+    free(bs);
+    free(script);
+}
+END_TEST
+
+static Suite *e2e_suite(void)
+{
+    Suite *s = suite_create("e2e");
+    TCase *java = tcase_create("java");
+    tcase_set_timeout(java, 240);
+    tcase_add_test(java, java_usr2_without_shim_crashes);
+    tcase_add_test(java, java_usr2_report_names_frames);
+    tcase_add_test(java, java_run_and_dump);
+    tcase_add_test(java, java_gate_fails_leak);
+    tcase_add_test(java, java_gate_passes_ok);
+    suite_add_tcase(s, java);
+
+    TCase *nginx = tcase_create("nginx");
+    tcase_set_timeout(nginx, 180);
+    tcase_add_test(nginx, nginx_reports_per_process);
+    tcase_add_test(nginx, nginx_dump_worker);
+    tcase_add_test(nginx, nginx_usr2_is_a_report_not_an_upgrade);
+    tcase_add_test(nginx, nginx_other_signal_keeps_binary_upgrade);
+    tcase_add_test(nginx, nginx_gate_passes);
+    suite_add_tcase(s, nginx);
+    return s;
+}
+
+LW_SUITE(e2e_suite)
