@@ -727,7 +727,8 @@ static NOINLINE void handle_request(struct worker *w, struct conn *c, const stru
         static_response(&resp, 501, "chunked request bodies are not supported\n");
     else
         route_request(w, req, &resp);
-    if (!req->keep_alive)
+    /* Without support for chunked bodies the next request's start is unknown: close after answering. */
+    if (!req->keep_alive || req->chunked)
         c->close_after_write = true;
     send_response(c, &resp, token_eq(req->method, req->method_len, "HEAD"));
     if (g.mode == MODE_QUEUE)

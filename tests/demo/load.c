@@ -233,9 +233,9 @@ static int one_request(struct client *c, const char *path, bool *keep)
     long vl = find_header(c->resp, head_len, "Connection", &v);
     *keep = !(vl == 5 && strncasecmp(v, "close", 5) == 0);
     if (strncmp(c->resp, "HTTP/1.1 200 ", 13) != 0) {
-        char status[64];
-        snprintf(status, sizeof status, "%.*s for %s", (int)strcspn(c->resp, "\r\n") > 40 ? 40 :
-                 (int)strcspn(c->resp, "\r\n"), c->resp, path);
+        char status[320];
+        int line_len = (int)strcspn(c->resp, "\r\n");
+        snprintf(status, sizeof status, "%.*s for %s", line_len > 40 ? 40 : line_len, c->resp, path);
         report_error(c, "unexpected status", status);
         return 1;
     }
