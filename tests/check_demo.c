@@ -20,6 +20,10 @@
 #define GATE_ROUNDS     "5"
 #define GATE_REQUESTS   "1000"
 #define GATE_TIMEOUT_S  150.0
+/* A quarter of the load's requests are product pages with random ids, 250 per round: the cache holds 250, 500
+ * and 750 pages after rounds 1-3 and is full from round 4 on. So it grows through the first post-warm-up
+ * rounds, by more than the gate's default --min-growth, and then stops: the shape the gate must pass. */
+#define CACHE_ENTRIES   "768"
 
 /* A loopback port nobody listens on right now. */
 static int free_port(void)
@@ -241,7 +245,8 @@ static void run_gate(const char *mode, struct tu_proc *gate, char **out)
     struct tu_env env;
     tu_env_base(&env, *out);
     char *argv[] = { leakwatch, "gate", "--rounds", GATE_ROUNDS, "--warmup", "1", "--load", load,
-                     "--ready-port", port_s, "--", gateway, "--port", port_s, "--mode", (char *)mode, NULL };
+                     "--ready-port", port_s, "--", gateway, "--port", port_s, "--mode", (char *)mode,
+                     "--cache-entries", CACHE_ENTRIES, NULL };
     double start = tu_now();
     tu_run(gate, argv, env.vars, GATE_TIMEOUT_S);
     fprintf(stderr, "check_demo: gate on --mode %s: %s after %.1f s\n", mode, tu_status_str(gate),
