@@ -337,6 +337,32 @@ json_t *tu_report(const char *dir, const char *program, pid_t pid, int seq)
     return j;
 }
 
+json_t *tu_find_report(const char *dir, pid_t pid, const char *reason)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *infix = tu_strf(".%d.", (int)pid);
+    json_t *found = NULL;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (!strstr(e->d_name, infix) || len < 5 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        char *path = tu_strf("%s/%s", dir, e->d_name);
+        json_t *j = json_load_file(path, 0, NULL);
+        const char *why = json_string_value(json_object_get(j, "reason"));
+        if (j && why && strcmp(why, reason) == 0 && json_integer_value(json_object_get(j, "pid")) == pid)
+            found = j;
+        else
+            json_decref(j);
+        free(path);
+    }
+    closedir(d);
+    free(infix);
+    return found;
+}
+
 int tu_count_files(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);

@@ -66,6 +66,8 @@ double tu_now(void);
 
 /* The report dir/program.pid.seq.json; fails the test when it is missing or not JSON. */
 json_t *tu_report(const char *dir, const char *program, pid_t pid, int seq);
+/* The report of process pid with the given reason, whatever the program's name, or NULL. */
+json_t *tu_find_report(const char *dir, pid_t pid, const char *reason);
 /* The same path with the given suffix ("json" or "txt"). */
 char *tu_report_path(const char *dir, const char *program, pid_t pid, int seq, const char *suffix);
 /* Number of files in dir whose name starts with prefix (e.g. "leak_direct."). */
