@@ -260,6 +260,21 @@ START_TEST(test_glibc_semantics)
 }
 END_TEST
 
+START_TEST(test_untracked_frees)
+{
+    struct tu_proc p;
+    run_fixture(&p, "untracked_free", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "untracked_free");
+    assert_totals(r, 64, 1);
+    assert_site(r, "fx_tracked_leak", "heap", 64, 1);
+    ck_assert_int_eq(tu_int(json_object_get(r, "totals"), "untracked_frees"), 2);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_free_foreign"), 0);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
     struct tu_proc p;
@@ -399,13 +414,15 @@ static double wait_report(const char *name, pid_t pid, int seq, double limit_s)
     return took;
 }
 
-static void spawn_fixture(struct tu_proc *p, const char *name, int shim)
+static void spawn_fixture(struct tu_proc *p, const char *name, int shim, const char *signal_setting)
 {
     struct tu_env env;
     if (shim)
         tu_env_shim(&env, out);
     else
         tu_env_base(&env, out);
+    if (signal_setting)
+        tu_env_set(&env, "LEAKWATCH_SIGNAL", signal_setting);
     char *path = tu_fixture(name);
     char *argv[] = { path, NULL };
     tu_spawn(p, argv, env.vars, NULL);
@@ -415,16 +432,25 @@ static void spawn_fixture(struct tu_proc *p, const char *name, int shim)
                   p->err);
 }
 
+/* The default signal and two chosen with LEAKWATCH_SIGNAL (by name, and as SIGRTMIN+n). */
+static const struct { const char *setting; int offset_from_rtmin; int signo; } report_signals[] = {
+    { NULL, -1, SIGUSR2 },
+    { "SIGUSR1", -1, SIGUSR1 },
+    { "SIGRTMIN+3", 3, 0 },
+};
+
 START_TEST(test_signal_while_idle)
 {
     struct tu_proc p;
-    spawn_fixture(&p, "idle", 1);
-    ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
+    int sig = report_signals[_i].offset_from_rtmin >= 0 ? SIGRTMIN + report_signals[_i].offset_from_rtmin
+                                                         : report_signals[_i].signo;
+    spawn_fixture(&p, "idle", 1, report_signals[_i].setting);
+    ck_assert_int_eq(kill(p.pid, sig), 0);
     double took = wait_report("idle", p.pid, 1, 10.0);
     kill(p.pid, SIGKILL);
     tu_finish(&p, RUN_LIMIT_S);
-    ck_assert_msg(took >= 0, "no report 10 s after SIGUSR2; stderr:\n%s", p.err);
-    ck_assert_msg(took <= 1.0, "the report took %.3f s after SIGUSR2 (must be within 1 s)", took);
+    ck_assert_msg(took >= 0, "no report 10 s after signal %d; stderr:\n%s", sig, p.err);
+    ck_assert_msg(took <= 1.0, "the report took %.3f s after signal %d (must be within 1 s)", took, sig);
     json_t *r = tu_report(out, "idle", p.pid, 1);
     ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
     assert_totals(r, 4321, 1);
@@ -437,12 +463,12 @@ END_TEST
 START_TEST(test_program_owns_the_signal)
 {
     struct tu_proc bare, p;
-    spawn_fixture(&bare, "own_handler", 0);
+    spawn_fixture(&bare, "own_handler", 0, NULL);
     kill(bare.pid, SIGUSR1);
     tu_finish(&bare, RUN_LIMIT_S);
     assert_exit(&bare, 0);
     ck_assert_str_eq(bare.out, "handled 2\nready\n");
-    spawn_fixture(&p, "own_handler", 1);
+    spawn_fixture(&p, "own_handler", 1, NULL);
     ck_assert_msg(strncmp(p.out, "handled 2\n", 10) == 0,
                   "the program's SIGUSR2 handler did not see its own raise() and kill(getpid()): %s", p.out);
     ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
@@ -698,6 +724,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_wrapper_two_sites);
     tcase_add_test(tc, test_realloc_growth);
     tcase_add_test(tc, test_glibc_semantics);
+    tcase_add_test(tc, test_untracked_frees);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_fork_child_reports);
     tcase_add_test(tc, test_aligned);
@@ -709,7 +736,7 @@ static Suite *integration_suite(void)
     tc = tcase_create("signals");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_signal_while_idle);
+    tcase_add_loop_test(tc, test_signal_while_idle, 0, (int)(sizeof report_signals / sizeof *report_signals));
     tcase_add_test(tc, test_program_owns_the_signal);
     suite_add_tcase(s, tc);
 
