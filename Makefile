@@ -22,7 +22,7 @@ SHIM_SRC   := $(wildcard shim/*.c)
 SHIM_OBJ   := $(SHIM_SRC:%.c=$(B)/%.o)
 CORE_OBJ   := $(filter-out $(B)/shim/hooks.o,$(SHIM_OBJ))
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-	-fno-strict-aliasing -pthread
+	-fno-strict-aliasing -fno-omit-frame-pointer -pthread
 SHIM_LIBS  := -lunwind -ldl -pthread
 
 # --- the command --------------------------------------------------------------------------------------------

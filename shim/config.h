@@ -1,0 +1,38 @@
+/* config.h — the LEAKWATCH_* settings, read once at start-up (nginx later overwrites its environment
+ * with the process title). A bad value is reported in one line naming the variable, the value and the
+ * default used, and the default applies. Parsing functions are pure so unit tests can drive them. */
+#ifndef LW_CONFIG_H
+#define LW_CONFIG_H
+
+#include <stdint.h>
+
+#define CONFIG_MAX_SITE_DEPTH 16
+#define CONFIG_MAX_DEPTH 256
+#define CONFIG_MAX_RECORDS 16
+
+struct lw_config {
+    char out[512];            /* report directory; "%u" is replaced by the uid at report time */
+    int signal;               /* 0: none */
+    char signal_name[24];
+    uint64_t interval_ms;     /* 0: no periodic reports */
+    uint64_t min_age_ms;
+    unsigned top;
+    unsigned depth;           /* frames of a full creation stack */
+    unsigned records;         /* access records kept per block */
+    unsigned site_depth;      /* return addresses that identify a site */
+    unsigned sample;          /* one allocation in `sample` gets its own full stack; 0: none */
+    int mmap_all;             /* track file-backed mappings too */
+    int quiet;
+};
+
+/* Fills c from getenv-like `get` (NULL means unset), logging one line per bad value. Also warns
+ * about LEAKWATCH_* names in `env` (may be NULL) that it does not know, which are usually typos. */
+void config_load(struct lw_config *c, const char *(*get)(const char *name), char *const *env);
+
+/* Pure parsers: return 0 on success, -1 if the text is not acceptable. */
+int config_parse_duration(const char *text, uint64_t *ms);   /* 10s 500ms 2m 1h 1.5s; bare number: seconds */
+int config_parse_uint(const char *text, unsigned min, unsigned max, unsigned *value);
+int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size); /* "none" gives 0 */
+int config_parse_bool(const char *text, int *value);
+
+#endif

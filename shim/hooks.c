@@ -1,0 +1,289 @@
+/* hooks.c — the exported libc names, and nothing else. Each hook: pass through while the shim works
+ * (guard) or before it is ready, else the real call, then one track_*() call; errno as the real call
+ * left it. Removal from the tables happens before the real free/munmap/realloc, insertion after a
+ * successful allocation. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "boot.h"
+#include "reporter.h"
+#include "signals.h"
+#include "state.h"
+#include "track.h"
+
+#define LW_EXPORT __attribute__((visibility("default")))
+
+/* Before tracking is on: initialise if nobody has; while initialising, serve from the boot buffer. */
+__attribute__((noinline, cold)) static int not_ready(void)
+{
+    int status = atomic_load_explicit(&lw.status, memory_order_acquire);
+    if (status == LW_UNINIT)
+        status = lw_init();
+    return status;
+}
+
+static void *boot_or_enomem(size_t size, size_t align)
+{
+    void *p = boot_alloc(size, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+#define PASS_THROUGH() (LW_UNLIKELY(lw_guard) || LW_UNLIKELY(!lw_is_on()))
+
+LW_EXPORT void *malloc(size_t size)
+{
+    if (PASS_THROUGH()) {
+        if (!lw_guard && not_ready() == LW_ON)
+            return malloc(size);
+        return lw.real.malloc ? lw.real.malloc(size) : boot_or_enomem(size, 16);
+    }
+    lw_guard = 1;
+    void *p = lw.real.malloc(size);
+    int saved = errno;
+    if (LW_LIKELY(p != NULL))
+        track_alloc(p, size);
+    errno = saved;
+    lw_guard = 0;
+    return p;
+}
+
+LW_EXPORT void free(void *p)
+{
+    if (!p || LW_UNLIKELY(boot_owns(p)))
+        return;
+    int saved = errno;
+    if (PASS_THROUGH()) {
+        if (lw.real.free)
+            lw.real.free(p);
+        errno = saved;
+        return;
+    }
+    lw_guard = 1;
+    track_free(p);
+    lw.real.free(p);
+    lw_guard = 0;
+    errno = saved;
+}
+
+LW_EXPORT void *calloc(size_t count, size_t size)
+{
+    size_t total;
+    int overflow = __builtin_mul_overflow(count, size, &total);
+    if (PASS_THROUGH()) {
+        if (!lw_guard && not_ready() == LW_ON)
+            return calloc(count, size);
+        if (lw.real.calloc)
+            return lw.real.calloc(count, size);
+        if (overflow)
+            return errno = ENOMEM, NULL;
+        return boot_or_enomem(total, 16);   /* the boot buffer is static, hence zeroed */
+    }
+    lw_guard = 1;
+    void *p = lw.real.calloc(count, size);
+    int saved = errno;
+    if (p && !overflow)
+        track_alloc(p, total);
+    errno = saved;
+    lw_guard = 0;
+    return p;
+}
+
+static void *realloc_from_boot(void *old, size_t size)
+{
+    if (size == 0)
+        return NULL;                /* glibc frees and returns NULL; a boot block needs no freeing */
+    void *p = malloc(size);
+    if (p) {
+        size_t old_size = boot_size(old);
+        memcpy(p, old, old_size < size ? old_size : size);
+    }
+    return p;
+}
+
+LW_EXPORT void *realloc(void *old, size_t size)
+{
+    if (old && LW_UNLIKELY(boot_owns(old)))
+        return realloc_from_boot(old, size);
+    if (PASS_THROUGH()) {
+        if (!lw_guard && not_ready() == LW_ON)
+            return realloc(old, size);
+        if (lw.real.realloc)
+            return lw.real.realloc(old, size);
+        return old ? (errno = ENOMEM, NULL) : boot_or_enomem(size, 16);
+    }
+    lw_guard = 1;
+    struct realloc_ticket ticket = { 0 };
+    if (old)
+        track_realloc_begin(old, &ticket);
+    void *p = lw.real.realloc(old, size);
+    int saved = errno;
+    track_realloc_end(old, 0, p, size, &ticket);
+    errno = saved;
+    lw_guard = 0;
+    return p;
+}
+
+LW_EXPORT void *reallocarray(void *old, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total))
+        return errno = ENOMEM, NULL;
+    return realloc(old, total);
+}
+
+/* The aligned family: same shape, different real call. */
+#define ALIGNED_HOOK(call_real, boot_align, tracked_size)                  \
+    if (PASS_THROUGH()) {                                                \
+        if (lw_guard || not_ready() != LW_ON)                            \
+            return lw.real.malloc ? call_real : boot_or_enomem(size, boot_align); \
+    }                                                                    \
+    lw_guard = 1;                                                        \
+    void *p = call_real;                                                 \
+    int saved = errno;                                                   \
+    if (p)                                                               \
+        track_alloc(p, tracked_size);                                    \
+    errno = saved;                                                       \
+    lw_guard = 0;                                                        \
+    return p;
+
+LW_EXPORT void *memalign(size_t align, size_t size)
+{
+    ALIGNED_HOOK(lw.real.memalign(align, size), align, size)
+}
+
+LW_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    ALIGNED_HOOK(lw.real.aligned_alloc(align, size), align, size)
+}
+
+LW_EXPORT void *valloc(size_t size)
+{
+    ALIGNED_HOOK(lw.real.valloc(size), 4096, size)
+}
+
+/* pvalloc really hands out whole pages (at least one): that is what is live. */
+LW_EXPORT void *pvalloc(size_t size)
+{
+    size_t page = lw.page_size ? lw.page_size : 4096;
+    size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+    ALIGNED_HOOK(lw.real.pvalloc(size), 4096, rounded)
+}
+
+LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    int saved = errno;
+    if (PASS_THROUGH() && (lw_guard || not_ready() != LW_ON)) {
+        if (lw.real.posix_memalign)
+            return lw.real.posix_memalign(out, align, size);
+        void *p = boot_alloc(size, align);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    lw_guard = 1;
+    int rc = lw.real.posix_memalign(out, align, size);
+    if (rc == 0)
+        track_alloc(*out, size);
+    errno = saved;
+    lw_guard = 0;
+    return rc;
+}
+
+LW_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p && boot_owns(p))
+        return boot_size(p);
+    if (!lw.real.malloc_usable_size)
+        not_ready();
+    return lw.real.malloc_usable_size ? lw.real.malloc_usable_size(p) : 0;
+}
+
+LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+{
+    if (LW_UNLIKELY(!lw.real.mmap) && not_ready() == LW_INITIALISING)
+        return errno = ENOMEM, MAP_FAILED;
+    if (PASS_THROUGH())
+        return lw.real.mmap(addr, len, prot, flags, fd, offset);
+    lw_guard = 1;
+    void *p = lw.real.mmap(addr, len, prot, flags, fd, offset);
+    int saved = errno;
+    if (p != MAP_FAILED)
+        track_mmap(p, len, flags);
+    errno = saved;
+    lw_guard = 0;
+    return p;
+}
+
+LW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+    __attribute__((alias("mmap")));
+
+LW_EXPORT int munmap(void *addr, size_t len)
+{
+    if (LW_UNLIKELY(!lw.real.munmap) && not_ready() == LW_INITIALISING)
+        return errno = ENOMEM, -1;
+    if (PASS_THROUGH())
+        return lw.real.munmap(addr, len);
+    lw_guard = 1;
+    track_munmap(addr, len);
+    int rc = lw.real.munmap(addr, len);
+    lw_guard = 0;
+    return rc;
+}
+
+LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    void *new_addr = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        new_addr = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (LW_UNLIKELY(!lw.real.mremap) && not_ready() == LW_INITIALISING)
+        return errno = ENOMEM, MAP_FAILED;
+    if (PASS_THROUGH())
+        return lw.real.mremap(old, old_len, new_len, flags, new_addr);
+    lw_guard = 1;
+    void *p = lw.real.mremap(old, old_len, new_len, flags, new_addr);
+    int saved = errno;
+    if (p != MAP_FAILED)
+        track_mremap(old, old_len, p, new_len);
+    errno = saved;
+    lw_guard = 0;
+    return p;
+}
+
+LW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (LW_UNLIKELY(!lw.real.sigaction))
+        not_ready();
+    int rc = lw_is_on() ? signals_sigaction(sig, act, old) : -2;
+    return rc != -2 ? rc : lw.real.sigaction(sig, act, old);
+}
+
+LW_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    if (LW_UNLIKELY(!lw.real.signal))
+        not_ready();
+    int handled = 0;
+    sighandler_t previous = lw_is_on() ? signals_signal(sig, handler, &handled) : SIG_ERR;
+    return handled ? previous : lw.real.signal(sig, handler);
+}
+
+LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+    return signal(sig, handler);
+}
+
+LW_EXPORT int leakwatch_dump(void)
+{
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    int rc = reporter_write_now(REASON_API);
+    lw_guard = saved_guard;
+    return rc;
+}

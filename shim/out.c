@@ -1,0 +1,178 @@
+/* out.c — buffered, allocation-free formatting for reports and log lines (see out.h). */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "out.h"
+
+void out_init(struct out *o, int fd, char *buf, size_t cap)
+{
+    o->fd = fd;
+    o->err = 0;
+    o->buf = buf;
+    o->len = 0;
+    o->cap = cap;
+    o->written = 0;
+}
+
+static void drain(struct out *o)
+{
+    size_t done = 0;
+    while (done < o->len && o->err == 0) {
+        ssize_t n = write(o->fd, o->buf + done, o->len - done);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            o->err = n < 0 ? errno : EIO;
+    }
+    o->written += done;
+    o->len = 0;
+}
+
+int out_flush(struct out *o)
+{
+    if (o->fd >= 0)
+        drain(o);
+    return o->err;
+}
+
+void out_mem(struct out *o, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (o->len == o->cap) {
+            if (o->fd < 0)
+                return;            /* collecting only: truncate */
+            drain(o);
+            if (o->err)
+                return;
+        }
+        size_t room = o->cap - o->len;
+        size_t take = n < room ? n : room;
+        memcpy(o->buf + o->len, s, take);
+        o->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+void out_char(struct out *o, char c)
+{
+    out_mem(o, &c, 1);
+}
+
+void out_str(struct out *o, const char *s)
+{
+    out_mem(o, s, strlen(s));
+}
+
+void out_u64(struct out *o, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_mem(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void out_i64(struct out *o, int64_t v)
+{
+    if (v < 0) {
+        out_char(o, '-');
+        out_u64(o, (uint64_t)0 - (uint64_t)v);
+    } else {
+        out_u64(o, (uint64_t)v);
+    }
+}
+
+void out_u64_grouped(struct out *o, uint64_t v)
+{
+    char tmp[32];
+    int i = sizeof tmp, digits = 0;
+    do {
+        if (digits && digits % 3 == 0)
+            tmp[--i] = ',';
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+        digits++;
+    } while (v);
+    out_mem(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void out_hex_digits(struct out *o, uint64_t v, int digits)
+{
+    char tmp[16];
+    for (int i = digits - 1; i >= 0; i--) {
+        tmp[i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    }
+    out_mem(o, tmp, (size_t)digits);
+}
+
+void out_hex_padded(struct out *o, uint64_t v, int digits)
+{
+    out_str(o, "0x");
+    out_hex_digits(o, v, digits);
+}
+
+void out_hex(struct out *o, uint64_t v)
+{
+    int digits = 1;
+    while (digits < 16 && (v >> (4 * digits)))
+        digits++;
+    out_hex_padded(o, v, digits);
+}
+
+void out_tenths(struct out *o, uint64_t tenths)
+{
+    out_u64_grouped(o, tenths / 10);
+    out_char(o, '.');
+    out_char(o, (char)('0' + tenths % 10));
+}
+
+void out_bytes_human(struct out *o, uint64_t bytes)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+    if (bytes < 1024) {
+        out_u64_grouped(o, bytes);
+        out_str(o, " B");
+        return;
+    }
+    int unit = 0;
+    uint64_t scale = 1024;
+    while (unit < 4 && bytes / scale >= 1024) {
+        scale *= 1024;
+        unit++;
+    }
+    /* one decimal, rounded half up; integer arithmetic keeps this free of floating point */
+    unsigned __int128 tenths = ((unsigned __int128)bytes * 10 + scale / 2) / scale;
+    out_tenths(o, (uint64_t)tenths);
+    out_char(o, ' ');
+    out_str(o, units[unit]);
+}
+
+void out_json_str(struct out *o, const char *s)
+{
+    out_char(o, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            out_char(o, '\\');
+            out_char(o, (char)c);
+        } else if (c < 0x20 || c == 0x7f) {
+            out_str(o, "\\u00");
+            out_hex_digits(o, c, 2);
+        } else {
+            out_char(o, (char)c);
+        }
+    }
+    out_char(o, '"');
+}
+
+void out_json_key(struct out *o, const char *key)
+{
+    out_json_str(o, key);
+    out_char(o, ':');
+}

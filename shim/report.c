@@ -1,0 +1,792 @@
+/* report.c — building and writing a report (see report.h).
+ * The snapshot copies each shard under its lock (a memcpy of that shard), then everything else —
+ * grouping, sorting, naming, writing — runs with no shim lock held, so the program's threads are held
+ * up only for those copies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "report.h"
+#include "arena.h"
+#include "blocks.h"
+#include "log.h"
+#include "out.h"
+#include "regions.h"
+#include "sites.h"
+#include "sort.h"
+#include "stacks.h"
+#include "state.h"
+#include "symbols.h"
+#include "track.h"
+
+const char *report_reason_name(enum report_reason reason)
+{
+    static const char *const names[] = { "signal", "exit", "interval", "api" };
+    return names[reason];
+}
+
+/* A live block or region reduced to what grouping needs. */
+struct item {
+    uint64_t key;                   /* site << 24 | own stack (0: none) */
+    uint64_t size;
+    uint64_t birth;
+    uintptr_t ptr;
+};
+
+struct group {
+    uint64_t key;
+    uint64_t blocks, bytes;
+    uint64_t oldest_birth;
+    uintptr_t oldest_ptr;
+    int64_t delta;
+    int had_previous;
+};
+
+struct site_sum {
+    uint64_t live_bytes, live_blocks;
+    uint64_t oldest_birth;
+    uint32_t first_group, ngroups;
+};
+
+struct previous_group { uint64_t key, bytes; };
+
+static struct {
+    struct previous_group *groups;
+    size_t count, mapped;
+    unsigned seq;
+} previous;
+
+void report_reset_history(void)
+{
+    previous.groups = NULL;          /* the mapping belongs to the parent's series; a child just forgets it */
+    previous.count = previous.mapped = 0;
+    previous.seq = 0;
+}
+
+static inline uint32_t key_site(uint64_t key) { return (uint32_t)(key >> 24); }
+static inline uint32_t key_stack(uint64_t key) { return (uint32_t)(key & 0xffffff); }
+
+static int cmp_item(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->birth < y->birth ? -1 : x->birth > y->birth;
+}
+
+static int cmp_group_in_site(const void *a, const void *b)
+{
+    const struct group *x = a, *y = b;
+    if (key_site(x->key) != key_site(y->key))
+        return key_site(x->key) < key_site(y->key) ? -1 : 1;
+    return x->bytes > y->bytes ? -1 : x->bytes < y->bytes;
+}
+
+/* Sorting helpers for index arrays need the arrays they index; reports are serialised. */
+static const struct group *sort_groups;
+static const struct site_sum *sort_sums;
+
+static int cmp_group_index(const void *a, const void *b)
+{
+    const struct group *x = &sort_groups[*(const uint32_t *)a], *y = &sort_groups[*(const uint32_t *)b];
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static int cmp_site_index(const void *a, const void *b)
+{
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    if (sort_sums[i].live_bytes != sort_sums[j].live_bytes)
+        return sort_sums[i].live_bytes > sort_sums[j].live_bytes ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+struct snapshot {
+    struct module_set modules;
+    struct item *items;
+    size_t nitems, items_mapped;
+    struct site_sum *sums;
+    uint32_t nsites;
+    size_t sums_mapped;
+    struct group *groups;
+    size_t ngroups, groups_mapped;
+    uint32_t *order;                /* group indexes, largest first */
+    uint32_t *site_order;           /* sites with live blocks, largest first */
+    uint32_t nlive_sites;
+    uint64_t now;                   /* ms since start */
+    uint64_t heap_bytes, heap_blocks, map_bytes, map_regions;
+    uint64_t min_age_ms;
+};
+
+static int grow_items(struct snapshot *s, size_t need)
+{
+    if (need * sizeof(struct item) <= s->items_mapped)
+        return 0;
+    size_t bytes = need * sizeof(struct item) * 5 / 4 + 65536;
+    struct item *bigger = arena_map(bytes);
+    if (!bigger)
+        return -1;
+    memcpy(bigger, s->items, s->nitems * sizeof(struct item));
+    arena_unmap(s->items, s->items_mapped);
+    s->items = bigger;
+    s->items_mapped = bytes;
+    return 0;
+}
+
+static int collect_blocks(struct snapshot *s)
+{
+    size_t cap = blocks_count() + 4096;
+    struct block *scratch = arena_map(cap * sizeof *scratch);
+    if (!scratch)
+        return -1;
+    for (unsigned shard = 0; shard < BLOCKS_SHARDS; shard++) {
+        size_t n;
+        while ((n = blocks_copy_shard(shard, scratch, cap)) > cap) {
+            arena_unmap(scratch, cap * sizeof *scratch);
+            cap = n * 2;
+            if (!(scratch = arena_map(cap * sizeof *scratch)))
+                return -1;
+        }
+        if (grow_items(s, s->nitems + n) < 0) {
+            arena_unmap(scratch, cap * sizeof *scratch);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const struct block *b = &scratch[i];
+            s->items[s->nitems++] = (struct item){ ((uint64_t)block_site(b) << 24) | block_stack(b),
+                                                   block_size(b), block_birth(b), b->ptr };
+        }
+    }
+    arena_unmap(scratch, cap * sizeof *scratch);
+    return 0;
+}
+
+static int collect_regions(struct snapshot *s)
+{
+    size_t cap = 1024, n;
+    struct region *scratch = arena_map(cap * sizeof *scratch);
+    if (!scratch)
+        return -1;
+    while ((n = regions_copy(scratch, cap)) > cap) {
+        arena_unmap(scratch, cap * sizeof *scratch);
+        cap = n * 2;
+        if (!(scratch = arena_map(cap * sizeof *scratch)))
+            return -1;
+    }
+    int rc = grow_items(s, s->nitems + n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        s->items[s->nitems++] = (struct item){ ((uint64_t)scratch[i].site << 24) | scratch[i].stack,
+                                               scratch[i].len, scratch[i].birth, scratch[i].start };
+    arena_unmap(scratch, cap * sizeof *scratch);
+    return rc;
+}
+
+/* The group key of an item: its own stack, or 0 ("representative") when it has none or when its own
+ * stack is the site's representative one (the first block of every site). */
+static uint64_t group_key(const struct item *it)
+{
+    uint32_t site = key_site(it->key), stack = key_stack(it->key);
+    if (stack == atomic_load_explicit(&site_get(site)->rep_stack, memory_order_relaxed))
+        stack = 0;
+    return ((uint64_t)site << 24) | stack;
+}
+
+static uint64_t previous_bytes(uint64_t key, int *found)
+{
+    size_t lo = 0, hi = previous.count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (previous.groups[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < previous.count && previous.groups[lo].key == key;
+    return *found ? previous.groups[lo].bytes : 0;
+}
+
+static int build(struct snapshot *s)
+{
+    s->nsites = sites_count();
+    s->sums_mapped = (size_t)s->nsites * sizeof *s->sums;
+    s->sums = arena_map(s->sums_mapped);
+    if (!s->sums)
+        return -1;
+    size_t nold = 0;
+    for (size_t i = 0; i < s->nitems; i++) {
+        struct item *it = &s->items[i];
+        uint32_t site = key_site(it->key);
+        if (site >= s->nsites)
+            continue;               /* a site born after we counted: next report */
+        struct site_sum *sum = &s->sums[site];
+        if (sum->live_blocks == 0 || it->birth < sum->oldest_birth)
+            sum->oldest_birth = it->birth;
+        sum->live_bytes += it->size;
+        sum->live_blocks++;
+        if (site_get(site)->kind == KIND_HEAP) {
+            s->heap_bytes += it->size;
+            s->heap_blocks++;
+        } else {
+            s->map_bytes += it->size;
+            s->map_regions++;
+        }
+        if (s->now - it->birth >= s->min_age_ms) {
+            it->key = group_key(it);
+            s->items[nold++] = *it;  /* items are used for grouping only from here on */
+        }
+    }
+    s->nitems = nold;
+    lw_sort(s->items, s->nitems, sizeof *s->items, cmp_item);
+    s->groups_mapped = (s->nitems + 1) * (sizeof(struct group) + sizeof(uint32_t));
+    s->groups = arena_map(s->groups_mapped);
+    if (!s->groups)
+        return -1;
+    for (size_t i = 0; i < s->nitems; i++) {
+        const struct item *it = &s->items[i];
+        if (s->ngroups == 0 || s->groups[s->ngroups - 1].key != it->key)
+            s->groups[s->ngroups++] = (struct group){ .key = it->key, .oldest_birth = it->birth,
+                                                      .oldest_ptr = it->ptr };
+        struct group *g = &s->groups[s->ngroups - 1];
+        g->blocks++;
+        g->bytes += it->size;
+    }
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct group *g = &s->groups[i];
+        g->delta = (int64_t)g->bytes - (int64_t)previous_bytes(g->key, &g->had_previous);
+    }
+    lw_sort(s->groups, s->ngroups, sizeof *s->groups, cmp_group_in_site);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct site_sum *sum = &s->sums[key_site(s->groups[i].key)];
+        if (sum->ngroups++ == 0)
+            sum->first_group = (uint32_t)i;
+    }
+    s->order = (uint32_t *)(s->groups + s->nitems + 1);
+    for (size_t i = 0; i < s->ngroups; i++)
+        s->order[i] = (uint32_t)i;
+    sort_groups = s->groups;
+    lw_sort(s->order, s->ngroups, sizeof *s->order, cmp_group_index);
+    /* the site order reuses the items mapping, which grouping no longer needs */
+    if (s->items_mapped < s->nsites * sizeof(uint32_t) && grow_items(s, s->nsites) < 0)
+        return -1;
+    s->site_order = (uint32_t *)s->items;
+    for (uint32_t i = 1; i < s->nsites; i++)
+        if (s->sums[i].live_blocks)
+            s->site_order[s->nlive_sites++] = i;
+    sort_sums = s->sums;
+    lw_sort(s->site_order, s->nlive_sites, sizeof *s->site_order, cmp_site_index);
+    return 0;
+}
+
+/* Keeps this report's group sizes for the next report's "since report #N". */
+static void remember(const struct snapshot *s, unsigned seq)
+{
+    arena_unmap(previous.groups, previous.mapped);
+    previous.count = 0;
+    previous.mapped = (s->ngroups + 1) * sizeof *previous.groups;
+    previous.groups = arena_map(previous.mapped);
+    if (!previous.groups) {
+        previous.mapped = 0;
+        return;
+    }
+    for (size_t i = 0; i < s->ngroups; i++)
+        previous.groups[previous.count++] = (struct previous_group){ s->groups[i].key, s->groups[i].bytes };
+    /* sorted by key for previous_bytes(): groups are sorted by site then size */
+    for (size_t i = 1; i < previous.count; i++) {
+        struct previous_group g = previous.groups[i];
+        size_t j = i;
+        while (j > 0 && previous.groups[j - 1].key > g.key) {
+            previous.groups[j] = previous.groups[j - 1];
+            j--;
+        }
+        previous.groups[j] = g;
+    }
+    previous.seq = seq;
+}
+
+static void release(struct snapshot *s)
+{
+    symbols_release(&s->modules);
+    arena_unmap(s->items, s->items_mapped);
+    arena_unmap(s->sums, s->sums_mapped);
+    arena_unmap(s->groups, s->groups_mapped);
+}
+
+/* ---- naming ---------------------------------------------------------------------------------- */
+
+static const char *module_label(const struct snapshot *s, int module)
+{
+    return module >= 0 ? s->modules.items[module].path : "";
+}
+
+static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
+{
+    struct resolved r;
+    symbols_resolve(&s->modules, ip, &r);
+    out_str(o, "\t");
+    out_hex_padded(o, ip, 16);
+    out_char(o, ' ');
+    if (r.function) {
+        out_str(o, r.function);
+        out_str(o, "+");
+        out_hex(o, r.function_offset);
+    } else {
+        out_str(o, "??");
+    }
+    if (r.module >= 0) {
+        out_str(o, " (");
+        out_str(o, module_label(s, r.module));
+        out_char(o, '+');
+        out_hex(o, r.offset);
+        out_str(o, ")\n");
+    } else {
+        out_str(o, r.function ? " (JIT)\n" : " (unknown)\n");
+    }
+}
+
+static void json_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
+{
+    struct resolved r;
+    symbols_resolve(&s->modules, ip, &r);
+    out_str(o, "{\"ip\":\"");
+    out_hex(o, ip);
+    out_str(o, "\",\"module\":");
+    out_i64(o, r.module);
+    if (r.module >= 0) {
+        out_str(o, ",\"offset\":\"");
+        out_hex(o, r.offset);
+        out_char(o, '"');
+    }
+    if (r.function) {
+        out_str(o, ",\"function\":");
+        out_json_str(o, r.function);
+        out_str(o, ",\"function_offset\":\"");
+        out_hex(o, r.function_offset);
+        out_char(o, '"');
+    }
+    out_char(o, '}');
+}
+
+static void json_frames(struct out *o, const struct snapshot *s, const uintptr_t *frames, unsigned n)
+{
+    out_char(o, '[');
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            out_char(o, ',');
+        json_frame(o, s, frames[i]);
+    }
+    out_char(o, ']');
+}
+
+/* FNV-1a over (module build-id or path, offset) of each frame: the same for every run of the same
+ * binaries, whatever their load addresses. */
+static uint64_t stable_site_id(const struct snapshot *s, const struct site *site)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+#define MIX(byte) (h = (h ^ (unsigned char)(byte)) * 0x100000001b3ull)
+    MIX(site->kind);
+    for (unsigned i = 0; i < site->nframes; i++) {
+        int m = symbols_module_of(&s->modules, site->frames[i] - 1);
+        uint64_t value = site->frames[i];
+        if (m >= 0) {
+            const struct module *mod = &s->modules.items[m];
+            const char *name = mod->build_id[0] ? mod->build_id : mod->path;
+            for (const char *p = name; *p; p++)
+                MIX(*p);
+            value -= mod->base;
+        }
+        for (int k = 0; k < 8; k++)
+            MIX(value >> (8 * k));
+    }
+#undef MIX
+    return h;
+}
+
+/* The creation stack shown for a group: its own, else the site's representative, else the site key. */
+static void group_stack(const struct group *g, const uintptr_t **frames, unsigned *n, int *representative)
+{
+    const struct site *site = site_get(key_site(g->key));
+    uint32_t id = key_stack(g->key);
+    *representative = id == 0;
+    if (id == 0)
+        id = atomic_load_explicit(&site->rep_stack, memory_order_relaxed);
+    const struct stack *st = stacks_get(id);
+    if (st) {
+        *frames = st->frames;
+        *n = st->nframes;
+    } else {
+        *frames = site->frames;
+        *n = site->nframes;
+    }
+}
+
+static void out_age(struct out *o, uint64_t ms)
+{
+    out_tenths(o, ms / 100);
+    out_str(o, " s");
+}
+
+/* ---- text ------------------------------------------------------------------------------------ */
+
+static void text_access_records(struct out *o, const struct snapshot *s, const struct group *g)
+{
+    struct access_record recs[CONFIG_MAX_RECORDS];
+    unsigned n = blocks_copy_records(g->oldest_ptr, recs, lw.config.records);
+    out_str(o, "Recent access records: \n");
+    for (unsigned i = 0; i < n; i++) {
+        out_char(o, '#');
+        out_u64(o, i + 1);
+        out_str(o, ":\n\tHint: realloc ");
+        out_u64_grouped(o, recs[i].old_size);
+        out_str(o, " -> ");
+        out_u64_grouped(o, recs[i].new_size);
+        out_str(o, " bytes, ");
+        out_age(o, s->now - recs[i].when_ms);
+        out_str(o, " ago, thread ");
+        out_u64(o, recs[i].thread);
+        out_char(o, '\n');
+        const struct site *at = site_get(recs[i].site);
+        for (unsigned f = 0; f < at->nframes; f++)
+            text_frame(o, s, at->frames[f]);
+    }
+}
+
+static void text_record(struct out *o, const struct snapshot *s, const struct group *g)
+{
+    out_str(o, "LEAK: ");
+    out_u64_grouped(o, g->blocks);
+    out_str(o, g->blocks == 1 ? " block (" : " blocks (");
+    out_bytes_human(o, g->bytes);
+    out_str(o, g->blocks == 1 ? ") allocated here is still live; " : ") allocated here are still live; ");
+    out_str(o, g->blocks == 1 ? "it is " : "the oldest is ");
+    out_age(o, s->now - g->oldest_birth);
+    out_str(o, " old");
+    if (previous.seq) {
+        out_str(o, "; ");
+        if (!g->had_previous) {
+            out_str(o, "new");
+        } else if (g->delta == 0) {
+            out_str(o, "unchanged");
+        } else {
+            out_char(o, g->delta > 0 ? '+' : '-');
+            out_bytes_human(o, (uint64_t)(g->delta > 0 ? g->delta : -g->delta));
+        }
+        out_str(o, " since report #");
+        out_u64(o, previous.seq);
+    }
+    out_str(o, ".\n");
+    if (site_get(key_site(g->key))->kind == KIND_MMAP)
+        out_str(o, "Kind: anonymous mapping (mmap)\n");
+    text_access_records(o, s, g);
+    const uintptr_t *frames;
+    unsigned n;
+    int representative;
+    group_stack(g, &frames, &n, &representative);
+    if (representative) {
+        out_str(o, "Created at (the site's representative stack: ");
+        out_u64_grouped(o, g->blocks);
+        out_str(o, g->blocks == 1 ? " block here has" : " blocks here have");
+        out_str(o, " no stack of its own):\n");
+    } else {
+        out_str(o, "Created at:\n");
+    }
+    for (unsigned i = 0; i < n; i++)
+        text_frame(o, s, frames[i]);
+}
+
+static void text_report(struct out *o, const struct snapshot *s, enum report_reason reason, unsigned seq,
+                        const char *program, const char *when)
+{
+    char num[24];
+    out_str(o, "leakwatch report #");
+    out_u64(o, seq);
+    out_str(o, " (");
+    out_str(o, report_reason_name(reason));
+    out_str(o, ") for ");
+    out_str(o, program);
+    out_str(o, " [pid ");
+    out_str(o, log_num(num, (uint64_t)lw.pid));
+    out_str(o, "], ");
+    out_str(o, when);
+    out_str(o, ", uptime ");
+    out_age(o, s->now);
+    out_str(o, "\nLive heap: ");
+    out_bytes_human(o, s->heap_bytes);
+    out_str(o, " (");
+    out_u64_grouped(o, s->heap_bytes);
+    out_str(o, " bytes) in ");
+    out_u64_grouped(o, s->heap_blocks);
+    out_str(o, " blocks; live mappings: ");
+    out_bytes_human(o, s->map_bytes);
+    out_str(o, " in ");
+    out_u64_grouped(o, s->map_regions);
+    out_str(o, " regions; ");
+    out_u64_grouped(o, s->nlive_sites);
+    out_str(o, " sites with live memory; untracked frees: ");
+    out_u64_grouped(o, track_untracked_frees());
+    out_str(o, "\nLeak records: live blocks older than ");
+    out_age(o, s->min_age_ms);
+    out_str(o, ", grouped by creation stack, largest first.\n");
+    unsigned shown = s->ngroups < lw.config.top ? (unsigned)s->ngroups : lw.config.top;
+    if (s->ngroups == 0)
+        out_str(o, "\nNo live blocks are that old.\n");
+    for (unsigned i = 0; i < shown; i++) {
+        out_char(o, '\n');
+        text_record(o, s, &s->groups[s->order[i]]);
+    }
+    if (s->ngroups > shown) {
+        out_str(o, "\n: ");
+        out_u64_grouped(o, s->ngroups - shown);
+        out_str(o, " leak records were discarded because the leak record count is targeted to ");
+        out_u64(o, lw.config.top);
+        out_str(o, ". Use LEAKWATCH_TOP to increase the limit.\n");
+    }
+}
+
+/* ---- JSON ------------------------------------------------------------------------------------ */
+
+static void json_kv_u64(struct out *o, const char *key, uint64_t v, int comma)
+{
+    if (comma)
+        out_char(o, ',');
+    out_json_key(o, key);
+    out_u64(o, v);
+}
+
+static void json_config(struct out *o)
+{
+    const struct lw_config *c = &lw.config;
+    out_str(o, "{\"out\":");
+    out_json_str(o, c->out);
+    out_str(o, ",\"signal\":");
+    out_json_str(o, c->signal_name);
+    json_kv_u64(o, "interval_ms", c->interval_ms, 1);
+    json_kv_u64(o, "min_age_ms", c->min_age_ms, 1);
+    json_kv_u64(o, "top", c->top, 1);
+    json_kv_u64(o, "depth", c->depth, 1);
+    json_kv_u64(o, "records", c->records, 1);
+    out_str(o, ",\"mmap\":");
+    out_json_str(o, c->mmap_all ? "all" : "anon");
+    out_str(o, c->quiet ? ",\"quiet\":true" : ",\"quiet\":false");
+    json_kv_u64(o, "site_depth", c->site_depth, 1);
+    json_kv_u64(o, "sample", c->sample, 1);
+    out_char(o, '}');
+}
+
+static void json_group(struct out *o, const struct snapshot *s, const struct group *g)
+{
+    json_kv_u64(o, "blocks", g->blocks, 0);
+    json_kv_u64(o, "bytes", g->bytes, 1);
+    json_kv_u64(o, "oldest_age_ms", s->now - g->oldest_birth, 1);
+    const uintptr_t *frames;
+    unsigned n;
+    int representative;
+    group_stack(g, &frames, &n, &representative);
+    out_str(o, representative ? ",\"stack\":\"representative\"" : ",\"stack\":\"own\"");
+    if (previous.seq) {
+        out_str(o, ",\"since_previous_bytes\":");
+        out_i64(o, g->delta);
+    }
+    out_str(o, ",\"created_at\":");
+    json_frames(o, s, frames, n);
+    out_str(o, ",\"recent_access\":[");
+    struct access_record recs[CONFIG_MAX_RECORDS];
+    unsigned nrec = blocks_copy_records(g->oldest_ptr, recs, lw.config.records);
+    for (unsigned i = 0; i < nrec; i++) {
+        out_str(o, i ? ",{\"kind\":\"realloc\"" : "{\"kind\":\"realloc\"");
+        json_kv_u64(o, "age_ms", s->now - recs[i].when_ms, 1);
+        json_kv_u64(o, "thread", recs[i].thread, 1);
+        out_str(o, ",\"detail\":\"");
+        out_u64(o, recs[i].old_size);
+        out_str(o, " -> ");
+        out_u64(o, recs[i].new_size);
+        out_str(o, "\",\"frames\":");
+        const struct site *at = site_get(recs[i].site);
+        json_frames(o, s, at->frames, at->nframes);
+        out_char(o, '}');
+    }
+    out_str(o, "]}");
+}
+
+static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
+{
+    const struct site *site = site_get(idx);
+    const struct site_sum *sum = &s->sums[idx];
+    struct site_totals t;
+    site_read_totals((struct site *)site, &t);
+    out_str(o, "{\"id\":\"");
+    out_hex_digits(o, stable_site_id(s, site), 16);
+    out_str(o, site->kind == KIND_HEAP ? "\",\"kind\":\"heap\"" : "\",\"kind\":\"mmap\"");
+    json_kv_u64(o, "live_bytes", sum->live_bytes, 1);
+    json_kv_u64(o, "live_blocks", sum->live_blocks, 1);
+    json_kv_u64(o, "allocs", t.allocs, 1);
+    json_kv_u64(o, "frees", t.frees, 1);
+    json_kv_u64(o, "bytes_allocated", t.bytes_allocated, 1);
+    json_kv_u64(o, "oldest_age_ms", s->now - sum->oldest_birth, 1);
+    if (idx <= SITE_OVERFLOW_MMAP)
+        out_str(o, ",\"overflow\":true");
+    out_str(o, ",\"frames\":");
+    json_frames(o, s, site->frames, site->nframes);
+    out_str(o, ",\"leaks\":[");
+    for (uint32_t i = 0; i < sum->ngroups; i++) {
+        out_str(o, i ? ",{" : "{");
+        json_group(o, s, &s->groups[sum->first_group + i]);
+    }
+    out_str(o, "]}");
+}
+
+static void json_cmdline(struct out *o)
+{
+    char buf[4096];
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    out_char(o, '[');
+    if (n > 0) {
+        buf[n] = '\0';
+        int first = 1;
+        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+            if (!first)
+                out_char(o, ',');
+            out_json_str(o, buf + i);
+            first = 0;
+        }
+    }
+    out_char(o, ']');
+}
+
+static void json_report(struct out *o, const struct snapshot *s, enum report_reason reason, unsigned seq,
+                        const char *program, const char *when)
+{
+    uint64_t allocs = 0, frees = 0, bytes_allocated = 0;
+    for (uint32_t i = 1; i < s->nsites; i++) {
+        struct site *site = site_get(i);
+        if (site->kind != KIND_HEAP)
+            continue;
+        struct site_totals t;
+        site_read_totals(site, &t);
+        allocs += t.allocs;
+        frees += t.frees;
+        bytes_allocated += t.bytes_allocated;
+    }
+    out_str(o, "{\"format\":\"leakwatch-report\",\"version\":1");
+    json_kv_u64(o, "pid", (uint64_t)lw.pid, 1);
+    json_kv_u64(o, "ppid", (uint64_t)getppid(), 1);
+    out_str(o, ",\"program\":");
+    out_json_str(o, program);
+    out_str(o, ",\"cmdline\":");
+    json_cmdline(o);
+    out_str(o, ",\"reason\":");
+    out_json_str(o, report_reason_name(reason));
+    json_kv_u64(o, "seq", seq, 1);
+    json_kv_u64(o, "previous_seq", previous.seq, 1);
+    out_str(o, ",\"time\":");
+    out_json_str(o, when);
+    json_kv_u64(o, "uptime_ms", s->now, 1);
+    out_str(o, ",\"config\":");
+    json_config(o);
+    out_str(o, ",\"totals\":{");
+    json_kv_u64(o, "live_bytes", s->heap_bytes, 0);
+    json_kv_u64(o, "live_blocks", s->heap_blocks, 1);
+    json_kv_u64(o, "allocs", allocs, 1);
+    json_kv_u64(o, "frees", frees, 1);
+    json_kv_u64(o, "bytes_allocated", bytes_allocated, 1);
+    json_kv_u64(o, "mmap_live_bytes", s->map_bytes, 1);
+    json_kv_u64(o, "mmap_live_regions", s->map_regions, 1);
+    json_kv_u64(o, "untracked_frees", track_untracked_frees(), 1);
+    json_kv_u64(o, "sites", s->nsites - 1, 1);
+    json_kv_u64(o, "stacks", stacks_count(), 1);
+    json_kv_u64(o, "stack_bytes", stacks_bytes(), 1);
+    json_kv_u64(o, "stacks_dropped", stacks_dropped(), 1);
+    json_kv_u64(o, "metadata_bytes", arena_bytes_in_use(), 1);
+    out_str(o, "},\"modules\":[");
+    for (unsigned i = 0; i < s->modules.count; i++) {
+        const struct module *m = &s->modules.items[i];
+        out_str(o, i ? ",{\"id\":" : "{\"id\":");
+        out_u64(o, i);
+        out_str(o, ",\"path\":");
+        out_json_str(o, m->path);
+        out_str(o, ",\"base\":\"");
+        out_hex(o, m->base);
+        out_str(o, "\",\"build_id\":");
+        out_json_str(o, m->build_id);
+        out_char(o, '}');
+    }
+    out_str(o, "],\"sites\":[");
+    for (uint32_t i = 0; i < s->nlive_sites; i++) {
+        if (i)
+            out_char(o, ',');
+        json_site(o, s, s->site_order[i]);
+    }
+    out_str(o, "]}\n");
+}
+
+static void format_time(char *dst, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    struct out o;
+    out_init(&o, -1, dst, cap - 1);
+    const int parts[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
+    const char seps[] = "--T::";
+    for (int i = 0; i < 6; i++) {
+        if (i == 0)
+            out_u64(&o, (uint64_t)parts[i]);
+        else
+            out_char(&o, seps[i - 1]), out_char(&o, (char)('0' + parts[i] / 10)), out_char(&o, (char)('0' + parts[i] % 10));
+    }
+    long ms = ts.tv_nsec / 1000000;
+    out_char(&o, '.');
+    out_char(&o, (char)('0' + ms / 100));
+    out_char(&o, (char)('0' + ms / 10 % 10));
+    out_char(&o, (char)('0' + ms % 10));
+    out_char(&o, 'Z');
+    dst[o.len] = '\0';
+}
+
+int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
+                 struct report_summary *summary)
+{
+    struct snapshot s;
+    memset(&s, 0, sizeof s);
+    s.min_age_ms = min_age_ms;
+    /* modules first: dl_iterate_phdr takes the loader's lock, which must never be taken inside ours */
+    if (symbols_snapshot(&s.modules) < 0)
+        return ENOMEM;
+    s.now = lw_now_ms() - lw.start_ms;
+    int rc = ENOMEM;
+    if (collect_blocks(&s) < 0 || collect_regions(&s) < 0 || build(&s) < 0)
+        goto done;
+    char program[512], when[40];
+    ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+    program[n > 0 ? n : 0] = '\0';
+    format_time(when, sizeof when);
+    size_t bufsize = 1 << 16;
+    char *buf = arena_map(bufsize);
+    if (!buf)
+        goto done;
+    struct out o;
+    out_init(&o, txt_fd, buf, bufsize);
+    text_report(&o, &s, reason, seq, program, when);
+    rc = out_flush(&o);
+    if (rc == 0) {
+        out_init(&o, json_fd, buf, bufsize);
+        json_report(&o, &s, reason, seq, program, when);
+        rc = out_flush(&o);
+    }
+    arena_unmap(buf, bufsize);
+    if (summary) {
+        summary->live_bytes = s.heap_bytes;
+        summary->live_blocks = s.heap_blocks;
+        summary->leak_records = s.ngroups;
+    }
+    if (rc == 0)
+        remember(&s, seq);
+done:
+    release(&s);
+    return rc;
+}

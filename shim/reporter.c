@@ -1,0 +1,402 @@
+/* reporter.c — the reporter thread, report files and fork handling (see reporter.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "reporter.h"
+#include "arena.h"
+#include "blocks.h"
+#include "lock.h"
+#include "log.h"
+#include "out.h"
+#include "regions.h"
+#include "sites.h"
+#include "stacks.h"
+#include "state.h"
+#include "track.h"
+
+static struct {
+    atomic_uint pending;            /* bit per enum report_reason */
+    atomic_uint wake;               /* futex word: bumped on every request */
+    lw_lock_t report_lock;          /* one report at a time (thread, API, exit) */
+    unsigned seq;
+    int thread_running;
+    uint64_t next_interval_ms, next_sample_ms;
+    atomic_int exit_report_done;
+} rep;
+
+void reporter_request(enum report_reason reason)
+{
+    atomic_fetch_or_explicit(&rep.pending, 1u << reason, memory_order_release);
+    atomic_fetch_add_explicit(&rep.wake, 1, memory_order_release);
+    syscall(SYS_futex, &rep.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- the report directory -------------------------------------------------------------------- */
+
+static void expand_dir(const char *template, char *dst, size_t cap, uid_t uid)
+{
+    struct out o;
+    out_init(&o, -1, dst, cap - 1);
+    for (const char *p = template; *p; p++) {
+        if (p[0] == '%' && p[1] == 'u') {
+            out_u64(&o, uid);
+            p++;
+        } else {
+            out_char(&o, *p);
+        }
+    }
+    dst[o.len] = '\0';
+}
+
+/* Opens (creating if needed) a directory that only this user can write to. Returns an O_PATH-free
+ * directory fd or -1 after saying why once. Refuses symlinks, directories of other users, and
+ * directories others can write to. */
+static int open_private_dir(const char *path, int is_default)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+        lw_log("cannot create the report directory ", path, ": ", strerror(errno),
+               is_default ? "" : " (set LEAKWATCH_OUT to a directory you can write)");
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        lw_log("cannot open the report directory ", path, ": ",
+               errno == ELOOP || errno == ENOTDIR ? "it is a symlink or not a directory; refusing to write there"
+                                                 : strerror(errno), "");
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & (is_default ? 077 : 022))) {
+        char uid[24];
+        lw_log("refusing the report directory ", path,
+               st.st_uid != geteuid() ? ": it belongs to another user (uid " : ": others can write to it (uid ",
+               log_num(uid, st.st_uid), is_default ? "); remove it or set LEAKWATCH_OUT"
+                                                   : "); use a directory only you can write to");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static const char *program_name(char *buf, size_t cap)
+{
+    char path[512];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    path[n > 0 ? n : 0] = '\0';
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, base, len);
+    buf[len] = '\0';
+    if (len == 0)
+        strcpy(buf, "program");
+    return buf;
+}
+
+static void file_name(struct out *o, const char *prefix, const char *program, unsigned seq, const char *ext)
+{
+    out_str(o, prefix);
+    out_str(o, program);
+    out_char(o, '.');
+    out_u64(o, (uint64_t)lw.pid);
+    out_char(o, '.');
+    out_u64(o, seq);
+    out_str(o, ext);
+}
+
+static int create_exclusive(int dirfd, const char *name)
+{
+    unlinkat(dirfd, name, 0);       /* a temporary left by a crashed report of a recycled pid */
+    return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* Writes <pid>.state into the default per-user directory so `leakwatch dump PID` finds our signal
+ * and directory without reading the environment (which nginx overwrites). */
+static void publish_state(unsigned last_seq)
+{
+    char dir[64], tmp[64], name[64], body[1024];
+    expand_dir("/tmp/leakwatch-%u", dir, sizeof dir, geteuid());
+    int dirfd = open_private_dir(dir, 1);
+    if (dirfd < 0)
+        return;
+    struct out o;
+    out_init(&o, -1, name, sizeof name - 1);
+    out_u64(&o, (uint64_t)lw.pid);
+    out_str(&o, ".state");
+    name[o.len] = '\0';
+    out_init(&o, -1, tmp, sizeof tmp - 1);
+    out_str(&o, ".");
+    out_str(&o, name);
+    out_str(&o, ".tmp");
+    tmp[o.len] = '\0';
+    out_init(&o, -1, body, sizeof body);
+    out_str(&o, "version=1\npid=");
+    out_u64(&o, (uint64_t)lw.pid);
+    out_str(&o, "\nsignal=");
+    out_u64(&o, (uint64_t)lw.config.signal);
+    out_str(&o, "\nsignal_name=");
+    out_str(&o, lw.config.signal_name);
+    out_str(&o, "\nout=");
+    out_str(&o, lw.config.out);
+    out_str(&o, "\nlast_seq=");
+    out_u64(&o, last_seq);
+    out_char(&o, '\n');
+    int fd = create_exclusive(dirfd, tmp);
+    if (fd >= 0) {
+        int ok = write(fd, body, o.len) == (ssize_t)o.len;
+        close(fd);
+        if (!ok || renameat(dirfd, tmp, dirfd, name) < 0)
+            unlinkat(dirfd, tmp, 0);
+    }
+    close(dirfd);
+}
+
+static void remove_state(void)
+{
+    char path[96];
+    struct out o;
+    out_init(&o, -1, path, sizeof path - 1);
+    expand_dir("/tmp/leakwatch-%u/", path, sizeof path, geteuid());
+    o.len = strlen(path);
+    out_u64(&o, (uint64_t)lw.pid);
+    out_str(&o, ".state");
+    path[o.len] = '\0';
+    unlink(path);
+}
+
+/* Writes both files of one report; report_lock held. */
+static int write_report_locked(enum report_reason reason)
+{
+    char dir[600], program[256], tmp_txt[400], tmp_json[400], txt[400], json[400];
+    int is_default = strcmp(lw.config.out, "/tmp/leakwatch-%u") == 0;
+    expand_dir(lw.config.out, dir, sizeof dir, geteuid());
+    int dirfd = open_private_dir(dir, is_default);
+    if (dirfd < 0)
+        return -1;
+    unsigned seq = rep.seq + 1;
+    program_name(program, sizeof program);
+    struct out o;
+    char *names[] = { tmp_txt, tmp_json, txt, json };
+    const char *prefixes[] = { ".", ".", "", "" };
+    const char *exts[] = { ".txt.tmp", ".json.tmp", ".txt", ".json" };
+    for (int i = 0; i < 4; i++) {
+        out_init(&o, -1, names[i], 399);
+        file_name(&o, prefixes[i], program, seq, exts[i]);
+        names[i][o.len] = '\0';
+    }
+    int txt_fd = create_exclusive(dirfd, tmp_txt);
+    int json_fd = txt_fd >= 0 ? create_exclusive(dirfd, tmp_json) : -1;
+    int rc = -1;
+    if (txt_fd < 0 || json_fd < 0) {
+        lw_log("cannot create a report file in ", dir, ": ", strerror(errno), "");
+        goto out;
+    }
+    uint64_t min_age = reason == REASON_EXIT ? 0 : lw.config.min_age_ms;
+    struct report_summary summary;
+    int err = report_write(reason, seq, min_age, txt_fd, json_fd, &summary);
+    if ((close(txt_fd) | close(json_fd)) < 0 && err == 0)
+        err = errno;
+    txt_fd = json_fd = -1;
+    if (err == 0 && (renameat(dirfd, tmp_json, dirfd, json) < 0 || renameat(dirfd, tmp_txt, dirfd, txt) < 0))
+        err = errno;
+    if (err) {
+        char num[24];
+        lw_log("could not write report #", log_num(num, seq), " to ", dir,
+               err == ENOSPC ? ": the disk is full; tracking goes on, free space and ask again"
+                             : ": write failed; tracking goes on");
+        unlinkat(dirfd, tmp_txt, 0);
+        unlinkat(dirfd, tmp_json, 0);
+        unlinkat(dirfd, json, 0);
+        goto out;
+    }
+    rep.seq = seq;
+    rc = 0;
+    if (!lw.config.quiet) {
+        char line[1200], num[24];
+        out_init(&o, -1, line, sizeof line);
+        out_str(&o, "report #");
+        out_u64(&o, seq);
+        out_str(&o, " (");
+        out_str(&o, report_reason_name(reason));
+        out_str(&o, ") for ");
+        out_str(&o, program);
+        out_char(&o, '[');
+        out_str(&o, log_num(num, (uint64_t)lw.pid));
+        out_str(&o, "]: ");
+        out_str(&o, dir);
+        out_char(&o, '/');
+        out_str(&o, txt);
+        out_str(&o, " and .json");
+        line[o.len < sizeof line ? o.len : sizeof line - 1] = '\0';
+        lw_log(line, NULL, NULL, NULL, NULL);
+    }
+out:
+    if (txt_fd >= 0)
+        close(txt_fd), unlinkat(dirfd, tmp_txt, 0);
+    if (json_fd >= 0)
+        close(json_fd), unlinkat(dirfd, tmp_json, 0);
+    close(dirfd);
+    if (rc == 0 && reason != REASON_EXIT)
+        publish_state(rep.seq);
+    return rc;
+}
+
+int reporter_write_now(enum report_reason reason)
+{
+    if (!lw_is_on())
+        return -1;
+    int saved = errno;
+    lw_lock(&rep.report_lock);
+    int rc = write_report_locked(reason);
+    lw_unlock(&rep.report_lock);
+    errno = saved;
+    return rc;
+}
+
+/* ---- the thread ------------------------------------------------------------------------------ */
+
+#define TICK_MS 200
+
+static void *reporter_main(void *arg)
+{
+    (void)arg;
+    lw_guard = 1;
+    uint64_t now = lw_now_ms();
+    rep.next_sample_ms = now + 1000;
+    rep.next_interval_ms = lw.config.interval_ms ? now + lw.config.interval_ms : UINT64_MAX;
+    for (;;) {
+        unsigned seen = atomic_load_explicit(&rep.wake, memory_order_acquire);
+        if (atomic_load_explicit(&rep.pending, memory_order_acquire) == 0) {
+            struct timespec tick = { 0, TICK_MS * 1000000L };
+            syscall(SYS_futex, &rep.wake, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
+        }
+        if (!lw_is_on())
+            continue;
+        now = lw_now_ms();
+        if (now >= rep.next_sample_ms) {
+            sites_sample_growth();
+            rep.next_sample_ms = now + 1000;
+        }
+        if (now >= rep.next_interval_ms) {
+            atomic_fetch_or_explicit(&rep.pending, 1u << REASON_INTERVAL, memory_order_relaxed);
+            rep.next_interval_ms = now + lw.config.interval_ms;
+        }
+        unsigned pending = atomic_exchange_explicit(&rep.pending, 0, memory_order_acq_rel);
+        /* one report answers every request that arrived together; a signal names it */
+        if (pending & (1u << REASON_SIGNAL))
+            reporter_write_now(REASON_SIGNAL);
+        else if (pending & (1u << REASON_INTERVAL))
+            reporter_write_now(REASON_INTERVAL);
+    }
+    return NULL;
+}
+
+int reporter_start(void)
+{
+    rep.thread_running = 0;
+    if (lw.config.signal == 0 && lw.config.interval_ms == 0) {
+        publish_state(rep.seq);
+        return 0;                   /* nothing to wait for: reports come from exit and the API */
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, reporter_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        lw_log("cannot start the reporter thread (", strerror(rc),
+               "); reports come only at exit and from leakwatch_dump()", NULL, NULL);
+        return -1;
+    }
+    pthread_setname_np(thread, "leakwatch");
+    rep.thread_running = 1;
+    publish_state(rep.seq);
+    return 0;
+}
+
+/* ---- exit ------------------------------------------------------------------------------------ */
+
+static void exit_report(void)
+{
+    if (atomic_exchange(&rep.exit_report_done, 1))
+        return;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    reporter_write_now(REASON_EXIT);
+    remove_state();
+    lw_guard = saved_guard;
+}
+
+/* Our destructor runs inside _dl_fini, before the destructors of libraries loaded ahead of us and
+ * before stdio is torn down. An exit handler registered now runs after _dl_fini has finished, which
+ * is when valgrind counts "in use at exit" too. */
+__attribute__((destructor)) static void leakwatch_fini(void)
+{
+    if (lw_is_on() && atexit(exit_report) != 0)
+        exit_report();
+}
+
+/* ---- fork ------------------------------------------------------------------------------------ */
+
+/* Lock order: report, stacks, sites, regions, block shards (ascending), arena. */
+static void fork_prepare(void)
+{
+    lw_lock(&rep.report_lock);
+    stacks_atfork_prepare();
+    sites_atfork_prepare();
+    regions_atfork_prepare();
+    blocks_atfork_prepare();
+    arena_atfork_prepare();
+}
+
+static void fork_parent(void)
+{
+    arena_atfork_parent();
+    blocks_atfork_parent();
+    regions_atfork_parent();
+    sites_atfork_parent();
+    stacks_atfork_parent();
+    lw_unlock(&rep.report_lock);
+}
+
+static void fork_child(void)
+{
+    arena_atfork_child();
+    blocks_atfork_child();
+    regions_atfork_child();
+    sites_atfork_child();
+    stacks_atfork_child();
+    lw_lock_reinit(&rep.report_lock);
+    lw.pid = (pid_t)syscall(SYS_getpid);
+    track_after_fork();
+    rep.seq = 0;
+    report_reset_history();
+    atomic_store(&rep.pending, 0);
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    if (lw_is_on())
+        reporter_start();
+    lw_guard = saved_guard;
+}
+
+void reporter_install_fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

@@ -1,0 +1,21 @@
+/* reporter.h — when and where reports are written: the reporter thread (started with every signal
+ * blocked and its guard set), report requests from the signal handler (a flag and a futex wake, both
+ * async-signal-safe), the periodic interval, leakwatch_dump(), the exit report, and the report
+ * directory with its safety checks. Also fork: every shim lock is taken before fork and re-initialised
+ * in the child, which gets its own reporter thread and its own pid in file names. */
+#ifndef LW_REPORTER_H
+#define LW_REPORTER_H
+
+#include "report.h"
+
+int reporter_start(void);                 /* after tracking is on; 0 or -1 (said why on stderr) */
+
+/* Async-signal-safe: asks the reporter thread for a report. */
+void reporter_request(enum report_reason reason);
+
+/* Writes a report now from the calling thread (the guard must be set); 0 or -1. */
+int reporter_write_now(enum report_reason reason);
+
+void reporter_install_fork_handlers(void);
+
+#endif

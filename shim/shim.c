@@ -1,0 +1,137 @@
+/* shim.c — start-up of the shim: resolving the real functions from the next object in the lookup
+ * chain (so a preloaded jemalloc or tcmalloc keeps working), reading the settings once, and starting
+ * tracking, the report signal, the reporter thread and the fork handlers. */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include "state.h"
+#include "log.h"
+#include "reporter.h"
+#include "signals.h"
+#include "track.h"
+
+struct lw_state lw;
+__thread int lw_guard __attribute__((tls_model("initial-exec")));
+
+extern char **environ;
+
+void lw_disable(const char *why)
+{
+    int expected = LW_ON;
+    if (atomic_compare_exchange_strong(&lw.status, &expected, LW_OFF))
+        lw_log("tracking is off from now on: ", why, "; the program runs on unaffected", NULL, NULL);
+}
+
+static void *next_symbol(const char *name, const char *fallback)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p && fallback)
+        p = dlsym(RTLD_DEFAULT, fallback);
+    return p;
+}
+
+struct extent_query { uintptr_t base, lo, hi; };
+
+static int find_extent(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct extent_query *q = data;
+    if (info->dlpi_addr != q->base)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        q->lo = info->dlpi_addr + ph->p_vaddr;
+        q->hi = q->lo + ph->p_memsz;
+        return 1;
+    }
+    return 0;
+}
+
+/* The code range of the module holding `function`, so its frames can be left out of stacks. */
+static void code_range(void *function, uintptr_t *lo, uintptr_t *hi)
+{
+    Dl_info info;
+    struct extent_query q = { 0, 0, 0 };
+    if (dladdr(function, &info) && info.dli_fbase) {
+        q.base = (uintptr_t)info.dli_fbase;
+        dl_iterate_phdr(find_extent, &q);
+    }
+    *lo = q.lo;
+    *hi = q.hi;
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void resolve(void)
+{
+    lw.real.malloc = next_symbol("malloc", "__libc_malloc");
+    lw.real.free = next_symbol("free", "__libc_free");
+    lw.real.calloc = next_symbol("calloc", "__libc_calloc");
+    lw.real.realloc = next_symbol("realloc", "__libc_realloc");
+    lw.real.memalign = next_symbol("memalign", "__libc_memalign");
+    lw.real.posix_memalign = next_symbol("posix_memalign", NULL);
+    lw.real.aligned_alloc = next_symbol("aligned_alloc", NULL);
+    lw.real.valloc = next_symbol("valloc", "__libc_valloc");
+    lw.real.pvalloc = next_symbol("pvalloc", "__libc_pvalloc");
+    lw.real.malloc_usable_size = next_symbol("malloc_usable_size", NULL);
+    lw.real.mmap = next_symbol("mmap", NULL);
+    lw.real.munmap = next_symbol("munmap", NULL);
+    lw.real.mremap = next_symbol("mremap", NULL);
+    lw.real.sigaction = next_symbol("sigaction", NULL);
+    lw.real.signal = next_symbol("signal", NULL);
+}
+
+int lw_init(void)
+{
+    int expected = LW_UNINIT;
+    if (!atomic_compare_exchange_strong(&lw.status, &expected, LW_INITIALISING))
+        return expected;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    resolve();
+    config_load(&lw.config, env_get, environ);
+    lw.page_size = (size_t)sysconf(_SC_PAGESIZE);
+    lw.pid = (pid_t)syscall(SYS_getpid);
+    lw.start_ms = lw_now_ms();
+    code_range((void *)lw_init, &lw.self_lo[0], &lw.self_hi[0]);
+    code_range((void *)unw_backtrace, &lw.self_lo[1], &lw.self_hi[1]);
+    int status = LW_ON;
+    if (!lw.real.malloc || !lw.real.free || !lw.real.calloc || !lw.real.realloc || !lw.real.mmap ||
+        !lw.real.munmap || !lw.real.sigaction) {
+        lw_log("cannot find the real allocation functions; not tracking", NULL, NULL, NULL, NULL);
+        status = LW_OFF;
+    } else if (track_init() < 0) {
+        lw_log("cannot map memory for the tracking tables; not tracking", NULL, NULL, NULL, NULL);
+        status = LW_OFF;
+    }
+    atomic_store_explicit(&lw.status, status, memory_order_release);
+    lw_guard = saved_guard;
+    return status;
+}
+
+/* Runs before main. Allocation may have started tracking already (lw_init runs on first use);
+ * the signal, the thread and the fork handlers start here, once the C library is fully up. */
+__attribute__((constructor)) static void leakwatch_start(void)
+{
+    if (lw_init() == LW_INITIALISING)
+        return;                      /* cannot happen after a completed init; be safe */
+    if (!lw_is_on())
+        return;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    if (lw.config.signal)
+        signals_install();
+    reporter_install_fork_handlers();
+    reporter_start();
+    lw_guard = saved_guard;
+}

@@ -1,0 +1,19 @@
+/* signals.h — the report signal. Our handler stays installed even when the program installs its own
+ * for the same signal (we interpose sigaction/signal): signals the process sends itself (si_pid ==
+ * getpid(), e.g. HotSpot suspending its threads with SIGUSR2) go to the program's handler, exactly as
+ * if we were not there; signals from other processes are report requests. The program is told once on
+ * stderr. The handler only sets a flag and wakes the reporter (async-signal-safe). */
+#ifndef LW_SIGNALS_H
+#define LW_SIGNALS_H
+
+#include <signal.h>
+
+void signals_install(void);                /* at start-up, when a signal is configured */
+
+/* The interposed sigaction for our signal; for any other signal it returns -2 (not ours). */
+int signals_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* The interposed signal()/bsd_signal() for our signal, BSD semantics (SA_RESTART). */
+sighandler_t signals_signal(int sig, sighandler_t handler, int *handled);
+
+#endif

@@ -1,0 +1,136 @@
+/* sites.h — allocation sites: the first few return addresses above an allocation function, and per
+ * site the counters the report needs. Lookup is lock-free (the table only grows; a reader on an old
+ * table just misses and takes the locked insert path); insertion takes one spinlock. Counters are
+ * striped per thread so two threads allocating at one site do not bounce one cache line.
+ * Not async-signal-safe. */
+#ifndef LW_SITES_H
+#define LW_SITES_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include "config.h"
+#include "state.h"
+
+enum site_kind { KIND_HEAP = 0, KIND_MMAP = 1 };
+
+#define SITE_STRIPES 4
+#define SITES_MAX (1u << 20)           /* indexes fit the 23 bits a block record keeps */
+#define SITES_PER_CHUNK 64u
+#define SITE_OVERFLOW_HEAP 1u          /* used when no new site can be made (limit or no memory) */
+#define SITE_OVERFLOW_MMAP 2u
+
+struct site_stripe {
+    _Alignas(64) atomic_uint_fast64_t allocs;
+    atomic_uint_fast64_t frees;
+    atomic_uint_fast64_t bytes_allocated;
+    atomic_uint_fast64_t bytes_freed;
+};
+
+struct site {
+    struct site_stripe stripes[SITE_STRIPES];
+    uint64_t hash;
+    uint32_t idx;
+    uint8_t kind;
+    uint8_t nframes;
+    atomic_uchar capture_all;        /* set by the growth sampler: unwind every allocation here */
+    atomic_uint rep_stack;           /* first full stack seen here (stacks.h id), 0 if none */
+    uintptr_t frames[CONFIG_MAX_SITE_DEPTH];
+    /* growth sampler state, reporter thread only */
+    int64_t high_water;
+    uint32_t new_high_history;       /* bit i: a new high-water mark i samples ago */
+};
+
+struct site_table {
+    uint32_t mask;
+    atomic_uint slots[];             /* site index, 0 = empty */
+};
+
+extern _Atomic(struct site_table *) sites_table LW_HIDDEN;
+extern struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK] LW_HIDDEN;
+extern __thread unsigned sites_tls_stripe LW_HIDDEN;
+
+int sites_init(void);                 /* 0, or -1 when no memory */
+uint32_t sites_count(void);           /* highest index in use + 1 */
+
+static inline struct site *site_get(uint32_t idx)
+{
+    return &sites_chunks[idx / SITES_PER_CHUNK][idx % SITES_PER_CHUNK];
+}
+
+static inline uint64_t sites_hash(unsigned kind, const uintptr_t *frames, unsigned n)
+{
+    uint64_t h = 0x243f6a8885a308d3ull ^ kind;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= frames[i];
+        h *= 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* The site with exactly these frames, or 0. Lock-free. */
+static inline uint32_t sites_find(uint64_t hash, unsigned kind, const uintptr_t *frames, unsigned n)
+{
+    struct site_table *t = atomic_load_explicit(&sites_table, memory_order_acquire);
+    for (uint32_t i = (uint32_t)hash & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t idx = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (idx == 0)
+            return 0;
+        struct site *s = site_get(idx);
+        if (s->hash == hash && s->kind == kind && s->nframes == n &&
+            memcmp(s->frames, frames, n * sizeof *frames) == 0)
+            return idx;
+    }
+}
+
+/* Finds or makes the site; `rep_stack` becomes its representative stack if it is new.
+ * Returns the overflow site of the kind when no site can be made. */
+uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, unsigned n, uint32_t rep_stack);
+
+static inline struct site_stripe *site_stripe(struct site *s)
+{
+    unsigned stripe = sites_tls_stripe;
+    if (LW_UNLIKELY(stripe == 0)) {
+        static atomic_uint next_stripe;
+        stripe = sites_tls_stripe = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % SITE_STRIPES;
+    }
+    return &s->stripes[stripe - 1];
+}
+
+static inline void site_count_alloc(struct site *s, uint64_t size)
+{
+    struct site_stripe *st = site_stripe(s);
+    atomic_fetch_add_explicit(&st->allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->bytes_allocated, size, memory_order_relaxed);
+}
+
+static inline void site_count_free(struct site *s, uint64_t size)
+{
+    struct site_stripe *st = site_stripe(s);
+    atomic_fetch_add_explicit(&st->frees, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->bytes_freed, size, memory_order_relaxed);
+}
+
+/* Only bytes move (a realloc keeps its block; a partial munmap keeps its region). */
+static inline void site_count_bytes(struct site *s, uint64_t added, uint64_t removed)
+{
+    struct site_stripe *st = site_stripe(s);
+    if (added)
+        atomic_fetch_add_explicit(&st->bytes_allocated, added, memory_order_relaxed);
+    if (removed)
+        atomic_fetch_add_explicit(&st->bytes_freed, removed, memory_order_relaxed);
+}
+
+struct site_totals { uint64_t allocs, frees, bytes_allocated, bytes_freed; };
+void site_read_totals(struct site *s, struct site_totals *t);
+
+/* Called about once a second by the reporter thread: marks sites whose live bytes keep reaching new
+ * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */
+void sites_sample_growth(void);
+
+void sites_atfork_prepare(void);
+void sites_atfork_parent(void);
+void sites_atfork_child(void);
+
+#endif

@@ -1,0 +1,78 @@
+/* state.h — the shim's process-wide state in one struct: settings, the real libc functions, the
+ * on/off switch and the clock. Written during initialisation (and in a forked child), read everywhere.
+ * The per-thread recursion guard lives here too: set while the shim works, so allocations made by
+ * the shim itself, libunwind or the loader pass straight through. */
+#ifndef LW_STATE_H
+#define LW_STATE_H
+
+#include <stdatomic.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "config.h"
+
+#define LW_HIDDEN __attribute__((visibility("hidden")))
+#define LW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+struct lw_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*memalign)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    void *(*mremap)(void *, size_t, size_t, int, ...);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    sighandler_t (*signal)(int, sighandler_t);
+};
+
+enum lw_status {
+    LW_UNINIT = 0,     /* nothing resolved: allocations go to the boot allocator */
+    LW_INITIALISING,   /* one thread is resolving the real functions */
+    LW_ON,             /* tracking */
+    LW_OFF,            /* passed through: tracking failed or was never possible */
+};
+
+struct lw_state {
+    atomic_int status;
+    struct lw_config config;
+    struct lw_real real;
+    uint64_t start_ms;          /* CLOCK_MONOTONIC at start-up */
+    uint64_t start_realtime_ms;
+    uintptr_t self_lo[2], self_hi[2];  /* the shim's and libunwind's code: left out of stacks */
+    pid_t pid;                  /* refreshed in a forked child */
+    size_t page_size;
+};
+
+extern struct lw_state lw LW_HIDDEN;
+extern __thread int lw_guard LW_HIDDEN;
+
+/* Milliseconds on CLOCK_MONOTONIC_COARSE: a vDSO read, no system call, a few ms of resolution. */
+static inline uint64_t lw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline int lw_is_on(void)
+{
+    return atomic_load_explicit(&lw.status, memory_order_acquire) == LW_ON;
+}
+
+/* Resolves the real functions and starts tracking if nobody has yet; returns the status after. */
+int lw_init(void);
+
+/* Turns tracking off for good, saying why once. Safe to call from any thread. */
+void lw_disable(const char *why);
+
+#endif

@@ -1,0 +1,270 @@
+/* track.c — what happens on each allocation event (see track.h).
+ * Cost of the common malloc: one unw_backtrace of site_depth frames, one lock-free site lookup, two
+ * striped counter adds, one shard lock; free: one shard lock and two counter adds. */
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "track.h"
+#include "regions.h"
+#include "sites.h"
+#include "stacks.h"
+#include "state.h"
+#include "unwind.h"
+
+static atomic_uint_fast64_t untracked_frees;
+static __thread int32_t tls_sample_countdown __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tls_random __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
+
+int track_init(void)
+{
+    if (sites_init() < 0 || blocks_init(lw.config.records) < 0 || regions_init() < 0)
+        return -1;
+    return 0;
+}
+
+void track_after_fork(void)
+{
+    tls_tid = 0;
+}
+
+uint64_t track_untracked_frees(void)
+{
+    return atomic_load_explicit(&untracked_frees, memory_order_relaxed);
+}
+
+static uint32_t thread_id(void)
+{
+    if (!tls_tid)
+        tls_tid = (uint32_t)syscall(SYS_gettid);
+    return tls_tid;
+}
+
+/* A random gap of 1..2*sample allocations between samples, so periodic allocation patterns do not
+ * always put the same allocation on the sample. */
+__attribute__((noinline, cold)) static int sample_reload(void)
+{
+    if (lw.config.sample == 0)
+        return tls_sample_countdown = INT32_MAX, 0;
+    if (!tls_random)
+        tls_random = thread_id() * 2654435761u | 1;
+    tls_random ^= tls_random << 13;
+    tls_random ^= tls_random >> 17;
+    tls_random ^= tls_random << 5;
+    tls_sample_countdown = (int32_t)(1 + tls_random % (2 * lw.config.sample));
+    return 1;
+}
+
+static inline int sample_now(void)
+{
+    if (LW_LIKELY(--tls_sample_countdown > 0))
+        return 0;
+    return sample_reload();
+}
+
+__attribute__((noinline, cold)) static uint32_t capture_stack(void)
+{
+    uintptr_t frames[CONFIG_MAX_DEPTH];
+    unsigned n = unwind_full(frames, lw.config.depth);
+    return stacks_intern(frames, n);
+}
+
+/* Finds the caller's site; a new one gets a full stack, which the first block keeps too. */
+static inline uint32_t site_of_caller(unsigned kind, uint32_t *own_stack)
+{
+    uintptr_t key[CONFIG_MAX_SITE_DEPTH];
+    unsigned n = unwind_site_key(key, lw.config.site_depth);
+    uint64_t h = sites_hash(kind, key, n);
+    uint32_t site = sites_find(h, kind, key, n);
+    if (LW_UNLIKELY(site == 0)) {
+        *own_stack = capture_stack();
+        return sites_insert(h, kind, key, n, *own_stack);
+    }
+    if (LW_UNLIKELY(atomic_load_explicit(&site_get(site)->capture_all, memory_order_relaxed)) || sample_now())
+        *own_stack = capture_stack();
+    return site;
+}
+
+static uint64_t age_base(void)
+{
+    return lw_now_ms() - lw.start_ms;
+}
+
+static void count_stale(const struct block *stale)
+{
+    site_count_free(site_get(block_site(stale)), block_size(stale));
+}
+
+__attribute__((noinline, cold)) static void track_huge(void *p, size_t size, uint32_t site, uint32_t stack)
+{
+    struct region r = { .start = (uintptr_t)p, .len = size, .birth = age_base(), .site = site, .stack = stack };
+    if (regions_add(&r) == 0)
+        site_count_alloc(site_get(site), size);
+}
+
+void track_alloc(void *p, size_t size)
+{
+    uint32_t stack = 0;
+    uint32_t site = site_of_caller(KIND_HEAP, &stack);
+    if (LW_UNLIKELY(size >= BLOCK_SIZE_LIMIT)) {
+        track_huge(p, size, site, stack);
+        return;
+    }
+    struct block b, stale;
+    block_set(&b, (uintptr_t)p, size, site, age_base(), stack);
+    site_count_alloc(site_get(site), size);
+    if (LW_UNLIKELY(blocks_insert(&b, NULL, &stale)))
+        count_stale(&stale);
+}
+
+static void huge_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
+{
+    (void)whole;
+    *(int *)ctx = 1;
+    site_count_free(site_get(r->site), bytes);
+}
+
+/* A free we have no block record for: a huge block, or memory from before the shim (or from inside
+ * it) — counted, never subtracted from anything. */
+__attribute__((noinline, cold)) static void free_unknown(void *p)
+{
+    int found = 0;
+    regions_remove((uintptr_t)p, 1, huge_removed, &found);
+    if (!found)
+        atomic_fetch_add_explicit(&untracked_frees, 1, memory_order_relaxed);
+}
+
+void track_free(void *p)
+{
+    struct block b;
+    if (LW_LIKELY(blocks_remove((uintptr_t)p, &b, NULL)))
+        site_count_free(site_get(block_site(&b)), block_size(&b));
+    else
+        free_unknown(p);
+}
+
+void track_realloc_begin(void *old, struct realloc_ticket *t)
+{
+    t->ring = NULL;
+    t->tracked = blocks_remove((uintptr_t)old, &t->old, &t->ring);
+}
+
+void track_realloc_end(void *old, size_t old_request, void *result, size_t size, struct realloc_ticket *t)
+{
+    (void)old_request;
+    if (!t->tracked) {
+        if (result && size)
+            track_alloc(result, size);
+        if (old && (result || size == 0))
+            free_unknown(old);
+        return;
+    }
+    struct site *site = site_get(block_site(&t->old));
+    if (!result) {
+        if (size == 0) {                 /* realloc(p, 0) freed p */
+            site_count_free(site, block_size(&t->old));
+            if (t->ring)
+                access_ring_free(t->ring);
+            return;
+        }
+        struct block stale;              /* failed: the old block is still live, as it was */
+        if (blocks_insert(&t->old, t->ring, &stale))
+            count_stale(&stale);
+        return;
+    }
+    uint64_t old_size = block_size(&t->old);
+    if (size >= BLOCK_SIZE_LIMIT) {
+        site_count_free(site, old_size);
+        if (t->ring)
+            access_ring_free(t->ring);
+        track_huge(result, size, block_site(&t->old), block_stack(&t->old));
+        return;
+    }
+    struct access_ring *ring = t->ring;
+    if (lw.config.records) {
+        uint32_t unused_stack = 0;
+        struct access_record rec = {
+            .when_ms = age_base(), .old_size = old_size, .new_size = size,
+            .thread = thread_id(), .site = site_of_caller(KIND_HEAP, &unused_stack), .kind = ACCESS_REALLOC,
+        };
+        struct access_ring *grown = access_ring_add(ring, &rec);
+        if (grown)
+            ring = grown;
+    }
+    struct block b = t->old;
+    block_set(&b, (uintptr_t)result, size, block_site(&t->old), block_birth(&t->old), block_stack(&t->old));
+    site_count_bytes(site, size, old_size);
+    struct block stale;
+    if (blocks_insert(&b, ring, &stale))
+        count_stale(&stale);
+}
+
+static void mapping_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
+{
+    (void)ctx;
+    struct site *s = site_get(r->site);
+    if (whole)
+        site_count_free(s, bytes);
+    else
+        site_count_bytes(s, 0, bytes);
+}
+
+void track_mmap(void *p, size_t len, int flags)
+{
+    if (!(flags & MAP_ANONYMOUS) && !lw.config.mmap_all)
+        return;
+    /* MAP_FIXED may replace mappings we track */
+    regions_remove((uintptr_t)p, len, mapping_removed, NULL);
+    uint32_t stack = 0;
+    uint32_t site = site_of_caller(KIND_MMAP, &stack);
+    struct region r = { .start = (uintptr_t)p, .len = len, .birth = age_base(), .site = site, .stack = stack };
+    if (regions_add(&r) == 0)
+        site_count_alloc(site_get(site), len);
+}
+
+void track_munmap(void *p, size_t len)
+{
+    regions_remove((uintptr_t)p, len, mapping_removed, NULL);
+}
+
+struct mremap_found {
+    int found;
+    int first_whole;
+    struct region first;
+};
+
+/* Only bytes are counted here; a region that disappears counts as freed unless it is the one that
+ * lives on at the new address. */
+static void mremap_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
+{
+    struct mremap_found *f = ctx;
+    struct site *s = site_get(r->site);
+    site_count_bytes(s, 0, bytes);
+    if (!f->found) {
+        f->found = 1;
+        f->first = *r;
+        f->first_whole = whole;
+    } else if (whole) {
+        site_count_free(s, 0);
+    }
+}
+
+void track_mremap(void *old, size_t old_len, void *result, size_t new_len)
+{
+    struct mremap_found f = { 0 };
+    regions_remove((uintptr_t)old, old_len, mremap_removed, &f);
+    if (!f.found)
+        return;
+    struct region r = { .start = (uintptr_t)result, .len = new_len, .birth = f.first.birth,
+                        .site = f.first.site, .stack = f.first.stack };
+    struct site *s = site_get(r.site);
+    if (regions_add(&r) < 0) {
+        if (f.first_whole)
+            site_count_free(s, 0);
+        return;
+    }
+    site_count_bytes(s, new_len, 0);
+    if (!f.first_whole)
+        site_count_alloc(s, 0);          /* the old region also lives on: one more region */
+}

@@ -1,0 +1,34 @@
+/* track.h — the core API the interposed functions call: one call per event, made with the guard set,
+ * after the real allocation succeeded and before the real free/munmap/moving realloc. Cheap per-site
+ * counting for every event; a full stack only for a new site, a sample, and every allocation at a
+ * site whose live bytes keep growing. Never allocates from the heap, never takes a global lock. */
+#ifndef LW_TRACK_H
+#define LW_TRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "blocks.h"
+
+int track_init(void);                  /* 0, or -1: tracking cannot start */
+
+void track_alloc(void *p, size_t size);
+void track_free(void *p);
+
+/* realloc in two steps: take the old record out before the real call (the address may be reused by
+ * another thread as soon as realloc returns), then put the result in. */
+struct realloc_ticket {
+    int tracked;
+    struct block old;
+    struct access_ring *ring;
+};
+void track_realloc_begin(void *old, struct realloc_ticket *t);
+void track_realloc_end(void *old, size_t old_request, void *result, size_t size, struct realloc_ticket *t);
+
+void track_mmap(void *p, size_t len, int flags);
+void track_munmap(void *p, size_t len);
+void track_mremap(void *old, size_t old_len, void *result, size_t new_len);
+
+uint64_t track_untracked_frees(void);
+void track_after_fork(void);          /* the forking thread has a new id in the child */
+
+#endif
