@@ -32,7 +32,7 @@ struct call {
 #define NHOP 16
 #define MIN_DEPTH 5
 #define MAX_DEPTH 30
-#define NCHAIN 1024
+#define NCHAIN 512
 #define MIB (1024 * 1024)
 
 /* The barrier after each call keeps the call from becoming a tail jump, so every hop keeps its frame and the
@@ -114,9 +114,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A call chain and the sizes its allocations ask for: like a real site, each allocates a few sizes only. */
 struct chain {
     unsigned depth;
     uint8_t path[MAX_DEPTH];
+    size_t small_size, medium_size;
 };
 
 /* Live blocks of one size class, replaced oldest first: each block lives for one turn of the ring. */
@@ -188,8 +190,9 @@ static void touch(void *p, size_t size)
     memset(p, 0xa5, size < 64 ? size : 64);
 }
 
-/* Allocates a block in a new size class roll: 0.05% 1 MiB (freed at once, like a temporary buffer),
- * 10% 4-64 KiB, the rest 16-512 B. Replaces the oldest block of its ring: 5% of the time by growing it with
+/* Allocates a block in a size class: 0.05% 1 MiB (freed at once, like a temporary buffer), 10% 4-64 KiB,
+ * the rest 16-512 B, the size within the class set by the chain (so the number of distinct (size, stack) pairs
+ * stays that of a real program: heaptrack 1.4's interpreter runs out of memory past ~48k of them). Replaces the oldest block of its ring: 5% of the time by growing it with
  * realloc, else by freeing it (0.1% of small blocks are never freed) and allocating a new one. */
 static uint64_t churn_step(struct worker *w)
 {
@@ -239,10 +242,7 @@ static uint64_t churn_step(struct worker *w)
         }
         rg->slot[i] = NULL;
     }
-    if (small)
-        c.size = 16 + (size_t)((r >> 50) % 497);
-    else
-        c.size = 4096 + (size_t)((r >> 40) % (60 * 1024 + 1));
+    c.size = (small ? ch->small_size : ch->medium_size) + (size_t)((r >> 50) % 4) * 8;
     void *p = via_chain(&c);
     ops++;
     if (!p)
@@ -250,7 +250,7 @@ static uint64_t churn_step(struct worker *w)
     touch(p, c.size);
     rg->slot[i] = p;
     rg->size[i] = c.size;
-    rg->leak[i] = small && (r >> 57) % 1000 == 0;
+    rg->leak[i] = small && rng_next(&w->rng) % 1000 == 0;
     return ops;
 }
 
@@ -306,6 +306,8 @@ static void make_chains(void)
         ch->depth = MIN_DEPTH + (unsigned)(rng_next(&s) % (MAX_DEPTH - MIN_DEPTH + 1));
         for (unsigned d = 0; d < MAX_DEPTH; d++)
             ch->path[d] = (uint8_t)(rng_next(&s) % NHOP);
+        ch->small_size = 16 + (size_t)(rng_next(&s) % (512 - 16 - 24 + 1));
+        ch->medium_size = 4096 + (size_t)(rng_next(&s) % (60 * 1024 - 24 + 1));
     }
 }
 
