@@ -1,0 +1,97 @@
+/* cmd_dump.c — `leakwatch dump PID`: asks a running process that carries the shim for a report now, waits
+ * for it and prints its text. The signal and report directory come from the state file the shim publishes
+ * per process, not from /proc/PID/environ (which nginx workers overwrite). */
+#include <getopt.h>
+#include <limits.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <string.h>
+#include "child.h"
+#include "commands.h"
+#include "proc.h"
+#include "snap.h"
+#include "util.h"
+
+static const char usage_text[] =
+    "usage: leakwatch dump PID [--timeout D]\n"
+    "  --timeout D   how long to wait for the report (default 5s)\n";
+
+/* HotSpot names its JIT code only in /tmp/perf-PID.map, written on request; the shim reads it when
+ * it writes the report. */
+static void jvm_perfmap(int pid)
+{
+    char spid[24];
+    snprintf(spid, sizeof spid, "%d", pid);
+    char *argv[] = {"jcmd", spid, "Compiler.perfmap", NULL};
+    child_opts co = {.quiet = true};
+    char err[256], st[64];
+    pid_t c = child_spawn(argv, &co, err, sizeof err);
+    int status = 0;
+    if (c < 0) {
+        lw_err("dump: %s; Java frames compiled by the JIT will stay unnamed", err);
+        return;
+    }
+    if (!child_wait(c, snap_now_ms() + 20000, &status)) {
+        child_stop(c, false, 1000);
+        lw_err("dump: jcmd %d Compiler.perfmap took over 20 s and was stopped; JIT frames will stay unnamed", pid);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        lw_err("dump: jcmd %d Compiler.perfmap %s; JIT frames will stay unnamed (is a JDK's jcmd on PATH?)", pid,
+               child_status_text(status, st, sizeof st));
+    }
+}
+
+int cmd_dump(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    long long timeout = 5000;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == 't') {
+            if (!lw_parse_duration_ms(optarg, &timeout) || timeout == 0) {
+                lw_err("dump: --timeout \"%s\" is not a duration: use e.g. 5s, 500ms, 1m", optarg);
+                return LW_EXIT_ERROR;
+            }
+        } else if (c == 'h') {
+            fputs(usage_text, stdout);
+            return lw_finish_stdout(LW_EXIT_OK);
+        } else {
+            return lw_option_error("dump", c, argv);
+        }
+    }
+    long pid;
+    if (argc - optind != 1 || !lw_parse_count(argv[optind], &pid) || pid <= 0 || pid > 0x7fffffff) {
+        lw_err("dump: give one process id: leakwatch dump PID [--timeout D]");
+        return LW_EXIT_ERROR;
+    }
+    snap_state st;
+    char err[PATH_MAX + 512];
+    if (!snap_prepare((int)pid, &st, err, sizeof err)) {
+        lw_err("dump: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    char exe[256];
+    if (proc_exe_name((int)pid, exe, sizeof exe) && strcmp(exe, "java") == 0)
+        jvm_perfmap((int)pid);
+    char json[PATH_MAX], txt[PATH_MAX];
+    long long deadline = snap_now_ms() + timeout;
+    if (!snap_request(&st, err, sizeof err) || !snap_wait(&st, deadline, json, txt, sizeof json, err, sizeof err)) {
+        lw_err("dump: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    FILE *f = fopen(txt, "r");
+    if (!f) {
+        lw_err("dump: cannot read %s: run leakwatch as the user of PID %ld, or as root", txt, pid);
+        return LW_EXIT_ERROR;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stdout);
+    fclose(f);
+    fprintf(stderr, "leakwatch: report of PID %ld: %s (and %s)\n", pid, txt, lw_basename(json));
+    return lw_finish_stdout(LW_EXIT_OK);
+}

@@ -1,0 +1,496 @@
+/* cmd_gate.c — `leakwatch gate`: the CI gate. Over report files given as rounds, or as the whole job:
+ * start a server under the shim, wait until it is ready, run a load command per round, snapshot every
+ * process of the server's tree that carries the shim, stop the server, and judge (gate.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "child.h"
+#include "commands.h"
+#include "gate.h"
+#include "junit.h"
+#include "launch.h"
+#include "proc.h"
+#include "snap.h"
+#include "svg.h"
+#include "util.h"
+
+static const char usage_text[] =
+    "usage: leakwatch gate SNAP1.json SNAP2.json ... [--load N1,N2,...] [options]\n"
+    "       leakwatch gate --rounds N --load 'LOAD CMD' [--ready-port P | --ready-cmd CMD] [--timeout D]\n"
+    "                      [options] -- SERVER CMD...\n"
+    "  A.json+B.json      one round made of several processes' reports (summed per site)\n"
+    "  --load N1,N2,...   cumulative load at each snapshot (files; default: equal rounds)\n"
+    "  --load 'CMD'       shell command run to completion in each round (live; gets LEAKWATCH_ROUND)\n"
+    "  --rounds N         rounds of load and snapshots (live; default 5)\n"
+    "  --warmup K         first K rounds are not judged (default 1)\n"
+    "  --min-slope B      bytes per round (or per load unit) a site must grow by (default 0)\n"
+    "  --min-growth B     bytes a site must grow by over the judged rounds (default 64K)\n"
+    "  --suppress FILE    leak:PATTERN lines hiding sites whose stack names PATTERN\n"
+    "  --junit FILE       JUnit XML, one test case per site\n"
+    "  --json FILE        the verdict as JSON\n"
+    "  --svg FILE         chart of live bytes per round for the top sites\n"
+    "  --ready-port P     live: ready when 127.0.0.1:P accepts a connection\n"
+    "  --ready-cmd CMD    live: ready when this shell command exits 0\n"
+    "  --timeout D        live: bound for readiness, each load round and each snapshot (default 60s)\n"
+    "  --out DIR          live: report directory (default: a new /tmp/leakwatch-gate.XXXXXX)\n"
+    "  --signal SIG       live: report signal for the server (default SIGUSR2)\n";
+
+typedef struct {
+    long rounds;
+    const char *load_cmd, *ready_cmd, *out, *signal;
+    long ready_port;
+    long long timeout_ms;
+    char **server;
+} live_cfg;
+
+typedef struct {
+    const char *shim;
+    launch_opts lo;
+    const char *cmd0;
+} server_env;
+
+static volatile pid_t server_pid;
+
+/* Ctrl-C or a CI timeout must not leave the server (in its own process group) running. */
+static void on_interrupt(int sig)
+{
+    if (server_pid > 0)
+        kill(-server_pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void prepare_server(void *ctx)
+{
+    server_env *e = ctx;
+    launch_setenv(e->shim, &e->lo, e->cmd0);
+}
+
+static bool port_open(long port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void nap(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Did the server end? Then say how, once, as the error of this run. */
+static bool server_gone(pid_t pid, const char *when, char *err, size_t errlen)
+{
+    int status;
+    if (waitpid(pid, &status, WNOHANG) != pid)
+        return false;
+    char st[64];
+    snprintf(err, errlen, "the server (PID %d) %s %s: run it by hand to see why", (int)pid,
+             child_status_text(status, st, sizeof st), when);
+    server_pid = 0;
+    return true;
+}
+
+static bool wait_ready(const live_cfg *lc, pid_t pid, char *err, size_t errlen)
+{
+    long long deadline = snap_now_ms() + lc->timeout_ms;
+    snap_state st;
+    for (;;) {
+        if (server_gone(pid, "before it was ready", err, errlen))
+            return false;
+        bool ready;
+        if (lc->ready_port > 0) {
+            ready = port_open(lc->ready_port);
+        } else if (lc->ready_cmd) {
+            char *argv[] = {"sh", "-c", (char *)lc->ready_cmd, NULL};
+            child_opts co = {.quiet = true};
+            int status = 1;
+            pid_t c = child_spawn(argv, &co, err, errlen);
+            if (c < 0)
+                return false;
+            if (!child_wait(c, deadline, &status))
+                child_stop(c, false, 500);
+            ready = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        } else {
+            ready = snap_prepare(pid, &st, err, errlen);
+        }
+        if (ready)
+            break;
+        if (snap_now_ms() >= deadline) {
+            snprintf(err, errlen, "the server (PID %d) was not ready within %.0f s (%s): check it starts, or raise "
+                     "--timeout", (int)pid, lc->timeout_ms / 1000.0,
+                     lc->ready_port > 0 ? "nothing accepted on its --ready-port" :
+                     lc->ready_cmd ? "--ready-cmd kept failing" : "the shim published no state file");
+            return false;
+        }
+        nap(100);
+    }
+    if (!snap_prepare(pid, &st, err, errlen)) {
+        char *inner = strdup(err);
+        snprintf(err, errlen, "the server is ready but cannot be snapshot: %s", inner ? inner : "");
+        free(inner);
+        return false;
+    }
+    return true;
+}
+
+static bool run_load(const live_cfg *lc, long round, pid_t server, char *err, size_t errlen)
+{
+    char r[24];
+    snprintf(r, sizeof r, "%ld", round);
+    setenv("LEAKWATCH_ROUND", r, 1);
+    char *argv[] = {"sh", "-c", (char *)lc->load_cmd, NULL};
+    child_opts co = {.stdout_to_stderr = true};
+    pid_t c = child_spawn(argv, &co, err, errlen);
+    if (c < 0)
+        return false;
+    int status;
+    if (!child_wait(c, snap_now_ms() + lc->timeout_ms, &status)) {
+        child_stop(c, false, 2000);
+        snprintf(err, errlen, "round %ld: the load command ran longer than --timeout %.0f s and was stopped: "
+                 "shorten it or raise --timeout", round, lc->timeout_ms / 1000.0);
+        return false;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char st[64];
+        snprintf(err, errlen, "round %ld: the load command %s: fix it (it must succeed for the round to count)",
+                 round, child_status_text(status, st, sizeof st));
+        return false;
+    }
+    return !server_gone(server, "during the load", err, errlen);
+}
+
+#define MAX_TREE 256
+
+/* Snapshots every process of the server's tree that carries the shim: signal them all, then wait for each. */
+static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t server, char *err, size_t errlen)
+{
+    int pids[MAX_TREE];
+    size_t n = proc_descendants(server, pids, MAX_TREE);
+    static snap_state st[MAX_TREE];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char e2[PATH_MAX + 512];
+        if (proc_has_shim(pids[i], e2, sizeof e2) != 1)
+            continue;
+        if (!snap_prepare(pids[i], &st[k], e2, sizeof e2)) {
+            lw_err("gate: round %ld: skipping PID %d: %s", round, pids[i], e2);
+            continue;
+        }
+        if (!snap_request(&st[k], e2, sizeof e2)) {
+            lw_err("gate: round %ld: skipping PID %d: %s", round, pids[i], e2);
+            continue;
+        }
+        k++;
+    }
+    if (k == 0) {
+        snprintf(err, errlen, "round %ld: no process of the server's tree (PID %d) carries the shim", round,
+                 (int)server);
+        return false;
+    }
+    long long deadline = snap_now_ms() + lc->timeout_ms;
+    lw_report *reports[MAX_TREE];
+    size_t nr = 0;
+    bool ok = true;
+    for (size_t i = 0; i < k && ok; i++) {
+        char json[PATH_MAX], txt[PATH_MAX];
+        if (!snap_wait(&st[i], deadline, json, txt, sizeof json, err, errlen)) {
+            if (st[i].pid != server && proc_status(st[i].pid) != PROC_ALIVE)
+                continue; /* a worker that exited meanwhile: the others still make the round */
+            ok = false;
+            break;
+        }
+        reports[nr] = model_load(json, err, errlen);
+        ok = reports[nr] != NULL;
+        nr += ok;
+    }
+    if (!ok) {
+        for (size_t i = 0; i < nr; i++)
+            model_free(reports[i]);
+        return false;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "round %ld", round);
+    gate_add_loaded(g, name, reports, nr);
+    long long live = 0;
+    for (size_t i = 0; i < nr; i++)
+        live += reports[i]->live_bytes + reports[i]->mmap_live_bytes;
+    char b[32];
+    fprintf(stderr, "leakwatch: gate: round %ld/%ld: snapshot of %zu process%s, %s live\n", round, lc->rounds, nr,
+            nr == 1 ? "" : "es", lw_bytes((double)live, false, b, sizeof b));
+    return true;
+}
+
+static bool make_out_dir(const live_cfg *lc, char *out, size_t len, char *err, size_t errlen)
+{
+    if (lc->out) {
+        snprintf(out, len, "%s", lc->out);
+        if (mkdir(out, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "--out %s: cannot create the directory (%s)", out, strerror(errno));
+            return false;
+        }
+    } else {
+        snprintf(out, len, "/tmp/leakwatch-gate.XXXXXX");
+        if (!mkdtemp(out)) {
+            snprintf(err, errlen, "cannot create a report directory in /tmp (%s): pass --out DIR", strerror(errno));
+            return false;
+        }
+    }
+    /* Servers started as root often drop to another user in their workers, which must still write here. */
+    if (geteuid() == 0)
+        chmod(out, 01733);
+    if (out[0] != '/') {
+        char cwd[PATH_MAX], abs[PATH_MAX * 2];
+        if (getcwd(cwd, sizeof cwd)) {
+            snprintf(abs, sizeof abs, "%s/%s", cwd, out);
+            snprintf(out, len, "%.*s", (int)len - 1, abs);
+        }
+    }
+    return true;
+}
+
+/* Prints where the last round's text reports are, largest first, so a person (or the demo) can read one. */
+static void print_report_paths(const gate_run *g)
+{
+    size_t last = g->nrounds - 1;
+    const lw_report *order[MAX_TREE];
+    size_t n = 0;
+    for (size_t k = 0; k < g->nreports && n < MAX_TREE; k++)
+        if (g->report_round[k] == last)
+            order[n++] = g->reports[k];
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && order[j]->live_bytes > order[j - 1]->live_bytes; j--) {
+            const lw_report *t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(order[i]->file);
+        printf("leakwatch gate: round %zu report: %.*s.txt\n", g->nrounds, (int)(l > 5 ? l - 5 : l), order[i]->file);
+    }
+    printf("\n");
+}
+
+static int run_live(const live_cfg *lc, gate_run *g)
+{
+    char shim[PATH_MAX], out[PATH_MAX], err[PATH_MAX * 2 + 512];
+    if (!launch_find_shim(shim, sizeof shim, err, sizeof err) || !make_out_dir(lc, out, sizeof out, err, sizeof err)) {
+        lw_err("gate: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    server_env env = {shim, {.out = out, .signal = lc->signal, .min_age = "0", .quiet = true}, lc->server[0]};
+    child_opts co = {.new_group = true, .stdout_to_stderr = true, .prepare = prepare_server, .ctx = &env};
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    signal(SIGHUP, on_interrupt);
+    pid_t pid = child_spawn(lc->server, &co, err, sizeof err);
+    if (pid < 0) {
+        lw_err("gate: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    server_pid = pid;
+    fprintf(stderr, "leakwatch: gate: started %s as PID %d, reports in %s\n", lc->server[0], (int)pid, out);
+    bool ok = wait_ready(lc, pid, err, sizeof err);
+    for (long r = 1; ok && r <= lc->rounds; r++)
+        ok = run_load(lc, r, pid, err, sizeof err) && snapshot_tree(lc, g, r, pid, err, sizeof err);
+    int tree[MAX_TREE];
+    size_t nt = server_pid ? proc_descendants(pid, tree, MAX_TREE) : 0;
+    if (server_pid)
+        child_stop(pid, true, 5000);
+    /* Descendants that left the server's process group (setsid) were started by it: stop them too. */
+    for (size_t i = 1; i < nt; i++)
+        if (proc_status(tree[i]) == PROC_ALIVE)
+            kill(tree[i], SIGKILL);
+    server_pid = 0;
+    if (!ok) {
+        lw_err("gate: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    print_report_paths(g);
+    return LW_EXIT_OK;
+}
+
+static bool parse_bytes_opt(const char *name, const char *v, double *out)
+{
+    if (lw_parse_bytes(v, out))
+        return true;
+    lw_err("gate: --%s \"%s\" is not a byte amount: use e.g. 65536, 64K, 1.5M", name, v);
+    return false;
+}
+
+int cmd_gate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"load", required_argument, NULL, 'L'}, {"warmup", required_argument, NULL, 'w'},
+        {"min-slope", required_argument, NULL, 's'}, {"min-growth", required_argument, NULL, 'g'},
+        {"suppress", required_argument, NULL, 'S'}, {"junit", required_argument, NULL, 'j'},
+        {"json", required_argument, NULL, 'J'}, {"svg", required_argument, NULL, 'v'},
+        {"rounds", required_argument, NULL, 'r'}, {"ready-port", required_argument, NULL, 'p'},
+        {"ready-cmd", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'}, {"signal", required_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    gate_run g;
+    gate_init(&g);
+    live_cfg lc = {.rounds = -1, .timeout_ms = 60000};
+    const char *load = NULL, *suppress = NULL, *junit = NULL, *json = NULL, *svg = NULL;
+    char err[PATH_MAX * 2 + 512];
+    int ncmd, c, sig;
+    long n;
+    int nargs = lw_split_dashdash(argc, argv, &lc.server, &ncmd);
+    int code = LW_EXIT_ERROR;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(nargs, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'L': load = optarg; break;
+        case 'S': suppress = optarg; break;
+        case 'j': junit = optarg; break;
+        case 'J': json = optarg; break;
+        case 'v': svg = optarg; break;
+        case 'c': lc.ready_cmd = optarg; break;
+        case 'o': lc.out = optarg; break;
+        case 'w':
+            if (!lw_parse_count(optarg, &n)) {
+                lw_err("gate: --warmup \"%s\" is not a count: give the number of rounds to skip, e.g. 1", optarg);
+                goto out;
+            }
+            g.warmup = (size_t)n;
+            break;
+        case 'r':
+            if (!lw_parse_count(optarg, &lc.rounds) || lc.rounds < 1 || lc.rounds > 1000) {
+                lw_err("gate: --rounds \"%s\" is not a round count between 1 and 1000", optarg);
+                goto out;
+            }
+            break;
+        case 'p':
+            if (!lw_parse_count(optarg, &lc.ready_port) || lc.ready_port < 1 || lc.ready_port > 65535) {
+                lw_err("gate: --ready-port \"%s\" is not a TCP port (1-65535)", optarg);
+                goto out;
+            }
+            break;
+        case 't':
+            if (!lw_parse_duration_ms(optarg, &lc.timeout_ms) || lc.timeout_ms == 0) {
+                lw_err("gate: --timeout \"%s\" is not a duration: use e.g. 60s, 2m", optarg);
+                goto out;
+            }
+            break;
+        case 'G':
+            if (!lw_parse_signal(optarg, &sig) || sig == 0) {
+                lw_err("gate: --signal \"%s\" is not a usable signal: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3", optarg);
+                goto out;
+            }
+            lc.signal = optarg;
+            break;
+        case 's':
+            if (!parse_bytes_opt("min-slope", optarg, &g.limits.min_slope))
+                goto out;
+            break;
+        case 'g':
+            if (!parse_bytes_opt("min-growth", optarg, &g.limits.min_growth))
+                goto out;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            code = lw_finish_stdout(LW_EXIT_OK);
+            goto out;
+        default:
+            code = lw_option_error("gate", c, argv);
+            goto out;
+        }
+    }
+    bool live = lc.server != NULL;
+    if (suppress && !suppress_load(suppress, &g.sup, err, sizeof err)) {
+        lw_err("gate: %s", err);
+        goto out;
+    }
+    if (live) {
+        if (ncmd == 0) {
+            lw_err("gate: nothing after --: give the server command, e.g. -- ./server --port 8080");
+            goto out;
+        }
+        if (optind < nargs) {
+            lw_err("gate: report files (%s) and a server command cannot be combined: use one or the other",
+                   argv[optind]);
+            goto out;
+        }
+        if (!load) {
+            lw_err("gate: --load 'CMD' is required with a server: the shell command that puts load on it");
+            goto out;
+        }
+        if (lc.ready_port > 0 && lc.ready_cmd) {
+            lw_err("gate: give --ready-port or --ready-cmd, not both");
+            goto out;
+        }
+        lc.load_cmd = load;
+        if (lc.rounds < 0)
+            lc.rounds = 5;
+        if ((size_t)lc.rounds < g.warmup + 2) {
+            lw_err("gate: --rounds %ld with --warmup %zu leaves fewer than 2 rounds to judge: use --rounds %zu or "
+                   "more", lc.rounds, g.warmup, g.warmup + 2);
+            goto out;
+        }
+        code = run_live(&lc, &g);
+        if (code != LW_EXIT_OK)
+            goto out;
+        code = LW_EXIT_ERROR;
+    } else {
+        if (lc.rounds >= 0 || lc.ready_port || lc.ready_cmd || lc.out || lc.signal) {
+            lw_err("gate: --rounds, --ready-port, --ready-cmd, --out and --signal need a server command after --");
+            goto out;
+        }
+        if (optind >= nargs) {
+            lw_err("gate: no snapshots given: leakwatch gate SNAP1.json SNAP2.json ... (or see --help for a server)");
+            goto out;
+        }
+        for (int i = optind; i < nargs; i++)
+            if (!gate_add_round(&g, argv[i], err, sizeof err)) {
+                lw_err("gate: %s", err);
+                goto out;
+            }
+        if (load && !gate_set_load(&g, load, err, sizeof err)) {
+            lw_err("gate: %s", err);
+            goto out;
+        }
+    }
+    if (!gate_evaluate(&g, err, sizeof err)) {
+        lw_err("gate: %s", err);
+        goto out;
+    }
+    if (json) {
+        json_t *j = gate_to_json(&g);
+        int rc = json_dump_file(j, json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        if (rc != 0) {
+            lw_err("gate: --json %s: cannot write (%s): check the directory exists and is writable", json,
+                   strerror(errno));
+            goto out;
+        }
+    }
+    if ((junit && !junit_write(junit, &g, err, sizeof err)) || (svg && !svg_write(svg, &g, err, sizeof err))) {
+        lw_err("gate: %s", err);
+        goto out;
+    }
+    gate_print(stdout, &g);
+    code = lw_finish_stdout(g.nfailed ? LW_EXIT_FINDING : LW_EXIT_OK);
+out:
+    gate_free(&g);
+    return code;
+}

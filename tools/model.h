@@ -1,0 +1,94 @@
+/* model.h — a leakwatch JSON report (docs/report-format.md, version 1) read into plain structs.
+ * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
+ * file always gets the same kind of one-line error. Strings point into the parsed JSON kept in `root`. */
+#ifndef LW_MODEL_H
+#define LW_MODEL_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t ip;
+    int module;               /* index into lw_report.modules; -1 when the address is in no known module */
+    uint64_t offset;          /* ip - module base; valid when module >= 0 */
+    const char *function;     /* NULL when the address could not be named */
+    uint64_t function_offset;
+    json_t *json;             /* the frame object, so re-rendered JSON can be annotated */
+} lw_frame;
+
+typedef struct {
+    lw_frame *v;
+    size_t n;
+} lw_stack;
+
+typedef struct {
+    const char *kind;         /* "realloc", ... */
+    long long age_ms;
+    long long thread;
+    const char *detail;       /* may be NULL */
+    lw_stack frames;
+} lw_access;
+
+typedef struct {
+    long long blocks, bytes, oldest_age_ms;
+    bool representative;      /* "stack":"representative": the site's first stack stands in for these blocks */
+    bool has_since;
+    long long since_previous_bytes;
+    lw_stack created_at;
+    lw_access *recent;
+    size_t nrecent;
+    json_t *json;
+} lw_leak;
+
+typedef struct {
+    const char *id;           /* 16 hex digits, stable across runs: what diff and gate match on */
+    const char *kind;         /* "heap" or "mmap" */
+    long long live_bytes, live_blocks, allocs, frees, bytes_allocated;
+    long long oldest_age_ms;  /* -1 when the report does not say */
+    lw_stack frames;
+    lw_leak *leaks;
+    size_t nleaks;
+    json_t *json;
+} lw_site;
+
+typedef struct {
+    long long id;
+    const char *path;
+    uint64_t base;
+    const char *build_id;     /* may be NULL */
+} lw_module;
+
+typedef struct {
+    const char *file;         /* the path it was read from (owned) */
+    json_t *root;
+    long long version, pid, ppid, seq, previous_seq, uptime_ms;
+    const char *program, *reason, *time;
+    double time_ms;           /* "time" as milliseconds since the epoch; NAN when absent or unparsable */
+    long long min_age_ms, top;
+    long long live_bytes, live_blocks, allocs, frees, mmap_live_bytes, mmap_live_regions, nsites_total;
+    lw_module *modules;
+    size_t nmodules;
+    lw_site *sites;
+    size_t nsites;
+} lw_report;
+
+/* Reads and checks one report. On failure returns NULL and writes one error line (without the
+ * "leakwatch: " prefix) into err, naming the file, what is wrong and what to do. */
+lw_report *model_load(const char *path, char *err, size_t errlen);
+
+/* As model_load, printing the error with lw_err. */
+lw_report *model_load_or_say(const char *path);
+
+void model_free(lw_report *r);
+
+/* The module path of frame f, or NULL. */
+const char *model_frame_module(const lw_report *r, const lw_frame *f);
+
+/* Human name of a frame: "func+0x20", else "module+0xoff", else "0xip". */
+void model_frame_name(const lw_report *r, const lw_frame *f, bool with_offset, char *buf, size_t len);
+
+/* The creation stack that best describes a site: its largest leak group's, else the site's key frames. */
+const lw_stack *model_site_stack(const lw_site *s);
+
+#endif

@@ -1,0 +1,24 @@
+/* proc.h — what leakwatch learns about other processes from /proc: whether a PID is alive, its uids and
+ * executable name, whether libleakwatch.so is mapped into it, and its descendants. Linux only. */
+#ifndef LW_PROC_H
+#define LW_PROC_H
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { PROC_ALIVE, PROC_GONE, PROC_ZOMBIE } proc_state;
+
+proc_state proc_status(int pid);
+
+/* Real and effective uid from /proc/PID/status; false when unreadable. */
+bool proc_uids(int pid, int *ruid, int *euid);
+
+/* Basename of the executable (/proc/PID/exe, else /proc/PID/comm). */
+bool proc_exe_name(int pid, char *buf, size_t len);
+
+/* 1 when libleakwatch.so is mapped, 0 when not, -1 when /proc/PID/maps cannot be read (err says why). */
+int proc_has_shim(int pid, char *err, size_t errlen);
+
+/* pid and every live descendant, pid first, parents before children. Returns the count (at most max). */
+size_t proc_descendants(int pid, int *out, size_t max);
+
+#endif

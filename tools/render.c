@@ -1,0 +1,219 @@
+/* render.c — text, folded and JSON renderings of a report (see render.h). The text shape follows the shim's
+ * own report (Netty ResourceLeakDetector style) so people see the same thing from `report` and from disk. */
+#include "render.h"
+#include "util.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const lw_site *site;
+    const lw_leak *leak;
+} record;
+
+static int record_cmp(const void *a, const void *b)
+{
+    const record *x = a, *y = b;
+    if (x->leak->bytes != y->leak->bytes)
+        return x->leak->bytes > y->leak->bytes ? -1 : 1;
+    int c = strcmp(x->site->id, y->site->id);
+    return c ? c : (x->leak < y->leak ? -1 : x->leak > y->leak);
+}
+
+/* Every leak group that passes the age filter, largest first. */
+static record *collect(const lw_report *r, const render_opts *o, size_t *n)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < r->nsites; i++)
+        cap += r->sites[i].nleaks;
+    record *v = calloc(cap ? cap : 1, sizeof *v);
+    *n = 0;
+    for (size_t i = 0; i < r->nsites; i++)
+        for (size_t j = 0; j < r->sites[i].nleaks; j++) {
+            const lw_leak *l = &r->sites[i].leaks[j];
+            if (o->min_age_ms >= 0 && l->oldest_age_ms < o->min_age_ms)
+                continue;
+            v[(*n)++] = (record){&r->sites[i], l};
+        }
+    qsort(v, *n, sizeof *v, record_cmp);
+    return v;
+}
+
+void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
+{
+    char name[512], src[300] = "", where[600] = "";
+    if (f->function)
+        snprintf(name, sizeof name, "%s+0x%llx", f->function, (unsigned long long)f->function_offset);
+    else
+        snprintf(name, sizeof name, "??");
+    const char *mod = model_frame_module(r, f);
+    if (mod) {
+        char pos[256];
+        if (L && lines_lookup(L, mod, r->modules[f->module].base, f->offset, pos, sizeof pos))
+            snprintf(src, sizeof src, " (%s)", pos);
+        snprintf(where, sizeof where, " (%s+0x%llx)", mod, (unsigned long long)f->offset);
+    }
+    snprintf(buf, len, "0x%016llx %s%s%s", (unsigned long long)f->ip, name, src, where);
+}
+
+static void print_stack(FILE *out, const lw_report *r, const lw_stack *s, lines *L)
+{
+    char line[1400];
+    for (size_t i = 0; i < s->n; i++) {
+        render_frame(r, &s->v[i], L, line, sizeof line);
+        fprintf(out, "\t%s\n", line);
+    }
+}
+
+/* "512 -> 1024" becomes "512 -> 1,024 bytes"; other details are printed as they are. */
+static void print_hint(FILE *out, const lw_access *a)
+{
+    char age[32], d[128];
+    long long from, to;
+    int used = 0;
+    if (a->detail && sscanf(a->detail, "%lld -> %lld%n", &from, &to, &used) == 2 && a->detail[used] == '\0') {
+        char f1[32], f2[32];
+        snprintf(d, sizeof d, " %s -> %s bytes", lw_commas(from, f1, sizeof f1), lw_commas(to, f2, sizeof f2));
+    } else if (a->detail) {
+        snprintf(d, sizeof d, " %s", a->detail);
+    } else {
+        d[0] = '\0';
+    }
+    fprintf(out, "\tHint: %s%s, %s ago, thread %lld\n", a->kind ? a->kind : "access", d,
+            lw_age((double)a->age_ms, age, sizeof age), a->thread);
+}
+
+static void print_record(FILE *out, const lw_report *r, const record *rec, lines *L)
+{
+    const lw_leak *l = rec->leak;
+    char blocks[32], bytes[32], age[32], since[32];
+    bool one = l->blocks == 1;
+    fprintf(out, "LEAK: %s block%s (%s) allocated here %s still live; the oldest is %s old",
+            lw_commas(l->blocks, blocks, sizeof blocks), one ? "" : "s", lw_bytes((double)l->bytes, false, bytes,
+            sizeof bytes), one ? "is" : "are", lw_age((double)l->oldest_age_ms, age, sizeof age));
+    if (l->has_since && r->previous_seq > 0)
+        fprintf(out, "; %s since report #%lld",
+                lw_bytes((double)l->since_previous_bytes, true, since, sizeof since), r->previous_seq);
+    fprintf(out, ".\nRecent access records: \n");
+    for (size_t i = 0; i < l->nrecent; i++) {
+        fprintf(out, "#%zu:\n", i + 1);
+        print_hint(out, &l->recent[i]);
+        print_stack(out, r, &l->recent[i].frames, L);
+    }
+    fprintf(out, "Created at%s:\n", l->representative ? " (representative: the first stack seen at this site)" : "");
+    print_stack(out, r, &l->created_at, L);
+}
+
+void render_text(FILE *out, const lw_report *r, const render_opts *o)
+{
+    char a[32], b[32], c[32], d[32], e[32], f[32], up[32];
+    fprintf(out, "leakwatch report #%lld (%s) for %s[%lld]%s%s, up %s\n", r->seq, r->reason ? r->reason : "?",
+            lw_basename(r->program), r->pid, r->time ? " at " : "", r->time ? r->time : "",
+            lw_age((double)r->uptime_ms, up, sizeof up));
+    fprintf(out, "Live: %s in %s blocks at %zu sites; mmap: %s in %s regions; %s allocations, %s frees.\n",
+            lw_bytes((double)r->live_bytes, false, a, sizeof a), lw_commas(r->live_blocks, b, sizeof b), r->nsites,
+            lw_bytes((double)r->mmap_live_bytes, false, c, sizeof c), lw_commas(r->mmap_live_regions, d, sizeof d),
+            lw_commas(r->allocs, e, sizeof e), lw_commas(r->frees, f, sizeof f));
+    long long min_age = o->min_age_ms >= 0 ? o->min_age_ms : r->min_age_ms;
+    fprintf(out, "Leak records: blocks older than %s, grouped by creation stack, largest first.\n\n",
+            lw_age((double)min_age, a, sizeof a));
+    size_t n;
+    record *recs = collect(r, o, &n);
+    size_t top = o->top >= 0 ? (size_t)o->top : (r->top > 0 ? (size_t)r->top : 20);
+    for (size_t i = 0; i < n && i < top; i++) {
+        print_record(out, r, &recs[i], o->lines);
+        fputc('\n', out);
+    }
+    if (n == 0)
+        fprintf(out, "No leak records: nothing older than %s is live.\n", lw_age((double)min_age, a, sizeof a));
+    if (n > top)
+        fprintf(out, ": %zu leak records were discarded because only the top %zu are shown. "
+                "Use --top N to see more.\n", n - top, top);
+    free(recs);
+}
+
+/* Folded stack frames must not contain ';' (the separator) or a newline. */
+static void folded_name(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
+{
+    char name[512], pos[256];
+    model_frame_name(r, f, false, name, sizeof name);
+    const char *mod = model_frame_module(r, f);
+    if (L && mod && lines_lookup(L, mod, r->modules[f->module].base, f->offset, pos, sizeof pos))
+        snprintf(buf, len, "%s (%s)", name, pos);
+    else
+        snprintf(buf, len, "%s", name);
+    for (char *p = buf; *p; p++)
+        if (*p == ';' || *p == '\n')
+            *p = ',';
+}
+
+void render_folded(FILE *out, const lw_report *r, const render_opts *o)
+{
+    size_t n;
+    record *recs = collect(r, o, &n);
+    for (size_t i = 0; i < n && (o->top < 0 || i < (size_t)o->top); i++) {
+        const lw_stack *s = recs[i].leak->created_at.n ? &recs[i].leak->created_at : &recs[i].site->frames;
+        char name[800];
+        if (s->n == 0)
+            fputs("[unknown]", out);
+        for (size_t k = s->n; k-- > 0;) {
+            folded_name(r, &s->v[k], o->lines, name, sizeof name);
+            fprintf(out, "%s%s", name, k ? ";" : "");
+        }
+        fprintf(out, " %lld\n", recs[i].leak->bytes);
+    }
+    free(recs);
+}
+
+/* Adds "source":"file.c:123" to every frame object below v that has module and offset. */
+static void annotate(json_t *v, const lw_report *r, lines *L)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+            annotate(e, r, L);
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    json_t *mod = json_object_get(v, "module"), *off = json_object_get(v, "offset");
+    if (json_is_integer(mod) && json_is_string(off) && json_object_get(v, "ip")) {
+        long long m = json_integer_value(mod);
+        char pos[256];
+        if (m >= 0 && (size_t)m < r->nmodules &&
+            lines_lookup(L, r->modules[m].path, r->modules[m].base, strtoull(json_string_value(off), NULL, 16),
+                         pos, sizeof pos))
+            json_object_set_new(v, "source", json_string(pos));
+        return;
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e)
+        annotate(e, r, L);
+}
+
+void render_json(FILE *out, const lw_report *r, const render_opts *o)
+{
+    json_t *root = json_deep_copy(r->root);
+    json_t *sites = json_object_get(root, "sites");
+    if (o->top >= 0)
+        while (json_array_size(sites) > (size_t)o->top)
+            json_array_remove(sites, json_array_size(sites) - 1);
+    if (o->min_age_ms >= 0) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(sites, i, s) {
+            json_t *leaks = json_object_get(s, "leaks");
+            for (size_t j = json_array_size(leaks); j-- > 0;) {
+                json_t *age = json_object_get(json_array_get(leaks, j), "oldest_age_ms");
+                if (json_is_integer(age) && json_integer_value(age) < o->min_age_ms)
+                    json_array_remove(leaks, j);
+            }
+        }
+    }
+    if (o->lines)
+        annotate(sites, r, o->lines);
+    json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', out);
+    json_decref(root);
+}

@@ -1,0 +1,208 @@
+/* snap.c — state files, report signals and waiting for the new report (see snap.h). */
+#include "snap.h"
+#include "proc.h"
+#include "util.h"
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+long long snap_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "%u" in the directory template stands for the uid at report time. */
+static void expand_out(const char *tmpl, int uid, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = tmpl; *p && o + 1 < len; p++) {
+        if (p[0] == '%' && p[1] == 'u') {
+            o += (size_t)snprintf(buf + o, len - o, "%d", uid);
+            p++;
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o < len ? o : len - 1] = '\0';
+}
+
+static bool parse_state(const char *path, int uid, snap_state *st)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[PATH_MAX + 64], out[PATH_MAX] = "";
+    bool have_signal = false;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        long n;
+        if (strcmp(k, "signal") == 0 && lw_parse_count(v, &n)) {
+            st->signal = (int)n;
+            have_signal = true;
+        } else if (strcmp(k, "signal_name") == 0) {
+            snprintf(st->signal_name, sizeof st->signal_name, "%s", v);
+        } else if (strcmp(k, "out") == 0) {
+            snprintf(out, sizeof out, "%s", v);
+        } else if (strcmp(k, "last_seq") == 0 && lw_parse_count(v, &n)) {
+            st->last_seq = n;
+        }
+    }
+    fclose(f);
+    if (!have_signal || !out[0])
+        return false;
+    expand_out(out, uid, st->out, sizeof st->out);
+    snprintf(st->state_path, sizeof st->state_path, "%s", path);
+    return true;
+}
+
+/* The state file sits in /tmp/leakwatch-<uid> for the uid the process had when it wrote it: try the real
+ * and effective uid, then any such directory (a worker that changed user), newest first. */
+static bool find_state(int pid, int ruid, int euid, snap_state *st)
+{
+    char path[PATH_MAX];
+    int uids[2] = {ruid, euid};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/tmp/leakwatch-%d/%d.state", uids[i], pid);
+        if (parse_state(path, euid, st))
+            return true;
+    }
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "/tmp/leakwatch-*/%d.state", pid);
+    glob_t gl;
+    if (glob(pattern, 0, NULL, &gl) != 0)
+        return false;
+    const char *best = NULL;
+    time_t best_m = 0;
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        struct stat sb;
+        if (stat(gl.gl_pathv[i], &sb) == 0 && (!best || sb.st_mtime > best_m)) {
+            best = gl.gl_pathv[i];
+            best_m = sb.st_mtime;
+        }
+    }
+    bool ok = best && parse_state(best, euid, st);
+    globfree(&gl);
+    return ok;
+}
+
+bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->pid = pid;
+    proc_state ps = proc_status(pid);
+    if (ps == PROC_GONE) {
+        snprintf(err, errlen, "PID %d: no such process (it may have exited): check the PID", pid);
+        return false;
+    }
+    if (ps == PROC_ZOMBIE) {
+        snprintf(err, errlen, "PID %d has exited (a zombie waiting for its parent): its exit report, if any, is "
+                 "in the report directory", pid);
+        return false;
+    }
+    int has = proc_has_shim(pid, err, errlen);
+    if (has < 0)
+        return false;
+    if (has == 0) {
+        snprintf(err, errlen, "PID %d has no leakwatch loaded: start it with leakwatch run -- CMD", pid);
+        return false;
+    }
+    int ruid = (int)getuid(), euid = ruid;
+    proc_uids(pid, &ruid, &euid);
+    if (!find_state(pid, ruid, euid, st)) {
+        snprintf(err, errlen, "PID %d has leakwatch loaded but no readable state file /tmp/leakwatch-%d/%d.state: "
+                 "it may still be starting (retry), or run leakwatch as root", pid, euid, pid);
+        return false;
+    }
+    if (st->signal == 0) {
+        snprintf(err, errlen, "PID %d was started with LEAKWATCH_SIGNAL=none and cannot be asked for a report: "
+                 "restart it with a signal, or call leakwatch_dump() from the program", pid);
+        return false;
+    }
+    char json[PATH_MAX];
+    long seen = snap_latest(st->out, pid, json, sizeof json);
+    if (seen > st->last_seq)
+        st->last_seq = seen;
+    return true;
+}
+
+long snap_latest(const char *dir, int pid, char *json, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    long best = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        /* <program>.<pid>.<seq>.json: the program name may contain dots, so parse from the right. */
+        size_t nl = strlen(e->d_name);
+        if (nl < 6 || strcmp(e->d_name + nl - 5, ".json") != 0)
+            continue;
+        char name[NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", e->d_name);
+        name[nl - 5] = '\0';
+        char *dot = strrchr(name, '.');
+        long seq;
+        if (!dot || !lw_parse_count(dot + 1, &seq))
+            continue;
+        *dot = '\0';
+        char *pdot = strrchr(name, '.');
+        long p;
+        if (!pdot || pdot == name || !lw_parse_count(pdot + 1, &p) || p != pid)
+            continue;
+        if (seq > best) {
+            best = seq;
+            snprintf(json, len, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+bool snap_request(const snap_state *st, char *err, size_t errlen)
+{
+    if (kill(st->pid, st->signal) != 0) {
+        snprintf(err, errlen, "PID %d: sending %s failed (%s): %s", st->pid,
+                 st->signal_name[0] ? st->signal_name : "the report signal", strerror(errno),
+                 errno == EPERM ? "run leakwatch as the user of the process, or as root" : "check the PID");
+        return false;
+    }
+    return true;
+}
+
+bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *txt, size_t len, char *err,
+               size_t errlen)
+{
+    for (;;) {
+        long seq = snap_latest(st->out, st->pid, json, len);
+        if (seq > st->last_seq) {
+            snprintf(txt, len, "%.*s.txt", (int)(strlen(json) - 5), json);
+            if (access(txt, R_OK) == 0)
+                return true;
+        }
+        if (proc_status(st->pid) != PROC_ALIVE) {
+            snprintf(err, errlen, "PID %d exited before writing the requested report to %s", st->pid, st->out);
+            return false;
+        }
+        if (snap_now_ms() >= deadline_ms) {
+            snprintf(err, errlen, "PID %d wrote no new report to %s in time: check its stderr for a leakwatch: "
+                     "line, that the directory is writable by it, or raise --timeout", st->pid, st->out);
+            return false;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}

@@ -1,0 +1,37 @@
+/* snap.h — asking a running process for a report: find its state file (published by the shim for every
+ * process in /tmp/leakwatch-<uid>/<pid>.state, since /proc/PID/environ cannot be trusted), send the signal
+ * it listens on and wait for the report with a newer sequence number. Used by `dump` and the live gate. */
+#ifndef LW_SNAP_H
+#define LW_SNAP_H
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    int pid;
+    int signal;               /* 0: the process was started with LEAKWATCH_SIGNAL=none */
+    char signal_name[32];
+    char out[PATH_MAX];       /* report directory, "%u" expanded with the process's uid */
+    long last_seq;            /* the newest report before our request */
+    char state_path[PATH_MAX];
+} snap_state;
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+long long snap_now_ms(void);
+
+/* Checks that pid is alive and carries the shim, and reads its state file. False with one error line in
+ * err (dead PID, no shim: "start it with leakwatch run", no state file, unreadable maps). */
+bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen);
+
+/* The newest report of pid in dir: its sequence number (0 when none) and .json path. */
+long snap_latest(const char *dir, int pid, char *json, size_t len);
+
+/* Sends the report signal. */
+bool snap_request(const snap_state *st, char *err, size_t errlen);
+
+/* Polls every 50 ms until both files of a report newer than st->last_seq exist; deadline is on
+ * snap_now_ms(). Fills json and txt with their paths. False on timeout or when the process died first. */
+bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *txt, size_t len, char *err,
+               size_t errlen);
+
+#endif

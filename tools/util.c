@@ -1,0 +1,232 @@
+/* util.c — shared parsing and formatting for the leakwatch command (see util.h). */
+#include "util.h"
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+void lw_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("leakwatch: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int lw_finish_stdout(int code)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        lw_err("writing to standard output failed (%s): check the disk or the pipe it goes to",
+               strerror(errno ? errno : EIO));
+        return LW_EXIT_ERROR;
+    }
+    return code;
+}
+
+bool lw_parse_duration_ms(const char *s, long long *ms)
+{
+    if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v) || v < 0)
+        return false;
+    double mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return false;
+    double r = v * mult;
+    if (r > 1e15)
+        return false;
+    *ms = (long long)llround(r);
+    return true;
+}
+
+bool lw_parse_count(const char *s, long *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool lw_parse_bytes(const char *s, double *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v) || v < 0)
+        return false;
+    static const struct { const char *suffix; double mult; } units[] = {
+        {"", 1}, {"B", 1}, {"K", 1024}, {"KiB", 1024}, {"KB", 1024}, {"k", 1024},
+        {"M", 1048576}, {"MiB", 1048576}, {"MB", 1048576},
+        {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"GB", 1073741824.0},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0) {
+            *out = v * units[i].mult;
+            return true;
+        }
+    return false;
+}
+
+static const struct { const char *name; int sig; } signal_names[] = {
+    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+    {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"WINCH", SIGWINCH},
+    {"PROF", SIGPROF}, {"VTALRM", SIGVTALRM}, {"URG", SIGURG}, {"PWR", SIGPWR}, {"SYS", SIGSYS},
+};
+
+bool lw_parse_signal(const char *s, int *sig)
+{
+    if (!s || !*s)
+        return false;
+    if (strcasecmp(s, "none") == 0) {
+        *sig = 0;
+        return true;
+    }
+    long n;
+    if (lw_parse_count(s, &n)) {
+        if (n < 1 || n > SIGRTMAX)
+            return false;
+        *sig = (int)n;
+        return true;
+    }
+    const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (strcasecmp(name, signal_names[i].name) == 0) {
+            *sig = signal_names[i].sig;
+            return true;
+        }
+    if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
+        bool min = strncasecmp(name, "RTMIN", 5) == 0;
+        const char *rest = name + 5;
+        long off = 0;
+        if (*rest) {
+            if ((min && *rest != '+') || (!min && *rest != '-') || !lw_parse_count(rest + 1, &off))
+                return false;
+        }
+        long v = min ? SIGRTMIN + off : SIGRTMAX - off;
+        if (v < SIGRTMIN || v > SIGRTMAX)
+            return false;
+        *sig = (int)v;
+        return true;
+    }
+    return false;
+}
+
+const char *lw_bytes(double b, bool sign, char *buf, size_t len)
+{
+    const char *pfx = b < 0 ? "-" : (sign && b > 0 ? "+" : "");
+    double a = fabs(b);
+    if (a < 1024)
+        snprintf(buf, len, "%s%.0f B", pfx, a);
+    else if (a < 1048576)
+        snprintf(buf, len, "%s%.1f KiB", pfx, a / 1024);
+    else if (a < 1073741824.0)
+        snprintf(buf, len, "%s%.1f MiB", pfx, a / 1048576);
+    else
+        snprintf(buf, len, "%s%.1f GiB", pfx, a / 1073741824.0);
+    return buf;
+}
+
+const char *lw_commas(long long v, char *buf, size_t len)
+{
+    char digits[32];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = snprintf(digits, sizeof digits, "%llu", u);
+    char out[48];
+    size_t o = 0;
+    if (v < 0)
+        out[o++] = '-';
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    snprintf(buf, len, "%s", out);
+    return buf;
+}
+
+const char *lw_age(double ms, char *buf, size_t len)
+{
+    if (ms < 1000)
+        snprintf(buf, len, "%.0f ms", ms);
+    else if (ms < 120000)
+        snprintf(buf, len, "%.1f s", ms / 1000);
+    else if (ms < 7200000)
+        snprintf(buf, len, "%.1f min", ms / 60000);
+    else
+        snprintf(buf, len, "%.1f h", ms / 3600000);
+    return buf;
+}
+
+const char *lw_basename(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int lw_split_dashdash(int argc, char **argv, char ***cmd, int *ncmd)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            *cmd = argv + i + 1;
+            *ncmd = argc - i - 1;
+            return i;
+        }
+    *cmd = NULL;
+    *ncmd = 0;
+    return argc;
+}
+
+int lw_option_error(const char *cmd, int c, char **argv)
+{
+    const char *opt = optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':')
+        lw_err("%s: option %s needs a value: see leakwatch %s --help", cmd, opt, cmd);
+    else if (optopt && optopt != '?')
+        lw_err("%s: unknown option -%c: see leakwatch %s --help", cmd, optopt, cmd);
+    else
+        lw_err("%s: unknown option %s: see leakwatch %s --help", cmd, opt, cmd);
+    return LW_EXIT_ERROR;
+}
+
+void lw_xml_escape(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            fputc(c < 0x20 && c != '\n' && c != '\t' && c != '\r' ? '?' : c, f);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/* util.h — helpers every leakwatch subcommand shares: the one error-line format, exit codes, parsing of
+ * durations, sizes, counts and signal names, and human formatting of bytes and counts. Stateless. */
+#ifndef LW_UTIL_H
+#define LW_UTIL_H
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes of every subcommand. */
+enum { LW_EXIT_OK = 0, LW_EXIT_FINDING = 1, LW_EXIT_ERROR = 2 };
+
+/* Prints one line "leakwatch: <message>" to stderr. Messages name the file/PID/option and what to do. */
+void lw_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Flushes stdout and reports a write error (full disk, closed pipe) as exit code 2; 0 when all went out. */
+int lw_finish_stdout(int code);
+
+/* "10s", "500ms", "2m", "1h", "1.5" (seconds) -> milliseconds. Returns false on anything else. */
+bool lw_parse_duration_ms(const char *s, long long *ms);
+
+/* A non-negative decimal integer (no sign, no suffix) that fits in a long. */
+bool lw_parse_count(const char *s, long *out);
+
+/* A byte amount: "65536", "64K", "64KiB", "1.5M", "2MiB", "1G" (binary multiples). */
+bool lw_parse_bytes(const char *s, double *out);
+
+/* "SIGUSR2", "USR2", "12", "SIGRTMIN+3", "RTMIN+3" -> signal number; "none" -> 0. False when unknown. */
+bool lw_parse_signal(const char *s, int *sig);
+
+/* "2.9 MiB", "512 B", "-1.1 MiB"; with sign forces a leading "+" for positive values. */
+const char *lw_bytes(double b, bool sign, char *buf, size_t len);
+
+/* 1523 -> "1,523". */
+const char *lw_commas(long long v, char *buf, size_t len);
+
+/* "41.2 s", "350 ms", "2.5 min". */
+const char *lw_age(double ms, char *buf, size_t len);
+
+/* The last path component of p (p itself when it has no '/'). */
+const char *lw_basename(const char *p);
+
+/* Writes s with XML escaping; characters XML 1.0 cannot carry become '?'. */
+void lw_xml_escape(FILE *f, const char *s);
+
+/* Splits argv at the first "--": *cmd gets what follows it (NULL when there is none) and the return value is
+ * the count of arguments before it. */
+int lw_split_dashdash(int argc, char **argv, char ***cmd, int *ncmd);
+
+/* Reports what getopt_long (optstring starting with ':') rejected as one line naming the option, for
+ * subcommand cmd; returns LW_EXIT_ERROR. */
+int lw_option_error(const char *cmd, int c, char **argv);
+
+#endif
