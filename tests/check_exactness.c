@@ -82,7 +82,10 @@ static void base_env(struct tu_env *env, const char *out)
     tu_env_base(env, out);
     tu_env_set(env, "LEAKWATCH_QUIET", "1");
     tu_env_set(env, "GLIBC_TUNABLES", "glibc.pthread.stack_cache_size=0");
+    /* Both interpreters randomise their string hashing per run, and with it what their hashes allocate
+     * (perl varies by a few hundred bytes from run to run under valgrind alone). */
     tu_env_set(env, "PYTHONHASHSEED", "0");
+    tu_env_set(env, "PERL_HASH_SEED", "0");
 }
 
 static void argv_of(const struct target *t, char **argv, size_t max)
