@@ -43,7 +43,7 @@ static const char usage_text[] =
     "  --ready-port P     live: ready when 127.0.0.1:P accepts a connection\n"
     "  --ready-cmd CMD    live: ready when this shell command exits 0\n"
     "  --timeout D        live: bound for readiness, each load round and each snapshot (default 60s)\n"
-    "  --out DIR          live: report directory (default: a new /tmp/leakwatch-gate.XXXXXX)\n"
+    "  --out DIR          live: report directory (default: $LEAKWATCH_OUT, else a new /tmp/leakwatch-gate.XXXXXX)\n"
     "  --signal SIG       live: report signal for the server (default SIGUSR2)\n";
 
 typedef struct {
@@ -240,10 +240,11 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
 
 static bool make_out_dir(const live_cfg *lc, char *out, size_t len, char *err, size_t errlen)
 {
-    if (lc->out) {
-        snprintf(out, len, "%s", lc->out);
+    const char *given = lc->out ? lc->out : getenv("LEAKWATCH_OUT");
+    if (given && *given) {
+        snprintf(out, len, "%s", given);
         if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "--out %s: cannot create the directory (%s)", out, strerror(errno));
+            snprintf(err, errlen, "report directory %s: cannot create it (%s): check --out or LEAKWATCH_OUT", out, strerror(errno));
             return false;
         }
     } else {
@@ -253,9 +254,6 @@ static bool make_out_dir(const live_cfg *lc, char *out, size_t len, char *err, s
             return false;
         }
     }
-    /* Servers started as root often drop to another user in their workers, which must still write here. */
-    if (geteuid() == 0)
-        chmod(out, 01733);
     if (out[0] != '/') {
         char cwd[PATH_MAX], abs[PATH_MAX * 2];
         if (getcwd(cwd, sizeof cwd)) {

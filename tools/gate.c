@@ -240,10 +240,10 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 void gate_print(FILE *out, const gate_run *g)
 {
     char a[32], b[32];
-    fprintf(out, "leakwatch gate: %zu rounds (%zu warm-up), %zu sites; a site fails when it grows by more than %s "
-            "and more than %s per %s and does not level off\n\n", g->nrounds, g->warmup, g->nsites,
-            lw_bytes(g->limits.min_growth, false, a, sizeof a), lw_bytes(g->limits.min_slope, false, b, sizeof b),
-            gate_unit(g));
+    fprintf(out, "leakwatch gate: %zu rounds (%zu warm-up), %zu sites; a site fails when over rounds %zu-%zu it "
+            "grows by more than %s (robust slope above %s per %s) and does not level off\n\n", g->nrounds,
+            g->warmup, g->nsites, g->warmup + 1, g->nrounds, lw_bytes(g->limits.min_growth, false, a, sizeof a),
+            lw_bytes(g->limits.min_slope, false, b, sizeof b), gate_unit(g));
     for (size_t i = 0; i < g->nsites; i++)
         if (g->sites[i].suppressed_by < 0 && g->sites[i].v.fails)
             print_failing(out, g, &g->sites[i]);

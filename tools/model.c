@@ -132,6 +132,7 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
     l->oldest_age_ms = get_int(c, lo, "oldest_age_ms", w, false);
     const char *stack = get_str(c, lo, "stack", w, false);
     l->representative = stack && strcmp(stack, "representative") == 0;
+    l->unstacked_blocks = get_int(c, lo, "unstacked_blocks", w, false);
     l->has_since = json_object_get(lo, "since_previous_bytes") != NULL;
     l->since_previous_bytes = get_int(c, lo, "since_previous_bytes", w, false);
     snprintf(sub, sizeof sub, "%.150screated_at", w);
@@ -215,6 +216,7 @@ static void read_report(load_ctx *c, lw_report *r)
         r->mmap_live_bytes = get_int(c, tot, "mmap_live_bytes", "totals.", false);
         r->mmap_live_regions = get_int(c, tot, "mmap_live_regions", "totals.", false);
         r->nsites_total = get_int(c, tot, "sites", "totals.", false);
+        r->untracked_frees = get_int(c, tot, "untracked_frees", "totals.", false);
     }
     json_t *mods = get_array(c, root, "modules", "", false);
     r->nmodules = mods ? json_array_size(mods) : 0;

@@ -33,6 +33,7 @@ typedef struct {
 typedef struct {
     long long blocks, bytes, oldest_age_ms;
     bool representative;      /* "stack":"representative": the site's first stack stands in for these blocks */
+    long long unstacked_blocks; /* blocks of the group that have no stack of their own */
     bool has_since;
     long long since_previous_bytes;
     lw_stack created_at;
@@ -67,6 +68,7 @@ typedef struct {
     double time_ms;           /* "time" as milliseconds since the epoch; NAN when absent or unparsable */
     long long min_age_ms, top;
     long long live_bytes, live_blocks, allocs, frees, mmap_live_bytes, mmap_live_regions, nsites_total;
+    long long untracked_frees;
     lw_module *modules;
     size_t nmodules;
     lw_site *sites;

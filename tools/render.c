@@ -40,7 +40,7 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
 
 void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
-    char name[512], src[300] = "", where[600] = "";
+    char name[512], src[300] = "", where[600];
     if (f->function)
         snprintf(name, sizeof name, "%s+0x%llx", f->function, (unsigned long long)f->function_offset);
     else
@@ -51,6 +51,8 @@ void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, si
         if (L && lines_lookup(L, mod, r->modules[f->module].base, f->offset, pos, sizeof pos))
             snprintf(src, sizeof src, " (%s)", pos);
         snprintf(where, sizeof where, " (%s+0x%llx)", mod, (unsigned long long)f->offset);
+    } else {
+        snprintf(where, sizeof where, f->function ? " (JIT)" : " (unknown)");
     }
     snprintf(buf, len, "0x%016llx %s%s%s", (unsigned long long)f->ip, name, src, where);
 }
@@ -62,6 +64,13 @@ static void print_stack(FILE *out, const lw_report *r, const lw_stack *s, lines 
         render_frame(r, &s->v[i], L, line, sizeof line);
         fprintf(out, "\t%s\n", line);
     }
+}
+
+/* Ages as the shim prints them: seconds with one decimal. */
+static const char *secs(long long ms, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
+    return buf;
 }
 
 /* "512 -> 1024" becomes "512 -> 1,024 bytes"; other details are printed as they are. */
@@ -79,7 +88,7 @@ static void print_hint(FILE *out, const lw_access *a)
         d[0] = '\0';
     }
     fprintf(out, "\tHint: %s%s, %s ago, thread %lld\n", a->kind ? a->kind : "access", d,
-            lw_age((double)a->age_ms, age, sizeof age), a->thread);
+            secs(a->age_ms, age, sizeof age), a->thread);
 }
 
 static void print_record(FILE *out, const lw_report *r, const record *rec, lines *L)
@@ -87,47 +96,63 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
     const lw_leak *l = rec->leak;
     char blocks[32], bytes[32], age[32], since[32];
     bool one = l->blocks == 1;
-    fprintf(out, "LEAK: %s block%s (%s) allocated here %s still live; the oldest is %s old",
+    fprintf(out, "LEAK: %s block%s (%s) allocated here %s still live; %s %s old",
             lw_commas(l->blocks, blocks, sizeof blocks), one ? "" : "s", lw_bytes((double)l->bytes, false, bytes,
-            sizeof bytes), one ? "is" : "are", lw_age((double)l->oldest_age_ms, age, sizeof age));
-    if (l->has_since && r->previous_seq > 0)
-        fprintf(out, "; %s since report #%lld",
-                lw_bytes((double)l->since_previous_bytes, true, since, sizeof since), r->previous_seq);
-    fprintf(out, ".\nRecent access records: \n");
+            sizeof bytes), one ? "is" : "are", one ? "it is" : "the oldest is", secs(l->oldest_age_ms, age, sizeof age));
+    if (l->has_since && r->previous_seq > 0) {
+        /* A group that had nothing at the previous report grew by exactly its size. */
+        if (l->since_previous_bytes == l->bytes)
+            fprintf(out, "; new");
+        else if (l->since_previous_bytes == 0)
+            fprintf(out, "; unchanged");
+        else
+            fprintf(out, "; %s", lw_bytes((double)l->since_previous_bytes, true, since, sizeof since));
+        fprintf(out, " since report #%lld", r->previous_seq);
+    }
+    fprintf(out, ".\n");
+    if (strcmp(rec->site->kind, "mmap") == 0)
+        fprintf(out, "Kind: anonymous mapping (mmap)\n");
+    fprintf(out, "Recent access records: \n");
     for (size_t i = 0; i < l->nrecent; i++) {
         fprintf(out, "#%zu:\n", i + 1);
         print_hint(out, &l->recent[i]);
         print_stack(out, r, &l->recent[i].frames, L);
     }
-    fprintf(out, "Created at%s:\n", l->representative ? " (representative: the first stack seen at this site)" : "");
+    if (l->representative)
+        fprintf(out, "Created at (the site's representative stack: %s of these %s %s not unwound one by one and "
+                "are shown here):\n", lw_commas(l->unstacked_blocks, since, sizeof since), blocks,
+                one ? "block was" : "blocks were");
+    else
+        fprintf(out, "Created at:\n");
     print_stack(out, r, &l->created_at, L);
 }
 
 void render_text(FILE *out, const lw_report *r, const render_opts *o)
 {
     char a[32], b[32], c[32], d[32], e[32], f[32], up[32];
-    fprintf(out, "leakwatch report #%lld (%s) for %s[%lld]%s%s, up %s\n", r->seq, r->reason ? r->reason : "?",
-            lw_basename(r->program), r->pid, r->time ? " at " : "", r->time ? r->time : "",
-            lw_age((double)r->uptime_ms, up, sizeof up));
-    fprintf(out, "Live: %s in %s blocks at %zu sites; mmap: %s in %s regions; %s allocations, %s frees.\n",
-            lw_bytes((double)r->live_bytes, false, a, sizeof a), lw_commas(r->live_blocks, b, sizeof b), r->nsites,
-            lw_bytes((double)r->mmap_live_bytes, false, c, sizeof c), lw_commas(r->mmap_live_regions, d, sizeof d),
-            lw_commas(r->allocs, e, sizeof e), lw_commas(r->frees, f, sizeof f));
+    fprintf(out, "leakwatch report #%lld (%s) for %s [pid %lld], %s, uptime %s\n", r->seq,
+            r->reason ? r->reason : "?", r->program, r->pid, r->time ? r->time : "?",
+            secs(r->uptime_ms, up, sizeof up));
+    fprintf(out, "Live heap: %s (%s bytes) in %s blocks; live mappings: %s in %s regions; %s sites with live memory; "
+            "untracked frees: %s\n", lw_bytes((double)r->live_bytes, false, a, sizeof a),
+            lw_commas(r->live_bytes, b, sizeof b), lw_commas(r->live_blocks, c, sizeof c),
+            lw_bytes((double)r->mmap_live_bytes, false, d, sizeof d), lw_commas(r->mmap_live_regions, e, sizeof e),
+            lw_commas((long long)r->nsites, f, sizeof f), lw_commas(r->untracked_frees, up, sizeof up));
     long long min_age = o->min_age_ms >= 0 ? o->min_age_ms : r->min_age_ms;
-    fprintf(out, "Leak records: blocks older than %s, grouped by creation stack, largest first.\n\n",
-            lw_age((double)min_age, a, sizeof a));
+    fprintf(out, "Leak records: live blocks older than %s, grouped by creation stack, largest first.\n",
+            secs(min_age, a, sizeof a));
     size_t n;
     record *recs = collect(r, o, &n);
     size_t top = o->top >= 0 ? (size_t)o->top : (r->top > 0 ? (size_t)r->top : 20);
-    for (size_t i = 0; i < n && i < top; i++) {
-        print_record(out, r, &recs[i], o->lines);
-        fputc('\n', out);
-    }
     if (n == 0)
-        fprintf(out, "No leak records: nothing older than %s is live.\n", lw_age((double)min_age, a, sizeof a));
+        fprintf(out, "\nNo live blocks are that old.\n");
+    for (size_t i = 0; i < n && i < top; i++) {
+        fputc('\n', out);
+        print_record(out, r, &recs[i], o->lines);
+    }
     if (n > top)
-        fprintf(out, ": %zu leak records were discarded because only the top %zu are shown. "
-                "Use --top N to see more.\n", n - top, top);
+        fprintf(out, "\n: %s leak records were discarded because the leak record count is targeted to %zu. "
+                "Use --top N to increase the limit.\n", lw_commas((long long)(n - top), a, sizeof a), top);
     free(recs);
 }
 

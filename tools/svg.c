@@ -13,22 +13,30 @@ static const char *fail_colors[] = {"#d62728", "#ff7f0e", "#a0151e", "#e377c2"};
 static const char *pass_colors[] = {"#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22",
                                     "#393b79"};
 
-/* A round step of 1, 2 or 5 times a power of ten, in the binary unit (B, KiB, MiB, GiB) that fits. */
-static double nice_step(double max, int target, double *unit, const char **uname)
+/* A round tick step near max/target: 1, 2 or 5 times a power of ten of a binary unit, or a quarter or half
+ * of the next unit (256 KiB, 512 KiB), so that labels read 512 KiB, 1 MiB, 1.5 MiB. */
+static double nice_step(double max, int target)
+{
+    double raw = max / target, best = 0;
+    for (double unit = 1; unit <= 1099511627776.0 && !best; unit *= 1024) {
+        static const double mult[] = {1, 2, 5, 10, 20, 50, 100, 200, 256, 512};
+        for (size_t i = 0; i < sizeof mult / sizeof mult[0] && !best; i++)
+            if (mult[i] * unit >= raw)
+                best = mult[i] * unit;
+    }
+    return best ? best : raw;
+}
+
+/* "0 B", "512 KiB", "1.5 MiB": the largest unit the value reaches, at most three significant digits. */
+static void tick_label(double v, char *buf, size_t len)
 {
     static const char *names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double raw = max / target;
     int k = 0;
-    *unit = 1;
-    while (raw / *unit >= 1024 && k < 4) {
-        *unit *= 1024;
+    while (k < 4 && v >= 1024) {
+        v /= 1024;
         k++;
     }
-    *uname = names[k];
-    double s = raw / *unit, p = pow(10, floor(log10(s)));
-    double m = s / p;
-    double nice = m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10;
-    return nice * p * *unit;
+    snprintf(buf, len, "%.3g %s", v, names[k]);
 }
 
 static double px(const gate_run *g, size_t r)
@@ -50,9 +58,7 @@ bool svg_write(const char *path, const gate_run *g, char *err, size_t errlen)
             max = fmax(max, pick[i]->bytes[r]);
     if (max <= 0)
         max = 1024;
-    double unit;
-    const char *uname;
-    double step = nice_step(max, 5, &unit, &uname);
+    double step = nice_step(max, 5);
     double top = ceil(max / step) * step;
 
     FILE *f = fopen(path, "w");
@@ -80,8 +86,10 @@ bool svg_write(const char *path, const gate_run *g, char *err, size_t errlen)
     for (double v = 0; v <= top + step / 2; v += step) {
         double y = PB - (PB - PT) * v / top;
         fprintf(f, "  <line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", PL, y, PR, y);
-        fprintf(f, "  <text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#333333\">%g %s</text>\n", PL - 8, y + 4,
-                v / unit, uname);
+        char label[32];
+        tick_label(v, label, sizeof label);
+        fprintf(f, "  <text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#333333\">%s</text>\n", PL - 8, y + 4,
+                label);
     }
     for (size_t r = 0; r < g->nrounds; r++) {
         double x = px(g, r);

@@ -141,8 +141,9 @@ const char *lw_bytes(double b, bool sign, char *buf, size_t len)
 {
     const char *pfx = b < 0 ? "-" : (sign && b > 0 ? "+" : "");
     double a = fabs(b);
+    char grouped[32];
     if (a < 1024)
-        snprintf(buf, len, "%s%.0f B", pfx, a);
+        snprintf(buf, len, "%s%s B", pfx, lw_commas((long long)a, grouped, sizeof grouped));
     else if (a < 1048576)
         snprintf(buf, len, "%s%.1f KiB", pfx, a / 1024);
     else if (a < 1073741824.0)
@@ -168,19 +169,6 @@ const char *lw_commas(long long v, char *buf, size_t len)
     }
     out[o] = '\0';
     snprintf(buf, len, "%s", out);
-    return buf;
-}
-
-const char *lw_age(double ms, char *buf, size_t len)
-{
-    if (ms < 1000)
-        snprintf(buf, len, "%.0f ms", ms);
-    else if (ms < 120000)
-        snprintf(buf, len, "%.1f s", ms / 1000);
-    else if (ms < 7200000)
-        snprintf(buf, len, "%.1f min", ms / 60000);
-    else
-        snprintf(buf, len, "%.1f h", ms / 3600000);
     return buf;
 }
 

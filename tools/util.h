@@ -33,9 +33,6 @@ const char *lw_bytes(double b, bool sign, char *buf, size_t len);
 /* 1523 -> "1,523". */
 const char *lw_commas(long long v, char *buf, size_t len);
 
-/* "41.2 s", "350 ms", "2.5 min". */
-const char *lw_age(double ms, char *buf, size_t len);
-
 /* The last path component of p (p itself when it has no '/'). */
 const char *lw_basename(const char *p);
 
