@@ -33,6 +33,7 @@ static const struct target targets[] = {
     { "leak_realloc", 1, { "leak_realloc" } },
     { "alloc_semantics", 1, { "alloc_semantics" } },
     { "leak_threads", 1, { "leak_threads" } },
+    { "churn_threads", 1, { "churn_threads" } },
     { "leak_aligned", 1, { "leak_aligned" } },
     { "leak_mmap", 1, { "leak_mmap" } },
     { "api_dump", 1, { "api_dump" } },

@@ -294,6 +294,28 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* Concurrent allocation, realloc and cross-thread frees with no global lock must still count exactly. */
+START_TEST(test_threads_churn)
+{
+    struct tu_proc p;
+    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    run_fixture(&p, "churn_threads", NULL, settings, 1);
+    assert_exit(&p, 0);
+    long long bytes = 0;
+    int blocks = 0;
+    ck_assert_msg(sscanf(p.out, "churn_threads: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
+                  "stdout: %s", p.out);
+    json_t *r = exit_report(&p, "churn_threads");
+    assert_totals(r, bytes, blocks);
+    json_t *t = json_object_get(r, "totals");
+    ck_assert_int_eq(tu_int(t, "allocs") - tu_int(t, "frees"), blocks);
+    json_t *s = assert_site(r, "fx_churn_worker", "heap", bytes, blocks);
+    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_churn_alloc"), "no fx_churn_alloc frame");
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_fork_child_reports)
 {
     struct tu_proc p;
@@ -730,6 +752,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_glibc_semantics);
     tcase_add_test(tc, test_untracked_frees);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_threads_churn);
     tcase_add_test(tc, test_fork_child_reports);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
