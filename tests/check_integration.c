@@ -341,6 +341,72 @@ START_TEST(test_fork_child_reports)
 }
 END_TEST
 
+START_TEST(test_exec)
+{
+    struct tu_proc p;
+    char *target = tu_fixture("leak_direct");
+    run_fixture(&p, "exec_chain", target, NULL, 1);
+    assert_exit(&p, 3);
+    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    json_t *r = exit_report(&p, "leak_direct");
+    assert_totals(r, 3866, 6);
+    ck_assert_int_eq(tu_sites_naming(r, "fx_before_exec"), 0);
+    ck_assert_int_eq(tu_count_files(out, "exec_chain."), 0);
+    json_decref(r);
+    free(target);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* LEAKWATCH_TOP limits the text report only; LEAKWATCH_DEPTH bounds every creation stack. */
+START_TEST(test_top_and_depth)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_TOP=1", "LEAKWATCH_DEPTH=2", NULL };
+    run_fixture(&p, "leak_direct", NULL, settings, 1);
+    assert_exit(&p, 3);
+    json_t *r = exit_report(&p, "leak_direct");
+    ck_assert_int_eq(json_array_size(json_object_get(r, "sites")), 3);
+    size_t i, j;
+    json_t *s, *g;
+    json_array_foreach(json_object_get(r, "sites"), i, s)
+        json_array_foreach(json_object_get(s, "leaks"), j, g) {
+            size_t n = json_array_size(json_object_get(g, "created_at"));
+            ck_assert_msg(n >= 1 && n <= 2, "LEAKWATCH_DEPTH=2 but a creation stack has %zu frames", n);
+        }
+    char *path = tu_report_path(out, "leak_direct", p.pid, 1, "txt");
+    char *text = tu_slurp(path);
+    ck_assert_msg(text != NULL, "no text report %s", path);
+    ck_assert_int_eq(count_lines_with(text, "LEAK: ", NULL), 1);
+    ck_assert_msg(strstr(text, "fx_direct_malloc+0x") != NULL, "the one record shown is not the largest");
+    ck_assert_msg(strstr(text, "2 leak records were discarded") != NULL && strstr(text, "LEAKWATCH_TOP") != NULL,
+                  "the text does not say how many records LEAKWATCH_TOP left out:\n%s", text);
+    free(text);
+    free(path);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* With one key frame the wrapper is all a site sees, so both callers collapse into one site: this is why
+ * the default LEAKWATCH_SITE_DEPTH is larger than 1. */
+START_TEST(test_site_depth_one)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_SITE_DEPTH=1", NULL };
+    run_fixture(&p, "leak_wrapper", NULL, settings, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "leak_wrapper");
+    assert_totals(r, 4608, 3);
+    json_t *s = tu_site(r, "fx_xmalloc");
+    ck_assert_int_eq(json_array_size(json_object_get(s, "frames")), 1);
+    ck_assert_int_eq(tu_int(s, "live_bytes"), 4608);
+    ck_assert_int_eq(tu_int(json_object_get(r, "config"), "site_depth"), 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -482,6 +548,20 @@ START_TEST(test_signal_while_idle)
     assert_totals(r, 4321, 1);
     ck_assert_int_eq(tu_sites_naming(r, "fx_idle_leak"), 1);
     json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* LEAKWATCH_SIGNAL=none: the shim takes no signal, so SIGUSR2 keeps its default action (terminate). */
+START_TEST(test_signal_none)
+{
+    struct tu_proc p;
+    spawn_fixture(&p, "idle", 1, "none");
+    ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
+    tu_finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(!p.timed_out && WIFSIGNALED(p.status) && WTERMSIG(p.status) == SIGUSR2,
+                  "with LEAKWATCH_SIGNAL=none SIGUSR2 should end the program, got %s", tu_status_str(&p));
+    ck_assert_int_eq(tu_count_files(out, "idle."), 0);
     tu_proc_free(&p);
 }
 END_TEST
@@ -754,6 +834,9 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_threads_churn);
     tcase_add_test(tc, test_fork_child_reports);
+    tcase_add_test(tc, test_exec);
+    tcase_add_test(tc, test_top_and_depth);
+    tcase_add_test(tc, test_site_depth_one);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
@@ -764,6 +847,7 @@ static Suite *integration_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_loop_test(tc, test_signal_while_idle, 0, (int)(sizeof report_signals / sizeof *report_signals));
+    tcase_add_test(tc, test_signal_none);
     tcase_add_test(tc, test_program_owns_the_signal);
     suite_add_tcase(s, tc);
 
