@@ -229,8 +229,15 @@ START_TEST(load_counts_and_fails)
 }
 END_TEST
 
-/* Runs the whole CI job on the gateway in one mode; returns the finished gate process. */
-static void run_gate(const char *mode, struct tu_proc *gate, char **out)
+/* What one gate run left: the finished process and its --json verdict. */
+struct gate_run {
+    struct tu_proc proc;
+    json_t *verdict;
+    char *out;
+};
+
+/* Runs the whole CI job on the gateway in one mode. */
+static void run_gate(const char *mode, struct gate_run *run)
 {
     const char *b = tu_build_dir();
     char *leakwatch = tu_strf("%s/leakwatch", b);
@@ -241,19 +248,25 @@ static void run_gate(const char *mode, struct tu_proc *gate, char **out)
     int port = free_port();
     char *port_s = tu_strf("%d", port);
     char *load = tu_strf("%s --port %d --requests %s", loader, port, GATE_REQUESTS);
-    *out = tu_tempdir();
+    run->out = tu_tempdir();
+    char *json = tu_strf("%s/gate.json", run->out);
     struct tu_env env;
-    tu_env_base(&env, *out);
+    tu_env_base(&env, run->out);
     char *argv[] = { leakwatch, "gate", "--rounds", GATE_ROUNDS, "--warmup", "1", "--load", load,
-                     "--ready-port", port_s, "--", gateway, "--port", port_s, "--mode", (char *)mode,
+                     "--ready-port", port_s, "--json", json, "--", gateway, "--port", port_s, "--mode", (char *)mode,
                      "--cache-entries", CACHE_ENTRIES, NULL };
     double start = tu_now();
-    tu_run(gate, argv, env.vars, GATE_TIMEOUT_S);
-    fprintf(stderr, "check_demo: gate on --mode %s: %s after %.1f s\n", mode, tu_status_str(gate),
+    tu_run(&run->proc, argv, env.vars, GATE_TIMEOUT_S);
+    fprintf(stderr, "check_demo: gate on --mode %s: %s after %.1f s\n", mode, tu_status_str(&run->proc),
             tu_now() - start);
-    ck_assert_msg(!gate->timed_out, "leakwatch gate on --mode %s did not finish within %.0f s; output: %s %s", mode,
-                  GATE_TIMEOUT_S, gate->out, gate->err);
+    ck_assert_msg(!run->proc.timed_out, "leakwatch gate on --mode %s did not finish within %.0f s; output: %s %s",
+                  mode, GATE_TIMEOUT_S, run->proc.out, run->proc.err);
+    json_error_t err;
+    run->verdict = json_load_file(json, 0, &err);
+    ck_assert_msg(run->verdict != NULL, "leakwatch gate on --mode %s (%s) left no readable --json %s: %s\nstderr:\n%s",
+                  mode, tu_status_str(&run->proc), json, err.text, run->proc.err);
     tu_env_free(&env);
+    free(json);
     free(load);
     free(port_s);
     free(loader);
@@ -262,59 +275,95 @@ static void run_gate(const char *mode, struct tu_proc *gate, char **out)
     free(leakwatch);
 }
 
+static void gate_run_free(struct gate_run *run)
+{
+    json_decref(run->verdict);
+    tu_proc_free(&run->proc);
+    tu_rmtree(run->out);
+    free(run->out);
+}
+
 static int gate_exit(const struct tu_proc *gate)
 {
     return WIFEXITED(gate->status) ? WEXITSTATUS(gate->status) : -1;
 }
 
-/* A failing gate must name the function that created the growing blocks. */
-static void expect_gate_fails(const char *mode, const char *creator)
+/* The leak and queue modes must fail, and every failing site must have been created in `creator` and have
+ * grown by exactly `blocks_per_round` blocks in every round (the load is deterministic: the growing paths get
+ * a fixed share of the requests). Returns how many sites failed. */
+static size_t expect_gate_fails(const char *mode, const char *creator, long long blocks_per_round)
 {
-    struct tu_proc gate;
-    char *out;
-    run_gate(mode, &gate, &out);
-    ck_assert_msg(gate_exit(&gate) == 1, "leakwatch gate on the %s gateway: %s, expected exit 1 (a growing leak);"
-                  "\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&gate), gate.out, gate.err);
-    ck_assert_msg(strstr(gate.out, creator) != NULL, "the gate failed --mode %s but its output does not name %s:\n%s",
-                  mode, creator, gate.out);
-    tu_proc_free(&gate);
-    tu_rmtree(out);
-    free(out);
+    struct gate_run run;
+    run_gate(mode, &run);
+    ck_assert_msg(gate_exit(&run.proc) == 1, "leakwatch gate on the %s gateway: %s, expected exit 1 (a growing "
+                  "leak);\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&run.proc), run.proc.out, run.proc.err);
+    ck_assert_msg(strstr(run.proc.out, creator) != NULL, "the gate failed --mode %s but its output does not name "
+                  "%s:\n%s", mode, creator, run.proc.out);
+    ck_assert_str_eq(json_string_value(json_object_get(run.verdict, "verdict")), "fail");
+    size_t i, failed = 0;
+    json_t *site;
+    json_array_foreach(json_object_get(run.verdict, "sites"), i, site) {
+        if (strcmp(json_string_value(json_object_get(site, "verdict")), "fail") != 0)
+            continue;
+        failed++;
+        const char *top = json_string_value(json_array_get(json_object_get(site, "created_at"), 0));
+        ck_assert_msg(top && strncmp(top, creator, strlen(creator)) == 0 && top[strlen(creator)] == '+',
+                      "--mode %s: a failing site was created at %s, not in %s", mode, top ? top : "(none)", creator);
+        json_t *blocks = json_object_get(site, "live_blocks");
+        ck_assert_int_eq(json_array_size(blocks), atoi(GATE_ROUNDS));
+        for (size_t r = 1; r < json_array_size(blocks); r++) {
+            long long grew = json_integer_value(json_array_get(blocks, r)) -
+                             json_integer_value(json_array_get(blocks, r - 1));
+            ck_assert_msg(grew == blocks_per_round, "--mode %s: site created in %s grew by %lld blocks in round "
+                          "%zu, expected %lld", mode, creator, grew, r + 1, blocks_per_round);
+        }
+    }
+    ck_assert_int_eq((long long)failed, json_integer_value(json_object_get(run.verdict, "failed")));
+    gate_run_free(&run);
+    return failed;
 }
 
-static void expect_gate_passes(const char *mode)
+/* The ok and cache modes must pass; returns how many sites the gate judged to be levelling off. */
+static size_t expect_gate_passes(const char *mode)
 {
-    struct tu_proc gate;
-    char *out;
-    run_gate(mode, &gate, &out);
-    ck_assert_msg(gate_exit(&gate) == 0, "leakwatch gate on the %s gateway: %s, expected exit 0 (no growing leak);"
-                  "\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&gate), gate.out, gate.err);
-    tu_proc_free(&gate);
-    tu_rmtree(out);
-    free(out);
+    struct gate_run run;
+    run_gate(mode, &run);
+    ck_assert_msg(gate_exit(&run.proc) == 0, "leakwatch gate on the %s gateway: %s, expected exit 0 (no growing "
+                  "leak);\nstdout:\n%s\nstderr:\n%s", mode, tu_status_str(&run.proc), run.proc.out, run.proc.err);
+    ck_assert_str_eq(json_string_value(json_object_get(run.verdict, "verdict")), "pass");
+    size_t i, levelling = 0;
+    json_t *site;
+    json_array_foreach(json_object_get(run.verdict, "sites"), i, site)
+        levelling += strcmp(json_string_value(json_object_get(site, "trend")), "levelling") == 0;
+    gate_run_free(&run);
+    return levelling;
 }
 
+/* A quarter of the requests go to /api/orders, and each loses its 2 KiB body. */
 START_TEST(gate_fails_leak)
 {
-    expect_gate_fails("leak", "build_order_response");
+    ck_assert_int_eq(expect_gate_fails("leak", "build_order_response", atoi(GATE_REQUESTS) / 4), 1);
 }
 END_TEST
 
+/* Every request queues one event: its struct and its line are two sites, both growing. */
 START_TEST(gate_fails_queue)
 {
-    expect_gate_fails("queue", "enqueue_audit_event");
+    ck_assert_int_eq(expect_gate_fails("queue", "enqueue_audit_event", atoi(GATE_REQUESTS)), 2);
 }
 END_TEST
 
 START_TEST(gate_passes_ok)
 {
-    expect_gate_passes("ok");
+    ck_assert_int_eq(expect_gate_passes("ok"), 0);
 }
 END_TEST
 
+/* The pages' site grows through the first judged rounds by more than --min-growth: it must pass because
+ * it levels off, not because it was too small to notice. */
 START_TEST(gate_passes_cache)
 {
-    expect_gate_passes("cache");
+    ck_assert_uint_ge(expect_gate_passes("cache"), 1);
 }
 END_TEST
 

@@ -5,6 +5,8 @@
 set -u
 
 B=${LEAKWATCH_BUILD:?"set LEAKWATCH_BUILD to the absolute build directory (make demo does)"}
+# Not a setting of the shim: it would warn about it in the gateway.
+unset LEAKWATCH_BUILD
 for f in "$B/leakwatch" "$B/libleakwatch.so" "$B/demo/gateway" "$B/demo/load"; do
     if [ ! -e "$f" ]; then
         echo "demo: $f is missing; build it first with: make all" >&2
@@ -26,9 +28,10 @@ if [ -z "$port" ]; then
     exit 2
 fi
 
+# The shim writes only into a directory no one else can write to.
 out=$B/demo/reports
 rm -rf "$out"
-mkdir -p "$out" || exit 2
+mkdir -p -m 0700 "$out" || exit 2
 svg=$B/demo/leak.svg
 log=$out/gate.log
 rm -f "$svg"
