@@ -33,7 +33,8 @@ static void teardown(void)
     free(out);
 }
 
-/* Runs fixture name with up to 3 arguments under the shim, with extra "NAME=value" settings. */
+/* Runs fixture name (with one argument when arg is not NULL) to its end, under the shim when shim is set,
+ * with extra "NAME=value" settings. */
 static void run_fixture(struct tu_proc *p, const char *name, const char *arg, const char *const *settings,
                         int shim)
 {

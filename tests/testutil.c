@@ -214,23 +214,22 @@ void tu_spawn(struct tu_proc *p, char *const argv[], char *const envp[], const c
     p->out[0] = p->err[0] = '\0';
 }
 
-/* Appends what is readable on fd; closes it at EOF. Returns bytes read, 0 at EOF. */
-static ssize_t drain(int *fd, char **buf, size_t *len)
+/* Appends what is readable on fd; closes it at EOF (or on an error other than EINTR). */
+static void drain(int *fd, char **buf, size_t *len)
 {
     char chunk[4096];
     ssize_t n = read(*fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR)
-        return -1;
+        return;
     if (n <= 0) {
         close(*fd);
         *fd = -1;
-        return 0;
+        return;
     }
     *buf = xrealloc(*buf, *len + (size_t)n + 1);
     memcpy(*buf + *len, chunk, (size_t)n);
     *len += (size_t)n;
     (*buf)[*len] = '\0';
-    return n;
 }
 
 /* One poll round over the open pipes; returns -1 when both are closed. */
