@@ -53,6 +53,9 @@ static const struct target targets[] = {
                       "select count(*), group_concat(b) from t;" } },
     { "sort", 0, { "/usr/bin/sort", "-r", "input.txt" } },
     { "awk", 0, { "/usr/bin/mawk", "{ n[$1]++ } END { for (k in n) c++; print c, NR }", "input.txt" } },
+    { "grep", 0, { "/usr/bin/grep", "-c", "word1", "input.txt" } },
+    { "sed", 0, { "/usr/bin/sed", "s/word/w/", "input.txt" } },
+    { "xz", 0, { "/usr/bin/xz", "-T1", "-c", "input.txt" } },   /* ~97 MB live at exit */
 };
 
 static char *tmp;
