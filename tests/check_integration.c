@@ -408,6 +408,23 @@ START_TEST(test_site_depth_one)
 }
 END_TEST
 
+START_TEST(test_settings_survive_environment)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_TOP=7", NULL };
+    run_fixture(&p, "env_clobber", NULL, settings, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "env_clobber");
+    json_t *c = json_object_get(r, "config");
+    ck_assert_int_eq(tu_int(c, "top"), 7);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "out")), out);
+    assert_totals(r, 55, 1);
+    assert_site(r, "fx_after_clobber", "heap", 55, 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -547,8 +564,40 @@ START_TEST(test_signal_while_idle)
     json_t *r = tu_report(out, "idle", p.pid, 1);
     ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
     assert_totals(r, 4321, 1);
-    ck_assert_int_eq(tu_sites_naming(r, "fx_idle_leak"), 1);
+    /* The block is younger than the default LEAKWATCH_MIN_AGE (10 s): its site is listed, no leak group. */
+    ck_assert_int_eq(tu_int(json_object_get(r, "config"), "min_age_ms"), 10000);
+    json_t *s = tu_site(r, "fx_idle_leak");
+    ck_assert_int_eq(tu_int(s, "live_bytes"), 4321);
+    ck_assert_int_eq(json_array_size(json_object_get(s, "leaks")), 0);
     json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* LEAKWATCH_INTERVAL writes reports by itself while the program sleeps; with LEAKWATCH_MIN_AGE=0 the
+ * young block is a leak group at once, and deltas refer to the previous report. */
+START_TEST(test_interval_reports)
+{
+    struct tu_proc p;
+    struct tu_env env;
+    tu_env_shim(&env, out);
+    tu_env_set(&env, "LEAKWATCH_INTERVAL", "200ms");
+    tu_env_set(&env, "LEAKWATCH_MIN_AGE", "0");
+    char *path = tu_fixture("idle");
+    char *argv[] = { path, NULL };
+    tu_spawn(&p, argv, env.vars, NULL);
+    double took = wait_report("idle", p.pid, 2, 10.0);
+    kill(p.pid, SIGKILL);
+    tu_finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(took >= 0, "no second interval report within 10 s; stderr:\n%s", p.err);
+    json_t *r = tu_report(out, "idle", p.pid, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "interval");
+    ck_assert_int_eq(tu_int(r, "previous_seq"), 1);
+    ck_assert_int_eq(tu_int(json_object_get(r, "config"), "interval_ms"), 200);
+    assert_site(r, "fx_idle_leak", "heap", 4321, 1);
+    json_decref(r);
+    free(path);
+    tu_env_free(&env);
     tu_proc_free(&p);
 }
 END_TEST
@@ -838,6 +887,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_exec);
     tcase_add_test(tc, test_top_and_depth);
     tcase_add_test(tc, test_site_depth_one);
+    tcase_add_test(tc, test_settings_survive_environment);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
@@ -848,6 +898,7 @@ static Suite *integration_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_loop_test(tc, test_signal_while_idle, 0, (int)(sizeof report_signals / sizeof *report_signals));
+    tcase_add_test(tc, test_interval_reports);
     tcase_add_test(tc, test_signal_none);
     tcase_add_test(tc, test_program_owns_the_signal);
     suite_add_tcase(s, tc);
