@@ -30,7 +30,7 @@ static const char *const mode_names[] = { "ok", "leak", "queue", "cache" };
 #define MAX_THREADS     16
 #define MAX_REQUEST     (64 * 1024)     /* request line + headers + body; more is answered 431/413 */
 #define IN_INITIAL      4096
-#define ORDER_BODY_CAP  2048
+#define ORDER_BODY_INITIAL 512     /* an order list needs about 900 bytes: one realloc per list */
 #define USER_BODY_CAP   512
 #define PRODUCT_BODY_CAP 1024
 #define CACHE_BUCKETS   1024
@@ -510,25 +510,51 @@ static NOINLINE char *wrap_envelope(const char *api, const char *data, size_t da
     return sb.data;
 }
 
+/* Appends formatted text to a growing document, doubling it with realloc when the text does not fit. */
+static NOINLINE __attribute__((format(printf, 4, 5))) bool body_appendf(char **body, size_t *len, size_t *cap,
+                                                                         const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*body + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return false;
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return true;
+        }
+        char *grown = realloc(*body, *cap * 2);
+        if (!grown)
+            return false;
+        *body = grown;
+        *cap *= 2;
+    }
+}
+
 static NOINLINE void build_order_response(const struct worker *w, struct response *resp)
 {
     static const char *const states[] = { "paid", "packed", "shipped", "delivered" };
-    char *body = malloc(ORDER_BODY_CAP);
+    size_t len = 0, cap = ORDER_BODY_INITIAL;
+    char *body = malloc(cap);
     if (!body) {
         resp->status = 503;
         return;
     }
     unsigned long first = atomic_fetch_add(&g.order_seq, 8);
-    size_t len = 0;
-    len += (size_t)snprintf(body + len, ORDER_BODY_CAP - len, "{\"orders\":[");
-    for (unsigned i = 0; i < 8; i++) {
+    bool ok = body_appendf(&body, &len, &cap, "{\"orders\":[");
+    for (unsigned i = 0; i < 8 && ok; i++) {
         unsigned long id = first + i;
-        len += (size_t)snprintf(body + len, ORDER_BODY_CAP - len,
-                                "%s{\"id\":%lu,\"customer\":\"c-%05lu\",\"items\":%lu,\"total_cents\":%lu,"
-                                "\"status\":\"%s\"}", i ? "," : "", id, (id * 7919) % 100000, 1 + id % 5,
-                                1999 + (id * 104729) % 50000, states[id % 4]);
+        ok = body_appendf(&body, &len, &cap, "%s{\"id\":%lu,\"customer\":\"c-%05lu\",\"items\":%lu,"
+                          "\"total_cents\":%lu,\"status\":\"%s\"}", i ? "," : "", id, (id * 7919) % 100000,
+                          1 + id % 5, 1999 + (id * 104729) % 50000, states[id % 4]);
     }
-    len += (size_t)snprintf(body + len, ORDER_BODY_CAP - len, "],\"worker\":%u}", w->index);
+    if (!ok || !body_appendf(&body, &len, &cap, "],\"worker\":%u}", w->index)) {
+        free(body);
+        resp->status = 503;
+        return;
+    }
 
     size_t env_len = 0;
     char *envelope = wrap_envelope("orders/v2", body, len, &env_len);
