@@ -425,6 +425,35 @@ START_TEST(test_settings_survive_environment)
 }
 END_TEST
 
+/* The exit report counts what is live after atexit and on_exit handlers and destructors have run. */
+START_TEST(test_exit_order)
+{
+    struct tu_proc p;
+    run_fixture(&p, "exit_order", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "exit_order");
+    assert_totals(r, 1080, 3);
+    assert_site(r, "fx_main_leak", "heap", 1000, 1);
+    assert_site(r, "fx_atexit_leak", "heap", 30, 1);
+    assert_site(r, "fx_destructor_leak", "heap", 50, 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Threads still blocked at exit: their leaks are counted at their own site. */
+START_TEST(test_threads_alive)
+{
+    struct tu_proc p;
+    run_fixture(&p, "threads_alive", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "threads_alive");
+    assert_site(r, "fx_alive_leak", "heap", 768, 3);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -888,6 +917,8 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_top_and_depth);
     tcase_add_test(tc, test_site_depth_one);
     tcase_add_test(tc, test_settings_survive_environment);
+    tcase_add_test(tc, test_exit_order);
+    tcase_add_test(tc, test_threads_alive);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
