@@ -49,6 +49,14 @@ static const struct target targets[] = {
                       "cache = {i: json.dumps({'n': i, 's': 'x' * i}) for i in range(300)}\n"
                       "words = collections.Counter('the quick brown fox jumps over the lazy dog'.split())\n"
                       "print(len(cache), words.most_common(1))\n" } },
+    { "python3-ctypes", 0, { "/usr/bin/python3", "-c",
+                             "import ctypes\n"
+                             "libc = ctypes.CDLL(None)\n"
+                             "libc.malloc.restype = ctypes.c_void_p\n"
+                             "kept = [libc.malloc(1000 + i) for i in range(10)]\n"
+                             "print(len(kept))\n" } },
+    { "perl-posix", 0, { "/usr/bin/perl", "-MPOSIX", "-e",
+                         "my @t = map { POSIX::floor($_ / 3) } 1 .. 100; print \"@t[0..4]\\n\";" } },
     { "perl", 0, { "/usr/bin/perl", "-e",
                    "my @keep; push @keep, 'x' x $_ for 1 .. 500;"
                    "my %h = map { $_ => [$_] } 1 .. 200; print scalar(@keep), ' ', scalar(keys %h), \"\\n\";" } },
