@@ -36,7 +36,7 @@ svg=$B/demo/leak.svg
 log=$out/gate.log
 rm -f "$svg"
 
-# LEAKWATCH_MIN_AGE=0: the rounds last about a second, so with the default 10 s age no block would be old
+# LEAKWATCH_MIN_AGE=0: a round lasts well under a second, so with the default 10 s age no block would be old
 # enough to be listed as a leak in the round's text report.
 export LEAKWATCH_OUT=$out LEAKWATCH_MIN_AGE=0
 
