@@ -238,29 +238,36 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
     return true;
 }
 
+/* The report directory template for the server. Our own default is a fresh directory with one private
+ * subdirectory per uid ("%u", expanded by the shim), because the shim writes only into a directory of its
+ * own user and servers started as root (nginx) run their workers as another user. */
 static bool make_out_dir(const live_cfg *lc, char *out, size_t len, char *err, size_t errlen)
 {
     const char *given = lc->out ? lc->out : getenv("LEAKWATCH_OUT");
+    char dir[PATH_MAX];
     if (given && *given) {
-        snprintf(out, len, "%s", given);
-        if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "report directory %s: cannot create it (%s): check --out or LEAKWATCH_OUT", out, strerror(errno));
+        snprintf(dir, sizeof dir, "%s", given);
+        if (!strstr(dir, "%u") && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "report directory %s: cannot create it (%s): check --out or LEAKWATCH_OUT", dir,
+                     strerror(errno));
             return false;
         }
     } else {
-        snprintf(out, len, "/tmp/leakwatch-gate.XXXXXX");
-        if (!mkdtemp(out)) {
+        snprintf(dir, sizeof dir, "/tmp/leakwatch-gate.XXXXXX");
+        if (!mkdtemp(dir)) {
             snprintf(err, errlen, "cannot create a report directory in /tmp (%s): pass --out DIR", strerror(errno));
             return false;
         }
+        /* Like /tmp: anyone may add their own subdirectory, nobody may remove another's. */
+        if (geteuid() == 0)
+            chmod(dir, 01777);
+        strcat(dir, "/%u");
     }
-    if (out[0] != '/') {
-        char cwd[PATH_MAX], abs[PATH_MAX * 2];
-        if (getcwd(cwd, sizeof cwd)) {
-            snprintf(abs, sizeof abs, "%s/%s", cwd, out);
-            snprintf(out, len, "%.*s", (int)len - 1, abs);
-        }
-    }
+    char cwd[PATH_MAX];
+    if (dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(out, len, "%.2000s/%.2000s", cwd, dir);
+    else
+        snprintf(out, len, "%s", dir);
     return true;
 }
 
@@ -288,7 +295,7 @@ static void print_report_paths(const gate_run *g)
 
 static int run_live(const live_cfg *lc, gate_run *g)
 {
-    char shim[PATH_MAX], out[PATH_MAX], err[PATH_MAX * 2 + 512];
+    char shim[PATH_MAX], out[4200], err[PATH_MAX * 2 + 512];
     if (!launch_find_shim(shim, sizeof shim, err, sizeof err) || !make_out_dir(lc, out, sizeof out, err, sizeof err)) {
         lw_err("gate: %s", err);
         return LW_EXIT_ERROR;
@@ -304,7 +311,9 @@ static int run_live(const live_cfg *lc, gate_run *g)
         return LW_EXIT_ERROR;
     }
     server_pid = pid;
-    fprintf(stderr, "leakwatch: gate: started %s as PID %d, reports in %s\n", lc->server[0], (int)pid, out);
+    char *uid = strstr(out, "%u");
+    fprintf(stderr, "leakwatch: gate: started %s as PID %d, reports in %.*s%s\n", lc->server[0], (int)pid,
+            uid ? (int)(uid - out) : (int)strlen(out), out, uid ? "<uid>/" : "");
     bool ok = wait_ready(lc, pid, err, sizeof err);
     for (long r = 1; ok && r <= lc->rounds; r++)
         ok = run_load(lc, r, pid, err, sizeof err) && snapshot_tree(lc, g, r, pid, err, sizeof err);
