@@ -20,7 +20,7 @@ endif
 # --- the shim: shim/hooks.c holds only the exported libc names; everything else is the core ---------------
 SHIM_SRC   := $(wildcard shim/*.c)
 SHIM_OBJ   := $(SHIM_SRC:%.c=$(B)/%.o)
-CORE_OBJ   := $(filter-out $(B)/shim/hooks.o,$(SHIM_OBJ))
+CORE_OBJ   := $(filter-out $(B)/shim/hooks.o $(B)/shim/preload.o,$(SHIM_OBJ))
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-strict-aliasing -fno-omit-frame-pointer -pthread
 SHIM_LIBS  := -lunwind -ldl -pthread

@@ -142,6 +142,7 @@ static const char *const known_names[] = {
     "LEAKWATCH_OUT", "LEAKWATCH_SIGNAL", "LEAKWATCH_INTERVAL", "LEAKWATCH_MIN_AGE", "LEAKWATCH_TOP",
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
     "LEAKWATCH_QUIET",
+    "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
 
 static void warn_unknown(char *const *env)

@@ -11,6 +11,7 @@
 #include "signals.h"
 #include "state.h"
 #include "track.h"
+#include "unwind.h"
 
 #define LW_EXPORT __attribute__((visibility("default")))
 
@@ -277,6 +278,16 @@ LW_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
     return signal(sig, handler);
+}
+
+/* Wraps the start routine so the thread records the top of its stack for frame-pointer walks. */
+LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
+{
+    if (LW_UNLIKELY(!lw.real.pthread_create))
+        not_ready();
+    if (!lw_is_on() || lw_guard)
+        return lw.real.pthread_create(thread, attr, start, arg);
+    return unwind_pthread_create(thread, attr, start, arg, lw.real.pthread_create);
 }
 
 LW_EXPORT int leakwatch_dump(void)

@@ -28,15 +28,17 @@ const char *report_reason_name(enum report_reason reason)
 
 /* A live block or region reduced to what grouping needs. */
 struct item {
-    uint64_t key;                   /* site << 24 | own stack (0: none) */
+    uint64_t key;                   /* site << 24 | own stack (0: none); then the group key */
     uint64_t size;
-    uint64_t birth;
+    uint64_t birth : 63;
+    uint64_t unstacked : 1;         /* no stack of its own: grouped under the site's representative */
     uintptr_t ptr;
 };
 
 struct group {
     uint64_t key;
     uint64_t blocks, bytes;
+    uint64_t unstacked;             /* blocks shown under the representative stack */
     uint64_t oldest_birth;
     uintptr_t oldest_ptr;
     int64_t delta;
@@ -118,6 +120,7 @@ struct snapshot {
     uint64_t now;                   /* ms since start */
     uint64_t heap_bytes, heap_blocks, map_bytes, map_regions;
     uint64_t min_age_ms;
+    uint64_t metadata_bytes;
 };
 
 static int grow_items(struct snapshot *s, size_t need)
@@ -155,8 +158,9 @@ static int collect_blocks(struct snapshot *s)
         }
         for (size_t i = 0; i < n; i++) {
             const struct block *b = &scratch[i];
-            s->items[s->nitems++] = (struct item){ ((uint64_t)block_site(b) << 24) | block_stack(b),
-                                                   block_size(b), block_birth(b), b->ptr };
+            s->items[s->nitems++] = (struct item){ .key = ((uint64_t)block_site(b) << 24) | block_stack(b),
+                                                   .size = block_size(b), .birth = block_birth(b),
+                                                   .ptr = b->ptr };
         }
     }
     arena_unmap(scratch, cap * sizeof *scratch);
@@ -177,20 +181,22 @@ static int collect_regions(struct snapshot *s)
     }
     int rc = grow_items(s, s->nitems + n);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        s->items[s->nitems++] = (struct item){ ((uint64_t)scratch[i].site << 24) | scratch[i].stack,
-                                               scratch[i].len, scratch[i].birth, scratch[i].start };
+        s->items[s->nitems++] = (struct item){ .key = ((uint64_t)scratch[i].site << 24) | scratch[i].stack,
+                                               .size = scratch[i].len, .birth = scratch[i].birth,
+                                               .ptr = scratch[i].start };
     arena_unmap(scratch, cap * sizeof *scratch);
     return rc;
 }
 
-/* The group key of an item: its own stack, or 0 ("representative") when it has none or when its own
- * stack is the site's representative one (the first block of every site). */
-static uint64_t group_key(const struct item *it)
+/* Groups an item by its own stack; an item without one joins its site's representative stack and is
+ * counted as such, so the record can say how many of its blocks were not unwound one by one. */
+static void assign_group(struct item *it)
 {
     uint32_t site = key_site(it->key), stack = key_stack(it->key);
-    if (stack == atomic_load_explicit(&site_get(site)->rep_stack, memory_order_relaxed))
-        stack = 0;
-    return ((uint64_t)site << 24) | stack;
+    it->unstacked = stack == 0;
+    if (stack == 0)
+        stack = atomic_load_explicit(&site_get(site)->rep_stack, memory_order_relaxed);
+    it->key = ((uint64_t)site << 24) | stack;
 }
 
 static uint64_t previous_bytes(uint64_t key, int *found)
@@ -233,7 +239,7 @@ static int build(struct snapshot *s)
             s->map_regions++;
         }
         if (s->now - it->birth >= s->min_age_ms) {
-            it->key = group_key(it);
+            assign_group(it);
             s->items[nold++] = *it;  /* items are used for grouping only from here on */
         }
     }
@@ -251,6 +257,7 @@ static int build(struct snapshot *s)
         struct group *g = &s->groups[s->ngroups - 1];
         g->blocks++;
         g->bytes += it->size;
+        g->unstacked += it->unstacked;
     }
     for (size_t i = 0; i < s->ngroups; i++) {
         struct group *g = &s->groups[i];
@@ -403,15 +410,11 @@ static uint64_t stable_site_id(const struct snapshot *s, const struct site *site
     return h;
 }
 
-/* The creation stack shown for a group: its own, else the site's representative, else the site key. */
-static void group_stack(const struct group *g, const uintptr_t **frames, unsigned *n, int *representative)
+/* The creation stack shown for a group, or the site's key frames when no full stack was kept. */
+static void group_stack(const struct group *g, const uintptr_t **frames, unsigned *n)
 {
     const struct site *site = site_get(key_site(g->key));
-    uint32_t id = key_stack(g->key);
-    *representative = id == 0;
-    if (id == 0)
-        id = atomic_load_explicit(&site->rep_stack, memory_order_relaxed);
-    const struct stack *st = stacks_get(id);
+    const struct stack *st = stacks_get(key_stack(g->key));
     if (st) {
         *frames = st->frames;
         *n = st->nframes;
@@ -481,13 +484,16 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
     text_access_records(o, s, g);
     const uintptr_t *frames;
     unsigned n;
-    int representative;
-    group_stack(g, &frames, &n, &representative);
-    if (representative) {
+    group_stack(g, &frames, &n);
+    if (key_stack(g->key) == 0) {
+        out_str(o, "Created at (no full stack was kept for this site; these are its first frames):\n");
+    } else if (g->unstacked) {
         out_str(o, "Created at (the site's representative stack: ");
+        out_u64_grouped(o, g->unstacked);
+        out_str(o, " of these ");
         out_u64_grouped(o, g->blocks);
-        out_str(o, g->blocks == 1 ? " block here has" : " blocks here have");
-        out_str(o, " no stack of its own):\n");
+        out_str(o, g->blocks == 1 ? " block was" : " blocks were");
+        out_str(o, " not unwound one by one and are shown here):\n");
     } else {
         out_str(o, "Created at:\n");
     }
@@ -581,9 +587,9 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
     json_kv_u64(o, "oldest_age_ms", s->now - g->oldest_birth, 1);
     const uintptr_t *frames;
     unsigned n;
-    int representative;
-    group_stack(g, &frames, &n, &representative);
-    out_str(o, representative ? ",\"stack\":\"representative\"" : ",\"stack\":\"own\"");
+    group_stack(g, &frames, &n);
+    out_str(o, g->unstacked ? ",\"stack\":\"representative\"" : ",\"stack\":\"own\"");
+    json_kv_u64(o, "unstacked_blocks", g->unstacked, 1);
     if (previous.seq) {
         out_str(o, ",\"since_previous_bytes\":");
         out_i64(o, g->delta);
@@ -700,7 +706,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
     json_kv_u64(o, "stacks", stacks_count(), 1);
     json_kv_u64(o, "stack_bytes", stacks_bytes(), 1);
     json_kv_u64(o, "stacks_dropped", stacks_dropped(), 1);
-    json_kv_u64(o, "metadata_bytes", arena_bytes_in_use(), 1);
+    json_kv_u64(o, "metadata_bytes", s->metadata_bytes, 1);
     out_str(o, "},\"modules\":[");
     for (unsigned i = 0; i < s->modules.count; i++) {
         const struct module *m = &s->modules.items[i];
@@ -754,6 +760,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     struct snapshot s;
     memset(&s, 0, sizeof s);
     s.min_age_ms = min_age_ms;
+    s.metadata_bytes = arena_bytes_in_use();   /* before this report's scratch memory */
     /* modules first: dl_iterate_phdr takes the loader's lock, which must never be taken inside ours */
     if (symbols_snapshot(&s.modules) < 0)
         return ENOMEM;

@@ -344,10 +344,7 @@ static void exit_report(void)
     lw_guard = saved_guard;
 }
 
-/* Our destructor runs inside _dl_fini, before the destructors of libraries loaded ahead of us and
- * before stdio is torn down. An exit handler registered now runs after _dl_fini has finished, which
- * is when valgrind counts "in use at exit" too. */
-__attribute__((destructor)) static void leakwatch_fini(void)
+void reporter_arrange_exit_report(void)
 {
     if (lw_is_on() && atexit(exit_report) != 0)
         exit_report();

@@ -14,6 +14,7 @@
 #include "reporter.h"
 #include "signals.h"
 #include "track.h"
+#include "unwind.h"
 
 struct lw_state lw;
 __thread int lw_guard __attribute__((tls_model("initial-exec")));
@@ -89,6 +90,7 @@ static void resolve(void)
     lw.real.mremap = next_symbol("mremap", NULL);
     lw.real.sigaction = next_symbol("sigaction", NULL);
     lw.real.signal = next_symbol("signal", NULL);
+    lw.real.pthread_create = next_symbol("pthread_create", NULL);
 }
 
 int lw_init(void)
@@ -119,16 +121,15 @@ int lw_init(void)
     return status;
 }
 
-/* Runs before main. Allocation may have started tracking already (lw_init runs on first use);
- * the signal, the thread and the fork handlers start here, once the C library is fully up. */
-__attribute__((constructor)) static void leakwatch_start(void)
+void lw_start(void)
 {
-    if (lw_init() == LW_INITIALISING)
-        return;                      /* cannot happen after a completed init; be safe */
+    lw_init();
     if (!lw_is_on())
         return;
     int saved_guard = lw_guard;
     lw_guard = 1;
+    if ((pid_t)syscall(SYS_gettid) == lw.pid)
+        unwind_main_thread_started();
     if (lw.config.signal)
         signals_install();
     reporter_install_fork_handlers();

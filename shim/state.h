@@ -6,6 +6,7 @@
 #define LW_STATE_H
 
 #include <stdatomic.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@ struct lw_real {
     void *(*mremap)(void *, size_t, size_t, int, ...);
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     sighandler_t (*signal)(int, sighandler_t);
+    int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
 enum lw_status {
@@ -71,6 +73,10 @@ static inline int lw_is_on(void)
 
 /* Resolves the real functions and starts tracking if nobody has yet; returns the status after. */
 int lw_init(void);
+
+/* Starts what needs a fully initialised C library: the report signal, the reporter thread and the
+ * fork handlers. Called once, from the preload constructor. */
+void lw_start(void);
 
 /* Turns tracking off for good, saying why once. Safe to call from any thread. */
 void lw_disable(const char *why);

@@ -316,7 +316,7 @@ static struct symtab *read_perf_map(void)
 int symbols_snapshot(struct module_set *set)
 {
     memset(set, 0, sizeof *set);
-    set->cap = 4096;
+    set->cap = 1024;
     set->items = arena_map(set->cap * sizeof *set->items);
     if (!set->items)
         return -1;

@@ -1,9 +1,11 @@
 /* unwind.c — stack walking for site keys and creation stacks (see unwind.h). */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "unwind.h"
+#include "arena.h"
 #include "config.h"
 #include "state.h"
 
@@ -32,37 +34,56 @@ unsigned unwind_site_key(uintptr_t *out, unsigned n)
     return strip_shim((uintptr_t *)buf, got > 0 ? (unsigned)got : 0, out, n);
 }
 
-static __thread uintptr_t tls_stack_lo __attribute__((tls_model("initial-exec")));
-static __thread uintptr_t tls_stack_hi __attribute__((tls_model("initial-exec")));
+/* The highest address a frame-pointer walk may read on this thread: the frame of our thread-start
+ * wrapper, or the start of the main thread's stack. 0 (unknown) disables the walk. Found without
+ * pthread_getattr_np, which takes a thread lock and allocates: the program may be inside it. */
+static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")));
 
-void unwind_thread_stack(uintptr_t *lo, uintptr_t *hi)
+extern void *__libc_stack_end;
+
+void unwind_main_thread_started(void)
 {
-    if (!tls_stack_hi) {
-        pthread_attr_t attr;
-        void *addr;
-        size_t size;
-        /* glibc may allocate here (reads /proc/self/maps for the main thread): the guard is set. */
-        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-                tls_stack_lo = (uintptr_t)addr;
-                tls_stack_hi = (uintptr_t)addr + size;
-            }
-            pthread_attr_destroy(&attr);
-        }
-    }
-    *lo = tls_stack_lo;
-    *hi = tls_stack_hi;
+    tls_stack_top = (uintptr_t)__libc_stack_end;
+}
+
+struct thread_start {
+    void *(*start)(void *);
+    void *arg;
+};
+
+static void *thread_trampoline(void *p)
+{
+    struct thread_start ts = *(struct thread_start *)p;
+    tls_stack_top = (uintptr_t)__builtin_frame_address(0);
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    arena_free(p, sizeof ts);
+    lw_guard = saved_guard;
+    return ts.start(ts.arg);
+}
+
+int unwind_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg,
+                          int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+{
+    struct thread_start *ts = arena_alloc(sizeof *ts);
+    if (!ts)
+        return real_create(thread, attr, start, arg);
+    ts->start = start;
+    ts->arg = arg;
+    int rc = real_create(thread, attr, thread_trampoline, ts);
+    if (rc != 0)
+        arena_free(ts, sizeof *ts);
+    return rc;
 }
 
 /* Follows saved frame pointers from this function's frame. Valid only through code that keeps them;
  * every pointer is checked against the stack bounds before it is read. */
 static unsigned frame_pointer_walk(uintptr_t *out, unsigned max)
 {
-    uintptr_t lo, hi;
-    unwind_thread_stack(&lo, &hi);
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t lo = fp, hi = tls_stack_top;
     if (!hi)
         return 0;
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     unsigned n = 0;
     while (n < max) {
         if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1)))
@@ -86,8 +107,12 @@ unsigned unwind_full(uintptr_t *out, unsigned max)
     unsigned n = strip_shim(buf, got > 0 ? (unsigned)got : 0, out, max);
     if (n == 0 || n >= max)
         return n;
-    /* libunwind stopped early: where the frame-pointer chain passes the last frame it found, the chain
-     * goes on through code without unwind information (JIT frames); splice that remainder on. */
+    /* libunwind stopped at code that belongs to no loaded object (JIT-compiled code): where the
+     * frame-pointer chain passes that frame, it goes on through such code; splice the remainder on.
+     * _dl_find_object is lock-free, unlike dladdr. */
+    struct dl_find_object found;
+    if (_dl_find_object((void *)(out[n - 1] - 1), &found) == 0)
+        return n;
     uintptr_t fps[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
     unsigned nfp = frame_pointer_walk(fps, max + MAX_SHIM_FRAMES);
     for (unsigned i = 0; i < nfp; i++) {

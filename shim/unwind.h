@@ -6,12 +6,16 @@
 #ifndef LW_UNWIND_H
 #define LW_UNWIND_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 unsigned unwind_site_key(uintptr_t *out, unsigned n);
 unsigned unwind_full(uintptr_t *out, unsigned max);
 
-/* The current thread's stack bounds, found once per thread; 0s when unknown. */
-void unwind_thread_stack(uintptr_t *lo, uintptr_t *hi);
+/* Frame-pointer walks need the top of the thread's stack: the main thread's is known at start-up,
+ * other threads record it in a trampoline put around their start routine by the pthread_create hook. */
+void unwind_main_thread_started(void);
+int unwind_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg,
+                          int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
 
 #endif

@@ -1,0 +1,14 @@
+/* preload.c — what happens when the shim is loaded into a process and when the process exits.
+ * Kept out of the core so the unit tests, which link the core, do not start a tracker in themselves. */
+#include "reporter.h"
+#include "state.h"
+
+__attribute__((constructor)) static void leakwatch_load(void)
+{
+    lw_start();
+}
+
+__attribute__((destructor)) static void leakwatch_unload(void)
+{
+    reporter_arrange_exit_report();
+}
