@@ -454,6 +454,68 @@ START_TEST(test_threads_alive)
 }
 END_TEST
 
+/* The leak group of the site's blocks whose creation stack passes through fn; fails when there is none. */
+static json_t *group_via(json_t *site, const char *fn)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(site, "leaks"), i, g)
+        if (tu_frames_name(json_object_get(g, "created_at"), fn))
+            return g;
+    ck_assert_msg(0, "no leak group's creation stack passes through %s", fn);
+    return NULL;
+}
+
+/* One site reached by two paths. LEAKWATCH_SAMPLE=1 means one allocation in 1 gets its own stack, so each
+ * path is its own leak group with exactly its blocks. */
+START_TEST(test_sample_every_block)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_SAMPLE=1", NULL };
+    run_fixture(&p, "deep_paths", NULL, settings, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "deep_paths");
+    assert_totals(r, 1100, 8);
+    json_t *s = assert_site(r, "fx_deep_3", "heap", 1100, 8);
+    ck_assert_int_eq(json_array_size(json_object_get(s, "leaks")), 2);
+    json_t *alpha = group_via(s, "fx_path_alpha"), *beta = group_via(s, "fx_path_beta");
+    ck_assert_msg(tu_int(alpha, "bytes") == 500 && tu_int(alpha, "blocks") == 5,
+                  "fx_path_alpha's group: %lld bytes in %lld blocks, expected 500 in 5", tu_int(alpha, "bytes"),
+                  tu_int(alpha, "blocks"));
+    ck_assert_msg(tu_int(beta, "bytes") == 600 && tu_int(beta, "blocks") == 3,
+                  "fx_path_beta's group: %lld bytes in %lld blocks, expected 600 in 3", tu_int(beta, "bytes"),
+                  tu_int(beta, "blocks"));
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* With the default sampling most blocks have no stack of their own: the text says how many are shown under
+ * the site's representative stack. */
+START_TEST(test_representative_stack_said)
+{
+    struct tu_proc p;
+    run_fixture(&p, "deep_paths", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "deep_paths");
+    json_t *s = assert_site(r, "fx_deep_3", "heap", 1100, 8);
+    int representative = 0;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(s, "leaks"), i, g)
+        representative += strcmp(json_string_value(json_object_get(g, "stack")), "representative") == 0;
+    ck_assert_int_eq(representative, 1);
+    char *path = tu_report_path(out, "deep_paths", p.pid, 1, "txt");
+    char *text = tu_slurp(path);
+    ck_assert_msg(text && strstr(text, "\nCreated at (the site's representative stack"),
+                  "the text does not say that blocks are shown under the representative stack:\n%s", text);
+    free(text);
+    free(path);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -919,6 +981,8 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_settings_survive_environment);
     tcase_add_test(tc, test_exit_order);
     tcase_add_test(tc, test_threads_alive);
+    tcase_add_test(tc, test_sample_every_block);
+    tcase_add_test(tc, test_representative_stack_said);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
