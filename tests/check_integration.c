@@ -938,6 +938,24 @@ START_TEST(test_json_rules)
 }
 END_TEST
 
+/* Exiting while other threads are inside malloc and free: ten runs, each must exit 0 with a sound report. */
+START_TEST(test_exit_while_busy)
+{
+    for (int run = 0; run < 10; run++) {
+        struct tu_proc p;
+        run_fixture(&p, "exit_busy", NULL, NULL, 1);
+        assert_exit(&p, 0);
+        json_t *r = exit_report(&p, "exit_busy");
+        assert_json_rules(r);
+        json_t *s = tu_site(r, "fx_busy_leak");
+        ck_assert_int_eq(tu_int(s, "live_bytes"), 999);
+        json_decref(r);
+        tu_proc_free(&p);
+        tu_rmtree(out);
+    }
+}
+END_TEST
+
 /* Site ids hash module + offset, so two runs (different ASLR bases) give the same ids. */
 START_TEST(test_ids_stable)
 {
@@ -1013,6 +1031,7 @@ static Suite *integration_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_json_rules);
     tcase_add_test(tc, test_ids_stable);
+    tcase_add_test(tc, test_exit_while_busy);
     suite_add_tcase(s, tc);
     return s;
 }
