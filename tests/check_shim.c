@@ -1,0 +1,602 @@
+/* Unit tests of the shim's core, linked directly (no LD_PRELOAD): the settings parser, the formatter,
+ * the block map, the site table, regions, interned stacks, the sort, and the report writer fed with
+ * known blocks and read back as JSON. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "check_suites.h"
+#include "arena.h"
+#include "blocks.h"
+#include "config.h"
+#include "out.h"
+#include "regions.h"
+#include "report.h"
+#include "sites.h"
+#include "sort.h"
+#include "stacks.h"
+#include "state.h"
+#include "track.h"
+
+/* ---- settings ---- */
+
+START_TEST(durations)
+{
+    uint64_t ms;
+    ck_assert_int_eq(config_parse_duration("10s", &ms), 0);
+    ck_assert_uint_eq(ms, 10000);
+    ck_assert_int_eq(config_parse_duration("500ms", &ms), 0);
+    ck_assert_uint_eq(ms, 500);
+    ck_assert_int_eq(config_parse_duration("2m", &ms), 0);
+    ck_assert_uint_eq(ms, 120000);
+    ck_assert_int_eq(config_parse_duration("1.5s", &ms), 0);
+    ck_assert_uint_eq(ms, 1500);
+    ck_assert_int_eq(config_parse_duration("7", &ms), 0);
+    ck_assert_uint_eq(ms, 7000);
+    ck_assert_int_eq(config_parse_duration("1h", &ms), 0);
+    ck_assert_uint_eq(ms, 3600000);
+    ms = 42;
+    ck_assert_int_eq(config_parse_duration("", &ms), -1);
+    ck_assert_int_eq(config_parse_duration("abc", &ms), -1);
+    ck_assert_int_eq(config_parse_duration("10x", &ms), -1);
+    ck_assert_int_eq(config_parse_duration("-1s", &ms), -1);
+    ck_assert_int_eq(config_parse_duration("s", &ms), -1);
+    ck_assert_uint_eq(ms, 42);
+}
+END_TEST
+
+START_TEST(numbers_and_signals)
+{
+    unsigned v = 9;
+    ck_assert_int_eq(config_parse_uint("20", 1, 100, &v), 0);
+    ck_assert_uint_eq(v, 20);
+    ck_assert_int_eq(config_parse_uint("0", 1, 100, &v), -1);
+    ck_assert_int_eq(config_parse_uint("101", 1, 100, &v), -1);
+    ck_assert_int_eq(config_parse_uint("1e3", 1, 10000, &v), -1);
+    ck_assert_int_eq(config_parse_uint("99999999999999999999", 1, 100, &v), -1);
+    ck_assert_uint_eq(v, 20);
+
+    int sig;
+    char name[24];
+    ck_assert_int_eq(config_parse_signal("SIGUSR1", &sig, name, sizeof name), 0);
+    ck_assert_int_eq(sig, SIGUSR1);
+    ck_assert_str_eq(name, "SIGUSR1");
+    ck_assert_int_eq(config_parse_signal("usr2", &sig, name, sizeof name), 0);
+    ck_assert_int_eq(sig, SIGUSR2);
+    ck_assert_int_eq(config_parse_signal("SIGRTMIN+3", &sig, name, sizeof name), 0);
+    ck_assert_int_eq(sig, SIGRTMIN + 3);
+    ck_assert_str_eq(name, "SIGRTMIN+3");
+    ck_assert_int_eq(config_parse_signal("12", &sig, name, sizeof name), 0);
+    ck_assert_int_eq(sig, 12);
+    ck_assert_int_eq(config_parse_signal("none", &sig, name, sizeof name), 0);
+    ck_assert_int_eq(sig, 0);
+    ck_assert_int_eq(config_parse_signal("SIGKILL", &sig, name, sizeof name), -1);
+    ck_assert_int_eq(config_parse_signal("SIGSEGV", &sig, name, sizeof name), -1);
+    ck_assert_int_eq(config_parse_signal("SIGFOO", &sig, name, sizeof name), -1);
+    ck_assert_int_eq(config_parse_signal("SIGRTMIN+99", &sig, name, sizeof name), -1);
+    ck_assert_int_eq(config_parse_signal("200", &sig, name, sizeof name), -1);
+
+    int b = 7;
+    ck_assert_int_eq(config_parse_bool("yes", &b), 0);
+    ck_assert_int_eq(b, 1);
+    ck_assert_int_eq(config_parse_bool("0", &b), 0);
+    ck_assert_int_eq(b, 0);
+    ck_assert_int_eq(config_parse_bool("maybe", &b), -1);
+}
+END_TEST
+
+static const char *const *fake_env;
+
+static const char *fake_get(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *e = fake_env; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* Runs config_load with stderr captured; returns what was written. */
+static char *load_capturing(struct lw_config *c, const char *const *env)
+{
+    static char captured[8192];
+    int pipefd[2];
+    ck_assert_int_eq(pipe(pipefd), 0);
+    int saved = dup(2);
+    dup2(pipefd[1], 2);
+    fake_env = env;
+    config_load(c, fake_get, (char *const *)env);
+    dup2(saved, 2);
+    close(saved);
+    close(pipefd[1]);
+    ssize_t n = read(pipefd[0], captured, sizeof captured - 1);
+    close(pipefd[0]);
+    captured[n > 0 ? n : 0] = '\0';
+    return captured;
+}
+
+START_TEST(config_defaults_and_bad_values)
+{
+    struct lw_config c;
+    const char *none[] = { NULL };
+    char *err = load_capturing(&c, none);
+    ck_assert_str_eq(err, "");
+    ck_assert_str_eq(c.out, "/tmp/leakwatch-%u");
+    ck_assert_int_eq(c.signal, SIGUSR2);
+    ck_assert_uint_eq(c.min_age_ms, 10000);
+    ck_assert_uint_eq(c.top, 20);
+    ck_assert_uint_eq(c.depth, 64);
+    ck_assert_uint_eq(c.records, 4);
+    ck_assert_uint_eq(c.interval_ms, 0);
+
+    const char *good[] = { "LEAKWATCH_OUT=/var/tmp/lw", "LEAKWATCH_SIGNAL=SIGRTMIN+3", "LEAKWATCH_TOP=5",
+                           "LEAKWATCH_MIN_AGE=250ms", "LEAKWATCH_INTERVAL=2s", "LEAKWATCH_MMAP=all",
+                           "LEAKWATCH_QUIET=1", NULL };
+    err = load_capturing(&c, good);
+    ck_assert_str_eq(err, "");
+    ck_assert_str_eq(c.out, "/var/tmp/lw");
+    ck_assert_int_eq(c.signal, SIGRTMIN + 3);
+    ck_assert_uint_eq(c.top, 5);
+    ck_assert_uint_eq(c.min_age_ms, 250);
+    ck_assert_uint_eq(c.interval_ms, 2000);
+    ck_assert_int_eq(c.mmap_all, 1);
+    ck_assert_int_eq(c.quiet, 1);
+
+    const char *bad[] = { "LEAKWATCH_TOP=lots", "LEAKWATCH_MIN_AGE=soon", "LEAKWATCH_SIGNAL=SIGKILL",
+                          "LEAKWATCH_OUT=relative/dir", "LEAKWATCH_MINAGE=5s", NULL };
+    err = load_capturing(&c, bad);
+    ck_assert_uint_eq(c.top, 20);
+    ck_assert_uint_eq(c.min_age_ms, 10000);
+    ck_assert_int_eq(c.signal, SIGUSR2);
+    ck_assert_str_eq(c.out, "/tmp/leakwatch-%u");
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_TOP=lots is not a whole number from 1 to 1000000; "
+                                      "using the default 20\n"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_MIN_AGE=soon is not a duration"));
+    ck_assert_ptr_nonnull(strstr(err, "using the default 10s\n"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_SIGNAL=SIGKILL is not a signal leakwatch can use"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_OUT=relative/dir is not an absolute"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_MINAGE is not a leakwatch setting"));
+    int lines = 0;
+    for (char *p = err; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 5);    /* one line per problem */
+}
+END_TEST
+
+/* ---- the formatter ---- */
+
+static char *fmt(void (*f)(struct out *, uint64_t), uint64_t v)
+{
+    static char buf[64];
+    struct out o;
+    out_init(&o, -1, buf, sizeof buf - 1);
+    f(&o, v);
+    buf[o.len] = '\0';
+    return buf;
+}
+
+START_TEST(formatting)
+{
+    ck_assert_str_eq(fmt(out_u64_grouped, 0), "0");
+    ck_assert_str_eq(fmt(out_u64_grouped, 999), "999");
+    ck_assert_str_eq(fmt(out_u64_grouped, 1523), "1,523");
+    ck_assert_str_eq(fmt(out_u64_grouped, 18446744073709551615ull), "18,446,744,073,709,551,615");
+    ck_assert_str_eq(fmt(out_bytes_human, 0), "0 B");
+    ck_assert_str_eq(fmt(out_bytes_human, 1023), "1,023 B");
+    ck_assert_str_eq(fmt(out_bytes_human, 1024), "1.0 KiB");
+    ck_assert_str_eq(fmt(out_bytes_human, 3040870), "2.9 MiB");
+    ck_assert_str_eq(fmt(out_bytes_human, 1153434), "1.1 MiB");
+    ck_assert_str_eq(fmt(out_bytes_human, 1048575), "1,024.0 KiB");
+    ck_assert_str_eq(fmt(out_hex, 0x1c3e0), "0x1c3e0");
+    ck_assert_str_eq(fmt(out_hex, 0), "0x0");
+    ck_assert_str_eq(fmt(out_tenths, 412), "41.2");
+
+    char buf[64];
+    struct out o;
+    out_init(&o, -1, buf, sizeof buf - 1);
+    out_hex_padded(&o, 0x55d0c1a1c3e0, 16);
+    buf[o.len] = '\0';
+    ck_assert_str_eq(buf, "0x000055d0c1a1c3e0");
+    out_init(&o, -1, buf, sizeof buf - 1);
+    out_json_str(&o, "a\"b\\c\n\x01");
+    buf[o.len] = '\0';
+    ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+}
+END_TEST
+
+START_TEST(writer_reports_write_errors)
+{
+    char buf[16];
+    struct out o;
+    int fd = open("/dev/full", O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    out_init(&o, fd, buf, sizeof buf);
+    for (int i = 0; i < 100; i++)
+        out_str(&o, "0123456789");
+    ck_assert_int_eq(out_flush(&o), ENOSPC);
+    close(fd);
+}
+END_TEST
+
+/* ---- tables ---- */
+
+static void setup_core(void)
+{
+    memset(&lw.config, 0, sizeof lw.config);
+    lw.config.records = 3;
+    lw.config.site_depth = 4;
+    lw.config.depth = 64;
+    lw.config.top = 20;
+    lw.start_ms = lw_now_ms();
+    lw.pid = getpid();
+    ck_assert_int_eq(track_init(), 0);
+}
+
+START_TEST(block_map_matches_reference)
+{
+    setup_core();
+    enum { N = 200000 };
+    uintptr_t *ptrs = malloc(N * sizeof *ptrs);
+    char *live = calloc(N, 1);
+    unsigned seed = 12345;
+    for (int i = 0; i < N; i++)
+        ptrs[i] = 0x7f0000000000ull + (uintptr_t)i * 48;
+    size_t count = 0;
+    for (int round = 0; round < 3 * N; round++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % N);
+        struct block b, stale;
+        if (live[i]) {
+            ck_assert_int_eq(blocks_remove(ptrs[i], &b, NULL), 1);
+            ck_assert_uint_eq(b.ptr, ptrs[i]);
+            ck_assert_uint_eq(block_size(&b), (uint64_t)i + 1);
+            ck_assert_uint_eq(block_site(&b), (uint32_t)(i % 1000) + 3);
+            live[i] = 0;
+            count--;
+        } else {
+            block_set(&b, ptrs[i], (uint64_t)i + 1, (uint32_t)(i % 1000) + 3, (uint64_t)round, (uint32_t)i & 0xffff);
+            ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
+            live[i] = 1;
+            count++;
+        }
+    }
+    ck_assert_uint_eq(blocks_count(), count);
+    for (int i = 0; i < N; i++) {
+        struct block b;
+        ck_assert_int_eq(blocks_remove(ptrs[i], &b, NULL), live[i]);
+    }
+    ck_assert_uint_eq(blocks_count(), 0);
+    free(ptrs);
+    free(live);
+}
+END_TEST
+
+START_TEST(block_replaced_and_rings)
+{
+    setup_core();
+    struct block b, stale, out;
+    block_set(&b, 0x1000, 10, 5, 1, 0);
+    ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
+    block_set(&b, 0x1000, 20, 6, 2, 0);
+    ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 1);   /* its free was never seen */
+    ck_assert_uint_eq(block_size(&stale), 10);
+    ck_assert_uint_eq(block_site(&stale), 5);
+    ck_assert_uint_eq(blocks_count(), 1);
+
+    struct access_ring *ring = NULL;
+    for (unsigned i = 1; i <= 5; i++) {
+        struct access_record r = { .when_ms = i, .old_size = i, .new_size = i + 1, .thread = 7, .site = 3,
+                                   .kind = ACCESS_REALLOC };
+        ring = access_ring_add(ring, &r);
+        ck_assert_ptr_nonnull(ring);
+    }
+    ck_assert_int_eq(blocks_remove(0x1000, &out, NULL), 1);
+    block_set(&b, 0x2000, 30, 6, 2, 0);
+    ck_assert_int_eq(blocks_insert(&b, ring, &stale), 0);
+    struct access_record recs[8];
+    unsigned n = blocks_copy_records(0x2000, recs, 8);
+    ck_assert_uint_eq(n, 3);                    /* lw.config.records */
+    ck_assert_uint_eq(recs[0].old_size, 5);     /* newest first */
+    ck_assert_uint_eq(recs[1].old_size, 4);
+    ck_assert_uint_eq(recs[2].old_size, 3);
+    struct access_ring *taken = NULL;
+    ck_assert_int_eq(blocks_remove(0x2000, &out, &taken), 1);
+    ck_assert_ptr_eq(taken, ring);
+    ck_assert_int_eq(block_has_ring(&out), 0);
+    access_ring_free(taken);
+    ck_assert_uint_eq(blocks_copy_records(0x2000, recs, 8), 0);
+}
+END_TEST
+
+START_TEST(site_table_grows_and_finds)
+{
+    setup_core();
+    enum { N = 5000 };
+    static uint32_t ids[N];
+    for (uint32_t i = 0; i < N; i++) {
+        uintptr_t frames[3] = { 0x400000 + i, 0x500000 + i / 7, 0x600000 };
+        uint64_t h = sites_hash(KIND_HEAP, frames, 3);
+        ck_assert_uint_eq(sites_find(h, KIND_HEAP, frames, 3), 0);
+        ids[i] = sites_insert(h, KIND_HEAP, frames, 3, 0);
+        ck_assert_uint_gt(ids[i], SITE_OVERFLOW_MMAP);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        uintptr_t frames[3] = { 0x400000 + i, 0x500000 + i / 7, 0x600000 };
+        uint64_t h = sites_hash(KIND_HEAP, frames, 3);
+        ck_assert_uint_eq(sites_find(h, KIND_HEAP, frames, 3), ids[i]);
+        ck_assert_uint_eq(sites_find(sites_hash(KIND_MMAP, frames, 3), KIND_MMAP, frames, 3), 0);
+        ck_assert_uint_eq(sites_insert(h, KIND_HEAP, frames, 3, 0), ids[i]);   /* no duplicate */
+    }
+    ck_assert_uint_eq(sites_count(), N + 3);
+    struct site *s = site_get(ids[10]);
+    site_count_alloc(s, 100);
+    site_count_alloc(s, 50);
+    site_count_free(s, 100);
+    site_count_bytes(s, 30, 10);
+    struct site_totals t;
+    site_read_totals(s, &t);
+    ck_assert_uint_eq(t.allocs, 2);
+    ck_assert_uint_eq(t.frees, 1);
+    ck_assert_uint_eq(t.bytes_allocated - t.bytes_freed, 70);
+}
+END_TEST
+
+START_TEST(growth_sampler_marks_growing_sites_only)
+{
+    setup_core();
+    uintptr_t a[1] = { 0x1 }, b[1] = { 0x2 };
+    struct site *grow = site_get(sites_insert(sites_hash(0, a, 1), 0, a, 1, 0));
+    struct site *flat = site_get(sites_insert(sites_hash(0, b, 1), 0, b, 1, 0));
+    site_count_alloc(flat, 4096);
+    for (int second = 0; second < 5; second++) {
+        site_count_alloc(grow, 1000);
+        sites_sample_growth();
+    }
+    ck_assert_int_eq(atomic_load(&grow->capture_all), 1);
+    ck_assert_int_eq(atomic_load(&flat->capture_all), 0);
+    for (int second = 0; second < 30; second++)
+        sites_sample_growth();
+    ck_assert_int_eq(atomic_load(&grow->capture_all), 0);    /* stopped growing: no longer watched */
+}
+END_TEST
+
+struct removed_sum { uint64_t bytes; unsigned whole; };
+
+static void sum_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
+{
+    (void)r;
+    struct removed_sum *s = ctx;
+    s->bytes += bytes;
+    s->whole += (unsigned)whole;
+}
+
+START_TEST(regions_partial_removal_is_exact)
+{
+    setup_core();
+    struct region r = { .start = 0x100000, .len = 0x10000, .site = 9 };
+    ck_assert_int_eq(regions_add(&r), 0);
+    struct region r2 = { .start = 0x200000, .len = 0x1000, .site = 10 };
+    ck_assert_int_eq(regions_add(&r2), 0);
+    struct removed_sum sum = { 0, 0 };
+    ck_assert_uint_eq(regions_remove(0x104000, 0x2000, sum_removed, &sum), 1);   /* a hole in the middle */
+    ck_assert_uint_eq(sum.bytes, 0x2000);
+    ck_assert_uint_eq(sum.whole, 0);
+    struct region got[8];
+    ck_assert_uint_eq(regions_copy(got, 8), 3);
+    ck_assert_uint_eq(got[0].start, 0x100000);
+    ck_assert_uint_eq(got[0].len, 0x4000);
+    ck_assert_uint_eq(got[1].start, 0x106000);
+    ck_assert_uint_eq(got[1].len, 0xa000);
+    ck_assert_uint_eq(got[1].site, 9);
+    sum = (struct removed_sum){ 0, 0 };
+    /* one range over the tail of the first piece, all of the second and the third region */
+    ck_assert_uint_eq(regions_remove(0x102000, 0x200000, sum_removed, &sum), 3);
+    ck_assert_uint_eq(sum.bytes, 0x2000 + 0xa000 + 0x1000);
+    ck_assert_uint_eq(sum.whole, 2);
+    ck_assert_uint_eq(regions_copy(got, 8), 1);
+    ck_assert_uint_eq(got[0].len, 0x2000);
+    ck_assert_uint_eq(regions_remove(0x900000, 0x1000, sum_removed, &sum), 0);
+}
+END_TEST
+
+START_TEST(stacks_are_interned_once)
+{
+    setup_core();
+    uintptr_t s1[3] = { 1, 2, 3 }, s2[3] = { 1, 2, 4 };
+    uint32_t a = stacks_intern(s1, 3), b = stacks_intern(s2, 3), c = stacks_intern(s1, 3);
+    ck_assert_uint_ne(a, 0);
+    ck_assert_uint_ne(a, b);
+    ck_assert_uint_eq(a, c);
+    ck_assert_uint_eq(stacks_count(), 2);
+    const struct stack *st = stacks_get(b);
+    ck_assert_uint_eq(st->nframes, 3);
+    ck_assert_uint_eq(st->frames[2], 4);
+    ck_assert_ptr_null(stacks_get(0));
+    ck_assert_ptr_null(stacks_get(99));
+    ck_assert_uint_eq(stacks_intern(s1, 0), 0);
+}
+END_TEST
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(heapsort_sorts)
+{
+    enum { N = 10007 };
+    static int v[N];
+    unsigned seed = 1;
+    for (int i = 0; i < N; i++)
+        v[i] = (int)((seed = seed * 1103515245u + 12345u) >> 8) % 1000;
+    lw_sort(v, N, sizeof *v, cmp_int);
+    for (int i = 1; i < N; i++)
+        ck_assert_int_le(v[i - 1], v[i]);
+    lw_sort(v, 0, sizeof *v, cmp_int);
+    lw_sort(v, 1, sizeof *v, cmp_int);
+}
+END_TEST
+
+/* ---- the report writer ---- */
+
+static char *slurp(int fd)
+{
+    off_t size = lseek(fd, 0, SEEK_END);
+    char *buf = malloc((size_t)size + 1);
+    ck_assert_int_eq(pread(fd, buf, (size_t)size, 0), size);
+    buf[size] = '\0';
+    return buf;
+}
+
+START_TEST(report_groups_and_totals)
+{
+    setup_core();
+    lw.config.top = 1;
+    strcpy(lw.config.signal_name, "SIGUSR2");
+    /* return addresses point after a call: +1 keeps them inside the functions */
+    uintptr_t fa[2] = { (uintptr_t)slurp + 1, (uintptr_t)setup_core + 1 };
+    uintptr_t fb[1] = { (uintptr_t)fmt + 1 };
+    uint32_t rep = stacks_intern(fa, 2);
+    uint32_t other = stacks_intern(fb, 1);
+    uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 2), KIND_HEAP, fa, 2, rep);
+    uint32_t sb = sites_insert(sites_hash(KIND_HEAP, fb, 1), KIND_HEAP, fb, 1, other);
+    uint32_t sm = sites_insert(sites_hash(KIND_MMAP, fb, 1), KIND_MMAP, fb, 1, other);
+    struct block b, stale;
+    /* site a: 3 blocks with its representative stack (one own, two unstacked), 1 with another stack */
+    uint32_t stacks_of[4] = { rep, 0, 0, other };
+    for (int i = 0; i < 4; i++) {
+        block_set(&b, 0x10000 + (uintptr_t)i * 64, 100 + (uint64_t)i, sa, 0, stacks_of[i]);
+        blocks_insert(&b, NULL, &stale);
+        site_count_alloc(site_get(sa), 100 + (uint64_t)i);
+    }
+    block_set(&b, 0x90000, 5000, sb, 0, 0);
+    blocks_insert(&b, NULL, &stale);
+    site_count_alloc(site_get(sb), 5000);
+    struct region r = { .start = 0x7000000, .len = 8192, .site = sm, .stack = other };
+    regions_add(&r);
+
+    FILE *txt = tmpfile(), *json = tmpfile();
+    struct report_summary sum;
+    ck_assert_int_eq(report_write(REASON_API, 1, 0, fileno(txt), fileno(json), &sum), 0);
+    ck_assert_uint_eq(sum.live_bytes, 100 + 101 + 102 + 103 + 5000);
+    ck_assert_uint_eq(sum.live_blocks, 5);
+    ck_assert_uint_eq(sum.leak_records, 4);
+
+    char *text = slurp(fileno(txt));
+    ck_assert_ptr_nonnull(strstr(text, "leakwatch report #1 (api)"));
+    ck_assert_ptr_nonnull(strstr(text, "Live heap: 5.3 KiB (5,406 bytes) in 5 blocks; live mappings: 8.0 KiB in 1 regions"));
+    ck_assert_ptr_nonnull(strstr(text, "LEAK: 1 block (8.0 KiB) allocated here is still live"));   /* largest first */
+    ck_assert_ptr_null(strstr(text, "LEAK: 1 block (4.9 KiB)"));                                    /* top 1 */
+    ck_assert_ptr_nonnull(strstr(text, ": 3 leak records were discarded because the leak record count is "
+                                       "targeted to 1. Use LEAKWATCH_TOP to increase the limit."));
+
+    json_error_t error;
+    char *js = slurp(fileno(json));
+    json_t *root = json_loads(js, 0, &error);
+    ck_assert_msg(root != NULL, "JSON does not parse: %s at %d", error.text, error.position);
+    ck_assert_str_eq(json_string_value(json_object_get(root, "format")), "leakwatch-report");
+    ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(root, "reason")), "api");
+    json_t *totals = json_object_get(root, "totals");
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_bytes")), 5406);
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_blocks")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "mmap_live_bytes")), 8192);
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "mmap_live_regions")), 1);
+    json_t *sites = json_object_get(root, "sites");
+    ck_assert_uint_eq(json_array_size(sites), 3);
+    /* largest first: the mapping, then site b, then site a with its two groups */
+    json_t *site_a = json_array_get(sites, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(sites, 0), "kind")), "mmap");
+    ck_assert_int_eq(json_integer_value(json_object_get(site_a, "live_bytes")), 406);
+    ck_assert_int_eq(json_integer_value(json_object_get(site_a, "live_blocks")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(site_a, "allocs")), 4);
+    ck_assert_int_eq(strlen(json_string_value(json_object_get(site_a, "id"))), 16);
+    json_t *leaks = json_object_get(site_a, "leaks");
+    ck_assert_uint_eq(json_array_size(leaks), 2);
+    json_t *g0 = json_array_get(leaks, 0), *g1 = json_array_get(leaks, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(g0, "blocks")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(g0, "bytes")), 303);
+    ck_assert_str_eq(json_string_value(json_object_get(g0, "stack")), "representative");
+    ck_assert_int_eq(json_integer_value(json_object_get(g0, "unstacked_blocks")), 2);
+    ck_assert_uint_eq(json_array_size(json_object_get(g0, "created_at")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(g1, "stack")), "own");
+    ck_assert_int_eq(json_integer_value(json_object_get(g1, "bytes")), 103);
+    json_t *frame = json_array_get(json_object_get(g0, "created_at"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(frame, "function")), "slurp");
+    json_decref(root);
+
+    /* a second report shows the change per group */
+    block_set(&b, 0x20000, 1000, sb, 0, 0);
+    blocks_insert(&b, NULL, &stale);
+    FILE *txt2 = tmpfile(), *json2 = tmpfile();
+    lw.config.top = 20;
+    ck_assert_int_eq(report_write(REASON_SIGNAL, 2, 0, fileno(txt2), fileno(json2), &sum), 0);
+    char *text2 = slurp(fileno(txt2));
+    ck_assert_ptr_nonnull(strstr(text2, "LEAK: 2 blocks (5.9 KiB) allocated here are still live; the oldest is"));
+    ck_assert_ptr_nonnull(strstr(text2, "; +1,000 B since report #1.\n"));
+    ck_assert_ptr_nonnull(strstr(text2, "; unchanged since report #1.\n"));
+    free(text);
+    free(js);
+    free(text2);
+}
+END_TEST
+
+START_TEST(report_min_age_filters_young_blocks)
+{
+    setup_core();
+    uintptr_t fa[1] = { 0x1234 };
+    uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 1), KIND_HEAP, fa, 1, 0);
+    lw.start_ms -= 60000;           /* pretend we started a minute ago */
+    struct block b, stale;
+    block_set(&b, 0x5000, 64, sa, 0, 0);             /* born at start: 60 s old */
+    blocks_insert(&b, NULL, &stale);
+    block_set(&b, 0x6000, 32, sa, 59990, 0);         /* 10 ms old */
+    blocks_insert(&b, NULL, &stale);
+    FILE *txt = tmpfile(), *json = tmpfile();
+    struct report_summary sum;
+    ck_assert_int_eq(report_write(REASON_SIGNAL, 1, 10000, fileno(txt), fileno(json), &sum), 0);
+    ck_assert_uint_eq(sum.live_blocks, 2);
+    char *text = slurp(fileno(txt));
+    ck_assert_ptr_nonnull(strstr(text, "LEAK: 1 block (64 B) allocated here is still live; it is 60."));
+    ck_assert_ptr_nonnull(strstr(text, "Created at (no full stack was kept for this site; these are its first frames):"));
+    free(text);
+}
+END_TEST
+
+static Suite *shim_suite(void)
+{
+    Suite *s = suite_create("shim");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, durations);
+    tcase_add_test(tc, numbers_and_signals);
+    tcase_add_test(tc, config_defaults_and_bad_values);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("out");
+    tcase_add_test(tc, formatting);
+    tcase_add_test(tc, writer_reports_write_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tables");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, block_map_matches_reference);
+    tcase_add_test(tc, block_replaced_and_rings);
+    tcase_add_test(tc, site_table_grows_and_finds);
+    tcase_add_test(tc, growth_sampler_marks_growing_sites_only);
+    tcase_add_test(tc, regions_partial_removal_is_exact);
+    tcase_add_test(tc, stacks_are_interned_once);
+    tcase_add_test(tc, heapsort_sorts);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("report");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, report_groups_and_totals);
+    tcase_add_test(tc, report_min_age_filters_young_blocks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+LW_SUITE(shim_suite)
