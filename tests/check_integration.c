@@ -3,6 +3,7 @@
  * of each fixture in tests/fixtures), name the right functions, and follow docs/report-format.md. */
 #include <check.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,6 +517,37 @@ START_TEST(test_representative_stack_said)
 }
 END_TEST
 
+/* fork() while other threads are inside malloc and free: no child hangs, each reports its own leak. */
+START_TEST(test_fork_while_busy)
+{
+    struct tu_proc p;
+    run_fixture(&p, "fork_busy", NULL, NULL, 1);
+    assert_exit(&p, 0);
+    ck_assert_str_eq(p.out, "forked 20 ok 20\n");
+    ck_assert_int_eq(tu_count_files(out, "fork_busy."), 2 * 21);
+    json_t *r = exit_report(&p, "fork_busy");
+    ck_assert_int_eq(tu_sites_naming(r, "fx_fork_child_leak"), 0);
+    json_decref(r);
+    DIR *d = opendir(out);
+    ck_assert_ptr_nonnull(d);
+    int children = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int pid = 0;
+        if (sscanf(e->d_name, "fork_busy.%d.1.json", &pid) != 1 || pid == p.pid)
+            continue;
+        json_t *c = tu_report(out, "fork_busy", pid, 1);
+        ck_assert_int_eq(tu_int(c, "ppid"), p.pid);
+        assert_site(c, "fx_fork_child_leak", "heap", 77, 1);
+        json_decref(c);
+        children++;
+    }
+    closedir(d);
+    ck_assert_int_eq(children, 20);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -1001,6 +1033,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_threads_alive);
     tcase_add_test(tc, test_sample_every_block);
     tcase_add_test(tc, test_representative_stack_said);
+    tcase_add_test(tc, test_fork_while_busy);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
