@@ -533,8 +533,9 @@ START_TEST(test_fork_while_busy)
     int children = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        int pid = 0;
-        if (sscanf(e->d_name, "fork_busy.%d.1.json", &pid) != 1 || pid == p.pid)
+        int pid = 0, end = 0;
+        if (sscanf(e->d_name, "fork_busy.%d.1.json%n", &pid, &end) != 1 || e->d_name[end] || !end ||
+            pid == p.pid)
             continue;
         json_t *c = tu_report(out, "fork_busy", pid, 1);
         ck_assert_int_eq(tu_int(c, "ppid"), p.pid);
