@@ -1,9 +1,14 @@
-// DirectAlloc — the JVM case of `make bench`: threads allocate, grow and free native memory through
+// DirectAlloc - the JVM case of `make bench`: threads allocate, grow and free native memory through
 // Unsafe (each call is one malloc/realloc/free in HotSpot's os::malloc), keeping a sliding window of live
 // blocks, and print allocator calls per second as one "BENCH java key=value ..." line.
 // Usage: java -cp build/bench DirectAlloc [threads] [calls per thread] [window]
 
+import java.io.IOException;
 import java.lang.reflect.Field;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.time.Instant;
 import sun.misc.Unsafe;
 
 public final class DirectAlloc {
@@ -60,6 +65,20 @@ public final class DirectAlloc {
         return made;
     }
 
+    /** Peak resident set of this JVM in KiB (VmHWM), -1 when /proc cannot tell. */
+    private static long peakRssKb() {
+        try {
+            for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+
     public static void main(String[] args) throws InterruptedException {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         long calls = args.length > 1 ? Long.parseLong(args[1]) : 2_000_000L;
@@ -78,7 +97,10 @@ public final class DirectAlloc {
             total += made[k];
         }
         double ms = (System.nanoTime() - start) / 1e6;
-        System.out.printf("BENCH java threads=%d calls=%d ms=%.1f calls_per_s=%.0f%n", threads, total, ms,
-                total / (ms / 1000.0));
+        // From process start (10 ms resolution): JVM start-up included, exit and any tracker's after-work not.
+        long procMs = ProcessHandle.current().info().startInstant()
+                .map(s -> Duration.between(s, Instant.now()).toMillis()).orElse(-1L);
+        System.out.printf("BENCH java threads=%d calls=%d ms=%.1f calls_per_s=%.0f proc_ms=%d maxrss_kb=%d%n",
+                threads, total, ms, total / (ms / 1000.0), procMs, peakRssKb());
     }
 }

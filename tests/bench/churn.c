@@ -132,6 +132,7 @@ struct ring {
 #define BUCKET_NS 100000u
 #define MAX_BUCKETS 200000u
 #define SLOW_NS 20000u
+#define QUIET_NS 300000000u
 #define MAX_SLOW 65536u
 
 struct slow_op {
@@ -512,11 +513,11 @@ static void sleep_ms(unsigned ms)
 
 /* How one thread fared while a report was written between t0 and t1 (ns since g.t_start): the longest
  * stall overlapping it, the time stalled longer than SLOW_NS, and the extra time taken compared with the
- * thread's own speed in the second before the first report. */
-static void holdup(const struct worker *w, uint64_t warm_end, uint64_t t0, uint64_t t1, double *max_gap,
-                   double *stalled, double *extra)
+ * thread's own speed in the QUIET_NS just before the report. */
+static void holdup(const struct worker *w, uint64_t t0, uint64_t t1, double *max_gap, double *stalled,
+                   double *extra)
 {
-    uint64_t warm_ops = 0, ops = 0;
+    uint64_t quiet_ops = 0, ops = 0;
     uint64_t from = t0, to = t1;
     *max_gap = *stalled = 0;
     for (size_t i = 0; i < w->nslow; i++) {
@@ -529,12 +530,13 @@ static void holdup(const struct worker *w, uint64_t warm_end, uint64_t t0, uint6
         from = s < from ? s : from;
         to = e > to ? e : to;
     }
-    for (uint64_t b = 0; b < warm_end / BUCKET_NS && b < MAX_BUCKETS; b++)
-        warm_ops += w->bucket[b];
+    uint64_t q1 = t0 / BUCKET_NS, q0 = q1 - QUIET_NS / BUCKET_NS;
+    for (uint64_t b = q0; b < q1 && b < MAX_BUCKETS; b++)
+        quiet_ops += w->bucket[b];
     uint64_t b0 = from / BUCKET_NS, b1 = to / BUCKET_NS;
     for (uint64_t b = b0; b <= b1 && b < MAX_BUCKETS; b++)
         ops += w->bucket[b];
-    double per_op = warm_ops ? (double)(warm_end / BUCKET_NS * BUCKET_NS) / (double)warm_ops : 0;
+    double per_op = quiet_ops ? (double)QUIET_NS / (double)quiet_ops : 0;
     double span = (double)((b1 + 1 - b0) * BUCKET_NS);
     *extra = span - (double)ops * per_op;
     if (*extra < 0)
@@ -554,15 +556,21 @@ static int run_report_cost(void)
     struct worker *w = start_workers(g.window_set ? g.window : 1000);
     g.t_start = now_ns();
     pthread_barrier_wait(&g.start);
-    const unsigned warm_ms = 1000, gap_ms = 400;
+    /* gap_ms leaves each report a quiet QUIET_NS before it to compare with. */
+    const unsigned warm_ms = 1000, gap_ms = 500;
     sleep_ms(warm_ms);
-    uint64_t warm_end = now_ns() - g.t_start;
-    uint64_t t0[16], t1[16];
-    int ok[16];
-    unsigned n = g.reports < 16 ? g.reports : 16;
+    /* Report 0 is a control: the same measurement over a quiet 300 ms with no report, the noise floor. */
+    uint64_t t0[17], t1[17];
+    int ok[17];
+    unsigned n = 1 + (g.reports < 16 ? g.reports : 16);
     for (unsigned k = 0; k < n; k++) {
         t0[k] = now_ns() - g.t_start;
-        ok[k] = g.via_signal ? report_by_signal(k + 1) == 0 : leakwatch_dump() == 0;
+        if (k == 0) {
+            sleep_ms(300);
+            ok[k] = 1;
+        } else {
+            ok[k] = g.via_signal ? report_by_signal(k) == 0 : leakwatch_dump() == 0;
+        }
         t1[k] = now_ns() - g.t_start;
         sleep_ms(gap_ms);
     }
@@ -574,14 +582,14 @@ static int run_report_cost(void)
         double worst_gap = 0, worst_stall = 0, worst_extra = 0;
         for (unsigned t = 0; t < g.threads; t++) {
             double gap, stalled, extra;
-            holdup(&w[t], warm_end, t0[k], t1[k], &gap, &stalled, &extra);
+            holdup(&w[t], t0[k], t1[k], &gap, &stalled, &extra);
             worst_gap = gap > worst_gap ? gap : worst_gap;
             worst_stall = stalled > worst_stall ? stalled : worst_stall;
             worst_extra = extra > worst_extra ? extra : worst_extra;
         }
         printf("BENCH report seq=%u via=%s ok=%d live_blocks=%zu sites=%zu threads=%u build_ms=%.1f "
                "write_ms=%.2f max_gap_ms=%.3f stalled_ms=%.3f extra_ms=%.3f\n",
-               k + 1, g.via_signal ? "signal" : "api", ok[k], g.blocks, g.sites, g.threads, build_ms,
+               k, k == 0 ? "none" : g.via_signal ? "signal" : "api", ok[k], g.blocks, g.sites, g.threads, build_ms,
                (t1[k] - t0[k]) / 1e6, worst_gap / 1e6, worst_stall / 1e6, worst_extra / 1e6);
     }
     for (size_t i = 0; i < g.blocks; i++)

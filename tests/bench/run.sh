@@ -1,0 +1,437 @@
+#!/bin/bash
+# run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
+# interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
+# issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java"  CHURN_OPS=2000000 (allocator calls per
+# thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
+# (adds instruction counts per churn operation, with and without the shim)  CG_OPS=20000  RUN_TIMEOUT=120 (s).
+set -u
+export LC_ALL=C
+B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
+REPS=${REPS:-3}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java}
+CHURN_OPS=${CHURN_OPS:-2000000}
+CHURN_THREADS=${CHURN_THREADS:-2}
+NGINX_SECS=${NGINX_SECS:-5}
+JAVA_CALLS=${JAVA_CALLS:-3000000}
+REPORT_THREADS=${REPORT_THREADS:-1}
+BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
+CG_OPS=${CG_OPS:-20000}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+SHIM=$B/libleakwatch.so
+CHURN=$B/bench/churn
+
+tmp=$(mktemp -d /tmp/leakwatch-bench.XXXXXX) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+declare -A R          # "<workload>.<cfg>.<metric>" -> the values of all reps, space-separated
+SKIPPED=()            # lines saying what did not run and why
+apt_updated=0
+
+say() { printf '%s\n' "$*"; }
+skip() { SKIPPED+=("$*"); say "SKIPPED: $*"; }
+add() { R[$1]="${R[$1]:-} $2"; }
+# kv LINE KEY: the value of KEY=value in LINE.
+kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1" | head -n 1; }
+med() {
+    printf '%s\n' ${R[$1]:-} | grep -E '^-?[0-9.]+$' | sort -g |
+        awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2];
+                              else printf "%.15g\n", (a[NR/2] + a[NR/2+1]) / 2}'
+}
+# calc EXPR: floating-point arithmetic; n/a when an operand is n/a.
+calc() { case "$*" in *n/a*) echo n/a ;; *) awk "BEGIN {printf \"%.4g\", $*}" ;; esac; }
+
+# need CMD PACKAGE: CMD is on PATH, installed with apt-get when we are root.
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        return 1
+    fi
+    say "installing $2 (for $1)"
+    if [ $apt_updated = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1
+    command -v "$1" >/dev/null 2>&1
+}
+
+CFGS=base
+if [ -r "$SHIM" ]; then
+    CFGS="$CFGS lw"
+else
+    skip "leakwatch configuration: $SHIM is not built"
+fi
+if need heaptrack heaptrack; then
+    CFGS="$CFGS ht"
+else
+    skip "heaptrack configuration: heaptrack is not installed and could not be installed (not root?)"
+fi
+wanted() { case " $BENCH_ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+has_cfg() { case " $CFGS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# order REP: the configurations rotated by REP, so that none always runs first or last.
+order() {
+    local -a c=($CFGS)
+    local n=${#c[@]} i out=""
+    for ((i = 0; i < n; i++)); do out="$out ${c[$(((i + $1) % n))]}"; done
+    echo $out
+}
+
+# under CFG TAG CMD...: runs CMD in configuration CFG, stdout+stderr in $tmp/TAG.out, killed (with all its
+# processes) after RUN_TIMEOUT seconds so that a hang under a tracker shows as a failed run. Leakwatch reports go
+# to $tmp/lw.TAG, heaptrack's data to $tmp/ht.TAG.*; it is removed afterwards, as it can be large.
+under() {
+    local cfg=$1 tag=$2
+    shift 2
+    local t="timeout -k 5 $RUN_TIMEOUT"
+    case $cfg in
+    base) $t "$@" ;;
+    lw) mkdir -p "$tmp/lw.$tag" && $t env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$tmp/lw.$tag" "$@" ;;
+    ht) $t heaptrack -o "$tmp/ht.$tag" "$@" ;;
+    esac >"$tmp/$tag.out" 2>&1
+    local rc=$?
+    [ $rc = 124 ] && echo "run.sh: killed after $RUN_TIMEOUT s" >>"$tmp/$tag.out"
+    rm -f "$tmp/ht.$tag".*
+    return $rc
+}
+# ht_recorded TAG: the allocations heaptrack says it recorded (its interpreter's closing statistics).
+ht_recorded() { sed -n 's/^[[:space:]]*allocations:[[:space:]]*\([0-9]*\).*/\1/p' "$tmp/$1.out" | head -n 1; }
+# lw_allocs TAG: the allocations the exit reports of every process of run TAG counted (totals.allocs).
+lw_allocs() {
+    cat "$tmp/lw.$1"/*.json 2>/dev/null | grep -o '"totals":{[^}]*}' | grep -o '"allocs":[0-9]*' |
+        awk -F: '{s += $2; n++} END {printf "%d %d\n", s, n}'
+}
+fail_run() { say "  $1: FAILED; last lines of its output:"; tail -n 5 "$tmp/$2.out" | sed 's/^/    /'; }
+
+# --- churn -----------------------------------------------------------------------------------------------
+bench_churn() {
+    say "== churn: $CHURN_THREADS threads, $CHURN_OPS allocator calls per thread, $REPS reps"
+    local rep cfg tag line
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for cfg in $(order $rep); do
+            tag=churn.$cfg.$rep
+            under $cfg $tag "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS"
+            line=$(grep '^BENCH churn' "$tmp/$tag.out")
+            if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
+            for k in ns_per_op rss_kb maxrss_kb live_blocks wall_ms; do add churn.$cfg.$k "$(kv "$line" $k)"; done
+            local extra=""
+            if [ $cfg = ht ]; then
+                add churn.ht.recorded "$(ht_recorded $tag)"
+                extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
+            fi
+            say "  rep $rep $cfg: ns/op=$(kv "$line" ns_per_op) rss_kb=$(kv "$line" rss_kb) live_blocks=$(kv "$line" live_blocks)$extra"
+        done
+    done
+}
+
+# --- report cost -----------------------------------------------------------------------------------------
+bench_report() {
+    if ! has_cfg lw; then skip "report cost: needs the leakwatch shim"; return; fi
+    say "== report cost: 100000 live blocks over 10000 sites, $REPORT_THREADS allocating thread(s), $REPS reps"
+    local rep via tag line seq
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for via in api signal; do
+            tag=report.$via.$rep
+            LEAKWATCH_MIN_AGE=0 under lw $tag "$CHURN" --report-cost --threads "$REPORT_THREADS" --via $via
+            if ! grep -q '^BENCH report seq=' "$tmp/$tag.out"; then fail_run "$tag" "$tag"; continue; fi
+            for seq in 0 1 2; do
+                line=$(grep "^BENCH report seq=$seq " "$tmp/$tag.out")
+                [ "$(kv "$line" ok)" = 1 ] || { say "  $tag: report $seq failed"; continue; }
+                for k in write_ms max_gap_ms extra_ms stalled_ms; do add report.$via.$seq.$k "$(kv "$line" $k)"; done
+                say "  rep $rep $via $([ $seq = 0 ] && echo "control (no report)" || echo "report $seq"): write_ms=$(kv "$line" write_ms) max_gap_ms=$(kv "$line" max_gap_ms) extra_ms=$(kv "$line" extra_ms)"
+            done
+            local json
+            json=$(ls "$tmp/lw.$tag"/churn.*.1.json 2>/dev/null | head -n 1)
+            if [ -n "$json" ]; then
+                local totals
+                totals=$(grep -o '"totals":{[^}]*}' "$json")
+                add report.sites "$(grep -o '"sites":[0-9]*' <<<"$totals" | cut -d: -f2)"
+                add report.json_kb "$(($(stat -c %s "$json") / 1024))"
+                add report.metadata_bytes "$(grep -o '"metadata_bytes":[0-9]*' <<<"$totals" | cut -d: -f2)"
+                add report.stack_bytes "$(grep -o '"stack_bytes":[0-9]*' <<<"$totals" | cut -d: -f2)"
+            fi
+            rm -rf "$tmp/lw.$tag"
+        done
+    done
+}
+
+# --- nginx -----------------------------------------------------------------------------------------------
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + RANDOM % 30000))
+        (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
+    done
+    return 1
+}
+http_ok() {
+    (
+        exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+        printf 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+        IFS= read -r -t 2 line <&3 || exit 1
+        case $line in *" 200 "*) exit 0 ;; *) exit 1 ;; esac
+    ) 2>/dev/null
+}
+nginx_conf() {
+    local dir=$1 workers=$2 front=$3 back=$4 user=""
+    [ "$(id -u)" -eq 0 ] && user="user root;"  # else the workers run as nobody and cannot write reports
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes $workers;
+$user
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    upstream backend { server 127.0.0.1:$back; keepalive 32; }
+    server {
+        listen 127.0.0.1:$front;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+    server {
+        listen 127.0.0.1:$back;
+        location / { default_type text/plain; return 200 "hello from the backend\n"; }
+    }
+}
+EOF
+}
+# nginx_peak_kb PID: summed peak RSS (VmHWM) of the master and its workers.
+nginx_peak_kb() {
+    local kids p sum=0 kb
+    kids=$(cat /proc/$1/task/*/children 2>/dev/null)
+    for p in $1 $kids; do
+        kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$p/status 2>/dev/null)
+        sum=$((sum + ${kb:-0}))
+    done
+    echo $sum
+}
+# nginx_once CFG WORKERS REP: one run; adds requests/s and peak RSS.
+nginx_once() {
+    local cfg=$1 w=$2 rep=$3 tag=nginx$2.$1.$3 front back dir pid bg i rps line
+    front=$(free_port) && back=$(free_port) || { say "  $tag: no free port"; return; }
+    [ "$front" = "$back" ] && back=$((front + 1))
+    dir=$tmp/$tag.d
+    nginx_conf "$dir" "$w" "$front" "$back"
+    under $cfg $tag nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    bg=$!
+    for ((i = 0; i < 150; i++)); do
+        http_ok "$front" && [ -s "$dir/nginx.pid" ] && break
+        sleep 0.1
+    done
+    pid=$(cat "$dir/nginx.pid" 2>/dev/null)
+    if [ -z "$pid" ] || ! http_ok "$front"; then
+        kill $bg 2>/dev/null
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+        wait $bg 2>/dev/null
+        fail_run "$tag" "$tag"
+        tail -n 3 "$dir/error.log" 2>/dev/null | sed 's/^/    /'
+        return
+    fi
+    wrk -t2 -c32 -d1s "http://127.0.0.1:$front/" >/dev/null 2>&1  # warm-up, not counted
+    wrk -t2 -c32 -d"${NGINX_SECS}s" "http://127.0.0.1:$front/" >"$tmp/$tag.wrk" 2>&1
+    local peak
+    peak=$(nginx_peak_kb "$pid")
+    kill -QUIT "$pid" 2>/dev/null
+    for ((i = 0; i < 300; i++)); do kill -0 $bg 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $bg 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null; fi
+    wait $bg 2>/dev/null
+    rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' "$tmp/$tag.wrk")
+    if [ -z "$rps" ]; then say "  $tag: wrk failed:"; sed 's/^/    /' "$tmp/$tag.wrk" | tail -n 5; return; fi
+    local bad
+    bad=$(grep -E 'Non-2xx|Socket errors' "$tmp/$tag.wrk" | tr -s ' ' | tr '\n' ';')
+    add nginx$w.$cfg.rps "$rps"
+    add nginx$w.$cfg.peak_kb "$peak"
+    line="  rep $rep $cfg: requests/s=$rps peak_rss_kb(master+workers)=$peak${bad:+ WARNING: $bad}"
+    case $cfg in
+    ht) line="$line heaptrack_recorded_allocs=$(ht_recorded $tag)"; add nginx$w.ht.recorded "$(ht_recorded $tag)" ;;
+    lw)
+        local a
+        a=$(lw_allocs $tag)
+        line="$line leakwatch_exit_reports=${a#* } allocs_counted=${a% *}"
+        add nginx$w.lw.recorded "${a% *}"
+        ;;
+    esac
+    rm -rf "$tmp/lw.$tag"
+    say "$line"
+}
+bench_nginx() {
+    if ! need nginx nginx-light || ! need wrk wrk; then
+        skip "nginx: nginx or wrk is not installed and could not be installed"
+        return
+    fi
+    local w rep cfg
+    for w in 1 2; do
+        say "== nginx reverse proxy, worker_processes $w, wrk -t2 -c32 -d${NGINX_SECS}s on loopback, $REPS reps"
+        for ((rep = 1; rep <= REPS; rep++)); do
+            for cfg in $(order $rep); do nginx_once $cfg $w $rep; done
+        done
+    done
+}
+
+# --- Java ------------------------------------------------------------------------------------------------
+bench_java() {
+    if ! need java openjdk-17-jdk-headless || ! need javac openjdk-17-jdk-headless; then
+        skip "java: java/javac are not installed and could not be installed"
+        return
+    fi
+    local src
+    src=$(dirname "$0")/DirectAlloc.java
+    if ! javac -nowarn -encoding UTF-8 -d "$B/bench" "$src" >"$tmp/javac.out" 2>&1; then
+        skip "java: javac failed: $(tail -n 3 "$tmp/javac.out")"
+        return
+    fi
+    say "== java: DirectAlloc, 2 threads, $JAVA_CALLS Unsafe allocator calls per thread, $REPS reps"
+    local rep cfg tag line
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for cfg in $(order $rep); do
+            tag=java.$cfg.$rep
+            under $cfg $tag java -cp "$B/bench" DirectAlloc 2 "$JAVA_CALLS" 10000
+            line=$(grep '^BENCH java' "$tmp/$tag.out")
+            if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
+            for k in calls_per_s ms proc_ms maxrss_kb; do add java.$cfg.$k "$(kv "$line" $k)"; done
+            local extra=""
+            [ $cfg = ht ] && extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
+            say "  rep $rep $cfg: calls/s=$(kv "$line" calls_per_s) loop_ms=$(kv "$line" ms) process_ms=$(kv "$line" proc_ms) peak_rss_kb=$(kv "$line" maxrss_kb)$extra"
+        done
+    done
+}
+
+# --- callgrind -------------------------------------------------------------------------------------------
+bench_callgrind() {
+    if ! need valgrind valgrind || ! need callgrind_annotate valgrind; then
+        skip "callgrind: valgrind is not installed"
+        return
+    fi
+    say "== callgrind: instructions per churn operation (2 threads, $CG_OPS calls per thread, measured loop only)"
+    local cfg out ops ir
+    for cfg in base lw; do
+        has_cfg $cfg || continue
+        out=$tmp/cg.$cfg
+        if [ $cfg = lw ]; then
+            mkdir -p "$tmp/lw.cg"
+            LD_PRELOAD=$SHIM LEAKWATCH_QUIET=1 LEAKWATCH_OUT=$tmp/lw.cg valgrind --tool=callgrind \
+                --callgrind-out-file="$out" --toggle-collect=churn_loop "$CHURN" --threads 2 --ops "$CG_OPS" \
+                --window 5000 >"$tmp/cg.$cfg.log" 2>&1
+        else
+            valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect=churn_loop "$CHURN" \
+                --threads 2 --ops "$CG_OPS" --window 5000 >"$tmp/cg.$cfg.log" 2>&1
+        fi
+        ops=$(kv "$(grep '^BENCH churn' "$tmp/cg.$cfg.log")" ops)
+        ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -n 1)
+        [ -z "$ir" ] && ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -n 1)
+        if [ -z "$ops" ] || [ -z "$ir" ]; then fail_run "callgrind $cfg" "cg.$cfg"; continue; fi
+        R[cg.$cfg]=$(calc "$ir / $ops")
+        say "  $cfg: $ir instructions for $ops calls = ${R[cg.$cfg]} per call"
+    done
+    if [ -n "${R[cg.lw]:-}" ]; then
+        say "  leakwatch's own functions, by instructions (self cost) in the measured loop:"
+        callgrind_annotate --inclusive=no "$tmp/cg.lw" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n 25 |
+            sed 's/^/    /'
+    fi
+}
+
+# --- summary ---------------------------------------------------------------------------------------------
+col() { printf '%-34s %16s %22s %22s\n' "$@"; }
+# cell WORKLOAD METRIC CFG: "median (ratio to base)".
+cell() {
+    local m b
+    m=$(med $1.$3.$2)
+    b=$(med $1.base.$2)
+    if [ "$3" = base ] || [ "$m" = n/a ] || [ "$b" = n/a ]; then echo "$m"; else echo "$m ($(calc "$m / $b")x)"; fi
+}
+verdict() { awk "BEGIN {exit !($1)}" && echo PASS || echo MISS; }
+target() {
+    local cond=$1 text=$2
+    case "$cond" in *n/a*) printf '  [n/a ] %s\n' "$text" ;; *) printf '  [%s] %s\n' "$(verdict "$cond")" "$text" ;; esac
+}
+
+summary() {
+    say ""
+    say "== Summary: medians of $REPS interleaved runs, (ratio to base); $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname), $(nproc) cores"
+    col "" base leakwatch heaptrack
+    if wanted churn; then
+        col "churn ns per allocator call" "$(cell churn ns_per_op base)" "$(cell churn ns_per_op lw)" "$(cell churn ns_per_op ht)"
+        col "churn RSS at end, KiB" "$(cell churn rss_kb base)" "$(cell churn rss_kb lw)" "$(cell churn rss_kb ht)"
+        col "churn peak RSS, KiB" "$(cell churn maxrss_kb base)" "$(cell churn maxrss_kb lw)" "$(cell churn maxrss_kb ht)"
+    fi
+    for w in 1 2; do
+        wanted nginx || break
+        col "nginx $w worker(s) requests/s" "$(cell nginx$w rps base)" "$(cell nginx$w rps lw)" "$(cell nginx$w rps ht)"
+        col "nginx $w worker(s) peak RSS, KiB" "$(cell nginx$w peak_kb base)" "$(cell nginx$w peak_kb lw)" "$(cell nginx$w peak_kb ht)"
+    done
+    if wanted java; then
+        col "java allocator calls/s" "$(cell java calls_per_s base)" "$(cell java calls_per_s lw)" "$(cell java calls_per_s ht)"
+        col "java process wall ms" "$(cell java proc_ms base)" "$(cell java proc_ms lw)" "$(cell java proc_ms ht)"
+        col "java peak RSS, KiB" "$(cell java maxrss_kb base)" "$(cell java maxrss_kb lw)" "$(cell java maxrss_kb ht)"
+    fi
+
+    local base lw ht lw_add ht_add meta hold
+    base=$(med churn.base.ns_per_op) lw=$(med churn.lw.ns_per_op) ht=$(med churn.ht.ns_per_op)
+    lw_add=$(calc "$lw - $base") ht_add=$(calc "$ht - $base")
+    meta=$(calc "($(med churn.lw.rss_kb) - $(med churn.base.rss_kb)) * 1024 / $(med churn.base.live_blocks)")
+    if wanted report; then
+        local a1 a2 s1 s2
+        a1=$(med report.api.1.extra_ms) a2=$(med report.api.2.extra_ms)
+        s1=$(med report.signal.1.extra_ms) s2=$(med report.signal.2.extra_ms)
+        hold=$(printf '%s\n' $a1 $a2 $s1 $s2 | grep -v n/a | sort -g | tail -n 1)
+        hold=${hold:-n/a}
+        say ""
+        say "Report over $(med report.sites) sites / 100000 live blocks ($REPORT_THREADS allocating thread(s); medians):"
+        for via in api signal; do
+            say "  $via, control (300 ms, no report): longest stall $(med report.$via.0.max_gap_ms) ms, stalled >20us $(med report.$via.0.stalled_ms) ms, extra time $(med report.$via.0.extra_ms) ms"
+            for seq in 1 2; do
+                say "  $via, report $seq: written in $(med report.$via.$seq.write_ms) ms; allocating threads: longest stall $(med report.$via.$seq.max_gap_ms) ms, stalled >20us $(med report.$via.$seq.stalled_ms) ms, extra time $(med report.$via.$seq.extra_ms) ms"
+            done
+        done
+        say "  JSON $(med report.json_kb) KiB; the shim's totals: metadata_bytes=$(med report.metadata_bytes) stack_bytes=$(med report.stack_bytes)"
+    fi
+    say ""
+    say "Figures derived:"
+    say "  churn added ns/op: leakwatch $lw_add, heaptrack $ht_add (heaptrack recorded $(med churn.ht.recorded) allocations per run)"
+    say "  metadata per live block (RSS at end with leakwatch minus without / $(med churn.base.live_blocks) live blocks): $meta bytes"
+    say ""
+    say "Targets (issue 4):"
+    target "$lw_add <= $ht_add / 5" "churn: leakwatch's added time per op ($lw_add ns) <= 1/5 of heaptrack's ($ht_add ns)"
+    target "$lw <= 1.5 * $base" "churn: total slowdown <= 1.5x ($(calc "$lw / $base")x)"
+    for w in 1 2; do
+        local r
+        r=$(calc "$(med nginx$w.lw.rps) / $(med nginx$w.base.rps)")
+        target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(calc "$r * 100")%)"
+    done
+    target "$meta <= 48" "metadata <= 48 bytes per live block ($meta)"
+    target "${hold:-n/a} < 50" "a report over 100k live blocks holds allocating threads up < 50 ms (worst median extra time ${hold:-n/a} ms)"
+    if [ ${#SKIPPED[@]} -gt 0 ]; then
+        say ""
+        say "Not measured:"
+        printf '  %s\n' "${SKIPPED[@]}"
+    fi
+    if [ "$BENCH_CALLGRIND" = 1 ] && [ -n "${R[cg.base]:-}" ] && [ -n "${R[cg.lw]:-}" ]; then
+        say ""
+        say "callgrind instructions per churn call: base ${R[cg.base]}, leakwatch ${R[cg.lw]} (+$(calc "${R[cg.lw]} - ${R[cg.base]}"))"
+    fi
+}
+
+if [ ! -x "$CHURN" ]; then
+    say "run.sh: $CHURN is missing (make bench builds it)" >&2
+    exit 2
+fi
+say "leakwatch bench: configurations: $CFGS; REPS=$REPS; $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+wanted churn && bench_churn
+wanted report && bench_report
+wanted nginx && bench_nginx
+wanted java && bench_java
+[ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
+summary
+exit 0
