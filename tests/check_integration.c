@@ -549,6 +549,40 @@ START_TEST(test_fork_while_busy)
 }
 END_TEST
 
+/* Another allocator preloaded after the shim is the "next" malloc: programs behave as with glibc and the
+ * fixtures' sites stay exact. (jemalloc pulls in libstdc++, whose emergency exception pool is one more
+ * live block, so only the fixtures' own sites are checked.) */
+START_TEST(test_next_allocator_jemalloc)
+{
+    const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    ck_assert_msg(access(jemalloc, R_OK) == 0, "%s is missing: install libjemalloc2 (scripts/deps.sh)", jemalloc);
+    char *shim = tu_shim_path();
+    char *preload = tu_strf("LD_PRELOAD=%s %s", shim, jemalloc);
+    const char *settings[] = { preload, "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    struct tu_proc p;
+    run_fixture(&p, "alloc_semantics", NULL, settings, 1);
+    ck_assert_msg(strcmp(p.out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p.out);
+    assert_exit(&p, 0);
+    json_t *r = exit_report(&p, "alloc_semantics");
+    assert_site(r, "fx_realloc_fail", "heap", 500, 1);
+    assert_site(r, "fx_malloc_zero", "heap", 0, 1);
+    json_decref(r);
+    tu_proc_free(&p);
+    run_fixture(&p, "churn_threads", NULL, settings, 1);
+    assert_exit(&p, 0);
+    long long bytes = 0;
+    int blocks = 0;
+    ck_assert_msg(sscanf(p.out, "churn_threads: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
+                  "stdout: %s", p.out);
+    r = exit_report(&p, "churn_threads");
+    assert_site(r, "fx_churn_worker", "heap", bytes, blocks);
+    json_decref(r);
+    tu_proc_free(&p);
+    free(preload);
+    free(shim);
+}
+END_TEST
+
 START_TEST(test_aligned)
 {
     struct tu_proc p;
@@ -1035,6 +1069,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_sample_every_block);
     tcase_add_test(tc, test_representative_stack_said);
     tcase_add_test(tc, test_fork_while_busy);
+    tcase_add_test(tc, test_next_allocator_jemalloc);
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_mmap_anon);
     tcase_add_test(tc, test_mmap_all);
