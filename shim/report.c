@@ -123,6 +123,12 @@ struct snapshot {
     uint64_t metadata_bytes;
 };
 
+/* Ages never go negative, even for a record made by another thread after the clock was read. */
+static inline uint64_t age(const struct snapshot *s, uint64_t birth)
+{
+    return s->now > birth ? s->now - birth : 0;
+}
+
 static int grow_items(struct snapshot *s, size_t need)
 {
     if (need * sizeof(struct item) <= s->items_mapped)
@@ -238,7 +244,7 @@ static int build(struct snapshot *s)
             s->map_bytes += it->size;
             s->map_regions++;
         }
-        if (s->now - it->birth >= s->min_age_ms) {
+        if (age(s, it->birth) >= s->min_age_ms) {
             assign_group(it);
             s->items[nold++] = *it;  /* items are used for grouping only from here on */
         }
@@ -445,7 +451,7 @@ static void text_access_records(struct out *o, const struct snapshot *s, const s
         out_str(o, " -> ");
         out_u64_grouped(o, recs[i].new_size);
         out_str(o, " bytes, ");
-        out_age(o, s->now - recs[i].when_ms);
+        out_age(o, age(s, recs[i].when_ms));
         out_str(o, " ago, thread ");
         out_u64(o, recs[i].thread);
         out_char(o, '\n');
@@ -463,7 +469,7 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
     out_bytes_human(o, g->bytes);
     out_str(o, g->blocks == 1 ? ") allocated here is still live; " : ") allocated here are still live; ");
     out_str(o, g->blocks == 1 ? "it is " : "the oldest is ");
-    out_age(o, s->now - g->oldest_birth);
+    out_age(o, age(s, g->oldest_birth));
     out_str(o, " old");
     if (previous.seq) {
         out_str(o, "; ");
@@ -584,7 +590,7 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
 {
     json_kv_u64(o, "blocks", g->blocks, 0);
     json_kv_u64(o, "bytes", g->bytes, 1);
-    json_kv_u64(o, "oldest_age_ms", s->now - g->oldest_birth, 1);
+    json_kv_u64(o, "oldest_age_ms", age(s, g->oldest_birth), 1);
     const uintptr_t *frames;
     unsigned n;
     group_stack(g, &frames, &n);
@@ -601,7 +607,7 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
     unsigned nrec = blocks_copy_records(g->oldest_ptr, recs, lw.config.records);
     for (unsigned i = 0; i < nrec; i++) {
         out_str(o, i ? ",{\"kind\":\"realloc\"" : "{\"kind\":\"realloc\"");
-        json_kv_u64(o, "age_ms", s->now - recs[i].when_ms, 1);
+        json_kv_u64(o, "age_ms", age(s, recs[i].when_ms), 1);
         json_kv_u64(o, "thread", recs[i].thread, 1);
         out_str(o, ",\"detail\":\"");
         out_u64(o, recs[i].old_size);
@@ -629,7 +635,7 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
     json_kv_u64(o, "allocs", t.allocs, 1);
     json_kv_u64(o, "frees", t.frees, 1);
     json_kv_u64(o, "bytes_allocated", t.bytes_allocated, 1);
-    json_kv_u64(o, "oldest_age_ms", s->now - sum->oldest_birth, 1);
+    json_kv_u64(o, "oldest_age_ms", age(s, sum->oldest_birth), 1);
     if (idx <= SITE_OVERFLOW_MMAP)
         out_str(o, ",\"overflow\":true");
     out_str(o, ",\"frames\":");
@@ -764,9 +770,12 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     /* modules first: dl_iterate_phdr takes the loader's lock, which must never be taken inside ours */
     if (symbols_snapshot(&s.modules) < 0)
         return ENOMEM;
-    s.now = lw_now_ms() - lw.start_ms;
     int rc = ENOMEM;
-    if (collect_blocks(&s) < 0 || collect_regions(&s) < 0 || build(&s) < 0)
+    if (collect_blocks(&s) < 0 || collect_regions(&s) < 0)
+        goto done;
+    /* after the copies: every block in them was born before "now" */
+    s.now = lw_now_ms() - lw.start_ms;
+    if (build(&s) < 0)
         goto done;
     char program[512], when[40];
     ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
