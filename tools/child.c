@@ -1,6 +1,5 @@
 /* child.c — bounded child processes (see child.h). */
 #include "child.h"
-#include "snap.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +53,7 @@ bool child_wait(pid_t pid, long long deadline_ms, int *status)
             *status = 0;
             return true;
         }
-        if (snap_now_ms() >= deadline_ms)
+        if (lw_now_ms() >= deadline_ms)
             return false;
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
@@ -67,7 +66,7 @@ void child_stop(pid_t pid, bool group, long long grace_ms)
     kill(group ? -pid : pid, SIGTERM);
     if (group)
         kill(pid, SIGTERM);
-    if (child_wait(pid, snap_now_ms() + grace_ms, &status))
+    if (child_wait(pid, lw_now_ms() + grace_ms, &status))
         return;
     kill(group ? -pid : pid, SIGKILL);
     if (group)

@@ -19,7 +19,7 @@ typedef struct {
  * child exit with status 127 after saying so on stderr. */
 pid_t child_spawn(char *const argv[], const child_opts *o, char *err, size_t errlen);
 
-/* Waits for pid until deadline (snap_now_ms clock). True with *status when it ended, false when it still
+/* Waits for pid until deadline (lw_now_ms clock). True with *status when it ended, false when it still
  * runs at the deadline. */
 bool child_wait(pid_t pid, long long deadline_ms, int *status);
 

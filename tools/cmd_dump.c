@@ -3,42 +3,15 @@
  * per process, not from /proc/PID/environ (which nginx workers overwrite). */
 #include <getopt.h>
 #include <limits.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
-#include "child.h"
 #include "commands.h"
-#include "proc.h"
 #include "snap.h"
 #include "util.h"
 
 static const char usage_text[] =
     "usage: leakwatch dump PID [--timeout D]\n"
     "  --timeout D   how long to wait for the report (default 5s)\n";
-
-/* HotSpot names its JIT code only in /tmp/perf-PID.map, written on request; the shim reads it when
- * it writes the report. */
-static void jvm_perfmap(int pid)
-{
-    char spid[24];
-    snprintf(spid, sizeof spid, "%d", pid);
-    char *argv[] = {"jcmd", spid, "Compiler.perfmap", NULL};
-    child_opts co = {.quiet = true};
-    char err[256], st[64];
-    pid_t c = child_spawn(argv, &co, err, sizeof err);
-    int status = 0;
-    if (c < 0) {
-        lw_err("dump: %s; Java frames compiled by the JIT will stay unnamed", err);
-        return;
-    }
-    if (!child_wait(c, snap_now_ms() + 20000, &status)) {
-        child_stop(c, false, 1000);
-        lw_err("dump: jcmd %d Compiler.perfmap took over 20 s and was stopped; JIT frames will stay unnamed", pid);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        lw_err("dump: jcmd %d Compiler.perfmap %s; JIT frames will stay unnamed (is a JDK's jcmd on PATH?)", pid,
-               child_status_text(status, st, sizeof st));
-    }
-}
 
 int cmd_dump(int argc, char **argv)
 {
@@ -73,11 +46,9 @@ int cmd_dump(int argc, char **argv)
         lw_err("dump: %s", err);
         return LW_EXIT_ERROR;
     }
-    char exe[256];
-    if (proc_exe_name((int)pid, exe, sizeof exe) && strcmp(exe, "java") == 0)
-        jvm_perfmap((int)pid);
+    snap_refresh_jit_names((int)pid, "dump");
     char json[PATH_MAX], txt[PATH_MAX];
-    long long deadline = snap_now_ms() + timeout;
+    long long deadline = lw_now_ms() + timeout;
     if (!snap_request(&st, err, sizeof err) || !snap_wait(&st, deadline, json, txt, sizeof json, err, sizeof err)) {
         lw_err("dump: %s", err);
         return LW_EXIT_ERROR;

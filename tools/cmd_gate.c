@@ -110,7 +110,7 @@ static bool server_gone(pid_t pid, const char *when, char *err, size_t errlen)
 
 static bool wait_ready(const live_cfg *lc, pid_t pid, char *err, size_t errlen)
 {
-    long long deadline = snap_now_ms() + lc->timeout_ms;
+    long long deadline = lw_now_ms() + lc->timeout_ms;
     snap_state st;
     for (;;) {
         if (server_gone(pid, "before it was ready", err, errlen))
@@ -133,7 +133,7 @@ static bool wait_ready(const live_cfg *lc, pid_t pid, char *err, size_t errlen)
         }
         if (ready)
             break;
-        if (snap_now_ms() >= deadline) {
+        if (lw_now_ms() >= deadline) {
             snprintf(err, errlen, "the server (PID %d) was not ready within %.0f s (%s): check it starts, or raise "
                      "--timeout", (int)pid, lc->timeout_ms / 1000.0,
                      lc->ready_port > 0 ? "nothing accepted on its --ready-port" :
@@ -162,7 +162,7 @@ static bool run_load(const live_cfg *lc, long round, pid_t server, char *err, si
     if (c < 0)
         return false;
     int status;
-    if (!child_wait(c, snap_now_ms() + lc->timeout_ms, &status)) {
+    if (!child_wait(c, lw_now_ms() + lc->timeout_ms, &status)) {
         child_stop(c, false, 2000);
         snprintf(err, errlen, "round %ld: the load command ran longer than --timeout %.0f s and was stopped: "
                  "shorten it or raise --timeout", round, lc->timeout_ms / 1000.0);
@@ -190,6 +190,7 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
         char e2[PATH_MAX + 512];
         if (proc_has_shim(pids[i], e2, sizeof e2) != 1)
             continue;
+        snap_refresh_jit_names(pids[i], "gate");
         if (!snap_prepare(pids[i], &st[k], e2, sizeof e2)) {
             lw_err("gate: round %ld: skipping PID %d: %s", round, pids[i], e2);
             continue;
@@ -205,7 +206,7 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
                  (int)server);
         return false;
     }
-    long long deadline = snap_now_ms() + lc->timeout_ms;
+    long long deadline = lw_now_ms() + lc->timeout_ms;
     lw_report *reports[MAX_TREE];
     size_t nr = 0;
     bool ok = true;
@@ -321,6 +322,8 @@ static int run_live(const live_cfg *lc, gate_run *g)
     size_t nt = server_pid ? proc_descendants(pid, tree, MAX_TREE) : 0;
     if (server_pid)
         child_stop(pid, true, 5000);
+    else
+        kill(-pid, SIGKILL); /* what is left of its process group after it died */
     /* Descendants that left the server's process group (setsid) were started by it: stop them too. */
     for (size_t i = 1; i < nt; i++)
         if (proc_status(tree[i]) == PROC_ALIVE)

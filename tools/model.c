@@ -302,6 +302,10 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);
+        else if (json_error_code(&je) == json_error_numeric_overflow)
+            snprintf(err, errlen, "%s: not a leakwatch report (a number at line %d, column %d does not fit in 64 "
+                     "signed bits: %s): the writer broke the format contract (a negative age or count written "
+                     "unsigned); update libleakwatch.so and take a new report", path, je.line, je.column, je.text);
         else if (is_truncation(&je))
             snprintf(err, errlen, "%s: not a leakwatch report (truncated: the JSON ends at byte %d before it is "
                      "complete): the file was cut short; take a new report", path, je.position);

@@ -1,5 +1,6 @@
 /* snap.c — state files, report signals and waiting for the new report (see snap.h). */
 #include "snap.h"
+#include "child.h"
 #include "proc.h"
 #include "util.h"
 #include <dirent.h>
@@ -10,15 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-long long snap_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "%u" in the directory template stands for the uid at report time. */
 static void expand_out(const char *tmpl, int uid, char *buf, size_t len)
@@ -197,12 +192,36 @@ bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *tx
             snprintf(err, errlen, "PID %d exited before writing the requested report to %s", st->pid, st->out);
             return false;
         }
-        if (snap_now_ms() >= deadline_ms) {
+        if (lw_now_ms() >= deadline_ms) {
             snprintf(err, errlen, "PID %d wrote no new report to %s in time: check its stderr for a leakwatch: "
                      "line, that the directory is writable by it, or raise --timeout", st->pid, st->out);
             return false;
         }
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
+    }
+}
+
+void snap_refresh_jit_names(int pid, const char *who)
+{
+    char exe[256];
+    if (!proc_exe_name(pid, exe, sizeof exe) || strcmp(exe, "java") != 0)
+        return;
+    char spid[24], err[256], st[64];
+    snprintf(spid, sizeof spid, "%d", pid);
+    char *argv[] = {"jcmd", spid, "Compiler.perfmap", NULL};
+    child_opts co = {.quiet = true};
+    int status = 0;
+    pid_t c = child_spawn(argv, &co, err, sizeof err);
+    if (c < 0) {
+        lw_err("%s: %s; Java frames compiled by the JIT will stay unnamed", who, err);
+        return;
+    }
+    if (!child_wait(c, lw_now_ms() + 20000, &status)) {
+        child_stop(c, false, 1000);
+        lw_err("%s: jcmd %d Compiler.perfmap took over 20 s and was stopped; JIT frames will stay unnamed", who, pid);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        lw_err("%s: jcmd %d Compiler.perfmap %s; JIT frames will stay unnamed (is a JDK's jcmd on PATH?)", who, pid,
+               child_status_text(status, st, sizeof st));
     }
 }

@@ -16,9 +16,6 @@ typedef struct {
     char state_path[PATH_MAX];
 } snap_state;
 
-/* Milliseconds on CLOCK_MONOTONIC. */
-long long snap_now_ms(void);
-
 /* Checks that pid is alive and carries the shim, and reads its state file. False with one error line in
  * err (dead PID, no shim: "start it with leakwatch run", no state file, unreadable maps). */
 bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen);
@@ -26,11 +23,16 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen);
 /* The newest report of pid in dir: its sequence number (0 when none) and .json path. */
 long snap_latest(const char *dir, int pid, char *json, size_t len);
 
+/* For a JVM: asks it (jcmd PID Compiler.perfmap, bounded to 20 s) to write /tmp/perf-PID.map so the shim
+ * can name JIT-compiled frames. A failure is said on stderr and otherwise ignored. Does nothing for other
+ * programs. */
+void snap_refresh_jit_names(int pid, const char *who);
+
 /* Sends the report signal. */
 bool snap_request(const snap_state *st, char *err, size_t errlen);
 
 /* Polls every 50 ms until both files of a report newer than st->last_seq exist; deadline is on
- * snap_now_ms(). Fills json and txt with their paths. False on timeout or when the process died first. */
+ * lw_now_ms(). Fills json and txt with their paths. False on timeout or when the process died first. */
 bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *txt, size_t len, char *err,
                size_t errlen);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 void lw_err(const char *fmt, ...)
@@ -217,4 +218,11 @@ void lw_xml_escape(FILE *f, const char *s)
             fputc(c < 0x20 && c != '\n' && c != '\t' && c != '\r' ? '?' : c, f);
         }
     }
+}
+
+long long lw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+/* Milliseconds on CLOCK_MONOTONIC: the clock of every deadline. */
+long long lw_now_ms(void);
+
 /* Exit codes of every subcommand. */
 enum { LW_EXIT_OK = 0, LW_EXIT_FINDING = 1, LW_EXIT_ERROR = 2 };
 
