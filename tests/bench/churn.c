@@ -221,8 +221,10 @@ static uint64_t churn_step(struct worker *w)
     rg->pos = (i + 1) % rg->n;
     if (rg->slot[i]) {
         if ((r >> 44) % 100 < 5) {
-            size_t cap = small ? 4096 : 128 * 1024;
-            size_t grown = rg->size[i] + rg->size[i] / 2 + 16;
+            /* Grown to the next power of two, at least 1.5x: a buffer doubling as it fills. */
+            size_t cap = small ? 4096 : 128 * 1024, grown = 64;
+            while (grown < rg->size[i] + rg->size[i] / 2)
+                grown *= 2;
             c.kind = OP_REALLOC;
             c.old = rg->slot[i];
             c.size = grown < cap ? grown : cap;

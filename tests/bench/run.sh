@@ -4,7 +4,7 @@
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
 # Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java"  CHURN_OPS=2000000 (allocator calls per
 # thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
-# (adds instruction counts per churn operation, with and without the shim)  CG_OPS=20000  RUN_TIMEOUT=120 (s).
+# (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  RUN_TIMEOUT=120 (s).
 set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
@@ -16,7 +16,7 @@ NGINX_SECS=${NGINX_SECS:-5}
 JAVA_CALLS=${JAVA_CALLS:-3000000}
 REPORT_THREADS=${REPORT_THREADS:-1}
 BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
-CG_OPS=${CG_OPS:-20000}
+CG_OPS=${CG_OPS:-100000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 SHIM=$B/libleakwatch.so
 CHURN=$B/bench/churn
@@ -336,7 +336,7 @@ bench_callgrind() {
         say "  $cfg: $ir instructions for $ops calls = ${R[cg.$cfg]} per call"
     done
     if [ -n "${R[cg.lw]:-}" ]; then
-        say "  leakwatch's own functions, by instructions (self cost) in the measured loop:"
+        say "  with leakwatch, the functions that execute the most instructions in the measured loop (self cost):"
         callgrind_annotate --inclusive=no "$tmp/cg.lw" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n 25 |
             sed 's/^/    /'
     fi
