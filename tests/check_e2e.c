@@ -691,7 +691,8 @@ static long jfr_execution_samples(const char *dir, const char *jfr_file)
 }
 
 /* kill -USR2 on a JVM under the shim gives a report, the JVM keeps serving, HotSpot's own use of SIGUSR2 (thread
- * suspension for JFR's execution sampler) still works, and the report names the Java code that allocated. */
+ * suspension for JFR's execution sampler) still works, and the report names the Java code that allocated (checked
+ * last, so that a failure there does not hide the others). */
 START_TEST(java_usr2_report_names_frames)
 {
     struct jvm j = { 0 };
@@ -712,6 +713,17 @@ START_TEST(java_usr2_report_names_frames)
     free(t);
     ck_assert_int_eq(http_status(j.port, "/orders/after-report"), 200);
 
+    /* JFR's sampler suspends threads with HotSpot's SIGUSR2 (SR_handler): samples prove it still works. */
+    char *jfr_file = strf("%s/after-report.jfr", j.dir);
+    char *fname = strf("filename=%s", jfr_file);
+    jcmd(&j, "JFR.start", "name=lw", "settings=profile");
+    load(j.port, "/orders", 3, wrk_log);
+    jcmd(&j, "JFR.dump", "name=lw", fname);
+    long samples = jfr_execution_samples(j.dir, jfr_file);
+    ck_assert_msg(samples > 0, "JFR recorded no jdk.ExecutionSample after the shim's SIGUSR2 report");
+    ck_assert_msg(alive(j.pid), "the JVM died while JFR was sampling");
+    ck_assert_int_eq(http_status(j.port, "/orders/end"), 200);
+
     json_t *leak = netty_leak(rep);
     if (!leak) {
         char *sum = leaks_summary(rep, 3);
@@ -726,17 +738,6 @@ START_TEST(java_usr2_report_names_frames)
     ck_assert_msg(txt && strstr(txt, "LEAK: ") && strstr(txt, "Created at:") && strstr(txt, "buildOrderBody") &&
                       strstr(txt, "newDirectBuffer"),
                   "%s lacks a LEAK record naming newDirectBuffer and buildOrderBody", txt_path);
-
-    /* JFR's sampler suspends threads with HotSpot's SIGUSR2 (SR_handler): samples prove it still works. */
-    char *jfr_file = strf("%s/after-report.jfr", j.dir);
-    char *fname = strf("filename=%s", jfr_file);
-    jcmd(&j, "JFR.start", "name=lw", "settings=profile");
-    load(j.port, "/orders", 3, wrk_log);
-    jcmd(&j, "JFR.dump", "name=lw", fname);
-    long samples = jfr_execution_samples(j.dir, jfr_file);
-    ck_assert_msg(samples > 0, "JFR recorded no jdk.ExecutionSample after the shim's SIGUSR2 report");
-    ck_assert_msg(alive(j.pid), "the JVM died while JFR was sampling");
-    ck_assert_int_eq(http_status(j.port, "/orders/end"), 200);
 
     jvm_stop(&j);
     json_decref(rep);
