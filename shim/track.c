@@ -41,8 +41,8 @@ static uint32_t thread_id(void)
     return tls_tid;
 }
 
-/* A random gap of 1..2*sample allocations between samples, so periodic allocation patterns do not
- * always put the same allocation on the sample. */
+/* A random gap of 1..2*sample-1 allocations between samples (mean: sample; sample 1: every one), so
+ * periodic allocation patterns do not always put the same allocation on the sample. */
 __attribute__((noinline, cold)) static int sample_reload(void)
 {
     if (lw.config.sample == 0)
@@ -52,7 +52,7 @@ __attribute__((noinline, cold)) static int sample_reload(void)
     tls_random ^= tls_random << 13;
     tls_random ^= tls_random >> 17;
     tls_random ^= tls_random << 5;
-    tls_sample_countdown = (int32_t)(1 + tls_random % (2 * lw.config.sample));
+    tls_sample_countdown = (int32_t)(1 + tls_random % (2 * lw.config.sample - 1));
     return 1;
 }
 
