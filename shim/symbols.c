@@ -279,7 +279,7 @@ static struct symtab *read_perf_map(void)
         unmap_file(&f);
         return NULL;
     }
-    /* each line: START SIZE NAME, hex numbers without 0x */
+    /* each line: START SIZE NAME, hex numbers with or without 0x (HotSpot writes 0x) */
     const unsigned char *s = f.data, *end = f.data + f.size;
     while (s < end) {
         const unsigned char *eol = memchr(s, '\n', (size_t)(end - s));
@@ -290,6 +290,8 @@ static struct symtab *read_perf_map(void)
         int ok = 1;
         for (int k = 0; k < 2 && ok; k++) {
             int digits = 0;
+            if (eol - q > 2 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
+                q += 2;
             for (; q < eol && *q != ' '; q++, digits++) {
                 unsigned c = *q, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
                                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 16;
