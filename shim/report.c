@@ -2,6 +2,7 @@
  * The snapshot copies each shard under its lock (a memcpy of that shard), then everything else —
  * grouping, sorting, naming, writing — runs with no shim lock held, so the program's threads are held
  * up only for those copies. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -328,6 +329,35 @@ static void release(struct snapshot *s)
 
 /* ---- naming ---------------------------------------------------------------------------------- */
 
+/* C++ names are shown demangled when the process has libstdc++ loaded (the JVM has): its demangler
+ * allocates with malloc, which passes through untracked since the guard is set. */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static struct {
+    demangle_fn fn;
+    char *buf;
+    size_t len;
+    int looked_up;
+} demangler;
+
+static const char *readable_name(const char *name)
+{
+    if (name[0] != '_' || name[1] != 'Z')
+        return name;
+    if (!demangler.looked_up) {
+        demangler.looked_up = 1;
+        demangler.fn = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    }
+    if (!demangler.fn)
+        return name;
+    int status = -1;
+    char *out = demangler.fn(name, demangler.buf, &demangler.len, &status);
+    if (status != 0 || !out)
+        return name;
+    demangler.buf = out;
+    return out;
+}
+
 static const char *module_label(const struct snapshot *s, int module)
 {
     return module >= 0 ? s->modules.items[module].path : "";
@@ -341,7 +371,7 @@ static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     out_hex_padded(o, ip, 16);
     out_char(o, ' ');
     if (r.function) {
-        out_str(o, r.function);
+        out_str(o, readable_name(r.function));
         out_str(o, "+");
         out_hex(o, r.function_offset);
     } else {
@@ -373,7 +403,7 @@ static void json_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     }
     if (r.function) {
         out_str(o, ",\"function\":");
-        out_json_str(o, r.function);
+        out_json_str(o, readable_name(r.function));
         out_str(o, ",\"function_offset\":\"");
         out_hex(o, r.function_offset);
         out_char(o, '"');
