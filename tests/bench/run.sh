@@ -29,7 +29,12 @@ apt_updated=0
 
 say() { printf '%s\n' "$*"; }
 skip() { SKIPPED+=("$*"); say "SKIPPED: $*"; }
-add() { R[$1]="${R[$1]:-} $2"; }
+# add KEY VALUE [REP]: one more value of KEY; with REP also kept per rep, for ratios within a rep.
+add() {
+    R[$1]="${R[$1]:-} $2"
+    [ -n "${3:-}" ] && R[$1@$3]=$2
+    return 0
+}
 # kv LINE KEY: the value of KEY=value in LINE.
 kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1" | head -n 1; }
 med() {
@@ -113,7 +118,7 @@ bench_churn() {
             under $cfg $tag "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS"
             line=$(grep '^BENCH churn' "$tmp/$tag.out")
             if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
-            for k in ns_per_op rss_kb maxrss_kb live_blocks wall_ms; do add churn.$cfg.$k "$(kv "$line" $k)"; done
+            for k in ns_per_op rss_kb maxrss_kb live_blocks wall_ms; do add churn.$cfg.$k "$(kv "$line" $k)" $rep; done
             local extra=""
             if [ $cfg = ht ]; then
                 add churn.ht.recorded "$(ht_recorded $tag)"
@@ -156,10 +161,14 @@ bench_report() {
 }
 
 # --- nginx -----------------------------------------------------------------------------------------------
+# free_port: a port below the kernel's ephemeral range (where wrk's and everyone's client sockets live, which a
+# connect test cannot see) with nothing listening on it.
 free_port() {
-    local p i
+    local p i lo
+    lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    lo=${lo:-32768}
     for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
     done
     return 1
@@ -217,28 +226,37 @@ nginx_peak_kb() {
     done
     echo $sum
 }
-# nginx_once CFG WORKERS REP: one run; adds requests/s and peak RSS.
-nginx_once() {
-    local cfg=$1 w=$2 rep=$3 tag=nginx$2.$1.$3 front back dir pid bg i rps line
-    front=$(free_port) && back=$(free_port) || { say "  $tag: no free port"; return; }
-    [ "$front" = "$back" ] && back=$((front + 1))
-    dir=$tmp/$tag.d
-    nginx_conf "$dir" "$w" "$front" "$back"
-    under $cfg $tag nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
-    bg=$!
-    for ((i = 0; i < 150; i++)); do
-        http_ok "$front" && [ -s "$dir/nginx.pid" ] && break
-        sleep 0.1
-    done
-    pid=$(cat "$dir/nginx.pid" 2>/dev/null)
-    if [ -z "$pid" ] || ! http_ok "$front"; then
+# nginx_start CFG TAG WORKERS: starts nginx in the background (pid in $bg) on two free ports (the front one in
+# $front) and waits until it answers; retried on other ports, as a port can be taken between test and bind.
+nginx_start() {
+    local cfg=$1 tag=$2 w=$3 back dir attempt i
+    for ((attempt = 1; attempt <= 3; attempt++)); do
+        front=$(free_port) && back=$(free_port) || { say "  $tag: no free port"; return 1; }
+        [ "$front" = "$back" ] && back=$((front + 1))
+        dir=$tmp/$tag.d
+        rm -rf "$dir" "$tmp/lw.$tag"
+        nginx_conf "$dir" "$w" "$front" "$back"
+        under $cfg $tag nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+        bg=$!
+        for ((i = 0; i < 150; i++)); do
+            http_ok "$front" && [ -s "$dir/nginx.pid" ] && return 0
+            kill -0 $bg 2>/dev/null || break
+            sleep 0.1
+        done
+        pid=$(cat "$dir/nginx.pid" 2>/dev/null)
         kill $bg 2>/dev/null
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
         wait $bg 2>/dev/null
-        fail_run "$tag" "$tag"
-        tail -n 3 "$dir/error.log" 2>/dev/null | sed 's/^/    /'
-        return
-    fi
+        grep -q 'Address already in use' "$tmp/$tag.out" "$dir/error.log" 2>/dev/null || break
+    done
+    fail_run "$tag" "$tag"
+    return 1
+}
+# nginx_once CFG WORKERS REP: one run; adds requests/s and peak RSS.
+nginx_once() {
+    local cfg=$1 w=$2 rep=$3 tag=nginx$2.$1.$3 front bg pid i rps line
+    nginx_start $cfg $tag $w || return
+    pid=$(cat "$tmp/$tag.d/nginx.pid")
     wrk -t2 -c32 -d1s "http://127.0.0.1:$front/" >/dev/null 2>&1  # warm-up, not counted
     wrk -t2 -c32 -d"${NGINX_SECS}s" "http://127.0.0.1:$front/" >"$tmp/$tag.wrk" 2>&1
     local peak
@@ -251,8 +269,8 @@ nginx_once() {
     if [ -z "$rps" ]; then say "  $tag: wrk failed:"; sed 's/^/    /' "$tmp/$tag.wrk" | tail -n 5; return; fi
     local bad
     bad=$(grep -E 'Non-2xx|Socket errors' "$tmp/$tag.wrk" | tr -s ' ' | tr '\n' ';')
-    add nginx$w.$cfg.rps "$rps"
-    add nginx$w.$cfg.peak_kb "$peak"
+    add nginx$w.$cfg.rps "$rps" $rep
+    add nginx$w.$cfg.peak_kb "$peak" $rep
     line="  rep $rep $cfg: requests/s=$rps peak_rss_kb(master+workers)=$peak${bad:+ WARNING: $bad}"
     case $cfg in
     ht) line="$line heaptrack_recorded_allocs=$(ht_recorded $tag)"; add nginx$w.ht.recorded "$(ht_recorded $tag)" ;;
@@ -300,7 +318,7 @@ bench_java() {
             under $cfg $tag java -cp "$B/bench" DirectAlloc 2 "$JAVA_CALLS" 10000
             line=$(grep '^BENCH java' "$tmp/$tag.out")
             if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
-            for k in calls_per_s ms proc_ms maxrss_kb; do add java.$cfg.$k "$(kv "$line" $k)"; done
+            for k in calls_per_s ms proc_ms maxrss_kb; do add java.$cfg.$k "$(kv "$line" $k)" $rep; done
             local extra=""
             [ $cfg = ht ] && extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
             say "  rep $rep $cfg: calls/s=$(kv "$line" calls_per_s) loop_ms=$(kv "$line" ms) process_ms=$(kv "$line" proc_ms) peak_rss_kb=$(kv "$line" maxrss_kb)$extra"
@@ -344,12 +362,22 @@ bench_callgrind() {
 
 # --- summary ---------------------------------------------------------------------------------------------
 col() { printf '%-34s %16s %22s %22s\n' "$@"; }
-# cell WORKLOAD METRIC CFG: "median (ratio to base)".
+# pratio WORKLOAD METRIC CFG: the median over reps of CFG's value / base's value in the same rep. Load from
+# other work on the machine drifts; a ratio within one rep, where the runs were seconds apart, drifts less.
+pratio() {
+    local rep c b
+    R[pr.tmp]=""
+    for ((rep = 1; rep <= REPS; rep++)); do
+        c=${R[$1.$3.$2@$rep]:-} b=${R[$1.base.$2@$rep]:-}
+        [ -n "$c" ] && [ -n "$b" ] && add pr.tmp "$(calc "$c / $b")"
+    done
+    med pr.tmp
+}
+# cell WORKLOAD METRIC CFG: "median (median of paired ratios to base)".
 cell() {
-    local m b
+    local m
     m=$(med $1.$3.$2)
-    b=$(med $1.base.$2)
-    if [ "$3" = base ] || [ "$m" = n/a ] || [ "$b" = n/a ]; then echo "$m"; else echo "$m ($(calc "$m / $b")x)"; fi
+    if [ "$3" = base ] || [ "$m" = n/a ]; then echo "$m"; else echo "$m ($(pratio $1 $2 $3)x)"; fi
 }
 verdict() { awk "BEGIN {exit !($1)}" && echo PASS || echo MISS; }
 target() {
@@ -359,7 +387,7 @@ target() {
 
 summary() {
     say ""
-    say "== Summary: medians of $REPS interleaved runs, (ratio to base); $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname), $(nproc) cores"
+    say "== Summary: medians of $REPS interleaved runs (median of the ratios to base within each rep); $(date -u '+%Y-%m-%d %H:%M UTC') on $(hostname), $(nproc) cores"
     col "" base leakwatch heaptrack
     if wanted churn; then
         col "churn ns per allocator call" "$(cell churn ns_per_op base)" "$(cell churn ns_per_op lw)" "$(cell churn ns_per_op ht)"
@@ -404,10 +432,12 @@ summary() {
     say ""
     say "Targets (issue 4):"
     target "$lw_add <= $ht_add / 5" "churn: leakwatch's added time per op ($lw_add ns) <= 1/5 of heaptrack's ($ht_add ns)"
-    target "$lw <= 1.5 * $base" "churn: total slowdown <= 1.5x ($(calc "$lw / $base")x)"
+    local slow
+    slow=$(pratio churn ns_per_op lw)
+    target "$slow <= 1.5" "churn: total slowdown <= 1.5x (${slow}x)"
     for w in 1 2; do
         local r
-        r=$(calc "$(med nginx$w.lw.rps) / $(med nginx$w.base.rps)")
+        r=$(pratio nginx$w rps lw)
         target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(calc "$r * 100")%)"
     done
     target "$meta <= 48" "metadata <= 48 bytes per live block ($meta)"
