@@ -26,6 +26,7 @@
 struct fake_site {
     const char *id, *fn;
     long long bytes, blocks, oldest_ms;
+    const char *kind;    /* NULL: heap */
 };
 
 static json_t *fake_frame(unsigned long long off, const char *fn)
@@ -55,7 +56,7 @@ static char *write_fake(const char *dir, const char *name, int pid, int seq, int
                                  "oldest_age_ms", s[i].oldest_ms, "stack", "own", "since_previous_bytes", 102400,
                                  "created_at", created, "recent_access");
         json_array_append_new(sites, json_pack("{s:s,s:s,s:I,s:I,s:I,s:i,s:I,s:I,s:[o,o],s:[o]}", "id", s[i].id,
-                                               "kind", "heap", "live_bytes", s[i].bytes, "live_blocks", s[i].blocks,
+                                               "kind", s[i].kind ? s[i].kind : "heap", "live_bytes", s[i].bytes, "live_blocks", s[i].blocks,
                                                "allocs", s[i].blocks, "frees", 0, "bytes_allocated", s[i].bytes,
                                                "oldest_age_ms", s[i].oldest_ms, "frames", fake_frame(off, s[i].fn),
                                                fake_frame(0x2000, "serve"), "leaks", leak));
@@ -98,10 +99,10 @@ static char *write_round(const char *dir, int r, bool with_leak)
     long long cache = r <= 3 ? r * 96 * 1024LL : 300 * 1024LL;
     static const double saw[] = {0.2, 0.7, 0.1, 0.6, 0.95, 0.4, 0.9};
     struct fake_site s[] = {
-        {LEAK_ID, "build_response", with_leak ? r * 102400LL : 512, with_leak ? r * 100LL : 1, r * 1000 + 500},
-        {CACHE_ID, "cache_insert", cache, cache / 1024, r * 1000 + 500},
-        {SAW_ID, "grow_buffer", (long long)(saw[(r - 1) % 7] * 1048576), 1, 300},
-        {FLAT_ID, "config_load", 4096, 2, r * 1000 + 500},
+        {LEAK_ID, "build_response", with_leak ? r * 102400LL : 512, with_leak ? r * 100LL : 1, r * 1000 + 500, NULL},
+        {CACHE_ID, "cache_insert", cache, cache / 1024, r * 1000 + 500, NULL},
+        {SAW_ID, "grow_buffer", (long long)(saw[(r - 1) % 7] * 1048576), 1, 300, NULL},
+        {FLAT_ID, "config_load", 4096, 2, r * 1000 + 500, NULL},
     };
     char name[64];
     snprintf(name, sizeof name, "svc.100.%d.json", r);
@@ -575,14 +576,14 @@ END_TEST
 
 START_TEST(gate_sums_a_process_tree)
 {
-    /* Two processes each leak 40 KiB per round at the same site: neither alone grows by 64 KiB over
-     * rounds 2-3, together they do. */
+    /* Two processes each leak 40 KiB per round at the same site: neither alone grows by the default 64 KiB
+     * over rounds 2-3, together they do. */
     char *dir = tu_tempdir();
     gate_run g;
     gate_init(&g);
     char err[1024];
     for (int r = 1; r <= 3; r++) {
-        struct fake_site s = {LEAK_ID, "build_response", r * 40960LL, r * 10LL, r * 1000 + 500};
+        struct fake_site s = {LEAK_ID, "build_response", r * 40960LL, r * 10LL, r * 1000 + 500, NULL};
         char n1[64], n2[64];
         snprintf(n1, sizeof n1, "svc.200.%d.json", r);
         snprintf(n2, sizeof n2, "svc.201.%d.json", r);
@@ -608,6 +609,34 @@ START_TEST(gate_sums_a_process_tree)
     ck_assert_msg(strstr(err, "fewer than 2 rounds") != NULL, "%s", err);
     gate_free(&g);
     free(p);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(gate_mmap_sites_need_more_growth)
+{
+    /* A JIT code cache committing 64 KiB now and then: the same series fails as heap, passes as mmap. */
+    static const long long jit[] = {65536, 131072, 131072, 196608, 262144};
+    char *dir = tu_tempdir();
+    gate_run g;
+    gate_init(&g);
+    char err[1024];
+    for (int r = 1; r <= 5; r++) {
+        struct fake_site s[] = {{"0000000000000011", "commit_memory", jit[r - 1], 1, r * 1000 + 500, "mmap"},
+                                {"0000000000000012", "heap_twin", jit[r - 1], 1, r * 1000 + 500, NULL}};
+        char name[64];
+        snprintf(name, sizeof name, "jvm.300.%d.json", r);
+        char *p = write_fake(dir, name, 300, r, 10 + r, s, 2);
+        ck_assert_msg(gate_add_round(&g, p, err, sizeof err), "%s", err);
+        free(p);
+    }
+    ck_assert_msg(gate_evaluate(&g, err, sizeof err), "%s", err);
+    ck_assert_int_eq(g.nfailed, 1);
+    ck_assert_str_eq(g.sites[0].id, "0000000000000012");
+    ck_assert_int_eq(g.sites[1].v.kind, TREND_SMALL);
+    ck_assert_double_eq(g.sites[1].limits.min_growth, TREND_DEFAULT_MIN_GROWTH_MMAP);
+    gate_free(&g);
     tu_rmtree(dir);
     free(dir);
 }
@@ -830,12 +859,12 @@ START_TEST(cli_diff_orders_by_growth)
 {
     char *dir = tu_tempdir();
     struct fake_site a[] = {
-        {"0000000000000001", "shrinks", 500000, 50, 9000}, {"0000000000000002", "grows_little", 1000, 1, 9000},
-        {"0000000000000003", "grows_most", 1000, 1, 9000}, {"0000000000000004", "goes_away", 3000, 3, 9000},
+        {"0000000000000001", "shrinks", 500000, 50, 9000, NULL}, {"0000000000000002", "grows_little", 1000, 1, 9000, NULL},
+        {"0000000000000003", "grows_most", 1000, 1, 9000, NULL}, {"0000000000000004", "goes_away", 3000, 3, 9000, NULL},
     };
     struct fake_site b[] = {
-        {"0000000000000001", "shrinks", 100000, 10, 9000}, {"0000000000000002", "grows_little", 9000, 9, 9000},
-        {"0000000000000003", "grows_most", 900000, 90, 9000}, {"0000000000000005", "is_new", 20000, 2, 100},
+        {"0000000000000001", "shrinks", 100000, 10, 9000, NULL}, {"0000000000000002", "grows_little", 9000, 9, 9000, NULL},
+        {"0000000000000003", "grows_most", 900000, 90, 9000, NULL}, {"0000000000000005", "is_new", 20000, 2, 100, NULL},
     };
     char *pa = write_fake(dir, "svc.1.1.json", 1, 1, 1, a, 4), *pb = write_fake(dir, "svc.1.2.json", 1, 2, 2, b, 4);
     char *args[] = {"diff", pa, pb, NULL};
@@ -918,6 +947,7 @@ static Suite *tools_suite(void)
     tcase_add_test(data, text_shape);
     tcase_add_test(data, gate_judges_rounds);
     tcase_add_test(data, gate_sums_a_process_tree);
+    tcase_add_test(data, gate_mmap_sites_need_more_growth);
     suite_add_tcase(s, data);
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);

@@ -34,8 +34,9 @@ static const char usage_text[] =
     "  --load 'CMD'       shell command run to completion in each round (live; gets LEAKWATCH_ROUND)\n"
     "  --rounds N         rounds of load and snapshots (live; default 5)\n"
     "  --warmup K         first K rounds are not judged (default 1)\n"
-    "  --min-slope B      bytes per round (or per load unit) a site must grow by (default 0)\n"
-    "  --min-growth B     bytes a site must grow by over the judged rounds (default 64K)\n"
+    "  --min-slope B      growth per round (or per load unit) a site must exceed (default 0)\n"
+    "  --min-growth B     growth over the judged rounds a site must exceed (default 64K)\n"
+    "  --min-growth-mmap B  the same for anonymous-mapping sites (default 1M)\n"
     "  --suppress FILE    leak:PATTERN lines hiding sites whose stack names PATTERN\n"
     "  --junit FILE       JUnit XML, one test case per site\n"
     "  --json FILE        the verdict as JSON\n"
@@ -43,7 +44,8 @@ static const char usage_text[] =
     "  --ready-port P     live: ready when 127.0.0.1:P accepts a connection\n"
     "  --ready-cmd CMD    live: ready when this shell command exits 0\n"
     "  --timeout D        live: bound for readiness, each load round and each snapshot (default 60s)\n"
-    "  --out DIR          live: report directory (default: $LEAKWATCH_OUT, else a new /tmp/leakwatch-gate.XXXXXX)\n"
+    "  --out DIR          live: report directory, %u = uid (default: $LEAKWATCH_OUT, else\n"
+    "                     /tmp/leakwatch-gate.XXXXXX/%u)\n"
     "  --signal SIG       live: report signal for the server (default SIGUSR2)\n";
 
 typedef struct {
@@ -350,6 +352,7 @@ int cmd_gate(int argc, char **argv)
     static const struct option opts[] = {
         {"load", required_argument, NULL, 'L'}, {"warmup", required_argument, NULL, 'w'},
         {"min-slope", required_argument, NULL, 's'}, {"min-growth", required_argument, NULL, 'g'},
+        {"min-growth-mmap", required_argument, NULL, 'm'},
         {"suppress", required_argument, NULL, 'S'}, {"junit", required_argument, NULL, 'j'},
         {"json", required_argument, NULL, 'J'}, {"svg", required_argument, NULL, 'v'},
         {"rounds", required_argument, NULL, 'r'}, {"ready-port", required_argument, NULL, 'p'},
@@ -415,6 +418,10 @@ int cmd_gate(int argc, char **argv)
             break;
         case 'g':
             if (!parse_bytes_opt("min-growth", optarg, &g.limits.min_growth))
+                goto out;
+            break;
+        case 'm':
+            if (!parse_bytes_opt("min-growth-mmap", optarg, &g.min_growth_mmap))
                 goto out;
             break;
         case 'h':

@@ -8,7 +8,8 @@
 
 void gate_init(gate_run *g)
 {
-    *g = (gate_run){.warmup = 1, .limits = {.min_slope = 0, .min_growth = TREND_DEFAULT_MIN_GROWTH}};
+    *g = (gate_run){.warmup = 1, .limits = {.min_slope = 0, .min_growth = TREND_DEFAULT_MIN_GROWTH},
+                    .min_growth_mmap = TREND_DEFAULT_MIN_GROWTH_MMAP};
 }
 
 static void add_round_slot(gate_run *g, const char *name)
@@ -163,7 +164,10 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         gate_site *s = &g->sites[i];
         s->suppressed_by = suppress_match(&g->sup, s->report, s->site);
         trend_series ser = {g->load + g->warmup, s->bytes + g->warmup, n, s->held_ms, window};
-        trend_judge(&ser, &g->limits, &s->v);
+        s->limits = g->limits;
+        if (strcmp(s->site->kind, "mmap") == 0)
+            s->limits.min_growth = g->min_growth_mmap;
+        trend_judge(&ser, &s->limits, &s->v);
         if (s->suppressed_by >= 0) {
             suppress_rule *rule = &g->sup.v[s->suppressed_by];
             rule->sites++;
@@ -199,7 +203,7 @@ void gate_site_label(const gate_site *s, size_t n, char *buf, size_t len)
 static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 {
     char why[256], a[32], b[32], c[32];
-    trend_explain(&s->v, &g->limits, gate_unit(g), why, sizeof why);
+    trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why);
     fprintf(out, "FAIL  site %s (%s): %s\n", s->id, s->site->kind, why);
     size_t n = g->nrounds - g->warmup;
     double per_round = n > 1 ? s->v.growth / (double)(n - 1) : 0;
@@ -240,9 +244,11 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 void gate_print(FILE *out, const gate_run *g)
 {
     char a[32], b[32];
+    char c[32];
     fprintf(out, "leakwatch gate: %zu rounds (%zu warm-up), %zu sites; a site fails when over rounds %zu-%zu it "
-            "grows by more than %s (robust slope above %s per %s) and does not level off\n\n", g->nrounds,
-            g->warmup, g->nsites, g->warmup + 1, g->nrounds, lw_bytes(g->limits.min_growth, false, a, sizeof a),
+            "grows by more than %s (mmap: %s; robust slope above %s per %s) and does not level off\n\n",
+            g->nrounds, g->warmup, g->nsites, g->warmup + 1, g->nrounds,
+            lw_bytes(g->limits.min_growth, false, a, sizeof a), lw_bytes(g->min_growth_mmap, false, c, sizeof c),
             lw_bytes(g->limits.min_slope, false, b, sizeof b), gate_unit(g));
     for (size_t i = 0; i < g->nsites; i++)
         if (g->sites[i].suppressed_by < 0 && g->sites[i].v.fails)
@@ -259,7 +265,7 @@ void gate_print(FILE *out, const gate_run *g)
             fprintf(out, "Passing sites that grew:\n");
         char why[256], label[512];
         gate_site_label(s, 3, label, sizeof label);
-        fprintf(out, "pass  site %s: %s; %s\n", s->id, trend_explain(&s->v, &g->limits, gate_unit(g), why, sizeof why),
+        fprintf(out, "pass  site %s: %s; %s\n", s->id, trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why),
                 label);
     }
     if (grew > shown)
@@ -296,6 +302,7 @@ json_t *gate_to_json(const gate_run *g)
     json_object_set_new(root, "unit", json_string(gate_unit(g)));
     json_object_set_new(root, "min_slope", json_real(g->limits.min_slope));
     json_object_set_new(root, "min_growth", json_real(g->limits.min_growth));
+    json_object_set_new(root, "min_growth_mmap", json_real(g->min_growth_mmap));
     json_object_set_new(root, "failed", json_integer((json_int_t)g->nfailed));
     json_t *load = json_array(), *files = json_array();
     for (size_t r = 0; r < g->nrounds; r++) {
@@ -317,7 +324,7 @@ json_t *gate_to_json(const gate_run *g)
         json_object_set_new(o, "kind", json_string(s->site->kind));
         json_object_set_new(o, "verdict", json_string(s->suppressed_by >= 0 ? "suppressed" : s->v.fails ? "fail" : "pass"));
         json_object_set_new(o, "trend", json_string(kind_name(s->v.kind)));
-        json_object_set_new(o, "why", json_string(trend_explain(&s->v, &g->limits, gate_unit(g), why, sizeof why)));
+        json_object_set_new(o, "why", json_string(trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why)));
         if (s->suppressed_by >= 0)
             json_object_set_new(o, "suppressed_by", json_string(g->sup.v[s->suppressed_by].pattern));
         json_object_set_new(o, "slope", json_real(s->v.slope));

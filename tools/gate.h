@@ -17,6 +17,7 @@ typedef struct {
     const lw_site *site;
     double *bytes, *blocks;   /* per round, 0 where the site had nothing live */
     double held_ms;           /* oldest live block at the last round (max over processes); -1 unknown */
+    trend_limits limits;      /* what it was judged by: mmap sites have their own --min-growth-mmap */
     int suppressed_by;        /* index of the rule that hid it, or -1 */
     trend_verdict v;
 } gate_site;
@@ -33,6 +34,7 @@ typedef struct {
     gate_site *sites;         /* after gate_evaluate: failing first, then by growth */
     size_t nsites, nfailed, nsuppressed;
     trend_limits limits;
+    double min_growth_mmap;   /* --min-growth for sites of kind mmap */
     suppress_list sup;
 } gate_run;
 

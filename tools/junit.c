@@ -12,7 +12,7 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
     fputs("    <testcase classname=\"leakwatch.gate\" name=\"", f);
     lw_xml_escape(f, name);
     fputs("\"", f);
-    trend_explain(&s->v, &g->limits, gate_unit(g), why, sizeof why);
+    trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why);
     if (s->suppressed_by >= 0) {
         fputs(">\n      <skipped message=\"suppressed by leak:", f);
         lw_xml_escape(f, g->sup.v[s->suppressed_by].pattern);

@@ -10,8 +10,13 @@
 #define TREND_LEVEL_RATIO 0.25
 /* A fall (from any round to any later one) larger than this fraction of the series' range is churn. */
 #define TREND_CHURN_RATIO 0.5
-/* Default --min-growth: well above what allocator noise between rounds moves at one site. */
+/* Default --min-growth for heap sites: well above allocator noise at one site between rounds (a few KiB),
+ * low enough to catch 24 bytes per request at 1,000 requests per round over four judged rounds. */
 #define TREND_DEFAULT_MIN_GROWTH 65536.0
+/* Default --min-growth-mmap for anonymous-mapping sites, which runtimes grow in chunks while they warm up:
+ * a healthy JVM under load commits its JIT code cache 64 KiB at a time, two or three times over a few rounds
+ * (measured up to 192 KiB at one site); malloc arenas and thread stacks come in MiBs but do not keep growing. */
+#define TREND_DEFAULT_MIN_GROWTH_MMAP 1048576.0
 
 typedef struct {
     const double *x;      /* cumulative load (or round number) at each post-warm-up round, increasing */
