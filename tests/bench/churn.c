@@ -107,11 +107,16 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* A call chain and the sizes its allocations ask for: like a real site, each allocates a few sizes only. */
@@ -143,7 +148,7 @@ struct worker {
     pthread_t tid;
     uint64_t rng;
     struct ring small, medium;
-    uint64_t ops, leaked, leaked_bytes, elapsed_ns;
+    uint64_t ops, leaked, leaked_bytes, elapsed_ns, cpu_ns;
     /* --report-cost only: completions per BUCKET_NS since the common start, and the ops slower than SLOW_NS. */
     uint32_t *bucket;
     struct slow_op *slow;
@@ -286,9 +291,10 @@ static void *worker_main(void *arg)
         churn_step(w);
     pthread_barrier_wait(&g.start);
     if (!g.report_cost) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = now_ns(), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         w->ops = churn_loop(w, g.ops);
         w->elapsed_ns = now_ns() - t0;
+        w->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
         return NULL;
     }
     uint64_t prev = now_ns();
@@ -390,18 +396,19 @@ static int run_churn(void)
      * shim's own memory. */
     long rss = rss_kb(), maxrss = maxrss_kb();
     uint64_t ops = 0, live = 0, bytes = 0;
-    double ns = 0;
+    double ns = 0, cpu = 0;
     for (unsigned t = 0; t < g.threads; t++) {
         ops += w[t].ops;
         ns += (double)w[t].elapsed_ns / (double)w[t].ops;
+        cpu += (double)w[t].cpu_ns / (double)w[t].ops;
         live += w[t].leaked;
         bytes += w[t].leaked_bytes;
         free_ring(&w[t].small, &live, &bytes, 0);
         free_ring(&w[t].medium, &live, &bytes, 0);
     }
-    printf("BENCH churn threads=%u ops=%llu ns_per_op=%.1f wall_ms=%.1f live_blocks=%llu live_bytes=%llu "
-           "rss_kb=%ld maxrss_kb=%ld\n",
-           g.threads, (unsigned long long)ops, ns / g.threads, wall / 1e6, (unsigned long long)live,
+    printf("BENCH churn threads=%u ops=%llu ns_per_op=%.1f cpu_ns_per_op=%.1f wall_ms=%.1f live_blocks=%llu "
+           "live_bytes=%llu rss_kb=%ld maxrss_kb=%ld\n",
+           g.threads, (unsigned long long)ops, ns / g.threads, cpu / g.threads, wall / 1e6, (unsigned long long)live,
            (unsigned long long)bytes, rss, maxrss);
     for (unsigned t = 0; t < g.threads; t++) {
         uint64_t dummy_blocks = 0, dummy_bytes = 0;

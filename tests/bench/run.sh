@@ -118,13 +118,13 @@ bench_churn() {
             under $cfg $tag "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS"
             line=$(grep '^BENCH churn' "$tmp/$tag.out")
             if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
-            for k in ns_per_op rss_kb maxrss_kb live_blocks wall_ms; do add churn.$cfg.$k "$(kv "$line" $k)" $rep; done
+            for k in ns_per_op cpu_ns_per_op rss_kb maxrss_kb live_blocks wall_ms; do add churn.$cfg.$k "$(kv "$line" $k)" $rep; done
             local extra=""
             if [ $cfg = ht ]; then
                 add churn.ht.recorded "$(ht_recorded $tag)"
                 extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
             fi
-            say "  rep $rep $cfg: ns/op=$(kv "$line" ns_per_op) rss_kb=$(kv "$line" rss_kb) live_blocks=$(kv "$line" live_blocks)$extra"
+            say "  rep $rep $cfg: ns/op=$(kv "$line" ns_per_op) cpu_ns/op=$(kv "$line" cpu_ns_per_op) rss_kb=$(kv "$line" rss_kb) live_blocks=$(kv "$line" live_blocks)$extra"
         done
     done
 }
@@ -391,6 +391,7 @@ summary() {
     col "" base leakwatch heaptrack
     if wanted churn; then
         col "churn ns per allocator call" "$(cell churn ns_per_op base)" "$(cell churn ns_per_op lw)" "$(cell churn ns_per_op ht)"
+        col "churn thread CPU ns per call" "$(cell churn cpu_ns_per_op base)" "$(cell churn cpu_ns_per_op lw)" "$(cell churn cpu_ns_per_op ht)"
         col "churn RSS at end, KiB" "$(cell churn rss_kb base)" "$(cell churn rss_kb lw)" "$(cell churn rss_kb ht)"
         col "churn peak RSS, KiB" "$(cell churn maxrss_kb base)" "$(cell churn maxrss_kb lw)" "$(cell churn maxrss_kb ht)"
     fi
