@@ -1,6 +1,8 @@
 /* blocks.c — the sharded address map of live blocks (see blocks.h).
- * Linear probing with backward-shift deletion (no tombstones, so a table full of churn never
- * degrades); a shard doubles when it is 3/4 full. Rings live in a per-shard uthash keyed by address. */
+ * Robin Hood linear probing with backward-shift deletion: no tombstones, so a table full of churn never
+ * degrades, and probe lengths stay short up to 90% full. A shard grows by half when it is 90% full, so
+ * it is always between 60% and 90% full (24 bytes per slot: 27-40 bytes per live block). Capacities
+ * are not powers of two; a slot's home is found by multiply-shift. Rings live in a per-shard uthash. */
 #include <string.h>
 #include "blocks.h"
 #include "lock.h"
@@ -16,7 +18,7 @@ struct access_ring {
 
 struct shard {
     _Alignas(64) lw_lock_t lock;
-    uint32_t mask;                       /* capacity - 1 */
+    uint32_t capacity;
     uint32_t count;
     struct block *slots;
     struct access_ring *rings;
@@ -38,6 +40,29 @@ static inline struct shard *shard_of(uint64_t h)
     return &shards[h >> 58];
 }
 
+/* The slot an address hashes to: the hash's middle 32 bits scaled to the capacity. */
+static inline uint32_t home_of(const struct shard *s, uint64_t h)
+{
+    return (uint32_t)((((h >> 24) & 0xffffffffu) * s->capacity) >> 32);
+}
+
+static inline uint32_t next_slot(const struct shard *s, uint32_t i)
+{
+    return i + 1 == s->capacity ? 0 : i + 1;
+}
+
+/* How far the record in slot i is from its home slot. */
+static inline uint32_t distance(const struct shard *s, uint32_t i)
+{
+    uint32_t home = home_of(s, addr_hash(s->slots[i].ptr));
+    return i >= home ? i - home : i + s->capacity - home;
+}
+
+static inline int too_full(const struct shard *s)
+{
+    return (uint64_t)(s->count + 1) * 10 > (uint64_t)s->capacity * 9;
+}
+
 static size_t ring_size(void)
 {
     return sizeof(struct access_ring) + ring_capacity * sizeof(struct access_record);
@@ -50,34 +75,59 @@ int blocks_init(unsigned records_per_block)
         shards[i].slots = arena_map(INITIAL_CAPACITY * sizeof(struct block));
         if (!shards[i].slots)
             return -1;
-        shards[i].mask = INITIAL_CAPACITY - 1;
+        shards[i].capacity = INITIAL_CAPACITY;
     }
     return 0;
 }
 
-static void put_locked(struct shard *s, const struct block *b)
+/* Robin Hood insertion of a record whose address is not in the table; returns its slot. A record
+ * that is closer to home than the one being placed gives way and moves on. */
+static uint32_t put_locked(struct shard *s, struct block rec)
 {
-    for (uint32_t i = (uint32_t)addr_hash(b->ptr) & s->mask;; i = (i + 1) & s->mask) {
+    uint32_t i = home_of(s, addr_hash(rec.ptr)), dist = 0, placed = UINT32_MAX;
+    for (;; i = next_slot(s, i), dist++) {
         if (s->slots[i].ptr == 0) {
-            s->slots[i] = *b;
-            return;
+            s->slots[i] = rec;
+            return placed == UINT32_MAX ? i : placed;
+        }
+        uint32_t theirs = distance(s, i);
+        if (theirs < dist) {
+            struct block displaced = s->slots[i];
+            s->slots[i] = rec;
+            if (placed == UINT32_MAX)
+                placed = i;
+            rec = displaced;
+            dist = theirs;
         }
     }
 }
 
-/* Doubles the shard; on failure the shard stays as it is and keeps working, only fuller. */
+/* The slot holding ptr, or UINT32_MAX. */
+static uint32_t find_locked(const struct shard *s, uintptr_t ptr, uint64_t h)
+{
+    uint32_t i = home_of(s, h);
+    for (uint32_t dist = 0;; i = next_slot(s, i), dist++) {
+        if (s->slots[i].ptr == ptr)
+            return i;
+        if (s->slots[i].ptr == 0 || distance(s, i) < dist)
+            return UINT32_MAX;
+    }
+}
+
+/* Grows the shard by half; on failure the shard stays as it is and keeps working, only fuller. */
 __attribute__((noinline, cold)) static void grow_locked(struct shard *s)
 {
-    uint32_t old_cap = s->mask + 1;
+    uint32_t old_cap = s->capacity;
+    uint32_t new_cap = old_cap + old_cap / 2;
     struct block *old = s->slots;
-    struct block *bigger = arena_map((size_t)old_cap * 2 * sizeof(struct block));
+    struct block *bigger = arena_map((size_t)new_cap * sizeof(struct block));
     if (!bigger)
         return;
     s->slots = bigger;
-    s->mask = old_cap * 2 - 1;
+    s->capacity = new_cap;
     for (uint32_t i = 0; i < old_cap; i++)
         if (old[i].ptr)
-            put_locked(s, &old[i]);
+            put_locked(s, old[i]);
     arena_unmap(old, (size_t)old_cap * sizeof(struct block));
 }
 
@@ -95,40 +145,32 @@ int blocks_insert(const struct block *b, struct access_ring *ring, struct block 
     int replaced = 0;
     struct access_ring *dropped_ring = NULL;
     lw_lock(&s->lock);
-    if (s->count + 1 > (s->mask + 1) / 4 * 3)
-        grow_locked(s);
-    struct block *slot = NULL;
-    for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
-        if (s->slots[i].ptr == b->ptr) {
-            *stale = s->slots[i];
-            replaced = 1;
-            if (block_has_ring(stale)) {
-                dropped_ring = ring_find_locked(s, b->ptr);
-                if (dropped_ring)
-                    HASH_DEL(s->rings, dropped_ring);
-                stale->size_site &= ~(1ull << 63);
-            }
-            slot = &s->slots[i];
-            break;
+    uint32_t slot = find_locked(s, b->ptr, h);
+    if (slot != UINT32_MAX) {
+        *stale = s->slots[slot];
+        replaced = 1;
+        if (block_has_ring(stale)) {
+            dropped_ring = ring_find_locked(s, b->ptr);
+            if (dropped_ring)
+                HASH_DEL(s->rings, dropped_ring);
+            stale->size_site &= ~(1ull << 63);
         }
-        if (s->slots[i].ptr == 0) {
-            if (s->count + 1 > s->mask)   /* growth failed and the table is full: keep no record */
-                break;
-            slot = &s->slots[i];
+        s->slots[slot] = *b;
+    } else {
+        if (too_full(s))
+            grow_locked(s);
+        if (s->count + 1 < s->capacity) {    /* else growth failed and the table is full: no record */
+            slot = put_locked(s, *b);
             s->count++;
-            break;
         }
     }
-    if (slot) {
-        *slot = *b;
-        if (ring) {
-            ring->ptr = b->ptr;
-            uthash_oom_seen = 0;
-            HASH_ADD(hh, s->rings, ptr, sizeof ring->ptr, ring);
-            if (!uthash_oom_seen) {
-                slot->size_site |= 1ull << 63;
-                ring = NULL;
-            }
+    if (slot != UINT32_MAX && ring) {
+        ring->ptr = b->ptr;
+        uthash_oom_seen = 0;
+        HASH_ADD(hh, s->rings, ptr, sizeof ring->ptr, ring);
+        if (!uthash_oom_seen) {
+            s->slots[slot].size_site |= 1ull << 63;
+            ring = NULL;
         }
     }
     lw_unlock(&s->lock);
@@ -145,14 +187,10 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_ou
     struct shard *s = shard_of(h);
     struct access_ring *ring = NULL;
     lw_lock(&s->lock);
-    uint32_t i = (uint32_t)h & s->mask;
-    for (;; i = (i + 1) & s->mask) {
-        if (s->slots[i].ptr == ptr)
-            break;
-        if (s->slots[i].ptr == 0) {
-            lw_unlock(&s->lock);
-            return 0;
-        }
+    uint32_t i = find_locked(s, ptr, h);
+    if (i == UINT32_MAX) {
+        lw_unlock(&s->lock);
+        return 0;
     }
     *out = s->slots[i];
     if (block_has_ring(out)) {
@@ -161,16 +199,12 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_ou
             HASH_DEL(s->rings, ring);
         out->size_site &= ~(1ull << 63);
     }
-    /* backward-shift deletion: pull later members of the probe run into the hole */
-    uint32_t hole = i;
-    for (uint32_t j = (hole + 1) & s->mask; s->slots[j].ptr; j = (j + 1) & s->mask) {
-        uint32_t home = (uint32_t)addr_hash(s->slots[j].ptr) & s->mask;
-        if (((j - home) & s->mask) >= ((j - hole) & s->mask)) {
-            s->slots[hole] = s->slots[j];
-            hole = j;
-        }
+    /* backward-shift deletion: pull the rest of the run one slot nearer home */
+    for (uint32_t j = next_slot(s, i); s->slots[j].ptr && distance(s, j) > 0; j = next_slot(s, j)) {
+        s->slots[i] = s->slots[j];
+        i = j;
     }
-    s->slots[hole].ptr = 0;
+    s->slots[i].ptr = 0;
     s->count--;
     lw_unlock(&s->lock);
     if (ring_out)
@@ -208,7 +242,7 @@ size_t blocks_copy_shard(unsigned shard, struct block *dst, size_t cap)
     lw_lock(&s->lock);
     size_t total = s->count;
     if (total <= cap) {
-        for (uint32_t i = 0; i <= s->mask; i++)
+        for (uint32_t i = 0; i < s->capacity; i++)
             if (s->slots[i].ptr)
                 dst[n++] = s->slots[i];
     }
@@ -244,7 +278,7 @@ uint64_t blocks_table_bytes(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        n += ((uint64_t)__atomic_load_n(&shards[i].mask, __ATOMIC_RELAXED) + 1) * sizeof(struct block);
+        n += (uint64_t)__atomic_load_n(&shards[i].capacity, __ATOMIC_RELAXED) * sizeof(struct block);
     return n;
 }
 

@@ -1,6 +1,9 @@
-/* lock.c — the contended path of the spinlock: spin briefly, then yield the CPU.
- * Kept out of line so the uncontended lock stays one atomic exchange. */
-#include <sched.h>
+/* lock.c — the contended paths of the lock (see lock.h): a short spin, then futex sleep.
+ * Kept out of line so the uncontended lock stays inline and small. */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "lock.h"
 
 static inline void cpu_relax(void)
@@ -12,13 +15,24 @@ static inline void cpu_relax(void)
 
 __attribute__((noinline, cold)) void lw_lock_contended(lw_lock_t *lock)
 {
-    for (unsigned spins = 0;; spins++) {
-        if (atomic_load_explicit(&lock->held, memory_order_relaxed) == 0 &&
-            atomic_exchange_explicit(&lock->held, 1, memory_order_acquire) == 0)
+    for (int spins = 0; spins < 100; spins++) {
+        cpu_relax();
+        int expected = 0;
+        if (atomic_load_explicit(&lock->state, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&lock->state, &expected, 1, memory_order_acquire,
+                                                  memory_order_relaxed))
             return;
-        if (spins < 64)
-            cpu_relax();
-        else
-            sched_yield();
     }
+    /* mark "sleepers" and sleep until the holder's unlock wakes us; errno is the host's */
+    int saved = errno;
+    while (atomic_exchange_explicit(&lock->state, 2, memory_order_acquire) != 0)
+        syscall(SYS_futex, &lock->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    errno = saved;
+}
+
+__attribute__((noinline, cold)) void lw_unlock_wake(lw_lock_t *lock)
+{
+    int saved = errno;
+    syscall(SYS_futex, &lock->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
 }
