@@ -354,9 +354,20 @@ bench_callgrind() {
         say "  $cfg: $ir instructions for $ops calls = ${R[cg.$cfg]} per call"
     done
     if [ -n "${R[cg.lw]:-}" ]; then
-        say "  with leakwatch, the functions that execute the most instructions in the measured loop (self cost):"
-        callgrind_annotate --inclusive=no "$tmp/cg.lw" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n 25 |
-            sed 's/^/    /'
+        # calls per function, from the profile itself (callgrind_annotate does not print them)
+        awk '/^c?fn=\(/ {c = substr($0, 1, 1) == "c"; s = substr($0, index($0, "(") + 1); id = s; sub(/\).*/, "", id)
+                          if (index(s, ") ")) name[id] = substr(s, index(s, ") ") + 2)
+                          if (c) cur = name[id]; next}
+             /^calls=/ {split(substr($0, 7), a, " "); n[cur] += a[1]}
+             END {for (f in n) print f, n[f]}' "$tmp/cg.lw" >"$tmp/cg.calls"
+        say "  with leakwatch, per allocator call: instructions inside each shim and libunwind function (inclusive)"
+        say "  and how many times a function of that name was called (malloc and free include libc's own):"
+        callgrind_annotate --inclusive=yes "$tmp/cg.lw" 2>/dev/null | grep -E 'libleakwatch\.so|libunwind' |
+            grep -vE '\((99\.[0-9]+|100\.0)%\)' | head -n 20 |
+            awk -v ops="$ops" -v calls="$tmp/cg.calls" '
+                BEGIN {while ((getline l < calls) > 0) {split(l, a, " "); n[a[1]] = a[2]}}
+                {gsub(",", "", $1); f = $(NF - 1); sub(/.*\//, "", f); fn = f; sub(/^[^:]*:/, "", fn)
+                 printf "    %8.1f instr %6.3f calls  %s %s\n", $1 / ops, n[fn] / ops, f, $NF}'
     fi
 }
 
