@@ -258,8 +258,9 @@ START_TEST(test_glibc_semantics)
     assert_site(r, "fx_realloc_fail", "heap", 500, 1);
     assert_site(r, "fx_reallocarray", "heap", 300, 1);
     assert_site(r, "fx_malloc_zero", "heap", 0, 1);
-    const char *clean[] = { "fx_realloc_zero", "fx_calloc_overflow", "fx_errno_kept", "fx_libc_allocs" };
-    for (size_t i = 0; i < 4; i++)
+    const char *clean[] = { "fx_realloc_zero", "fx_calloc_overflow", "fx_failed_allocs", "fx_errno_kept",
+                            "fx_libc_allocs" };
+    for (size_t i = 0; i < sizeof clean / sizeof *clean; i++)
         ck_assert_msg(tu_sites_naming(r, clean[i]) == 0, "%s left a live site", clean[i]);
     json_decref(r);
     tu_proc_free(&p);
