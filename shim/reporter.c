@@ -273,7 +273,7 @@ static void *reporter_main(void *arg)
     (void)arg;
     lw_guard = 1;
     uint64_t now = lw_now_ms();
-    rep.next_sample_ms = now + 1000;
+    rep.next_sample_ms = now + SAMPLE_PERIOD_MS;
     rep.next_interval_ms = lw.config.interval_ms ? now + lw.config.interval_ms : UINT64_MAX;
     for (;;) {
         unsigned seen = atomic_load_explicit(&rep.wake, memory_order_acquire);
@@ -286,7 +286,7 @@ static void *reporter_main(void *arg)
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             sites_sample_growth();
-            rep.next_sample_ms = now + 1000;
+            rep.next_sample_ms = now + SAMPLE_PERIOD_MS;
         }
         if (now >= rep.next_interval_ms) {
             atomic_fetch_or_explicit(&rep.pending, 1u << REASON_INTERVAL, memory_order_relaxed);

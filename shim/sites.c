@@ -115,29 +115,32 @@ void site_read_totals(struct site *s, struct site_totals *t)
     }
 }
 
-/* A site "keeps growing" when it set a new high-water mark in at least GROWING_MIN of the last
- * GROWING_WINDOW samples; it stops being watched after QUIET_SAMPLES samples without a new high. */
-#define GROWING_WINDOW 5
-#define GROWING_MIN 3
-#define QUIET_SAMPLES 30
+/* A site "keeps growing" when its live bytes set a new high-water mark in three samples within
+ * GROWING_WINDOW samples (10 minutes): a fast leak is caught in 1.5 s, a leak of one block a minute
+ * in 3 minutes. It stops being watched after GROWING_WINDOW samples without a new high. A cache that
+ * fills and then stops is watched while it fills: that costs unwinds, never accuracy. */
+#define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
 
 void sites_sample_growth(void)
 {
+    static uint32_t sample;          /* reporter thread only; starts at 1 so 0 means "never" */
+    sample++;
     uint32_t count = sites_count();
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);
         struct site_totals t;
         site_read_totals(s, &t);
         int64_t live = (int64_t)(t.bytes_allocated - t.bytes_freed);
-        int new_high = live > s->high_water && live > 0;
-        if (new_high)
+        if (live > s->high_water && live > 0) {
             s->high_water = live;
-        s->new_high_history = (s->new_high_history << 1) | (uint32_t)new_high;
-        unsigned recent = (unsigned)__builtin_popcount(s->new_high_history & ((1u << GROWING_WINDOW) - 1));
-        if (recent >= GROWING_MIN)
-            atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
-        else if ((s->new_high_history & ((1u << QUIET_SAMPLES) - 1)) == 0)
+            s->high_at[2] = s->high_at[1];
+            s->high_at[1] = s->high_at[0];
+            s->high_at[0] = sample;
+            if (s->high_at[2] && sample - s->high_at[2] <= GROWING_WINDOW)
+                atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
+        } else if (s->high_at[0] && sample - s->high_at[0] > GROWING_WINDOW) {
             atomic_store_explicit(&s->capture_all, 0, memory_order_relaxed);
+        }
     }
 }
 

@@ -38,7 +38,7 @@ struct site {
     uintptr_t frames[CONFIG_MAX_SITE_DEPTH];
     /* growth sampler state, reporter thread only */
     int64_t high_water;
-    uint32_t new_high_history;       /* bit i: a new high-water mark i samples ago */
+    uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
 };
 
 struct site_table {
@@ -125,8 +125,9 @@ static inline void site_count_bytes(struct site *s, uint64_t added, uint64_t rem
 struct site_totals { uint64_t allocs, frees, bytes_allocated, bytes_freed; };
 void site_read_totals(struct site *s, struct site_totals *t);
 
-/* Called about once a second by the reporter thread: marks sites whose live bytes keep reaching new
+/* Called every SAMPLE_PERIOD_MS by the reporter thread: marks sites whose live bytes keep reaching new
  * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */
+#define SAMPLE_PERIOD_MS 500
 void sites_sample_growth(void);
 
 void sites_atfork_prepare(void);

@@ -9,8 +9,10 @@
 #include "config.h"
 #include "state.h"
 
-/* Frames of the shim itself at the top of every walk: hook, track, unwind (a few more if not inlined). */
-#define MAX_SHIM_FRAMES 6
+/* Frames at the top of every walk that are ours: unw_backtrace, unwind_*, track_*, the hook. The
+ * common paths have exactly SHIM_FRAMES; deeper ones (realloc) are handled by asking again. */
+#define SHIM_FRAMES 4
+#define MAX_SHIM_FRAMES 8
 
 static inline int in_shim(uintptr_t ip)
 {
@@ -27,11 +29,18 @@ static unsigned strip_shim(uintptr_t *buf, unsigned got, uintptr_t *out, unsigne
     return n;
 }
 
+/* Walks only as far as needed: each frame costs ~80 instructions in libunwind. */
 unsigned unwind_site_key(uintptr_t *out, unsigned n)
 {
     void *buf[CONFIG_MAX_SITE_DEPTH + MAX_SHIM_FRAMES];
-    int got = unw_backtrace(buf, (int)(n + MAX_SHIM_FRAMES));
-    return strip_shim((uintptr_t *)buf, got > 0 ? (unsigned)got : 0, out, n);
+    unsigned want = n + SHIM_FRAMES;
+    int got = unw_backtrace(buf, (int)want);
+    unsigned kept = strip_shim((uintptr_t *)buf, got > 0 ? (unsigned)got : 0, out, n);
+    if (LW_UNLIKELY(kept < n && (unsigned)got == want)) {
+        got = unw_backtrace(buf, (int)(n + MAX_SHIM_FRAMES));
+        kept = strip_shim((uintptr_t *)buf, got > 0 ? (unsigned)got : 0, out, n);
+    }
+    return kept;
 }
 
 /* The highest address a frame-pointer walk may read on this thread: the frame of our thread-start

@@ -353,15 +353,24 @@ START_TEST(growth_sampler_marks_growing_sites_only)
     struct site *grow = site_get(sites_insert(sites_hash(0, a, 1), 0, a, 1, 0));
     struct site *flat = site_get(sites_insert(sites_hash(0, b, 1), 0, b, 1, 0));
     site_count_alloc(flat, 4096);
-    for (int second = 0; second < 5; second++) {
-        site_count_alloc(grow, 1000);
+    sites_sample_growth();
+    site_count_alloc(grow, 1000);                 /* a slow leak: a new high now and then */
+    for (int sample = 0; sample < 100; sample++)
         sites_sample_growth();
-    }
-    ck_assert_int_eq(atomic_load(&grow->capture_all), 1);
+    site_count_alloc(grow, 1000);
+    for (int sample = 0; sample < 100; sample++)
+        sites_sample_growth();
+    ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* two highs: not yet */
+    site_count_alloc(grow, 1000);
+    sites_sample_growth();
+    ck_assert_int_eq(atomic_load(&grow->capture_all), 1);   /* three highs within ten minutes */
+    ck_assert_int_eq(atomic_load(&flat->capture_all), 0);   /* one high, long ago */
+    for (int sample = 0; sample < 1300; sample++)
+        sites_sample_growth();
+    ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* stopped growing: no longer watched */
+    site_count_alloc(flat, 1);                              /* highs far apart do not count */
+    sites_sample_growth();
     ck_assert_int_eq(atomic_load(&flat->capture_all), 0);
-    for (int second = 0; second < 30; second++)
-        sites_sample_growth();
-    ck_assert_int_eq(atomic_load(&grow->capture_all), 0);    /* stopped growing: no longer watched */
 }
 END_TEST
 
