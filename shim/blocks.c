@@ -178,7 +178,7 @@ int blocks_insert(const struct block *b, struct access_ring *ring, struct block 
         access_ring_free(dropped_ring);
     if (ring)
         access_ring_free(ring);       /* no room for it: the records are dropped */
-    return replaced;
+    return slot == UINT32_MAX ? -1 : replaced;
 }
 
 int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_out)

@@ -50,7 +50,8 @@ struct access_ring;
 int blocks_init(unsigned records_per_block);
 
 /* Adds b. If a record for the same address was still there (its free was not seen, e.g. made inside
- * a signal handler while the shim was busy), it is replaced and copied to *stale; returns 1 then. */
+ * a signal handler while the shim was busy), it is replaced and copied to *stale; returns 1 then.
+ * Returns -1 when no memory could be had for the record (the block goes untracked), else 0. */
 int blocks_insert(const struct block *b, struct access_ring *ring, struct block *stale);
 
 /* Removes the record for ptr into *out; returns 0 if there is none. With ring_out the block's ring

@@ -153,12 +153,39 @@ void out_bytes_human(struct out *o, uint64_t bytes)
     out_str(o, units[unit]);
 }
 
+/* Length of the well-formed UTF-8 sequence at p, or 0 if there is none. */
+static int utf8_sequence(const unsigned char *p)
+{
+    int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+    if (p[0] >= 0xf5)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
+        (n == 4 && p[0] == 0xf4 && p[1] > 0x8f) || (n == 3 && p[0] == 0xed && p[1] > 0x9f))
+        return 0;                   /* overlong, beyond U+10FFFF, or a surrogate */
+    return n;
+}
+
+/* JSON strings must be UTF-8: paths and command lines need not be. A byte that is not part of a
+ * well-formed sequence is written as the code point of the same value (Latin-1), so the text stays
+ * readable and the JSON valid. */
 void out_json_str(struct out *o, const char *s)
 {
     out_char(o, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
-        if (c == '"' || c == '\\') {
+        if (c >= 0x80) {
+            int n = utf8_sequence(p);
+            if (n) {
+                out_mem(o, (const char *)p, (size_t)n);
+                p += n - 1;
+            } else {
+                out_str(o, "\\u00");
+                out_hex_digits(o, c, 2);
+            }
+        } else if (c == '"' || c == '\\') {
             out_char(o, '\\');
             out_char(o, (char)c);
         } else if (c < 0x20 || c == 0x7f) {

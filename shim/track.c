@@ -91,9 +91,17 @@ static uint64_t age_base(void)
     return lw_now_ms() - lw.start_ms;
 }
 
-static void count_stale(const struct block *stale)
+/* Accounts for what blocks_insert reported: a stale record replaced, or no record kept. */
+static void inserted(int rc, const struct block *b, const struct block *stale)
 {
-    site_count_free(site_get(block_site(stale)), block_size(stale));
+    if (LW_LIKELY(rc == 0))
+        return;
+    if (rc > 0) {
+        site_count_free(site_get(block_site(stale)), block_size(stale));
+        return;
+    }
+    site_count_free(site_get(block_site(b)), block_size(b));
+    lw_disable("no memory for the block table (the kernel refused mmap)");
 }
 
 __attribute__((noinline, cold)) static void track_huge(void *p, size_t size, uint32_t site, uint32_t stack)
@@ -114,8 +122,7 @@ void track_alloc(void *p, size_t size)
     struct block b, stale;
     block_set(&b, (uintptr_t)p, size, site, age_base(), stack);
     site_count_alloc(site_get(site), size);
-    if (LW_UNLIKELY(blocks_insert(&b, NULL, &stale)))
-        count_stale(&stale);
+    inserted(blocks_insert(&b, NULL, &stale), &b, &stale);
 }
 
 static void huge_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
@@ -169,8 +176,7 @@ void track_realloc_end(void *old, size_t old_request, void *result, size_t size,
             return;
         }
         struct block stale;              /* failed: the old block is still live, as it was */
-        if (blocks_insert(&t->old, t->ring, &stale))
-            count_stale(&stale);
+        inserted(blocks_insert(&t->old, t->ring, &stale), &t->old, &stale);
         return;
     }
     uint64_t old_size = block_size(&t->old);
@@ -196,8 +202,7 @@ void track_realloc_end(void *old, size_t old_request, void *result, size_t size,
     block_set(&b, (uintptr_t)result, size, block_site(&t->old), block_birth(&t->old), block_stack(&t->old));
     site_count_bytes(site, size, old_size);
     struct block stale;
-    if (blocks_insert(&b, ring, &stale))
-        count_stale(&stale);
+    inserted(blocks_insert(&b, ring, &stale), &b, &stale);
 }
 
 static void mapping_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)

@@ -206,6 +206,15 @@ START_TEST(formatting)
     out_json_str(&o, "a\"b\\c\n\x01");
     buf[o.len] = '\0';
     ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    /* valid UTF-8 passes; a stray byte becomes its Latin-1 code point, so jansson accepts the result */
+    out_init(&o, -1, buf, sizeof buf - 1);
+    out_json_str(&o, "caf\xc3\xa9 \xff\xc3");
+    buf[o.len] = '\0';
+    ck_assert_str_eq(buf, "\"caf\xc3\xa9 \\u00ff\\u00c3\"");
+    json_error_t error;
+    json_t *parsed = json_loads(buf, JSON_DECODE_ANY, &error);
+    ck_assert_ptr_nonnull(parsed);
+    json_decref(parsed);
 }
 END_TEST
 
