@@ -38,7 +38,8 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
     return v;
 }
 
-void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
+/* One stack frame as the shim's text report prints it, without the leading tab or the newline. */
+static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
     char name[512], src[300] = "", where[600];
     if (f->function)

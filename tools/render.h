@@ -21,7 +21,4 @@ void render_folded(FILE *out, const lw_report *r, const render_opts *o);
 /* The report itself, indented, filtered like the text and with "source" added to frames under --lines. */
 void render_json(FILE *out, const lw_report *r, const render_opts *o);
 
-/* One stack frame as the text report prints it, without the leading tab or newline. */
-void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len);
-
 #endif
