@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +156,62 @@ START_TEST(dump_refuses_clearly)
     free(idle);
     tu_rmtree(out);
     free(out);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    char *data = NULL;
+    size_t len = 0;
+    FILE *in = fopen(from, "rb");
+    ck_assert_msg(in != NULL, "cannot read %s", from);
+    FILE *mem = open_memstream(&data, &len);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(in);
+    fclose(mem);
+    FILE *out = fopen(to, "wb");
+    ck_assert_msg(out != NULL && fwrite(data, 1, len, out) == len && fclose(out) == 0, "cannot write %s", to);
+    ck_assert(chmod(to, mode) == 0);
+    free(data);
+}
+
+/* Installed as PREFIX/bin/leakwatch, the command finds PREFIX/lib/libleakwatch.so; with neither layout it says
+ * what to do. */
+START_TEST(run_finds_the_installed_shim)
+{
+    char *prefix = tu_tempdir();
+    char *bin = tu_strf("%s/bin", prefix), *lib = tu_strf("%s/lib", prefix);
+    ck_assert(mkdir(bin, 0755) == 0 && mkdir(lib, 0755) == 0);
+    char *lwsrc = lw_path(), *shimsrc = tu_shim_path();
+    char *lw = tu_strf("%s/leakwatch", bin), *shim = tu_strf("%s/libleakwatch.so", lib);
+    copy_file(lwsrc, lw, 0755);
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    struct tu_proc p;
+    char *argv[] = {lw, "run", "--quiet", "--", "/bin/sh", "-c", "echo \"[$LD_PRELOAD]\"", NULL};
+    tu_run(&p, argv, env.vars, 30);
+    ck_assert_msg(exit_code(&p) == 2 && strstr(p.err, "libleakwatch.so is neither in") && strstr(p.err, "make"),
+                  "without a shim: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    copy_file(shimsrc, shim, 0755);
+    tu_run(&p, argv, env.vars, 30);
+    char *want = tu_strf("[%s]", shim);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, want), "installed run printed %s, want %s; stderr %s", p.out,
+                  want, p.err);
+    tu_proc_free(&p);
+    tu_env_free(&env);
+    free(want);
+    free(lw);
+    free(shim);
+    free(lwsrc);
+    free(shimsrc);
+    free(bin);
+    free(lib);
+    tu_rmtree(prefix);
+    free(prefix);
 }
 END_TEST
 
@@ -307,6 +364,7 @@ static Suite *tools_live_suite(void)
     tcase_add_test(tc, run_then_dump);
     tcase_add_test(tc, dump_refuses_clearly);
     tcase_add_test(tc, run_sets_the_environment);
+    tcase_add_test(tc, run_finds_the_installed_shim);
     tcase_add_test(tc, gate_live_process_tree);
     tcase_add_test(tc, gate_live_errors);
     suite_add_tcase(s, tc);
