@@ -304,6 +304,7 @@ static Suite *exactness_suite(void)
 {
     Suite *s = suite_create("exactness");
     TCase *tc = tcase_create("valgrind");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_exact, 0, (int)(sizeof targets / sizeof *targets));

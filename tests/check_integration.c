@@ -1050,6 +1050,7 @@ static Suite *integration_suite(void)
 {
     Suite *s = suite_create("integration");
     TCase *tc = tcase_create("fixtures");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_direct_leaks);
@@ -1078,6 +1079,7 @@ static Suite *integration_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signals");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_loop_test(tc, test_signal_while_idle, 0, (int)(sizeof report_signals / sizeof *report_signals));
@@ -1087,6 +1089,7 @@ static Suite *integration_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("host_safety");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_bad_setting, 0, (int)(sizeof bad_settings / sizeof *bad_settings));
@@ -1097,6 +1100,7 @@ static Suite *integration_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("json_contract");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_json_rules);

@@ -141,10 +141,29 @@ char *tu_shim_path(void)
     return path;
 }
 
+/* Made in the runner process by tu_tempbase_setup, so that its teardown, also run there, removes what
+ * failed tests leave: Check ends a failed test's process with _exit, before the test's own teardown. */
+static char *temp_base;
+
+void tu_tempbase_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    temp_base = tu_strf("%s/lwtest.XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_msg(mkdtemp(temp_base) != NULL, "mkdtemp %s: %s", temp_base, strerror(errno));
+}
+
+void tu_tempbase_teardown(void)
+{
+    tu_rmtree(temp_base);
+    free(temp_base);
+    temp_base = NULL;
+}
+
 char *tu_tempdir(void)
 {
     const char *base = getenv("TMPDIR");
-    char *tmpl = tu_strf("%s/lwtest.XXXXXX", base && *base ? base : "/tmp");
+    char *tmpl = temp_base ? tu_strf("%s/t.XXXXXX", temp_base)
+                           : tu_strf("%s/lwtest.XXXXXX", base && *base ? base : "/tmp");
     ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp %s: %s", tmpl, strerror(errno));
     return tmpl;
 }

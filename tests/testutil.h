@@ -56,8 +56,13 @@ char *tu_fixture(const char *name);
 char *tu_shim_path(void);
 /* printf into a fresh string. */
 char *tu_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A fresh private directory under $TMPDIR or /tmp; tu_rmtree removes it and everything below. */
+/* A fresh private directory (under the test case's base directory when there is one, else under $TMPDIR
+ * or /tmp); tu_rmtree removes it and everything below. */
 char *tu_tempdir(void);
+/* Unchecked fixture (runs in the runner process): one base directory per test case, removed with all
+ * that the tests left in it, even those that failed. */
+void tu_tempbase_setup(void);
+void tu_tempbase_teardown(void);
 void tu_rmtree(const char *dir);
 /* Whole file as a NUL-terminated string, or NULL. */
 char *tu_slurp(const char *path);
