@@ -507,7 +507,7 @@ static int report_by_signal(unsigned seq)
             fprintf(stderr, "churn: no report %s after 30 s\n", path);
             return -1;
         }
-        struct timespec nap = { 0, 100000 };
+        struct timespec nap = { 0, 1000000 };
         nanosleep(&nap, NULL);
     }
     return 0;
