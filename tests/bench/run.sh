@@ -390,6 +390,8 @@ cell() {
     m=$(med $1.$3.$2)
     if [ "$3" = base ] || [ "$m" = n/a ]; then echo "$m"; else echo "$m ($(pratio $1 $2 $3)x)"; fi
 }
+# unit VALUE SUFFIX: VALUE with SUFFIX, or n/a.
+unit() { [ "$1" = n/a ] && echo n/a || echo "$1$2"; }
 verdict() { awk "BEGIN {exit !($1)}" && echo PASS || echo MISS; }
 target() {
     local cond=$1 text=$2
@@ -421,7 +423,7 @@ summary() {
     base=$(med churn.base.ns_per_op) lw=$(med churn.lw.ns_per_op) ht=$(med churn.ht.ns_per_op)
     lw_add=$(calc "$lw - $base") ht_add=$(calc "$ht - $base")
     meta=$(calc "($(med churn.lw.rss_kb) - $(med churn.base.rss_kb)) * 1024 / $(med churn.base.live_blocks)")
-    if wanted report; then
+    if wanted report && has_cfg lw; then
         local a1 a2 s1 s2
         a1=$(med report.api.1.extra_ms) a2=$(med report.api.2.extra_ms)
         s1=$(med report.signal.1.extra_ms) s2=$(med report.signal.2.extra_ms)
@@ -446,11 +448,11 @@ summary() {
     target "$lw_add <= $ht_add / 5" "churn: leakwatch's added time per op ($lw_add ns) <= 1/5 of heaptrack's ($ht_add ns)"
     local slow
     slow=$(pratio churn ns_per_op lw)
-    target "$slow <= 1.5" "churn: total slowdown <= 1.5x (${slow}x)"
+    target "$slow <= 1.5" "churn: total slowdown <= 1.5x ($(unit "$slow" x))"
     for w in 1 2; do
         local r
         r=$(pratio nginx$w rps lw)
-        target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(calc "$r * 100")%)"
+        target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(unit "$(calc "$r * 100")" %))"
     done
     target "$meta <= 48" "metadata <= 48 bytes per live block ($meta)"
     target "${hold:-n/a} < 50" "a report over 100k live blocks holds allocating threads up < 50 ms (worst median extra time ${hold:-n/a} ms)"
