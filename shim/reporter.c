@@ -333,8 +333,9 @@ int reporter_start(void)
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
-static void exit_report(void)
+static void exit_report(void *unused)
 {
+    (void)unused;
     if (atomic_exchange(&rep.exit_report_done, 1))
         return;
     int saved_guard = lw_guard;
@@ -344,10 +345,15 @@ static void exit_report(void)
     lw_guard = saved_guard;
 }
 
+/* atexit() from a shared object ties the handler to that object, and glibc runs such handlers when the
+ * object is finalised, i.e. right now inside _dl_fini. Registered for no object (NULL handle), it runs
+ * after _dl_fini has finished, once every library destructor (GnuTLS's, libstdc++'s) is done. */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
+
 void reporter_arrange_exit_report(void)
 {
-    if (lw_is_on() && atexit(exit_report) != 0)
-        exit_report();
+    if (lw_is_on() && __cxa_atexit(exit_report, NULL, NULL) != 0)
+        exit_report(NULL);
 }
 
 /* ---- fork ------------------------------------------------------------------------------------ */
