@@ -729,6 +729,7 @@ START_TEST(cli_gate_fails_a_leak)
     ck_assert(xml_well_formed(svg));
     char *x = tu_slurp(junit);
     ck_assert_msg(strstr(x, "tests=\"4\" failures=\"1\"") && strstr(x, "<failure type=\"leak\"") &&
+                  strstr(x, "; created at build_response &lt; serve &lt; main\">") &&
                   strstr(x, "build_response+0x10 (/usr/bin/svc)"), "%s", x);
     free(x);
     x = tu_slurp(svg);

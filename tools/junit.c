@@ -25,6 +25,10 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
     }
     fputs(">\n      <failure type=\"leak\" message=\"", f);
     lw_xml_escape(f, why);
+    char top[512];
+    gate_site_label(s, 5, top, sizeof top);
+    fputs("; created at ", f);
+    lw_xml_escape(f, top);
     fputs("\">", f);
     fprintf(f, "Live bytes at site %s (%s) per round:", s->id, s->site->kind);
     for (size_t r = 0; r < g->nrounds; r++)
