@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { W = 980, H = 520, PL = 90, PR = 640, PT = 64, PB = 450 };
+enum { W = 1020, H = 520, PL = 90, PR = 640, PT = 64, PB = 450 };
 
 static const char *fail_colors[] = {"#d62728", "#ff7f0e", "#a0151e", "#e377c2"};
 static const char *pass_colors[] = {"#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22",
