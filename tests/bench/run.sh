@@ -252,49 +252,77 @@ nginx_start() {
     fail_run "$tag" "$tag"
     return 1
 }
-# nginx_once CFG WORKERS REP: one run; adds requests/s and peak RSS.
-nginx_once() {
-    local cfg=$1 w=$2 rep=$3 tag=nginx$2.$1.$3 front bg pid i rps line
-    nginx_start $cfg $tag $w || return
-    pid=$(cat "$tmp/$tag.d/nginx.pid")
-    wrk -t2 -c32 -d1s "http://127.0.0.1:$front/" >/dev/null 2>&1  # warm-up, not counted
-    wrk -t2 -c32 -d"${NGINX_SECS}s" "http://127.0.0.1:$front/" >"$tmp/$tag.wrk" 2>&1
-    local peak
-    peak=$(nginx_peak_kb "$pid")
+# nginx_stop CFG TAG: stops the instance of configuration CFG gracefully (SIGQUIT), and waits for it (and, under
+# heaptrack, for heaptrack to finish).
+nginx_stop() {
+    local pid=${NG_PID[$1]} bg=${NG_BG[$1]} i
     kill -QUIT "$pid" 2>/dev/null
     for ((i = 0; i < 300; i++)); do kill -0 $bg 2>/dev/null || break; sleep 0.1; done
     if kill -0 $bg 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null; fi
     wait $bg 2>/dev/null
-    rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' "$tmp/$tag.wrk")
-    if [ -z "$rps" ]; then say "  $tag: wrk failed:"; sed 's/^/    /' "$tmp/$tag.wrk" | tail -n 5; return; fi
-    local bad
-    bad=$(grep -E 'Non-2xx|Socket errors' "$tmp/$tag.wrk" | tr -s ' ' | tr '\n' ';')
-    add nginx$w.$cfg.rps "$rps" $rep
-    add nginx$w.$cfg.peak_kb "$peak" $rep
-    line="  rep $rep $cfg: requests/s=$rps peak_rss_kb(master+workers)=$peak${bad:+ WARNING: $bad}"
-    case $cfg in
-    ht) line="$line heaptrack_recorded_allocs=$(ht_recorded $tag)"; add nginx$w.ht.recorded "$(ht_recorded $tag)" ;;
-    lw)
-        local a
-        a=$(lw_allocs $tag)
-        line="$line leakwatch_exit_reports=${a#* } allocs_counted=${a% *}"
-        add nginx$w.lw.recorded "${a% *}"
-        ;;
-    esac
-    rm -rf "$tmp/lw.$tag"
-    say "$line"
+}
+# nginx_rep WORKERS REP: one rep. The instances of all configurations run at once on their own ports, and wrk
+# loads one at a time, in NGINX_SECS one-second slices taken in turn, so that a change of load on the machine
+# hits every configuration alike. Adds requests/s (requests over seconds, summed over slices) and peak RSS.
+declare -A NG_PID NG_BG NG_PORT NG_REQ NG_SECS
+nginx_rep() {
+    local w=$1 rep=$2 cfg tag front bg slice out req secs started=""
+    for cfg in $(order $rep); do
+        tag=nginx$w.$cfg.$rep
+        nginx_start $cfg $tag $w || continue
+        NG_PID[$cfg]=$(cat "$tmp/$tag.d/nginx.pid") NG_BG[$cfg]=$bg NG_PORT[$cfg]=$front NG_REQ[$cfg]=0 NG_SECS[$cfg]=0
+        started="$started $cfg"
+        wrk -t2 -c32 -d1s "http://127.0.0.1:$front/" >/dev/null 2>&1  # warm-up, not counted
+    done
+    for ((slice = 0; slice < NGINX_SECS; slice++)); do
+        for cfg in $(order $((rep + slice))); do
+            case " $started " in *" $cfg "*) ;; *) continue ;; esac
+            out=$tmp/nginx$w.$cfg.$rep.wrk
+            wrk -t2 -c32 -d1s "http://127.0.0.1:${NG_PORT[$cfg]}/" >"$out" 2>&1
+            req=$(sed -n 's/^[[:space:]]*\([0-9]*\) requests in \([0-9.]*\)\(m\?s\).*/\1 \2 \3/p' "$out")
+            if [ -z "$req" ]; then say "  nginx$w.$cfg.$rep: wrk failed: $(tail -n 2 "$out" | tr '\n' ' ')"; continue; fi
+            set -- $req
+            secs=$2
+            [ "$3" = ms ] && secs=$(calc "$2 / 1000")
+            NG_REQ[$cfg]=$((NG_REQ[$cfg] + $1))
+            NG_SECS[$cfg]=$(calc "${NG_SECS[$cfg]} + $secs")
+            if grep -qE 'Non-2xx|Socket errors' "$out"; then
+                say "  nginx$w.$cfg.$rep WARNING: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | tr '\n' ';')"
+            fi
+        done
+    done
+    for cfg in $started; do
+        tag=nginx$w.$cfg.$rep
+        local peak rps line
+        peak=$(nginx_peak_kb "${NG_PID[$cfg]}")
+        nginx_stop $cfg
+        rps=n/a
+        [ "${NG_REQ[$cfg]}" -gt 0 ] && rps=$(awk "BEGIN {printf \"%.0f\", ${NG_REQ[$cfg]} / ${NG_SECS[$cfg]}}")
+        add nginx$w.$cfg.rps "$rps" $rep
+        add nginx$w.$cfg.peak_kb "$peak" $rep
+        line="  rep $rep $cfg: requests/s=$rps peak_rss_kb(master+workers)=$peak"
+        case $cfg in
+        ht) line="$line heaptrack_recorded_allocs=$(ht_recorded $tag)"; add nginx$w.ht.recorded "$(ht_recorded $tag)" ;;
+        lw)
+            local a
+            a=$(lw_allocs $tag)
+            line="$line leakwatch_exit_reports=${a#* } allocs_counted=${a% *}"
+            add nginx$w.lw.recorded "${a% *}"
+            ;;
+        esac
+        rm -rf "$tmp/lw.$tag"
+        say "$line"
+    done
 }
 bench_nginx() {
     if ! need nginx nginx-light || ! need wrk wrk; then
         skip "nginx: nginx or wrk is not installed and could not be installed"
         return
     fi
-    local w rep cfg
+    local w rep
     for w in 1 2; do
-        say "== nginx reverse proxy, worker_processes $w, wrk -t2 -c32 -d${NGINX_SECS}s on loopback, $REPS reps"
-        for ((rep = 1; rep <= REPS; rep++)); do
-            for cfg in $(order $rep); do nginx_once $cfg $w $rep; done
-        done
+        say "== nginx reverse proxy, worker_processes $w, wrk -t2 -c32 on loopback, $NGINX_SECS 1 s slices per configuration taken in turn, $REPS reps"
+        for ((rep = 1; rep <= REPS; rep++)); do nginx_rep $w $rep; done
     done
 }
 
