@@ -4,7 +4,8 @@
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
 # Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java"  CHURN_OPS=2000000 (allocator calls per
 # thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
-# (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  RUN_TIMEOUT=120 (s).
+# (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
+# perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
 set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
@@ -16,6 +17,7 @@ NGINX_SECS=${NGINX_SECS:-5}
 JAVA_CALLS=${JAVA_CALLS:-3000000}
 REPORT_THREADS=${REPORT_THREADS:-1}
 BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
+BENCH_PERF=${BENCH_PERF:-0}
 CG_OPS=${CG_OPS:-100000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 SHIM=$B/libleakwatch.so
@@ -399,6 +401,25 @@ bench_callgrind() {
     fi
 }
 
+# --- perf ------------------------------------------------------------------------------------------------
+bench_perf() {
+    if ! has_cfg lw; then skip "perf: needs the leakwatch shim"; return; fi
+    if ! command -v perf >/dev/null 2>&1; then skip "perf: perf is not installed (Debian: linux-perf)"; return; fi
+    say "== perf: where churn's time goes under leakwatch ($CHURN_THREADS threads, $CHURN_OPS calls per thread)"
+    mkdir -p "$tmp/lw.perf"
+    if ! LD_PRELOAD=$SHIM LEAKWATCH_QUIET=1 LEAKWATCH_OUT=$tmp/lw.perf perf record -q -o "$tmp/perf.data" \
+        "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS" >"$tmp/perf.out" 2>&1; then
+        fail_run perf perf
+        return
+    fi
+    say "  share of samples by object:"
+    perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' |
+        head -n 8 | sed 's/^ */    /'
+    say "  top functions:"
+    perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 20 | sed 's/^ */    /; s/[[:space:]]*-[[:space:]]*-[[:space:]]*$//'
+}
+
 # --- summary ---------------------------------------------------------------------------------------------
 col() { printf '%-34s %16s %22s %22s\n' "$@"; }
 # pratio WORKLOAD METRIC CFG: the median over reps of CFG's value / base's value in the same rep. Load from
@@ -470,6 +491,8 @@ summary() {
     say ""
     say "Figures derived:"
     say "  churn added ns/op: leakwatch $lw_add, heaptrack $ht_add (heaptrack recorded $(med churn.ht.recorded) allocations per run)"
+    say "  churn by the threads' CPU time (steadier on a loaded machine; leaves out heaptrack's other processes):" \
+        "leakwatch +$(calc "$(med churn.lw.cpu_ns_per_op) - $(med churn.base.cpu_ns_per_op)") ns/op ($(unit "$(pratio churn cpu_ns_per_op lw)" x))"
     say "  metadata per live block (RSS at end with leakwatch minus without / $(med churn.base.live_blocks) live blocks): $meta bytes"
     say ""
     say "Targets (issue 4):"
@@ -505,5 +528,6 @@ wanted report && bench_report
 wanted nginx && bench_nginx
 wanted java && bench_java
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
+[ "$BENCH_PERF" = 1 ] && bench_perf
 summary
 exit 0
