@@ -44,8 +44,13 @@ med() {
         awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2];
                               else printf "%.15g\n", (a[NR/2] + a[NR/2+1]) / 2}'
 }
-# calc EXPR: floating-point arithmetic; n/a when an operand is n/a.
-calc() { case "$*" in *n/a*) echo n/a ;; *) awk "BEGIN {printf \"%.4g\", $*}" ;; esac; }
+# calc EXPR: floating-point arithmetic, 3 significant digits or whole numbers; n/a when an operand is n/a.
+calc() {
+    case "$*" in
+    *n/a*) echo n/a ;;
+    *) awk "BEGIN {v = $*; printf((v >= 100 || v <= -100) ? \"%.0f\" : \"%.3g\", v)}" ;;
+    esac
+}
 
 # need CMD PACKAGE: CMD is on PATH, installed with apt-get when we are root.
 need() {
