@@ -893,6 +893,11 @@ START_TEST(java_gate_fails_leak)
     char *s = status_str(st);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
                   "leakwatch gate over the leaking Java gateway: %s, expected exit 1 (a leak):\n%s", s, t);
+    char *junit_path = strf("%s/gate.xml", dir);
+    char *junit = slurp(junit_path);
+    ck_assert_msg(junit && strstr(junit, "<failure"), "%s records no failing site", junit_path);
+    free(junit);
+    free(junit_path);
     rm_tree(dir);
     free(s);
     free(t);
@@ -909,6 +914,11 @@ START_TEST(java_gate_passes_ok)
     char *s = status_str(st);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "leakwatch gate over the healthy Java gateway: %s, expected exit 0:\n%s", s, t);
+    char *junit_path = strf("%s/gate.xml", dir);
+    char *junit = slurp(junit_path);
+    ck_assert_msg(junit && !strstr(junit, "<failure"), "%s is missing or records a failure", junit_path);
+    free(junit);
+    free(junit_path);
     rm_tree(dir);
     free(s);
     free(t);
@@ -933,7 +943,6 @@ struct ngx {
  * signal tests see what a production master does with SIGUSR2. */
 static pid_t ngx_launch(struct ngx *g, char *const env[], int orphan)
 {
-    char *conf = strf("%s/conf/nginx.conf", g->dir);
     char *argv[] = { NGINX_BIN, "-p", g->dir, "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;", NULL };
     if (!orphan)
         return spawn(argv, env, g->log);
@@ -954,7 +963,6 @@ static pid_t ngx_launch(struct ngx *g, char *const env[], int orphan)
     kids_add(pid);
     free(s);
     free(pidfile);
-    free(conf);
     return pid;
 }
 
