@@ -128,9 +128,11 @@ static const char *build_dir(void)
 static char *src_path(const char *rel)
 {
     char *b = strf("%s", build_dir());
-    char *slash = strrchr(b, '/');
-    *slash = '\0';
-    char *p = strf("%s/%s", b[0] ? b : "", rel);
+    size_t len = strlen(b);
+    while (len > 1 && b[len - 1] == '/')
+        b[--len] = '\0';
+    *strrchr(b, '/') = '\0';
+    char *p = strf("%s/%s", b, rel);
     free(b);
     return p;
 }
