@@ -117,8 +117,9 @@ void site_read_totals(struct site *s, struct site_totals *t)
 
 /* A site "keeps growing" when its live bytes set a new high-water mark in three samples within
  * GROWING_WINDOW samples (10 minutes): a fast leak is caught in 1.5 s, a leak of one block a minute
- * in 3 minutes. It stops being watched after GROWING_WINDOW samples without a new high. A cache that
- * fills and then stops is watched while it fills: that costs unwinds, never accuracy. */
+ * in 3 minutes. It stops being watched after GROWING_WINDOW samples without a new high. A watched site
+ * gets full stacks for up to CAPTURES_PER_PERIOD allocations a period, so a hot leaking site (or a
+ * cache that is filling) costs a bounded number of unwinds, never accuracy. */
 #define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
 
 void sites_sample_growth(void)
@@ -141,6 +142,8 @@ void sites_sample_growth(void)
         } else if (s->high_at[0] && sample - s->high_at[0] > GROWING_WINDOW) {
             atomic_store_explicit(&s->capture_all, 0, memory_order_relaxed);
         }
+        if (atomic_load_explicit(&s->capture_all, memory_order_relaxed))
+            atomic_store_explicit(&s->capture_budget, CAPTURES_PER_PERIOD, memory_order_relaxed);
     }
 }
 

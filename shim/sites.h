@@ -33,7 +33,8 @@ struct site {
     uint32_t idx;
     uint8_t kind;
     uint8_t nframes;
-    atomic_uchar capture_all;        /* set by the growth sampler: unwind every allocation here */
+    atomic_uchar capture_all;        /* set by the growth sampler: unwind allocations here... */
+    atomic_int capture_budget;       /* ...up to this many per sample period (refilled by the sampler) */
     atomic_uint rep_stack;           /* first full stack seen here (stacks.h id), 0 if none */
     uintptr_t frames[CONFIG_MAX_SITE_DEPTH];
     /* growth sampler state, reporter thread only */
@@ -128,6 +129,7 @@ void site_read_totals(struct site *s, struct site_totals *t);
 /* Called every SAMPLE_PERIOD_MS by the reporter thread: marks sites whose live bytes keep reaching new
  * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */
 #define SAMPLE_PERIOD_MS 500
+#define CAPTURES_PER_PERIOD 64     /* full stacks per growing site per period: enough to show its paths */
 void sites_sample_growth(void);
 
 void sites_atfork_prepare(void);

@@ -70,8 +70,9 @@ __attribute__((noinline, cold)) static uint32_t capture_stack(void)
     return stacks_intern(frames, n);
 }
 
-/* Finds the caller's site; a new one gets a full stack, which the first block keeps too. */
-static inline uint32_t site_of_caller(unsigned kind, uint32_t *own_stack)
+/* Finds the caller's site; a new one gets a full stack, which the first block keeps too. Inlined so
+ * that every walk starts under the same number of shim frames. */
+static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned kind, uint32_t *own_stack)
 {
     uintptr_t key[CONFIG_MAX_SITE_DEPTH];
     unsigned n = unwind_site_key(key, lw.config.site_depth);
@@ -81,7 +82,12 @@ static inline uint32_t site_of_caller(unsigned kind, uint32_t *own_stack)
         *own_stack = capture_stack();
         return sites_insert(h, kind, key, n, *own_stack);
     }
-    if (LW_UNLIKELY(atomic_load_explicit(&site_get(site)->capture_all, memory_order_relaxed)) || sample_now())
+    struct site *s = site_get(site);
+    if (LW_UNLIKELY(atomic_load_explicit(&s->capture_all, memory_order_relaxed)) &&
+        atomic_load_explicit(&s->capture_budget, memory_order_relaxed) > 0 &&
+        atomic_fetch_sub_explicit(&s->capture_budget, 1, memory_order_relaxed) > 0)
+        *own_stack = capture_stack();
+    else if (sample_now())
         *own_stack = capture_stack();
     return site;
 }

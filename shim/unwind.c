@@ -6,12 +6,19 @@
 #include <libunwind.h>
 #include "unwind.h"
 #include "arena.h"
+#include "cfi.h"
 #include "config.h"
 #include "state.h"
 
-/* Frames at the top of every walk that are ours: unw_backtrace, unwind_*, track_*, the hook. The
- * common paths have exactly SHIM_FRAMES; deeper ones (realloc) are handled by asking again. */
-#define SHIM_FRAMES 4
+/* The highest address a frame-pointer walk may read on this thread: the frame of our thread-start
+ * wrapper, or the start of the main thread's stack. 0 (unknown) disables the walk. Found without
+ * pthread_getattr_np, which takes a thread lock and allocates: the program may be inside it. */
+static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")));
+
+/* Frames at the top of every walk that are ours: unwind_*, track_*, the hook (both walkers start at
+ * the return address into their caller). The common paths have exactly SHIM_FRAMES; deeper ones
+ * (realloc) are handled by asking again. */
+#define SHIM_FRAMES 3
 #define MAX_SHIM_FRAMES 8
 
 static inline int in_shim(uintptr_t ip)
@@ -29,9 +36,13 @@ static unsigned strip_shim(uintptr_t *buf, unsigned got, uintptr_t *out, unsigne
     return n;
 }
 
-/* Walks only as far as needed: each frame costs ~80 instructions in libunwind. */
+/* The cached .eh_frame walk first (a few dozen instructions a frame, the shim's own frames skipped
+ * through their frame pointers); libunwind when it gives up. Both walk only as far as needed. */
 unsigned unwind_site_key(uintptr_t *out, unsigned n)
 {
+    int walked = cfi_backtrace(out, n, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
+    if (walked >= 0)
+        return (unsigned)walked;
     void *buf[CONFIG_MAX_SITE_DEPTH + MAX_SHIM_FRAMES];
     unsigned want = n + SHIM_FRAMES;
     int got = unw_backtrace(buf, (int)want);
@@ -42,11 +53,6 @@ unsigned unwind_site_key(uintptr_t *out, unsigned n)
     }
     return kept;
 }
-
-/* The highest address a frame-pointer walk may read on this thread: the frame of our thread-start
- * wrapper, or the start of the main thread's stack. 0 (unknown) disables the walk. Found without
- * pthread_getattr_np, which takes a thread lock and allocates: the program may be inside it. */
-static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")));
 
 extern void *__libc_stack_end;
 
@@ -60,12 +66,23 @@ struct thread_start {
     void *arg;
 };
 
+/* Runs first in every thread the program creates. pthread_getattr_np is safe here, before any code
+ * of the program runs on this thread (it takes this thread's lock and may allocate: the guard is set);
+ * without it the frame of this trampoline bounds the walks. */
 static void *thread_trampoline(void *p)
 {
     struct thread_start ts = *(struct thread_start *)p;
-    tls_stack_top = (uintptr_t)__builtin_frame_address(0);
     int saved_guard = lw_guard;
     lw_guard = 1;
+    tls_stack_top = (uintptr_t)__builtin_frame_address(0);
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0 && (uintptr_t)addr + size > tls_stack_top)
+            tls_stack_top = (uintptr_t)addr + size;
+        pthread_attr_destroy(&attr);
+    }
     arena_free(p, sizeof ts);
     lw_guard = saved_guard;
     return ts.start(ts.arg);
@@ -111,6 +128,9 @@ static unsigned frame_pointer_walk(uintptr_t *out, unsigned max)
 
 unsigned unwind_full(uintptr_t *out, unsigned max)
 {
+    int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
+    if (walked >= 0)
+        return (unsigned)walked;
     uintptr_t buf[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
     int got = unw_backtrace((void **)buf, (int)(max + MAX_SHIM_FRAMES));
     unsigned n = strip_shim(buf, got > 0 ? (unsigned)got : 0, out, max);

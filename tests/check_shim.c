@@ -618,3 +618,64 @@ static Suite *shim_suite(void)
 }
 
 LW_SUITE(shim_suite)
+
+/* ---- the .eh_frame walker against libunwind ---- */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include "cfi.h"
+
+extern void *__libc_stack_end;
+static int cfi_got, unw_got;
+static uintptr_t cfi_frames[16];
+static void *unw_frames[16];
+
+static void __attribute__((noinline)) walk_both(void)
+{
+    unw_got = unw_backtrace(unw_frames, 16);
+    cfi_got = cfi_backtrace(cfi_frames, 16, (uintptr_t)__libc_stack_end, 0, 0);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* Frames of different shapes: a big stack array (large CFA offset), alloca (CFA on rbp), recursion. */
+static int __attribute__((noinline)) shape_array(int depth);
+static int __attribute__((noinline)) shape_alloca(int depth)
+{
+    volatile char *buf = __builtin_alloca((size_t)depth * 32 + 16);
+    buf[0] = (char)depth;
+    return depth > 0 ? shape_array(depth - 1) + buf[0] : (walk_both(), 0);
+}
+
+static int __attribute__((noinline)) shape_array(int depth)
+{
+    volatile char big[8192];
+    big[depth] = 1;
+    return depth > 0 ? shape_alloca(depth - 1) + big[depth] : (walk_both(), 0);
+}
+
+START_TEST(cfi_walk_matches_libunwind)
+{
+    for (int depth = 0; depth < 6; depth++) {
+        shape_array(depth);
+        ck_assert_msg(cfi_got > 0, "the .eh_frame walk gave up at depth %d", depth);
+        /* Both start at the return address into walk_both (a different call for each); the callers above
+         * must be the same, down to the outermost frame. */
+        ck_assert_int_ge(cfi_got, 2 * depth + 3);
+        ck_assert_int_eq(cfi_got, unw_got);
+        for (int i = 1; i < cfi_got; i++)
+            ck_assert_msg(cfi_frames[i] == (uintptr_t)unw_frames[i], "depth %d frame %d: %#lx vs libunwind %#lx",
+                          depth, i, (unsigned long)cfi_frames[i], (unsigned long)(uintptr_t)unw_frames[i]);
+    }
+    ck_assert_int_eq(cfi_backtrace(cfi_frames, 4, 0, 0, 0), -1);   /* no stack bound: no walk */
+}
+END_TEST
+
+static Suite *cfi_suite(void)
+{
+    Suite *s = suite_create("cfi");
+    TCase *tc = tcase_create("walk");
+    tcase_add_test(tc, cfi_walk_matches_libunwind);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+LW_SUITE(cfi_suite)
