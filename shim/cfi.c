@@ -30,6 +30,7 @@
 #define RULE_CFA_RBP (1ull << 61)     /* CFA = rbp + off, else rsp + off */
 #define RULE_RBP_SAVED (1ull << 60)   /* caller's rbp at CFA + rbp_off, else unchanged */
 #define RULE_OUTERMOST (1ull << 59)   /* no caller: the return address is undefined (_start, clone) */
+#define RULE_FOREIGN (1ull << 58)     /* in no loaded object: JIT-compiled code */
 /* bits 0-31: CFA offset; 32-47: rbp's offset from the CFA; 48-55: the return address's offset */
 
 struct rule {
@@ -393,7 +394,9 @@ static uint64_t compute_rule(uintptr_t ip)
 {
     struct dl_find_object obj;
     uintptr_t pc = ip - 1;                        /* ip is a return address: the call is before it */
-    if (_dl_find_object((void *)pc, &obj) != 0 || !obj.dlfo_eh_frame)
+    if (_dl_find_object((void *)pc, &obj) != 0)
+        return RULE_KNOWN | RULE_FOREIGN;
+    if (!obj.dlfo_eh_frame)
         return RULE_KNOWN;
     const uint8_t *fde = find_fde(obj.dlfo_eh_frame, pc);
     struct rule rule;
@@ -466,7 +469,7 @@ static inline int stack_word(uintptr_t addr, uintptr_t lo, uintptr_t hi, uintptr
 }
 
 __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo,
-                                            uintptr_t skip_hi)
+                                            uintptr_t skip_hi, int stop_at_foreign)
 {
     if (!stack_top)
         return -1;
@@ -491,8 +494,11 @@ __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_
         if (got == n)
             break;
         uint64_t rule = rule_of(rip);
-        if (!(rule & RULE_USABLE))
+        if (!(rule & RULE_USABLE)) {
+            if ((rule & RULE_FOREIGN) && stop_at_foreign)
+                return (int)got - 1;              /* the frames before it */
             return -1;
+        }
         if (rule & RULE_OUTERMOST)
             break;
         uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + (intptr_t)(int32_t)(uint32_t)rule;

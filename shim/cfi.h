@@ -16,8 +16,11 @@
 /* Return addresses of the callers, newest first: out[0] is the return address into the first caller
  * whose code is outside [skip_lo, skip_hi) (code there must keep frame pointers: the shim's own).
  * Reads nothing outside [current frame, stack_top). Returns how many were found (the walk ends early
- * at the outermost frame), or -1 when a frame has no usable rule. */
-int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi);
+ * at the outermost frame), or -1 when a frame has no usable rule. With stop_at_foreign, a frame in no
+ * loaded object (JIT code, whose addresses change as it is recompiled) ends the walk before it
+ * instead of failing it. */
+int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi,
+                  int stop_at_foreign);
 
 /* The rule of the code at ip, for tests: 1 if usable, 0 if not. */
 int cfi_has_rule(uintptr_t ip);
