@@ -10,6 +10,7 @@ struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK];
 __thread unsigned sites_tls_stripe __attribute__((tls_model("initial-exec")));
 
 static lw_lock_t insert_lock = LW_LOCK_INIT;
+atomic_int sites_capture_budget;
 static atomic_uint next_index = 1;    /* index 0 means "no site" */
 
 static struct site_table *table_new(uint32_t capacity)
@@ -126,6 +127,7 @@ void sites_sample_growth(void)
 {
     static uint32_t sample;          /* reporter thread only; starts at 1 so 0 means "never" */
     sample++;
+    atomic_store_explicit(&sites_capture_budget, CAPTURES_PER_PERIOD_ALL, memory_order_relaxed);
     uint32_t count = sites_count();
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);

@@ -130,6 +130,9 @@ void site_read_totals(struct site *s, struct site_totals *t);
  * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */
 #define SAMPLE_PERIOD_MS 500
 #define CAPTURES_PER_PERIOD 64     /* full stacks per growing site per period: enough to show its paths */
+#define CAPTURES_PER_PERIOD_ALL 1024  /* and for all growing sites together: ~2,000 unwinds a second */
+
+extern atomic_int sites_capture_budget LW_HIDDEN;   /* what is left of the period's overall budget */
 void sites_sample_growth(void);
 
 void sites_atfork_prepare(void);

@@ -85,7 +85,9 @@ static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned ki
     struct site *s = site_get(site);
     if (LW_UNLIKELY(atomic_load_explicit(&s->capture_all, memory_order_relaxed)) &&
         atomic_load_explicit(&s->capture_budget, memory_order_relaxed) > 0 &&
-        atomic_fetch_sub_explicit(&s->capture_budget, 1, memory_order_relaxed) > 0)
+        atomic_load_explicit(&sites_capture_budget, memory_order_relaxed) > 0 &&
+        atomic_fetch_sub_explicit(&s->capture_budget, 1, memory_order_relaxed) > 0 &&
+        atomic_fetch_sub_explicit(&sites_capture_budget, 1, memory_order_relaxed) > 0)
         *own_stack = capture_stack();
     else if (sample_now())
         *own_stack = capture_stack();
