@@ -256,6 +256,20 @@ START_TEST(unlucky_phase_sawtooth_passes)
 }
 END_TEST
 
+START_TEST(one_late_jump_is_flat)
+{
+    /* Flat but for one chunk taken just before the last snapshot: as many flat pairs as rising ones. */
+    double y[] = {102400, 102400, 102400, 364544};
+    ck_assert_int_eq(judge(y, 4, 9000, 2000, &defaults), TREND_FLAT);
+    /* The same jump after a longer flat run. */
+    double z[] = {102400, 102400, 102400, 102400, 102400, 364544};
+    ck_assert_int_eq(judge(z, 6, 9000, 2000, &defaults), TREND_FLAT);
+    /* A leak that starts in the second round is rising in most pairs. */
+    double w[] = {102400, 204800, 307200, 409600};
+    ck_assert_int_eq(judge(w, 4, 9000, 2000, &defaults), TREND_LEAK);
+}
+END_TEST
+
 START_TEST(limits_apply)
 {
     double y[] = {10240, 20480, 30720, 40960};
@@ -937,6 +951,7 @@ static Suite *tools_suite(void)
     tcase_add_test(trend, flat_passes);
     tcase_add_test(trend, sawtooth_passes);
     tcase_add_test(trend, unlucky_phase_sawtooth_passes);
+    tcase_add_test(trend, one_late_jump_is_flat);
     tcase_add_test(trend, limits_apply);
     suite_add_tcase(s, trend);
     TCase *data = tcase_create("data");

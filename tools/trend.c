@@ -13,25 +13,41 @@ static int dcmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-double trend_theil_sen(const double *x, const double *y, size_t n)
+/* The slopes between every pair of points with different x, sorted; *k of them. NULL when there are none. */
+static double *pair_slopes(const double *x, const double *y, size_t n, size_t *k)
 {
-    if (n < 2)
-        return 0;
-    double *s = malloc(n * (n - 1) / 2 * sizeof *s);
+    *k = 0;
+    double *s = n >= 2 ? malloc(n * (n - 1) / 2 * sizeof *s) : NULL;
     if (!s)
-        return 0;
-    size_t k = 0;
+        return NULL;
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
             if (x[j] != x[i])
-                s[k++] = (y[j] - y[i]) / (x[j] - x[i]);
+                s[(*k)++] = (y[j] - y[i]) / (x[j] - x[i]);
+    qsort(s, *k, sizeof *s, dcmp);
+    return s;
+}
+
+double trend_theil_sen(const double *x, const double *y, size_t n)
+{
+    size_t k;
+    double *s = pair_slopes(x, y, n, &k);
     double m = 0;
-    if (k) {
-        qsort(s, k, sizeof *s, dcmp);
+    if (k)
         m = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
-    }
     free(s);
     return m;
+}
+
+/* Do more than half of the pairwise slopes exceed min? The lower median decides, so a series that is flat
+ * but for one jump (a JIT arena chunk taken just before the last snapshot) is not "growing". */
+static bool mostly_rising(const double *x, const double *y, size_t n, double min)
+{
+    size_t k;
+    double *s = pair_slopes(x, y, n, &k);
+    bool r = k && s[(k - 1) / 2] > min;
+    free(s);
+    return r;
 }
 
 void trend_judge(const trend_series *s, const trend_limits *l, trend_verdict *v)
@@ -55,7 +71,7 @@ void trend_judge(const trend_series *s, const trend_limits *l, trend_verdict *v)
         peak = fmax(peak, s->y[i]);
         v->drawdown = fmax(v->drawdown, peak - s->y[i]);
     }
-    bool rising = v->slope > l->min_slope;
+    bool rising = v->slope > l->min_slope && mostly_rising(s->x, s->y, n, l->min_slope);
     bool grew = v->growth > l->min_growth;
     bool churn = v->drawdown > TREND_CHURN_RATIO * (hi - lo);
     bool turnover = s->held_ms >= 0 && s->window_ms > 0 && s->held_ms < s->window_ms;

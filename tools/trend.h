@@ -33,7 +33,7 @@ typedef struct {
 
 typedef enum {
     TREND_LEAK,           /* grows with load and keeps growing: fails the gate */
-    TREND_FLAT,           /* robust slope not above --min-slope */
+    TREND_FLAT,           /* robust slope not above --min-slope, or no more than half of the pairwise slopes are */
     TREND_SMALL,          /* grew, but not more than --min-growth */
     TREND_CHURN,          /* fell by more than half its range at some point: a sawtooth, not an accumulation */
     TREND_TURNOVER,       /* its oldest block is younger than the last half of the rounds: nothing is kept */
