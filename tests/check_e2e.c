@@ -309,6 +309,14 @@ static int maps_have(pid_t pid, const char *needle)
     return found;
 }
 
+/* The JIT symbol map a JVM leaves behind once jcmd Compiler.perfmap (or leakwatch dump) made it. */
+static void remove_perf_map(pid_t pid)
+{
+    char *p = strf("/tmp/perf-%d.map", (int)pid);
+    unlink(p);
+    free(p);
+}
+
 /* ------------------------------------------------------------------------------------------------------------
  * Network. */
 
@@ -741,6 +749,7 @@ START_TEST(java_usr2_report_names_frames)
                       strstr(txt, "newDirectBuffer"),
                   "%s lacks a LEAK record naming newDirectBuffer and buildOrderBody", txt_path);
 
+    remove_perf_map(j.pid);
     jvm_stop(&j);
     json_decref(rep);
     rm_tree(j.dir);
@@ -840,6 +849,7 @@ START_TEST(java_run_and_dump)
     ck_assert_int_eq(http_status(port, "/orders/after-dump"), 200);
 
     kill(jpid, SIGTERM);
+    remove_perf_map(jpid);
     ck_assert_msg(wait_child(runner, 30) >= 0, "leakwatch run did not end after its java ended");
     rm_tree(dir);
     free(dump);
@@ -878,6 +888,11 @@ static int java_gate(const char *dir, const char *mode)
     char *out = strf("%s/gate.txt", dir);
     char *env[] = { strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
     int st = run_cmd(argv, env, out, 180);
+    char *text = slurp(out);
+    const char *at = text ? strstr(text, "started java as PID ") : NULL;
+    if (at)
+        remove_perf_map((pid_t)atoi(at + strlen("started java as PID ")));
+    free(text);
     free(out);
     free(junit);
     free(portstr);
