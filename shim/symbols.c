@@ -132,7 +132,10 @@ static struct symtab *symtab_for(const struct module *m)
 {
     struct mapped_file f;
     struct stat st;
-    if (m->path[0] != '/' || map_file(m->path, &f, &st) < 0)
+    /* /proc/self/exe still reaches the running executable when its file was replaced (an upgrade
+     * while the server runs); its path then names a new, different file, or none. */
+    const char *file = m->is_main ? "/proc/self/exe" : m->path;
+    if (m->path[0] != '/' || map_file(file, &f, &st) < 0)
         return NULL;
     for (struct symtab *t = symtab_cache; t; t = t->next) {
         if (t->dev == st.st_dev && t->ino == st.st_ino && strcmp(t->path, m->path) == 0) {
@@ -160,7 +163,7 @@ static struct symtab *symtab_for(const struct module *m)
             unmap_file(&f);
         }
     }
-    if (!ok && map_file(m->path, &f, &st) == 0) {
+    if (!ok && map_file(file, &f, &st) == 0) {
         symtab_clear(t);
         load_elf_symbols(&f, SHT_DYNSYM, t);
         unmap_file(&f);
@@ -225,6 +228,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
     if (!name || !name[0]) {
         ssize_t n = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
         m->path[n > 0 ? n : 0] = '\0';
+        m->is_main = 1;
     } else {
         size_t n = strlen(name);
         if (n >= sizeof m->path)

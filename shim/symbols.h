@@ -15,6 +15,7 @@ struct module {
     char build_id[41];              /* hex, "" if none */
     uintptr_t base;                 /* load bias: offset = ip - base */
     uintptr_t lo, hi;               /* extent of its loaded segments */
+    int is_main;                    /* the executable: read through /proc/self/exe */
     struct symtab *syms;
 };
 
