@@ -128,22 +128,33 @@ static unsigned frame_pointer_walk(uintptr_t *out, unsigned max)
     return n;
 }
 
+/* The shim's own frames can also sit below the program's (our pthread_create hook and the thread
+ * trampoline): a creation stack shows none of them. */
+static unsigned drop_shim_frames(uintptr_t *frames, unsigned n)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (!in_shim(frames[i]))
+            frames[kept++] = frames[i];
+    return kept;
+}
+
 unsigned unwind_full(uintptr_t *out, unsigned max)
 {
     int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0], 0);
     if (walked >= 0)
-        return (unsigned)walked;
+        return drop_shim_frames(out, (unsigned)walked);
     uintptr_t buf[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
     int got = unw_backtrace((void **)buf, (int)(max + MAX_SHIM_FRAMES));
     unsigned n = strip_shim(buf, got > 0 ? (unsigned)got : 0, out, max);
     if (n == 0 || n >= max)
-        return n;
+        return drop_shim_frames(out, n);
     /* libunwind stopped at code that belongs to no loaded object (JIT-compiled code): where the
      * frame-pointer chain passes that frame, it goes on through such code; splice the remainder on.
      * _dl_find_object is lock-free, unlike dladdr. */
     struct dl_find_object found;
     if (_dl_find_object((void *)(out[n - 1] - 1), &found) == 0)
-        return n;
+        return drop_shim_frames(out, n);
     uintptr_t fps[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
     unsigned nfp = frame_pointer_walk(fps, max + MAX_SHIM_FRAMES);
     for (unsigned i = 0; i < nfp; i++) {
@@ -153,5 +164,5 @@ unsigned unwind_full(uintptr_t *out, unsigned max)
             out[n++] = fps[j];
         break;
     }
-    return n;
+    return drop_shim_frames(out, n);
 }
