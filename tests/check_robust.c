@@ -308,6 +308,58 @@ START_TEST(test_signal_storm)
 }
 END_TEST
 
+/* 1b. Report signals keep coming while the program exits. The exit report must stay the last one (it
+ * counts what is live after every exit handler) and the state file must be gone once the process is:
+ * a report written after the exit report publishes <pid>.state again, for a process that no longer
+ * exists. The race is narrow, so the scenario runs ten times. */
+START_TEST(test_signals_during_exit)
+{
+    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    for (int run = 0; run < 10; run++) {
+        struct tu_proc p;
+        start(&p, "stress_storm", NULL, settings, 1);
+        await_line(&p, "ready\n");
+        for (int i = 0; i < 20; i++) {
+            kill(p.pid, SIGUSR2);
+            sleep_ms(1);
+        }
+        kill(p.pid, SIGUSR1);
+        double end = tu_now() + RUN_LIMIT_S;
+        for (;;) {
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            if ((waitid(P_PID, (id_t)p.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == p.pid) ||
+                tu_now() >= end)
+                break;
+            kill(p.pid, SIGUSR2);
+            tu_read_until(&p, "\n\001never\001", 0.0005);
+        }
+        finish(&p, 1.0);
+        assert_exit(&p, 7);
+        char *state = tu_strf("/tmp/leakwatch-%d/%d.state", (int)geteuid(), (int)p.pid);
+        int stale = access(state, F_OK) == 0;
+        unlink(state);
+        int seq = 1;
+        for (;; seq++) {
+            char *path = tu_report_path(out, "stress_storm", p.pid, seq, "json");
+            int exists = access(path, F_OK) == 0;
+            free(path);
+            if (!exists)
+                break;
+        }
+        json_t *last = tu_report(out, "stress_storm", p.pid, seq - 1);
+        ck_assert_msg(strcmp(reason_of(last), "exit") == 0,
+                      "run %d: report #%d, written after the exit report, has reason %s; stderr:\n%s", run, seq - 1,
+                      reason_of(last), p.err);
+        ck_assert_msg(!stale, "run %d: %s is left behind after the process ended", run, state);
+        json_decref(last);
+        free(state);
+        tu_proc_free(&p);
+        tu_rmtree(out);
+    }
+}
+END_TEST
+
 /* 2. The program's SIGALRM handler allocates, interrupting the shim's own hot path. */
 START_TEST(test_alarm_handler_allocates)
 {
@@ -884,6 +936,7 @@ static Suite *robust_suite(void)
     Suite *s = suite_create("robust");
     TCase *tc = robust_case(s, "signals", 120);
     tcase_add_test(tc, test_signal_storm);
+    tcase_add_test(tc, test_signals_during_exit);
     tcase_add_test(tc, test_alarm_handler_allocates);
     tc = robust_case(s, "processes", 120);
     tcase_add_test(tc, test_fork_storm);
