@@ -469,7 +469,7 @@ static inline int stack_word(uintptr_t addr, uintptr_t lo, uintptr_t hi, uintptr
 }
 
 __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo,
-                                            uintptr_t skip_hi, int stop_at_foreign)
+                                            uintptr_t skip_hi)
 {
     if (!stack_top)
         return -1;
@@ -494,11 +494,21 @@ __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_
         if (got == n)
             break;
         uint64_t rule = rule_of(rip);
-        if (!(rule & RULE_USABLE)) {
-            if ((rule & RULE_FOREIGN) && stop_at_foreign)
-                return (int)got - 1;              /* the frames before it */
-            return -1;
+        if (rule & RULE_FOREIGN) {
+            /* JIT code has no unwind tables; with -XX:+PreserveFramePointer its frames are chained by
+             * rbp. The chain must move up the stack, or the walk ends here. */
+            uintptr_t saved_rbp, ra;
+            if (rbp < rsp || !stack_word(rbp, lo, hi, &saved_rbp) || !stack_word(rbp + sizeof(uintptr_t), lo, hi, &ra))
+                break;
+            rsp = rbp + 2 * sizeof(uintptr_t);
+            rbp = saved_rbp;
+            rip = ra;
+            if (rip == 0)
+                break;
+            continue;
         }
+        if (!(rule & RULE_USABLE))
+            return -1;
         if (rule & RULE_OUTERMOST)
             break;
         uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + (intptr_t)(int32_t)(uint32_t)rule;

@@ -4,8 +4,8 @@
  * for each return address (where the caller's frame and return address are) is read once from the
  * object's .eh_frame_hdr/.eh_frame, cached in a lock-free table, and then costs a lookup and two loads
  * per frame. Only the common rules are handled (CFA = rsp/rbp + offset, return address and rbp saved at
- * CFA offsets); anything else — JIT code, signal frames, DWARF expressions — makes the walk give up and
- * the caller falls back to libunwind. Every read is bounds-checked against the thread's stack.
+ * CFA offsets) plus frame-pointer chains through JIT code; anything else — signal frames, DWARF
+ * expressions — makes the walk give up and the caller falls back to libunwind. Every read is bounds-checked against the thread's stack.
  * Lock-free; calls _dl_find_object (lock-free in glibc); allocation-free. Not async-signal-safe only in
  * that a walk interrupted by itself may miss the cache. */
 #ifndef LW_CFI_H
@@ -15,12 +15,11 @@
 
 /* Return addresses of the callers, newest first: out[0] is the return address into the first caller
  * whose code is outside [skip_lo, skip_hi) (code there must keep frame pointers: the shim's own).
- * Reads nothing outside [current frame, stack_top). Returns how many were found (the walk ends early
- * at the outermost frame), or -1 when a frame has no usable rule. With stop_at_foreign, a frame in no
- * loaded object (JIT code, whose addresses change as it is recompiled) ends the walk before it
- * instead of failing it. */
-int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi,
-                  int stop_at_foreign);
+ * Reads nothing outside [current frame, stack_top). A frame in no loaded object (JIT-compiled code)
+ * is stepped over by its frame pointer, as libunwind does; the walk ends where that chain does not
+ * lead up the stack. Returns how many were found (the walk ends early at the outermost frame), or -1
+ * when a frame of a loaded object has no usable rule. */
+int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi);
 
 /* The rule of the code at ip, for tests: 1 if usable, 0 if not. */
 int cfi_has_rule(uintptr_t ip);

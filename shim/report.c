@@ -529,7 +529,15 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
         out_str(o, " of these ");
         out_u64_grouped(o, g->blocks);
         out_str(o, g->blocks == 1 ? " block was" : " blocks were");
-        out_str(o, " not unwound one by one and are shown here):\n");
+        out_str(o, " not unwound one by one and are shown here");
+        uint32_t others = s->sums[key_site(g->key)].ngroups - 1;
+        if (others) {
+            /* their blocks may well have been made by those other paths */
+            out_str(o, "; the site is also reached by ");
+            out_u64_grouped(o, others);
+            out_str(o, others == 1 ? " other stack, in its own record" : " other stacks, in their own records");
+        }
+        out_str(o, "):\n");
     } else {
         out_str(o, "Created at:\n");
     }

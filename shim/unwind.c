@@ -37,13 +37,13 @@ static unsigned strip_shim(uintptr_t *buf, unsigned got, uintptr_t *out, unsigne
 }
 
 /* The cached .eh_frame walk first (a few dozen instructions a frame, the shim's own frames skipped
- * through their frame pointers); libunwind when it gives up. Both walk only as far as needed. A key
- * ends before the first JIT frame: its address changes whenever the JVM recompiles the code, and a
- * site must keep one identity for the gate to see it grow. */
+ * through their frame pointers); libunwind when it gives up. Both walk only as far as needed. JIT
+ * frames are part of a key, as they tell the Java callers apart (a site is then renamed when the JVM
+ * recompiles the method: the gate's warm-up rounds are for that). */
 unsigned unwind_site_key(uintptr_t *out, unsigned n)
 {
-    int walked = cfi_backtrace(out, n, tls_stack_top, lw.self_lo[0], lw.self_hi[0], 1);
-    if (walked > 0)
+    int walked = cfi_backtrace(out, n, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
+    if (walked >= 0)
         return (unsigned)walked;
     void *buf[CONFIG_MAX_SITE_DEPTH + MAX_SHIM_FRAMES];
     unsigned want = n + SHIM_FRAMES;
@@ -141,7 +141,7 @@ static unsigned drop_shim_frames(uintptr_t *frames, unsigned n)
 
 unsigned unwind_full(uintptr_t *out, unsigned max)
 {
-    int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0], 0);
+    int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
     if (walked >= 0)
         return drop_shim_frames(out, (unsigned)walked);
     uintptr_t buf[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];

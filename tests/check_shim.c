@@ -632,7 +632,7 @@ static void *unw_frames[16];
 static void __attribute__((noinline)) walk_both(void)
 {
     unw_got = unw_backtrace(unw_frames, 16);
-    cfi_got = cfi_backtrace(cfi_frames, 16, (uintptr_t)__libc_stack_end, 0, 0, 0);
+    cfi_got = cfi_backtrace(cfi_frames, 16, (uintptr_t)__libc_stack_end, 0, 0);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -665,7 +665,7 @@ START_TEST(cfi_walk_matches_libunwind)
             ck_assert_msg(cfi_frames[i] == (uintptr_t)unw_frames[i], "depth %d frame %d: %#lx vs libunwind %#lx",
                           depth, i, (unsigned long)cfi_frames[i], (unsigned long)(uintptr_t)unw_frames[i]);
     }
-    ck_assert_int_eq(cfi_backtrace(cfi_frames, 4, 0, 0, 0, 0), -1);   /* no stack bound: no walk */
+    ck_assert_int_eq(cfi_backtrace(cfi_frames, 4, 0, 0, 0), -1);   /* no stack bound: no walk */
 }
 END_TEST
 

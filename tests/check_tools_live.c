@@ -236,10 +236,15 @@ START_TEST(run_sets_the_environment)
     char *java = tu_strf("%s/java", dir);
     ck_assert(symlink("/bin/sh", java) == 0);
     tu_env_set(&env, "JAVA_TOOL_OPTIONS", "-Xss1m");
-    char *a2[] = {"run", "--quiet", "--", java, "-c", "echo \"[$JAVA_TOOL_OPTIONS]\"", NULL};
+    char *a2[] = {"run", "--quiet", "--", java, "-c", "echo \"[$JAVA_TOOL_OPTIONS|$LEAKWATCH_SITE_DEPTH]\"", NULL};
     lw(&p, &env, 30, a2);
-    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "[-Xss1m -XX:+PreserveFramePointer]"), "java run: %s %s",
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "[-Xss1m -XX:+PreserveFramePointer|12]"), "java run: %s %s",
                   p.out, p.err);
+    tu_proc_free(&p);
+    /* a site depth the user chose stays */
+    tu_env_set(&env, "LEAKWATCH_SITE_DEPTH", "6");
+    lw(&p, &env, 30, a2);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "|6]"), "java run: %s %s", p.out, p.err);
     tu_proc_free(&p);
 
     char *a3[] = {"run", "--signal", "SIGBOGUS", "--", "/bin/true", NULL};
