@@ -761,6 +761,35 @@ START_TEST(test_huge_and_odd_sizes)
 }
 END_TEST
 
+/* 8b. The address space runs out (RLIMIT_AS) while the program holds millions of small blocks: the
+ * shim's tables cannot grow either. The program must run exactly as without the shim; the shim either
+ * keeps exact counts or turns tracking off and says so. */
+START_TEST(test_address_space_exhausted)
+{
+    struct tu_proc bare, p;
+    start(&bare, "stress_oom", NULL, NULL, 0);
+    finish(&bare, RUN_LIMIT_S);
+    assert_exit(&bare, 0);
+    start(&p, "stress_oom", NULL, NULL, 1);
+    finish(&p, RUN_LIMIT_S);
+    assert_exit(&p, 0);
+    ck_assert_str_eq(p.out, bare.out);
+    ck_assert_msg(lines_starting(p.err, "leakwatch: ") == lines_starting(p.err, ""),
+                  "stderr has lines that are not the shim's:\n%s", p.err);
+    json_t *r = tu_find_report(out, p.pid, "exit");
+    if (r) {
+        assert_totals(r, 0, 0);
+        json_t *t = json_object_get(r, "totals");
+        ck_assert_int_eq(tu_int(t, "allocs"), tu_int(t, "frees"));
+        json_decref(r);
+    } else {
+        ck_assert_msg(strstr(p.err, "tracking is off"), "no exit report, and stderr does not say why:\n%s", p.err);
+    }
+    tu_proc_free(&bare);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* 9. vfork + exec and posix_spawn from a threaded program. */
 START_TEST(test_vfork_and_spawn)
 {
@@ -960,6 +989,7 @@ static Suite *robust_suite(void)
     tcase_add_test(tc, test_disk_full_after_many_reports);
     tc = robust_case(s, "sizes", 240);
     tcase_add_test(tc, test_huge_and_odd_sizes);
+    tcase_add_test(tc, test_address_space_exhausted);
     tcase_add_test(tc, test_cxx_program);
     return s;
 }
