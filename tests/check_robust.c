@@ -382,6 +382,34 @@ START_TEST(test_alarm_handler_allocates)
 }
 END_TEST
 
+/* 2b. The same handler on an 8 KiB alternate signal stack (the SIGSTKSZ of programs built before glibc
+ * 2.34): the program's own allocations fit there, so the shim's malloc path must fit too. */
+START_TEST(test_alarm_handler_on_altstack)
+{
+    struct tu_proc bare, p;
+    const char *args[] = { "altstack", NULL };
+    start(&bare, "stress_alarm", args, NULL, 0);
+    finish(&bare, RUN_LIMIT_S);
+    ck_assert_msg(!bare.timed_out && WIFEXITED(bare.status) && WEXITSTATUS(bare.status) == 0,
+                  "without the shim the program already fails (%s): the test's premise does not hold here",
+                  tu_status_str(&bare));
+    start(&p, "stress_alarm", args, NULL, 1);
+    finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(!p.timed_out && WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0,
+                  "runs without the shim, but under it: %s (signal 11: the shim's malloc path overflowed the "
+                  "8 KiB signal stack)%s", tu_status_str(&p), trace_text());
+    long long bytes = 0;
+    int blocks = 0, allocated = 0;
+    ck_assert_msg(sscanf(p.out, "stress_alarm: expect %lld bytes in %d blocks; handler allocated %d times", &bytes,
+                         &blocks, &allocated) == 3 && allocated > 0, "stdout: %s", p.out);
+    json_t *r = tu_report(out, "stress_alarm", p.pid, 1);
+    assert_totals(r, bytes, blocks);
+    json_decref(r);
+    tu_proc_free(&bare);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* 3. 100 children forked while four threads churn: none hangs; each exit() child reports under its pid. */
 START_TEST(test_fork_storm)
 {
@@ -976,6 +1004,7 @@ static Suite *robust_suite(void)
     tcase_add_test(tc, test_signal_storm);
     tcase_add_test(tc, test_signals_during_exit);
     tcase_add_test(tc, test_alarm_handler_allocates);
+    tcase_add_test(tc, test_alarm_handler_on_altstack);
     tc = robust_case(s, "processes", 120);
     tcase_add_test(tc, test_fork_storm);
     tcase_add_test(tc, test_thread_churn);
