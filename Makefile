@@ -52,7 +52,7 @@ $(B)/shim/%.o: shim/%.c
 
 $(B)/libleakwatch.so: $(SHIM_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-soname,libleakwatch.so -o $@ $^ $(SHIM_LIBS)
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,now -Wl,-soname,libleakwatch.so -o $@ $^ $(SHIM_LIBS)
 
 $(B)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)

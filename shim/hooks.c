@@ -2,6 +2,7 @@
  * (guard) or before it is ready, else the real call, then one track_*() call; errno as the real call
  * left it. Removal from the tables happens before the real free/munmap/realloc, insertion after a
  * successful allocation. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -226,7 +227,8 @@ LW_EXPORT int munmap(void *addr, size_t len)
 {
     if (LW_UNLIKELY(!lw.real.munmap) && not_ready() == LW_INITIALISING)
         return errno = ENOMEM, -1;
-    if (PASS_THROUGH())
+    /* the kernel refuses these with EINVAL: nothing is unmapped, so nothing is untracked */
+    if (PASS_THROUGH() || len == 0 || ((uintptr_t)addr & (lw.page_size - 1)))
         return lw.real.munmap(addr, len);
     lw_guard = 1;
     track_munmap(addr, len);
@@ -279,6 +281,33 @@ LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 {
     return signal(sig, handler);
 }
+
+/* The setuid family: the state file follows the effective uid (see reporter.h). */
+#define UID_HOOK(name, params, args)                                               \
+    LW_EXPORT int name params                                                      \
+    {                                                                              \
+        static int (*real) params;                                                 \
+        if (!real)                                                                 \
+            real = (int (*) params)dlsym(RTLD_NEXT, #name);                        \
+        if (!real)                                                                 \
+            return errno = ENOSYS, -1;                                             \
+        if (!lw_is_on() || lw_guard)                                               \
+            return real args;                                                      \
+        int saved_guard = lw_guard;                                                \
+        lw_guard = 1;                                                              \
+        reporter_uid_changing();                                                   \
+        int rc = real args;                                                        \
+        int saved_errno = errno;                                                   \
+        reporter_uid_changed();                                                    \
+        lw_guard = saved_guard;                                                    \
+        errno = saved_errno;                                                       \
+        return rc;                                                                 \
+    }
+
+UID_HOOK(setuid, (uid_t uid), (uid))
+UID_HOOK(seteuid, (uid_t uid), (uid))
+UID_HOOK(setreuid, (uid_t ruid, uid_t euid), (ruid, euid))
+UID_HOOK(setresuid, (uid_t ruid, uid_t euid, uid_t suid), (ruid, euid, suid))
 
 /* Wraps the start routine so the thread records the top of its stack for frame-pointer walks. */
 LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)

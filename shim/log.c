@@ -6,11 +6,23 @@
 
 static atomic_uint lines_written;
 
+static void write_line(unsigned n, const char *a, const char *b, const char *c, const char *d, const char *e);
+
 void lw_log(const char *a, const char *b, const char *c, const char *d, const char *e)
 {
     unsigned n = atomic_fetch_add_explicit(&lines_written, 1, memory_order_relaxed);
     if (n > LOG_MAX_LINES)
         return;
+    write_line(n, a, b, c, d, e);
+}
+
+void lw_log_always(const char *a, const char *b, const char *c, const char *d, const char *e)
+{
+    write_line(0, a, b, c, d, e);
+}
+
+static void write_line(unsigned n, const char *a, const char *b, const char *c, const char *d, const char *e)
+{
     char buf[1024];
     struct out o;
     out_init(&o, -1, buf, sizeof buf - 1);

@@ -9,6 +9,10 @@
 /* Writes "leakwatch: " + the parts + "\n". Parts are strings; use log_num() to format numbers. */
 void lw_log(const char *a, const char *b, const char *c, const char *d, const char *e);
 
+/* The same, never capped: for the one line each report (written or failed) produces, which a user
+ * asked for and must see. */
+void lw_log_always(const char *a, const char *b, const char *c, const char *d, const char *e);
+
 /* Formats v in decimal into buf (at least 24 bytes) and returns buf, for lw_log arguments. */
 const char *log_num(char *buf, uint64_t v);
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +61,18 @@ static void expand_dir(const char *template, char *dst, size_t cap, uid_t uid)
 /* Opens (creating if needed) a directory that only this user can write to. Returns an O_PATH-free
  * directory fd or -1 after saying why once. Refuses symlinks, directories of other users, and
  * directories others can write to. */
-static int open_private_dir(const char *path, int is_default)
+typedef void (*log_fn)(const char *, const char *, const char *, const char *, const char *);
+
+static int open_private_dir(const char *path, int is_default, log_fn say)
 {
     if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        lw_log("cannot create the report directory ", path, ": ", strerror(errno),
+        say("cannot create the report directory ", path, ": ", strerror(errno),
                is_default ? "" : " (set LEAKWATCH_OUT to a directory you can write)");
         return -1;
     }
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        lw_log("cannot open the report directory ", path, ": ",
+        say("cannot open the report directory ", path, ": ",
                errno == ELOOP || errno == ENOTDIR ? "it is a symlink or not a directory; refusing to write there"
                                                  : strerror(errno), "");
         return -1;
@@ -77,7 +80,7 @@ static int open_private_dir(const char *path, int is_default)
     struct stat st;
     if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & (is_default ? 077 : 022))) {
         char uid[24];
-        lw_log("refusing the report directory ", path,
+        say("refusing the report directory ", path,
                st.st_uid != geteuid() ? ": it belongs to another user (uid " : ": others can write to it (uid ",
                log_num(uid, st.st_uid), is_default ? "); remove it or set LEAKWATCH_OUT"
                                                    : "); use a directory only you can write to");
@@ -121,15 +124,43 @@ static int create_exclusive(int dirfd, const char *name)
     return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
+/* Removes <pid>.state files of processes that no longer exist (killed, or left with _exit), reading
+ * the directory with getdents64 since opendir allocates. */
+static void remove_dead_states(int dirfd)
+{
+    char buf[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        for (long at = 0; at < n;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
+                (void *)(buf + at);
+            at += d->reclen;
+            char *end;
+            unsigned long pid = strtoul(d->name, &end, 10);
+            if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)lw.pid)
+                continue;
+            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+                unlinkat(dirfd, d->name, 0);
+        }
+    }
+}
+
 /* Writes <pid>.state into the default per-user directory so `leakwatch dump PID` finds our signal
  * and directory without reading the environment (which nginx overwrites). */
 static void publish_state(unsigned last_seq)
 {
     char dir[64], tmp[64], name[64], body[1024];
     expand_dir("/tmp/leakwatch-%u", dir, sizeof dir, geteuid());
-    int dirfd = open_private_dir(dir, 1);
+    int dirfd = open_private_dir(dir, 1, lw_log);
     if (dirfd < 0)
         return;
+    if (last_seq == 0) {
+        int saved = errno;
+        remove_dead_states(dirfd);
+        errno = saved;
+    }
     struct out o;
     out_init(&o, -1, name, sizeof name - 1);
     out_u64(&o, (uint64_t)lw.pid);
@@ -181,7 +212,7 @@ static int write_report_locked(enum report_reason reason)
     char dir[600], program[256], tmp_txt[400], tmp_json[400], txt[400], json[400];
     int is_default = strcmp(lw.config.out, "/tmp/leakwatch-%u") == 0;
     expand_dir(lw.config.out, dir, sizeof dir, geteuid());
-    int dirfd = open_private_dir(dir, is_default);
+    int dirfd = open_private_dir(dir, is_default, lw_log_always);
     if (dirfd < 0)
         return -1;
     unsigned seq = rep.seq + 1;
@@ -199,7 +230,7 @@ static int write_report_locked(enum report_reason reason)
     int json_fd = txt_fd >= 0 ? create_exclusive(dirfd, tmp_json) : -1;
     int rc = -1;
     if (txt_fd < 0 || json_fd < 0) {
-        lw_log("cannot create a report file in ", dir, ": ", strerror(errno), "");
+        lw_log_always("cannot create a report file in ", dir, ": ", strerror(errno), "");
         goto out;
     }
     uint64_t min_age = reason == REASON_EXIT ? 0 : lw.config.min_age_ms;
@@ -212,7 +243,7 @@ static int write_report_locked(enum report_reason reason)
         err = errno;
     if (err) {
         char num[24];
-        lw_log("could not write report #", log_num(num, seq), " to ", dir,
+        lw_log_always("could not write report #", log_num(num, seq), " to ", dir,
                err == ENOSPC ? ": the disk is full; tracking goes on, free space and ask again"
                              : ": write failed; tracking goes on");
         unlinkat(dirfd, tmp_txt, 0);
@@ -239,7 +270,7 @@ static int write_report_locked(enum report_reason reason)
         out_str(&o, txt);
         out_str(&o, " and .json");
         line[o.len < sizeof line ? o.len : sizeof line - 1] = '\0';
-        lw_log(line, NULL, NULL, NULL, NULL);
+        lw_log_always(line, NULL, NULL, NULL, NULL);
     }
 out:
     if (txt_fd >= 0)
@@ -258,10 +289,41 @@ int reporter_write_now(enum report_reason reason)
         return -1;
     int saved = errno;
     lw_lock(&rep.report_lock);
-    int rc = write_report_locked(reason);
+    /* the exit report is the last: nothing after it, not even a signal that arrived during exit */
+    int rc = reason != REASON_EXIT && atomic_load(&rep.exit_report_done) ? -1 : write_report_locked(reason);
     lw_unlock(&rep.report_lock);
     errno = saved;
     return rc;
+}
+
+/* The state file lives in the directory of the effective uid: move it when the uid changes (nginx
+ * workers, daemons dropping root), or it would be left behind where the process can no longer remove
+ * it. Reports are serialised with this by the report lock. */
+static uid_t uid_before_change;
+static int had_state;
+
+void reporter_uid_changing(void)
+{
+    lw_lock(&rep.report_lock);
+    uid_before_change = geteuid();
+    char path[96];
+    struct out o;
+    expand_dir("/tmp/leakwatch-%u/", path, sizeof path, uid_before_change);
+    out_init(&o, -1, path, sizeof path - 1);
+    o.len = strlen(path);
+    out_u64(&o, (uint64_t)lw.pid);
+    out_str(&o, ".state");
+    path[o.len] = '\0';
+    had_state = unlink(path) == 0;
+}
+
+void reporter_uid_changed(void)
+{
+    if (had_state && geteuid() != uid_before_change && !atomic_load(&rep.exit_report_done))
+        publish_state(rep.seq);
+    else if (had_state && geteuid() == uid_before_change)
+        publish_state(rep.seq);     /* the change failed or kept the uid: put it back */
+    lw_unlock(&rep.report_lock);
 }
 
 /* ---- the thread ------------------------------------------------------------------------------ */
@@ -302,11 +364,15 @@ static void *reporter_main(void *arg)
     return NULL;
 }
 
-int reporter_start(void)
+/* A forked child publishes no state file: it has its parent's settings, and `leakwatch dump` looks up
+ * the nearest ancestor's file. So children that leave with _exit (which runs no exit handler) leave no
+ * file behind. The file appears once the child writes a report. */
+int reporter_start(int publish)
 {
     rep.thread_running = 0;
     if (lw.config.signal == 0 && lw.config.interval_ms == 0) {
-        publish_state(rep.seq);
+        if (publish)
+            publish_state(rep.seq);
         return 0;                   /* nothing to wait for: reports come from exit and the API */
     }
     sigset_t all, old;
@@ -327,7 +393,8 @@ int reporter_start(void)
     }
     pthread_setname_np(thread, "leakwatch");
     rep.thread_running = 1;
-    publish_state(rep.seq);
+    if (publish)
+        publish_state(rep.seq);
     return 0;
 }
 
@@ -336,11 +403,17 @@ int reporter_start(void)
 static void exit_report(void *unused)
 {
     (void)unused;
-    if (atomic_exchange(&rep.exit_report_done, 1))
-        return;
     int saved_guard = lw_guard;
     lw_guard = 1;
-    reporter_write_now(REASON_EXIT);
+    lw_lock(&rep.report_lock);
+    int first = !atomic_exchange(&rep.exit_report_done, 1);
+    if (first && lw_is_on())
+        write_report_locked(REASON_EXIT);
+    lw_unlock(&rep.report_lock);
+    if (!first) {
+        lw_guard = saved_guard;
+        return;
+    }
     remove_state();
     lw_guard = saved_guard;
 }
@@ -395,7 +468,7 @@ static void fork_child(void)
     int saved_guard = lw_guard;
     lw_guard = 1;
     if (lw_is_on())
-        reporter_start();
+        reporter_start(0);
     lw_guard = saved_guard;
 }
 

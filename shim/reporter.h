@@ -8,7 +8,14 @@
 
 #include "report.h"
 
-int reporter_start(void);                 /* after tracking is on; 0 or -1 (said why on stderr) */
+/* After tracking is on; 0 or -1 (said why on stderr). publish: write the state file (not in a forked
+ * child, see reporter.c). */
+int reporter_start(int publish);
+
+/* Around a change of the effective uid (the setuid family): the state file moves to the new uid's
+ * directory. Must be called in pairs. */
+void reporter_uid_changing(void);
+void reporter_uid_changed(void);
 
 /* Async-signal-safe: asks the reporter thread for a report. */
 void reporter_request(enum report_reason reason);

@@ -133,6 +133,6 @@ void lw_start(void)
     if (lw.config.signal)
         signals_install();
     reporter_install_fork_handlers();
-    reporter_start();
+    reporter_start(1);
     lw_guard = saved_guard;
 }

@@ -65,7 +65,7 @@ static inline int sample_now(void)
 
 __attribute__((noinline, cold)) static uint32_t capture_stack(void)
 {
-    uintptr_t frames[CONFIG_MAX_DEPTH];
+    uintptr_t frames[lw.config.depth];
     unsigned n = unwind_full(frames, lw.config.depth);
     return stacks_intern(frames, n);
 }

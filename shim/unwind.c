@@ -1,6 +1,7 @@
 /* unwind.c — stack walking for site keys and creation stacks (see unwind.h). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -14,6 +15,15 @@
  * wrapper, or the start of the main thread's stack. 0 (unknown) disables the walk. Found without
  * pthread_getattr_np, which takes a thread lock and allocates: the program may be inside it. */
 static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t tls_stack_lo __attribute__((tls_model("initial-exec")));
+
+/* Walks only run on the thread's own stack: on an alternate signal stack (sigaltstack, often a few KiB)
+ * there is neither room for a deep walk nor a known way back to the interrupted frames. */
+static inline int on_thread_stack(void)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    return here >= tls_stack_lo && here < tls_stack_top;
+}
 
 /* Frames at the top of every walk that are ours: unwind_*, track_*, the hook (both walkers start at
  * the return address into their caller). The common paths have exactly SHIM_FRAMES; deeper ones
@@ -42,6 +52,8 @@ static unsigned strip_shim(uintptr_t *buf, unsigned got, uintptr_t *out, unsigne
  * recompiles the method: the gate's warm-up rounds are for that). */
 unsigned unwind_site_key(uintptr_t *out, unsigned n)
 {
+    if (LW_UNLIKELY(!on_thread_stack()))
+        return 0;
     int walked = cfi_backtrace(out, n, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
     if (walked >= 0)
         return (unsigned)walked;
@@ -60,7 +72,14 @@ extern void *__libc_stack_end;
 
 void unwind_main_thread_started(void)
 {
+    struct rlimit limit;
+    uintptr_t size = 8u << 20;
+    if (getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (1u << 30))
+        size = limit.rlim_cur;
+    else if (getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur == RLIM_INFINITY)
+        size = 1u << 30;
     tls_stack_top = (uintptr_t)__libc_stack_end;
+    tls_stack_lo = tls_stack_top - size;
 }
 
 struct thread_start {
@@ -77,12 +96,15 @@ static void *thread_trampoline(void *p)
     int saved_guard = lw_guard;
     lw_guard = 1;
     tls_stack_top = (uintptr_t)__builtin_frame_address(0);
+    tls_stack_lo = tls_stack_top - 64 * 1024;     /* until the real bounds are known */
     pthread_attr_t attr;
     void *addr;
     size_t size;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0 && (uintptr_t)addr + size > tls_stack_top)
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0 && (uintptr_t)addr + size > tls_stack_top) {
             tls_stack_top = (uintptr_t)addr + size;
+            tls_stack_lo = (uintptr_t)addr;
+        }
         pthread_attr_destroy(&attr);
     }
     arena_free(p, sizeof ts);
@@ -141,10 +163,12 @@ static unsigned drop_shim_frames(uintptr_t *frames, unsigned n)
 
 unsigned unwind_full(uintptr_t *out, unsigned max)
 {
+    if (!on_thread_stack())
+        return 0;
     int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
     if (walked >= 0)
         return drop_shim_frames(out, (unsigned)walked);
-    uintptr_t buf[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
+    uintptr_t buf[max + MAX_SHIM_FRAMES];          /* sized by LEAKWATCH_DEPTH: stacks can be small */
     int got = unw_backtrace((void **)buf, (int)(max + MAX_SHIM_FRAMES));
     unsigned n = strip_shim(buf, got > 0 ? (unsigned)got : 0, out, max);
     if (n == 0 || n >= max)
@@ -155,7 +179,7 @@ unsigned unwind_full(uintptr_t *out, unsigned max)
     struct dl_find_object found;
     if (_dl_find_object((void *)(out[n - 1] - 1), &found) == 0)
         return drop_shim_frames(out, n);
-    uintptr_t fps[CONFIG_MAX_DEPTH + MAX_SHIM_FRAMES];
+    uintptr_t fps[max + MAX_SHIM_FRAMES];
     unsigned nfp = frame_pointer_walk(fps, max + MAX_SHIM_FRAMES);
     for (unsigned i = 0; i < nfp; i++) {
         if (fps[i] != out[n - 1])

@@ -25,6 +25,13 @@ static bool read_stat(int pid, char *state, int *ppid)
     return rp && sscanf(rp + 1, " %c %d", state, ppid) == 2;
 }
 
+int proc_parent(int pid)
+{
+    char st;
+    int ppid;
+    return pid > 0 && read_stat(pid, &st, &ppid) ? ppid : 0;
+}
+
 proc_state proc_status(int pid)
 {
     char st;

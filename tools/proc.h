@@ -9,6 +9,9 @@ typedef enum { PROC_ALIVE, PROC_GONE, PROC_ZOMBIE } proc_state;
 
 proc_state proc_status(int pid);
 
+/* The parent's pid, 0 when unknown. */
+int proc_parent(int pid);
+
 /* Real and effective uid from /proc/PID/status; false when unreadable. */
 bool proc_uids(int pid, int *ruid, int *euid);
 

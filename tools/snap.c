@@ -117,7 +117,13 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
     }
     int ruid = (int)getuid(), euid = ruid;
     proc_uids(pid, &ruid, &euid);
-    if (!find_state(pid, ruid, euid, st)) {
+    /* A forked child (an nginx worker) publishes no state file of its own: it has its parent's settings,
+     * so the nearest ancestor's file says how to ask it. */
+    bool found = find_state(pid, ruid, euid, st);
+    for (int up = proc_parent(pid), hops = 0; !found && up > 1 && hops < 32; up = proc_parent(up), hops++)
+        if ((found = find_state(up, ruid, euid, st)))
+            st->last_seq = 0;           /* the ancestor's count; the child's own comes from its files below */
+    if (!found) {
         snprintf(err, errlen, "PID %d has leakwatch loaded but no readable state file /tmp/leakwatch-%d/%d.state: "
                  "it may still be starting (retry), or run leakwatch as root", pid, euid, pid);
         return false;
