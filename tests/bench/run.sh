@@ -397,7 +397,8 @@ bench_callgrind() {
              END {for (f in n) print f, n[f]}' "$tmp/cg.lw" >"$tmp/cg.calls"
         say "  with leakwatch, per allocator call: instructions inside each shim and libunwind function (inclusive)"
         say "  and how many times a function of that name was called (malloc and free include libc's own):"
-        callgrind_annotate --inclusive=yes "$tmp/cg.lw" 2>/dev/null | grep -E 'libleakwatch\.so|libunwind' |
+        callgrind_annotate --inclusive=yes "$tmp/cg.lw" 2>/dev/null |
+            grep -E '^ *[0-9,]+ +\( *[0-9.]+%\) .*\[[^]]*(libleakwatch\.so|libunwind[^]]*)\]$' |
             grep -vE '\((99\.[0-9]+|100\.0)%\)' | head -n 20 |
             awk -v ops="$ops" -v calls="$tmp/cg.calls" '
                 BEGIN {while ((getline l < calls) > 0) {split(l, a, " "); n[a[1]] = a[2]}}
