@@ -138,30 +138,52 @@ static struct access_ring *ring_find_locked(struct shard *s, uintptr_t ptr)
     return r;
 }
 
+/* One probe for both questions: is ptr there already (a stale record), and where does it go. Robin
+ * Hood order means that once a record nearer its home than we are is met, ptr is not in the table,
+ * and this is where it belongs. Returns the slot used; *replaced says whether it held ptr. */
+static uint32_t insert_locked(struct shard *s, const struct block *b, uint64_t h, struct block *stale, int *replaced)
+{
+    uint32_t i = home_of(s, h);
+    for (uint32_t dist = 0;; i = next_slot(s, i), dist++) {
+        uintptr_t there = s->slots[i].ptr;
+        if (there == b->ptr) {
+            *stale = s->slots[i];
+            *replaced = 1;
+            s->slots[i] = *b;
+            return i;
+        }
+        if (there == 0) {
+            s->slots[i] = *b;
+            s->count++;
+            return i;
+        }
+        if (distance(s, i) < dist) {
+            struct block displaced = s->slots[i];
+            s->slots[i] = *b;
+            put_locked(s, displaced);
+            s->count++;
+            return i;
+        }
+    }
+}
+
 int blocks_insert(const struct block *b, struct access_ring *ring, struct block *stale)
 {
     uint64_t h = addr_hash(b->ptr);
     struct shard *s = shard_of(h);
     int replaced = 0;
     struct access_ring *dropped_ring = NULL;
+    uint32_t slot = UINT32_MAX;
     lw_lock(&s->lock);
-    uint32_t slot = find_locked(s, b->ptr, h);
-    if (slot != UINT32_MAX) {
-        *stale = s->slots[slot];
-        replaced = 1;
-        if (block_has_ring(stale)) {
+    if (too_full(s))
+        grow_locked(s);
+    if (s->count + 1 < s->capacity) {       /* else growth failed and the table is full: no record */
+        slot = insert_locked(s, b, h, stale, &replaced);
+        if (replaced && block_has_ring(stale)) {
             dropped_ring = ring_find_locked(s, b->ptr);
             if (dropped_ring)
                 HASH_DEL(s->rings, dropped_ring);
             stale->size_site &= ~(1ull << 63);
-        }
-        s->slots[slot] = *b;
-    } else {
-        if (too_full(s))
-            grow_locked(s);
-        if (s->count + 1 < s->capacity) {    /* else growth failed and the table is full: no record */
-            slot = put_locked(s, *b);
-            s->count++;
         }
     }
     if (slot != UINT32_MAX && ring) {
