@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the one command to run and fails.
 set -eu
 need="gcc make pkg-config libunwind-dev uthash-dev check libjansson-dev libdw-dev libelf-dev valgrind
-nginx-light wrk openjdk-17-jdk-headless libnetty-java sqlite3 libxml2-utils libjemalloc2 g++ gdb"
+nginx-light wrk openjdk-17-jdk-headless libnetty-java sqlite3 libxml2-utils libjemalloc2 g++ gdb
+python3 perl wget xz-utils mawk"
 missing=""
 for p in $need; do
     # nginx-light is one way to get nginx; any nginx on PATH will do.
