@@ -1,6 +1,7 @@
 /* arena.c — size-class allocator over raw mmap for the shim's internal data (see arena.h).
- * Classes are powers of two from 16 B to 64 KiB, carved from 1 MiB slabs that are never returned:
- * the shim's small structures (sites, stacks, hash buckets) live as long as the process. */
+ * Classes go from 16 B to 64 KiB in steps of a power of two and one and a half times it (16, 24, 32,
+ * 48, ...), so a block wastes at most a third; they are carved from 1 MiB slabs that are never
+ * returned: the shim's small structures (sites, stacks, hash buckets) live as long as the process. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 #define MIN_SHIFT 4
 #define MAX_SHIFT 16
-#define NCLASSES (MAX_SHIFT - MIN_SHIFT + 1)
+#define NCLASSES (2 * (MAX_SHIFT - MIN_SHIFT) + 1)
 #define SLAB_SIZE (1u << 20)
 
 struct free_block { struct free_block *next; };
@@ -58,12 +59,19 @@ void arena_unmap(void *p, size_t size)
     errno = saved;
 }
 
+/* Class c holds blocks of class_size(c): 16, 24, 32, 48, 64, ... 65,536. */
+static size_t class_size(unsigned cls)
+{
+    size_t base = (size_t)1 << (MIN_SHIFT + cls / 2);
+    return cls % 2 ? base + base / 2 : base;
+}
+
 static unsigned size_class(size_t size)
 {
-    unsigned shift = MIN_SHIFT;
-    while (((size_t)1 << shift) < size)
-        shift++;
-    return shift - MIN_SHIFT;
+    unsigned cls = 0;
+    while (class_size(cls) < size)
+        cls++;
+    return cls;
 }
 
 void *arena_alloc(size_t size)
@@ -73,7 +81,7 @@ void *arena_alloc(size_t size)
     if (size > ((size_t)1 << MAX_SHIFT))
         return arena_map(size);
     unsigned cls = size_class(size);
-    size_t block = (size_t)1 << (cls + MIN_SHIFT);
+    size_t block = class_size(cls);
     void *p = NULL;
     lw_lock(&arena.lock);
     if (arena.free_lists[cls]) {

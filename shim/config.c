@@ -205,7 +205,7 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
     c->depth = 64;
     c->records = 4;
     c->site_depth = 4;
-    c->sample = 64;
+    c->sample = 256;
 
     const char *text = get("LEAKWATCH_OUT");
     if (text) {
