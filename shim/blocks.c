@@ -2,18 +2,22 @@
  * Robin Hood linear probing with backward-shift deletion: no tombstones, so a table full of churn never
  * degrades, and probe lengths stay short up to 90% full. A shard grows by half when it is 90% full, so
  * it is always between 60% and 90% full (24 bytes per slot: 27-40 bytes per live block). Capacities
- * are not powers of two; a slot's home is found by multiply-shift. Rings live in a per-shard uthash. */
+ * are not powers of two; a slot's home is found by multiply-shift. Rings hang off a small per-shard
+ * open-addressing map from address to ring, for the few blocks that have been realloc'ed. */
 #include <string.h>
 #include "blocks.h"
 #include "lock.h"
-#include "uthash_arena.h"
+#include "arena.h"
 
 struct access_ring {
-    UT_hash_handle hh;
-    uintptr_t ptr;
-    unsigned count;
-    unsigned next;                       /* slot the next record goes to */
+    uint32_t count;
+    uint32_t next;                       /* slot the next record goes to */
     struct access_record recs[];
+};
+
+struct ring_slot {
+    uintptr_t ptr;                       /* 0: empty */
+    struct access_ring *ring;
 };
 
 struct shard {
@@ -21,7 +25,8 @@ struct shard {
     uint32_t capacity;
     uint32_t count;
     struct block *slots;
-    struct access_ring *rings;
+    struct ring_slot *ring_slots;        /* power-of-two capacity, at most 3/4 full */
+    uint32_t ring_cap, ring_count;
 };
 
 static struct shard shards[BLOCKS_SHARDS];
@@ -131,11 +136,64 @@ __attribute__((noinline, cold)) static void grow_locked(struct shard *s)
     arena_unmap(old, (size_t)old_cap * sizeof(struct block));
 }
 
-static struct access_ring *ring_find_locked(struct shard *s, uintptr_t ptr)
+static uint32_t ring_find_locked(const struct shard *s, uintptr_t ptr)
 {
-    struct access_ring *r;
-    HASH_FIND(hh, s->rings, &ptr, sizeof ptr, r);
-    return r;
+    if (!s->ring_cap)
+        return UINT32_MAX;
+    for (uint32_t i = (uint32_t)addr_hash(ptr) & (s->ring_cap - 1);; i = (i + 1) & (s->ring_cap - 1)) {
+        if (s->ring_slots[i].ptr == ptr)
+            return i;
+        if (s->ring_slots[i].ptr == 0)
+            return UINT32_MAX;
+    }
+}
+
+/* Takes the ring of ptr out of the map (linear probing, backward-shift deletion); NULL if none. */
+static struct access_ring *ring_take_locked(struct shard *s, uintptr_t ptr)
+{
+    uint32_t i = ring_find_locked(s, ptr);
+    if (i == UINT32_MAX)
+        return NULL;
+    struct access_ring *ring = s->ring_slots[i].ring;
+    uint32_t mask = s->ring_cap - 1, hole = i;
+    for (uint32_t j = (hole + 1) & mask; s->ring_slots[j].ptr; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)addr_hash(s->ring_slots[j].ptr) & mask;
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            s->ring_slots[hole] = s->ring_slots[j];
+            hole = j;
+        }
+    }
+    s->ring_slots[hole].ptr = 0;
+    s->ring_count--;
+    return ring;
+}
+
+static void ring_slot_put(struct ring_slot *slots, uint32_t cap, uintptr_t ptr, struct access_ring *ring)
+{
+    uint32_t i = (uint32_t)addr_hash(ptr) & (cap - 1);
+    while (slots[i].ptr)
+        i = (i + 1) & (cap - 1);
+    slots[i] = (struct ring_slot){ ptr, ring };
+}
+
+/* Adds ptr -> ring; 0, or -1 without memory. */
+static int ring_put_locked(struct shard *s, uintptr_t ptr, struct access_ring *ring)
+{
+    if ((s->ring_count + 1) * 4 > s->ring_cap * 3) {
+        uint32_t cap = s->ring_cap ? s->ring_cap * 2 : 64;
+        struct ring_slot *bigger = arena_map(cap * sizeof *bigger);
+        if (!bigger)
+            return -1;
+        for (uint32_t i = 0; i < s->ring_cap; i++)
+            if (s->ring_slots[i].ptr)
+                ring_slot_put(bigger, cap, s->ring_slots[i].ptr, s->ring_slots[i].ring);
+        arena_unmap(s->ring_slots, s->ring_cap * sizeof *s->ring_slots);
+        s->ring_slots = bigger;
+        s->ring_cap = cap;
+    }
+    ring_slot_put(s->ring_slots, s->ring_cap, ptr, ring);
+    s->ring_count++;
+    return 0;
 }
 
 /* One probe for both questions: is ptr there already (a stale record), and where does it go. Robin
@@ -180,20 +238,13 @@ int blocks_insert(const struct block *b, struct access_ring *ring, struct block 
     if (s->count + 1 < s->capacity) {       /* else growth failed and the table is full: no record */
         slot = insert_locked(s, b, h, stale, &replaced);
         if (replaced && block_has_ring(stale)) {
-            dropped_ring = ring_find_locked(s, b->ptr);
-            if (dropped_ring)
-                HASH_DEL(s->rings, dropped_ring);
+            dropped_ring = ring_take_locked(s, b->ptr);
             stale->size_site &= ~(1ull << 63);
         }
     }
-    if (slot != UINT32_MAX && ring) {
-        ring->ptr = b->ptr;
-        uthash_oom_seen = 0;
-        HASH_ADD(hh, s->rings, ptr, sizeof ring->ptr, ring);
-        if (!uthash_oom_seen) {
-            s->slots[slot].size_site |= 1ull << 63;
-            ring = NULL;
-        }
+    if (slot != UINT32_MAX && ring && ring_put_locked(s, b->ptr, ring) == 0) {
+        s->slots[slot].size_site |= 1ull << 63;
+        ring = NULL;
     }
     lw_unlock(&s->lock);
     if (dropped_ring)
@@ -216,9 +267,7 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_ou
     }
     *out = s->slots[i];
     if (block_has_ring(out)) {
-        ring = ring_find_locked(s, ptr);
-        if (ring)
-            HASH_DEL(s->rings, ring);
+        ring = ring_take_locked(s, ptr);
         out->size_site &= ~(1ull << 63);
     }
     /* backward-shift deletion: pull the rest of the run one slot nearer home */
@@ -277,7 +326,8 @@ unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned 
     struct shard *s = shard_of(addr_hash(ptr));
     unsigned n = 0;
     lw_lock(&s->lock);
-    struct access_ring *r = ring_find_locked(s, ptr);
+    uint32_t at = ring_find_locked(s, ptr);
+    struct access_ring *r = at == UINT32_MAX ? NULL : s->ring_slots[at].ring;
     if (r) {
         for (unsigned k = 0; k < r->count && n < cap; k++) {
             unsigned slot = (r->next + ring_capacity - 1 - k) % ring_capacity;
