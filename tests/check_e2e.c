@@ -533,6 +533,24 @@ static json_t *netty_leak(json_t *report)
     return NULL;
 }
 
+/* Blocks in every LEAK group created at newDirectBuffer by buildOrderBody: one path can be several sites
+ * while the JIT recompiles its frames (their return addresses are part of the site key). */
+static long long netty_leak_blocks(json_t *report)
+{
+    size_t i, k;
+    json_t *site, *leak;
+    long long blocks = 0;
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        json_array_foreach(json_object_get(site, "leaks"), k, leak) {
+            json_t *at = json_object_get(leak, "created_at");
+            if (frames_name(at, "UnpooledByteBufAllocator", "newDirectBuffer") &&
+                frames_name(at, "buildOrderBody", NULL))
+                blocks += jint(leak, "blocks");
+        }
+    }
+    return blocks;
+}
+
 /* For failure messages: the creation stacks of the biggest LEAK groups on the heap. */
 static char *leaks_summary(json_t *report, int max_groups)
 {
@@ -740,8 +758,8 @@ START_TEST(java_usr2_report_names_frames)
         ck_abort_msg("no LEAK record created at UnpooledByteBufAllocator.newDirectBuffer + buildOrderBody in "
                      "%s/java.%d.1.json; the biggest heap groups:\n%.2500s", j.out, (int)j.pid, sum);
     }
-    ck_assert_msg(jint(leak, "blocks") >= 1000, "only %lld leaked bodies after 8 s of load",
-                  jint(leak, "blocks"));
+    ck_assert_msg(netty_leak_blocks(rep) >= 1000, "only %lld leaked bodies after 8 s of load",
+                  netty_leak_blocks(rep));
 
     char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
     char *txt = slurp(txt_path);
