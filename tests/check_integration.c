@@ -40,18 +40,7 @@ static void run_fixture(struct tu_proc *p, const char *name, const char *arg, co
                         int shim)
 {
     struct tu_env env;
-    if (shim)
-        tu_env_shim(&env, out);
-    else
-        tu_env_base(&env, out);
-    for (; settings && *settings; settings++) {
-        char *name_eq = strdup(*settings);
-        char *eq = strchr(name_eq, '=');
-        ck_assert_msg(eq != NULL, "bad setting %s", *settings);
-        *eq = '\0';
-        tu_env_set(&env, name_eq, eq + 1);
-        free(name_eq);
-    }
+    tu_env_with(&env, out, shim, settings);
     char *path = tu_fixture(name);
     char *argv[] = { path, (char *)arg, NULL };
     tu_run(p, argv, env.vars, RUN_LIMIT_S);

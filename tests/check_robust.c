@@ -64,18 +64,7 @@ static void start(struct tu_proc *p, const char *name, const char *const *args, 
                   int shim)
 {
     struct tu_env env;
-    if (shim)
-        tu_env_shim(&env, out);
-    else
-        tu_env_base(&env, out);
-    for (; settings && *settings; settings++) {
-        char *copy = strdup(*settings);
-        char *eq = strchr(copy, '=');
-        ck_assert_msg(eq != NULL, "bad setting %s", *settings);
-        *eq = '\0';
-        tu_env_set(&env, copy, eq + 1);
-        free(copy);
-    }
+    tu_env_with(&env, out, shim, settings);
     char *argv[8] = { tu_fixture(name) };
     for (int i = 0; args && args[i]; i++) {
         ck_assert_msg(i < 6, "too many arguments");

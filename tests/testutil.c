@@ -119,6 +119,22 @@ void tu_env_shim(struct tu_env *env, const char *out)
     free(shim);
 }
 
+void tu_env_with(struct tu_env *env, const char *out, int shim, const char *const *settings)
+{
+    if (shim)
+        tu_env_shim(env, out);
+    else
+        tu_env_base(env, out);
+    for (; settings && *settings; settings++) {
+        char *name = strdup(*settings);
+        char *eq = strchr(name, '=');
+        ck_assert_msg(eq != NULL, "bad setting %s", *settings);
+        *eq = '\0';
+        tu_env_set(env, name, eq + 1);
+        free(name);
+    }
+}
+
 const char *tu_build_dir(void)
 {
     const char *b = getenv("LEAKWATCH_BUILD");

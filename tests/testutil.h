@@ -25,6 +25,8 @@ const char *tu_env_get(const struct tu_env *env, const char *name);
 void tu_env_base(struct tu_env *env, const char *out);
 /* The base plus LD_PRELOAD of the shim under test. */
 void tu_env_shim(struct tu_env *env, const char *out);
+/* tu_env_shim (or tu_env_base when shim is 0) plus "NAME=value" settings (a NULL-terminated list, may be NULL). */
+void tu_env_with(struct tu_env *env, const char *out, int shim, const char *const *settings);
 
 /* A running child with its stdout and stderr captured through pipes; stdin is /dev/null. */
 struct tu_proc {
