@@ -459,8 +459,8 @@ START_TEST(test_fork_storm)
     ck_assert_int_eq(tu_sites_naming(r, "fx_fork_storm_leak"), 0);
     assert_totals(r, 0, 0);
     ck_assert_int_eq(temporaries(out), 0);
-    /* docs/report-format.md: <pid>.state is written in a forked child and removed at exit. A child that
-     * leaves with _exit runs no exit handler, so a file published eagerly in every child stays behind. */
+    /* docs/report-format.md: a forked child writes no <pid>.state until it reports, and removes it at exit.
+     * A child that leaves with _exit runs no exit handler: had it published eagerly, the file would stay. */
     ck_assert_msg(stale == 0, "%d of the 100 children left /tmp/leakwatch-%d/<pid>.state behind after they ended",
                   stale, (int)geteuid());
     json_decref(r);
