@@ -662,8 +662,11 @@ static void jvm_start(struct jvm *j, const char *mode, int min_age_s)
     j->port = free_port();
     char *cp = java_classpath(j->dir);
     char **argv = java_argv(j->dir, cp, j->port, mode, 1);
+    /* LEAKWATCH_SITE_DEPTH=12, as docs/gateways.md tells users who preload the shim by hand: at the default
+     * depth every direct buffer is one site, and most leaked bodies would be shown under whichever stack that
+     * site saw first. */
     char *env[] = { strf("LD_PRELOAD=%s/libleakwatch.so", build_dir()), strf("LEAKWATCH_OUT=%s", j->out),
-                    strf("LEAKWATCH_MIN_AGE=%ds", min_age_s), NULL };
+                    strf("LEAKWATCH_MIN_AGE=%ds", min_age_s), "LEAKWATCH_SITE_DEPTH=12", NULL };
     j->pid = spawn(argv, env, j->log);
     if (wait_port(j->port, j->pid, 60) != 0) {
         char *t = tail_of(j->log, 2000);
