@@ -346,14 +346,6 @@ uint64_t blocks_count(void)
     return n;
 }
 
-uint64_t blocks_table_bytes(void)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        n += (uint64_t)__atomic_load_n(&shards[i].capacity, __ATOMIC_RELAXED) * sizeof(struct block);
-    return n;
-}
-
 void blocks_atfork_prepare(void)
 {
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++)

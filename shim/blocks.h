@@ -71,7 +71,6 @@ size_t blocks_copy_shard(unsigned shard, struct block *dst, size_t cap);
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap);
 
 uint64_t blocks_count(void);             /* racy sum of the shards' counts */
-uint64_t blocks_table_bytes(void);
 
 void blocks_atfork_prepare(void);
 void blocks_atfork_parent(void);

@@ -454,11 +454,6 @@ static inline uint64_t rule_of(uintptr_t ip)
     return rule_of_slow(ip, h);
 }
 
-int cfi_has_rule(uintptr_t ip)
-{
-    return (rule_of(ip) & RULE_USABLE) != 0;
-}
-
 /* Reads a word of the stack, or fails when it is outside [lo, hi). */
 static inline int stack_word(uintptr_t addr, uintptr_t lo, uintptr_t hi, uintptr_t *out)
 {

@@ -21,7 +21,4 @@
  * when a frame of a loaded object has no usable rule. */
 int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi);
 
-/* The rule of the code at ip, for tests: 1 if usable, 0 if not. */
-int cfi_has_rule(uintptr_t ip);
-
 #endif

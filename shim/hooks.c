@@ -122,7 +122,7 @@ LW_EXPORT void *realloc(void *old, size_t size)
         track_realloc_begin(old, &ticket);
     void *p = lw.real.realloc(old, size);
     int saved = errno;
-    track_realloc_end(old, 0, p, size, &ticket);
+    track_realloc_end(old, p, size, &ticket);
     errno = saved;
     lw_guard = 0;
     return p;
@@ -251,6 +251,8 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     if (PASS_THROUGH())
         return lw.real.mremap(old, old_len, new_len, flags, new_addr);
     lw_guard = 1;
+    /* Tracked after the call: another thread that maps the vacated range within that window would have its
+     * new region taken for the moved one. Removing first would need the old regions put back on failure. */
     void *p = lw.real.mremap(old, old_len, new_len, flags, new_addr);
     int saved = errno;
     if (p != MAP_FAILED)

@@ -165,9 +165,8 @@ void track_realloc_begin(void *old, struct realloc_ticket *t)
     t->tracked = blocks_remove((uintptr_t)old, &t->old, &t->ring);
 }
 
-void track_realloc_end(void *old, size_t old_request, void *result, size_t size, struct realloc_ticket *t)
+void track_realloc_end(void *old, void *result, size_t size, struct realloc_ticket *t)
 {
-    (void)old_request;
     if (!t->tracked) {
         if (result && size)
             track_alloc(result, size);

@@ -22,7 +22,7 @@ struct realloc_ticket {
     struct access_ring *ring;
 };
 void track_realloc_begin(void *old, struct realloc_ticket *t);
-void track_realloc_end(void *old, size_t old_request, void *result, size_t size, struct realloc_ticket *t);
+void track_realloc_end(void *old, void *result, size_t size, struct realloc_ticket *t);
 
 void track_mmap(void *p, size_t len, int flags);
 void track_munmap(void *p, size_t len);
