@@ -18,11 +18,12 @@ static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")
 static __thread uintptr_t tls_stack_lo __attribute__((tls_model("initial-exec")));
 
 /* Walks only run on the thread's own stack: on an alternate signal stack (sigaltstack, often a few KiB)
- * there is neither room for a deep walk nor a known way back to the interrupted frames. */
+ * there is neither room for a deep walk nor a known way back to the interrupted frames. A thread whose
+ * stack is unknown (created before the shim started, or by clone directly) is left to libunwind. */
 static inline int on_thread_stack(void)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    return here >= tls_stack_lo && here < tls_stack_top;
+    return tls_stack_top == 0 || (here >= tls_stack_lo && here < tls_stack_top);
 }
 
 /* Frames at the top of every walk that are ours: unwind_*, track_*, the hook (both walkers start at
