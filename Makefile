@@ -109,6 +109,8 @@ install: all
 	install -m 0755 $(B)/leakwatch $(DESTDIR)$(PREFIX)/bin/leakwatch
 	install -m 0644 include/leakwatch.h $(DESTDIR)$(PREFIX)/include/leakwatch.h
 	install -m 0644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
+	install -d $(DESTDIR)$(PREFIX)/share/leakwatch
+	install -m 0644 docs/suppressions/hotspot.supp $(DESTDIR)$(PREFIX)/share/leakwatch/hotspot.supp
 
 clean:
 	rm -rf $(B)
