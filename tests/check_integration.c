@@ -64,15 +64,6 @@ static json_t *exit_report(const struct tu_proc *p, const char *name)
     return r;
 }
 
-static void assert_totals(json_t *r, long long bytes, long long blocks)
-{
-    json_t *t = json_object_get(r, "totals");
-    ck_assert_msg(json_is_object(t), "no totals");
-    ck_assert_msg(tu_int(t, "live_bytes") == bytes && tu_int(t, "live_blocks") == blocks,
-                  "totals: %lld bytes in %lld blocks, expected %lld in %lld", tu_int(t, "live_bytes"),
-                  tu_int(t, "live_blocks"), bytes, blocks);
-}
-
 /* The site whose key frames name fn holds exactly bytes/blocks of the given kind, and its leak groups'
  * creation stacks name fn too. */
 static json_t *assert_site(json_t *r, const char *fn, const char *kind, long long bytes, long long blocks)
@@ -123,7 +114,7 @@ START_TEST(test_direct_leaks)
     json_t *r = exit_report(&p, "leak_direct");
     ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "leakwatch-report");
     ck_assert_int_eq(tu_int(r, "version"), 1);
-    assert_totals(r, 3866, 6);
+    tu_assert_totals(r, 3866, 6);
     json_t *s = assert_site(r, "fx_direct_malloc", "heap", 3000, 3);
     ck_assert_int_eq(tu_int(s, "allocs"), 3);
     ck_assert_int_eq(tu_int(s, "frees"), 0);
@@ -187,7 +178,7 @@ START_TEST(test_wrapper_two_sites)
     run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "leak_wrapper");
-    assert_totals(r, 4608, 3);
+    tu_assert_totals(r, 4608, 3);
     ck_assert_int_eq(tu_sites_naming(r, "fx_xmalloc"), 2);
     json_t *a = assert_site(r, "fx_parse_config", "heap", 512, 2);
     json_t *b = assert_site(r, "fx_load_table", "heap", 4096, 1);
@@ -208,7 +199,7 @@ START_TEST(test_realloc_growth)
     run_fixture(&p, "leak_realloc", NULL, settings, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "leak_realloc");
-    assert_totals(r, 4096, 1);
+    tu_assert_totals(r, 4096, 1);
     json_t *s = assert_site(r, "fx_grow_buffer", "heap", 4096, 1);
     ck_assert_int_eq(tu_int(s, "bytes_allocated"), 16 + 64 + 256 + 1024 + 4096);
     json_t *recent = json_object_get(json_array_get(json_object_get(s, "leaks"), 0), "recent_access");
@@ -242,7 +233,7 @@ START_TEST(test_glibc_semantics)
     ck_assert_msg(strcmp(p.out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p.out);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "alloc_semantics");
-    assert_totals(r, 1100, 4);
+    tu_assert_totals(r, 1100, 4);
     assert_site(r, "fx_realloc_null", "heap", 300, 1);
     assert_site(r, "fx_realloc_fail", "heap", 500, 1);
     assert_site(r, "fx_reallocarray", "heap", 300, 1);
@@ -262,7 +253,7 @@ START_TEST(test_untracked_frees)
     run_fixture(&p, "untracked_free", NULL, NULL, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "untracked_free");
-    assert_totals(r, 64, 1);
+    tu_assert_totals(r, 64, 1);
     assert_site(r, "fx_tracked_leak", "heap", 64, 1);
     ck_assert_int_eq(tu_int(json_object_get(r, "totals"), "untracked_frees"), 2);
     ck_assert_int_eq(tu_sites_naming(r, "fx_free_foreign"), 0);
@@ -278,7 +269,7 @@ START_TEST(test_threads)
     run_fixture(&p, "leak_threads", NULL, settings, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "leak_threads");
-    assert_totals(r, 1536, 12);
+    tu_assert_totals(r, 1536, 12);
     json_t *s = assert_site(r, "fx_thread_leak", "heap", 1536, 12);
     ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_thread_worker"), "no fx_thread_worker frame");
     json_decref(r);
@@ -298,7 +289,7 @@ START_TEST(test_threads_churn)
     ck_assert_msg(sscanf(p.out, "churn_threads: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
                   "stdout: %s", p.out);
     json_t *r = exit_report(&p, "churn_threads");
-    assert_totals(r, bytes, blocks);
+    tu_assert_totals(r, bytes, blocks);
     json_t *t = json_object_get(r, "totals");
     ck_assert_int_eq(tu_int(t, "allocs") - tu_int(t, "frees"), blocks);
     json_t *s = assert_site(r, "fx_churn_worker", "heap", bytes, blocks);
@@ -320,11 +311,11 @@ START_TEST(test_fork_child_reports)
     ck_assert_int_eq(tu_int(c, "pid"), child);
     ck_assert_int_eq(tu_int(c, "ppid"), p.pid);
     ck_assert_str_eq(json_string_value(json_object_get(c, "reason")), "exit");
-    assert_totals(c, 3333, 2);
+    tu_assert_totals(c, 3333, 2);
     assert_site(c, "fx_child_leak", "heap", 2222, 1);
     assert_site(c, "fx_parent_leak", "heap", 1111, 1);
     json_t *r = exit_report(&p, "leak_fork");
-    assert_totals(r, 1111, 1);
+    tu_assert_totals(r, 1111, 1);
     ck_assert_int_eq(tu_sites_naming(r, "fx_child_leak"), 0);
     ck_assert_int_eq(tu_count_files(out, "leak_fork."), 4);
     json_decref(c);
@@ -341,7 +332,7 @@ START_TEST(test_exec)
     assert_exit(&p, 3);
     ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
     json_t *r = exit_report(&p, "leak_direct");
-    assert_totals(r, 3866, 6);
+    tu_assert_totals(r, 3866, 6);
     ck_assert_int_eq(tu_sites_naming(r, "fx_before_exec"), 0);
     ck_assert_int_eq(tu_count_files(out, "exec_chain."), 0);
     json_decref(r);
@@ -389,7 +380,7 @@ START_TEST(test_site_depth_one)
     run_fixture(&p, "leak_wrapper", NULL, settings, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "leak_wrapper");
-    assert_totals(r, 4608, 3);
+    tu_assert_totals(r, 4608, 3);
     json_t *s = tu_site(r, "fx_xmalloc");
     ck_assert_int_eq(json_array_size(json_object_get(s, "frames")), 1);
     ck_assert_int_eq(tu_int(s, "live_bytes"), 4608);
@@ -409,7 +400,7 @@ START_TEST(test_settings_survive_environment)
     json_t *c = json_object_get(r, "config");
     ck_assert_int_eq(tu_int(c, "top"), 7);
     ck_assert_str_eq(json_string_value(json_object_get(c, "out")), out);
-    assert_totals(r, 55, 1);
+    tu_assert_totals(r, 55, 1);
     assert_site(r, "fx_after_clobber", "heap", 55, 1);
     json_decref(r);
     tu_proc_free(&p);
@@ -423,7 +414,7 @@ START_TEST(test_exit_order)
     run_fixture(&p, "exit_order", NULL, NULL, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "exit_order");
-    assert_totals(r, 1080, 3);
+    tu_assert_totals(r, 1080, 3);
     assert_site(r, "fx_main_leak", "heap", 1000, 1);
     assert_site(r, "fx_atexit_leak", "heap", 30, 1);
     assert_site(r, "fx_destructor_leak", "heap", 50, 1);
@@ -466,7 +457,7 @@ START_TEST(test_sample_every_block)
     run_fixture(&p, "deep_paths", NULL, settings, 1);
     assert_exit(&p, 0);
     json_t *r = exit_report(&p, "deep_paths");
-    assert_totals(r, 1100, 8);
+    tu_assert_totals(r, 1100, 8);
     json_t *s = assert_site(r, "fx_deep_3", "heap", 1100, 8);
     ck_assert_int_eq(json_array_size(json_object_get(s, "leaks")), 2);
     json_t *alpha = group_via(s, "fx_path_alpha"), *beta = group_via(s, "fx_path_beta");
@@ -580,7 +571,7 @@ START_TEST(test_aligned)
     assert_exit(&p, 0);
     long page = sysconf(_SC_PAGESIZE);
     json_t *r = exit_report(&p, "leak_aligned");
-    assert_totals(r, 6512 + page, 5);
+    tu_assert_totals(r, 6512 + page, 5);
     assert_site(r, "fx_leak_posix_memalign", "heap", 1000, 1);
     assert_site(r, "fx_leak_memalign", "heap", 2000, 1);
     assert_site(r, "fx_leak_aligned_alloc", "heap", 512, 1);
@@ -599,7 +590,7 @@ static void check_mmap(int all)
     assert_exit(&p, 0);
     long long page = sysconf(_SC_PAGESIZE);
     json_t *r = exit_report(&p, "leak_mmap");
-    assert_totals(r, 0, 0);
+    tu_assert_totals(r, 0, 0);
     json_t *t = json_object_get(r, "totals");
     ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (25 + all) * page);
     ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 5 + all);
@@ -641,12 +632,12 @@ START_TEST(test_api_dump)
     json_t *api = tu_report(out, "api_dump", p.pid, 1);
     ck_assert_str_eq(json_string_value(json_object_get(api, "reason")), "api");
     ck_assert_int_eq(tu_int(api, "previous_seq"), 0);
-    assert_totals(api, 777, 1);
+    tu_assert_totals(api, 777, 1);
     ck_assert_int_eq(tu_sites_naming(api, "fx_api_leak"), 1);
     json_t *ex = tu_report(out, "api_dump", p.pid, 2);
     ck_assert_str_eq(json_string_value(json_object_get(ex, "reason")), "exit");
     ck_assert_int_eq(tu_int(ex, "previous_seq"), 1);
-    assert_totals(ex, 777, 1);
+    tu_assert_totals(ex, 777, 1);
     assert_site(ex, "fx_api_leak", "heap", 777, 1);
     json_decref(api);
     json_decref(ex);
@@ -711,7 +702,7 @@ START_TEST(test_signal_while_idle)
     ck_assert_msg(took <= 1.0, "the report took %.3f s after signal %d (must be within 1 s)", took, sig);
     json_t *r = tu_report(out, "idle", p.pid, 1);
     ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
-    assert_totals(r, 4321, 1);
+    tu_assert_totals(r, 4321, 1);
     /* The block is younger than the default LEAKWATCH_MIN_AGE (10 s): its site is listed, no leak group. */
     ck_assert_int_eq(tu_int(json_object_get(r, "config"), "min_age_ms"), 10000);
     json_t *s = tu_site(r, "fx_idle_leak");
@@ -827,7 +818,7 @@ START_TEST(test_bad_setting)
     char *got = json_is_string(v) ? strdup(json_string_value(v)) : tu_strf("%lld", (long long)json_integer_value(v));
     ck_assert_msg(strcmp(got, bad_settings[_i].deflt) == 0, "config.%s is %s, expected the default %s",
                   bad_settings[_i].config_key, got, bad_settings[_i].deflt);
-    assert_totals(r, 3866, 6);
+    tu_assert_totals(r, 3866, 6);
     free(got);
     free(one);
     free(setting);

@@ -201,15 +201,6 @@ static int wait_stderr(struct tu_proc *p, size_t offset, const char *needle, dou
     return strstr(p->err + offset, needle) ? 0 : -1;
 }
 
-static void assert_totals(json_t *r, long long bytes, long long blocks)
-{
-    json_t *t = json_object_get(r, "totals");
-    ck_assert_msg(json_is_object(t), "no totals");
-    ck_assert_msg(tu_int(t, "live_bytes") == bytes && tu_int(t, "live_blocks") == blocks,
-                  "totals: %lld bytes in %lld blocks, expected %lld in %lld", tu_int(t, "live_bytes"),
-                  tu_int(t, "live_blocks"), bytes, blocks);
-}
-
 static void assert_site(json_t *r, const char *fn, long long bytes, long long blocks)
 {
     json_t *s = tu_site(r, fn);
@@ -298,7 +289,7 @@ START_TEST(test_signal_storm)
         ck_assert_msg(strcmp(reason_of(r), "signal") == 0, "report %d has reason %s", s, reason_of(r));
         json_decref(r);
     }
-    assert_totals(last, bytes, blocks);
+    tu_assert_totals(last, bytes, blocks);
     json_t *t = json_object_get(last, "totals");
     ck_assert_int_eq(tu_int(t, "allocs") - tu_int(t, "frees"), blocks);
     /* One line per report, but the shim caps its stderr lines (LOG_MAX_LINES): past the cap one line says
@@ -377,7 +368,7 @@ START_TEST(test_alarm_handler_allocates)
     ck_assert_msg(allocated > 0, "the handler never allocated, so the test proved nothing: %s", p.out);
     json_t *r = tu_report(out, "stress_alarm", p.pid, 1);
     ck_assert_str_eq(reason_of(r), "exit");
-    assert_totals(r, bytes, blocks);
+    tu_assert_totals(r, bytes, blocks);
     assert_site(r, "fx_alarm_alloc", bytes, blocks);
     ck_assert_int_eq(tu_int(json_object_get(r, "totals"), "untracked_frees"), 0);
     json_decref(r);
@@ -406,7 +397,7 @@ START_TEST(test_alarm_handler_on_altstack)
     ck_assert_msg(sscanf(p.out, "stress_alarm: expect %lld bytes in %d blocks; handler allocated %d times", &bytes,
                          &blocks, &allocated) == 3 && allocated > 0, "stdout: %s", p.out);
     json_t *r = tu_report(out, "stress_alarm", p.pid, 1);
-    assert_totals(r, bytes, blocks);
+    tu_assert_totals(r, bytes, blocks);
     json_decref(r);
     tu_proc_free(&bare);
     tu_proc_free(&p);
@@ -457,7 +448,7 @@ START_TEST(test_fork_storm)
     json_t *r = tu_report(out, "stress_fork", p.pid, 1);
     ck_assert_str_eq(reason_of(r), "exit");
     ck_assert_int_eq(tu_sites_naming(r, "fx_fork_storm_leak"), 0);
-    assert_totals(r, 0, 0);
+    tu_assert_totals(r, 0, 0);
     ck_assert_int_eq(temporaries(out), 0);
     /* docs/report-format.md: a forked child writes no <pid>.state until it reports, and removes it at exit.
      * A child that leaves with _exit runs no exit handler: had it published eagerly, the file would stay. */
@@ -501,7 +492,7 @@ START_TEST(test_thread_churn)
                   maps[2] - maps[1], threads[2] - threads[1], maps[1], maps[2]);
     json_t *r = tu_report(out, "stress_threads", p.pid, 4);
     ck_assert_str_eq(reason_of(r), "exit");
-    assert_totals(r, bytes, blocks);
+    tu_assert_totals(r, bytes, blocks);
     assert_site(r, "fx_thread_churn_leak", bytes, blocks);
     json_decref(r);
     tu_proc_free(&p);
@@ -708,11 +699,11 @@ START_TEST(test_disk_full)
                   "the line should name %s and say the disk is full: %s", out, after_failure);
     ck_assert_msg(files_after_failure <= 2, "the failed report left %d files in %s", files_after_failure - 2, out);
     ck_assert_msg(later != NULL, "no report after space was freed; stderr:\n%s", p.err);
-    assert_totals(later, bytes, blocks);
+    tu_assert_totals(later, bytes, blocks);
     ck_assert_int_eq(tu_sites_naming(later, "fx_sites_leaf"), blocks);
     json_t *ex = tu_find_report(out, p.pid, "exit");
     ck_assert_msg(ex != NULL, "no exit report; stderr:\n%s", p.err);
-    assert_totals(ex, bytes, blocks);
+    tu_assert_totals(ex, bytes, blocks);
     ck_assert_int_eq(temporaries(out), 0);
     json_decref(ex);
     json_decref(later);
@@ -777,7 +768,7 @@ START_TEST(test_huge_and_odd_sizes)
     ck_assert_msg(line && sscanf(line, "stress_sizes: expect heap %lld bytes in %d blocks, mmap %lld bytes in %d regions",
                                  &heap, &blocks, &map, &regions) == 4, "stdout: %s", p.out);
     json_t *r = tu_report(out, "stress_sizes", p.pid, 1);
-    assert_totals(r, heap, blocks);
+    tu_assert_totals(r, heap, blocks);
     /* The committed part lost its second half to a munmap across two pieces; the kernel refused the
      * munmap(base + 1, 4096) that followed (EINVAL), so the first 8 MiB stay mapped, in one piece. */
     json_t *commit = tu_site(r, "fx_commit");
@@ -812,7 +803,7 @@ START_TEST(test_address_space_exhausted)
                   "stderr has lines that are not the shim's:\n%s", p.err);
     json_t *r = tu_find_report(out, p.pid, "exit");
     if (r) {
-        assert_totals(r, 0, 0);
+        tu_assert_totals(r, 0, 0);
         json_t *t = json_object_get(r, "totals");
         ck_assert_int_eq(tu_int(t, "allocs"), tu_int(t, "frees"));
         json_decref(r);

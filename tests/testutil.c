@@ -451,3 +451,12 @@ json_t *tu_site(json_t *report, const char *fn)
             found = site;
     return found;
 }
+
+void tu_assert_totals(json_t *report, long long bytes, long long blocks)
+{
+    json_t *t = json_object_get(report, "totals");
+    ck_assert_msg(json_is_object(t), "no totals");
+    ck_assert_msg(tu_int(t, "live_bytes") == bytes && tu_int(t, "live_blocks") == blocks,
+                  "totals: %lld bytes in %lld blocks, expected %lld in %lld", tu_int(t, "live_bytes"),
+                  tu_int(t, "live_blocks"), bytes, blocks);
+}

@@ -88,4 +88,7 @@ json_t *tu_site(json_t *report, const char *fn);
 /* How many sites' key frames name fn. */
 int tu_sites_naming(json_t *report, const char *fn);
 
+/* A report's totals.live_bytes and live_blocks are exactly bytes and blocks. */
+void tu_assert_totals(json_t *report, long long bytes, long long blocks);
+
 #endif
