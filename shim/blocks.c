@@ -40,9 +40,12 @@ static inline uint64_t addr_hash(uintptr_t ptr)
     return h ^ (h >> 31);
 }
 
-static inline struct shard *shard_of(uint64_t h)
+/* The shard is chosen by the 64 MiB region an address is in, not by its hash: glibc gives each thread
+ * an arena of its own, made of 64 MiB-aligned heaps, so a thread that frees what it allocated works
+ * in shards no other thread touches, and their locks and slots stay in its core's cache. */
+static inline struct shard *shard_of(uintptr_t ptr)
 {
-    return &shards[h >> 58];
+    return &shards[((ptr >> 26) * 0x9e3779b97f4a7c15ull) >> 58];
 }
 
 /* The slot an address hashes to: the hash's middle 32 bits scaled to the capacity. */
@@ -228,7 +231,7 @@ static uint32_t insert_locked(struct shard *s, const struct block *b, uint64_t h
 int blocks_insert(const struct block *b, struct access_ring *ring, struct block *stale)
 {
     uint64_t h = addr_hash(b->ptr);
-    struct shard *s = shard_of(h);
+    struct shard *s = shard_of(b->ptr);
     int replaced = 0;
     struct access_ring *dropped_ring = NULL;
     uint32_t slot = UINT32_MAX;
@@ -257,7 +260,7 @@ int blocks_insert(const struct block *b, struct access_ring *ring, struct block 
 int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_out)
 {
     uint64_t h = addr_hash(ptr);
-    struct shard *s = shard_of(h);
+    struct shard *s = shard_of(ptr);
     struct access_ring *ring = NULL;
     lw_lock(&s->lock);
     uint32_t i = find_locked(s, ptr, h);
@@ -323,7 +326,7 @@ size_t blocks_copy_shard(unsigned shard, struct block *dst, size_t cap)
 
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap)
 {
-    struct shard *s = shard_of(addr_hash(ptr));
+    struct shard *s = shard_of(ptr);
     unsigned n = 0;
     lw_lock(&s->lock);
     uint32_t at = ring_find_locked(s, ptr);
