@@ -1,8 +1,9 @@
-/* blocks.h — the live heap blocks: a map from address to a 24-byte record (size, site, birth, own
- * stack), sharded 64 ways by address hash, each shard an open-addressing table under its own
- * spinlock, so threads freeing unrelated blocks rarely meet. Blocks that were realloc'ed also carry a
- * ring of recent access records. Never calls malloc; never called with another shim lock held.
- * Not async-signal-safe. */
+/* blocks.h — the live heap blocks: a map from address to a 16-byte record (size, site, birth), sharded
+ * 64 ways by the 64 MiB region an address is in, each shard an open-addressing table under its own
+ * lock, so threads freeing what they allocated rarely meet. The few blocks with more to keep (an own
+ * creation stack, a ring of recent access records) have it in a small side map of their shard.
+ * Blocks that do not fit a record (see block_fits) are kept by regions.h. Never calls malloc; never
+ * called with another shim lock held. Not async-signal-safe. */
 #ifndef LW_BLOCKS_H
 #define LW_BLOCKS_H
 
@@ -11,27 +12,47 @@
 #include "config.h"
 
 #define BLOCKS_SHARDS 64
-#define BLOCK_SIZE_BITS 40               /* larger blocks are kept by regions.h */
+#define BLOCK_ADDR_BITS 47               /* user-space addresses without 5-level paging */
+#define BLOCK_SIZE_BITS 27               /* larger blocks (glibc mmaps them anyway) go to regions.h */
 #define BLOCK_SIZE_LIMIT (1ull << BLOCK_SIZE_BITS)
+#define BLOCK_BIRTH_BITS 36              /* ms since start, modulo 2^36: ages are exact up to 397 days */
+#define BLOCK_BIRTH_MASK ((1ull << BLOCK_BIRTH_BITS) - 1)
 
+/* One slot of the map. Addresses are multiples of 8 below 2^47, so address/8 takes 44 bits and the
+ * site index (below SITES_MAX = 2^20) the other 20 of the first word. */
 struct block {
-    uintptr_t ptr;                       /* 0: empty slot */
-    uint64_t size_site;                  /* size:40 | site:23 | has_ring:1 */
-    uint64_t birth_stack;                /* birth ms since start:40 | own stack id:24 */
+    uint64_t addr_site;                  /* address/8 : 44 | site : 20; 0: an empty slot */
+    uint64_t size_birth;                 /* size : 27 | birth : 36 | has_extra : 1 */
 };
 
-static inline uint64_t block_size(const struct block *b) { return b->size_site & (BLOCK_SIZE_LIMIT - 1); }
-static inline uint32_t block_site(const struct block *b) { return (uint32_t)(b->size_site >> 40) & 0x7fffff; }
-static inline int block_has_ring(const struct block *b) { return (int)(b->size_site >> 63); }
-static inline uint64_t block_birth(const struct block *b) { return b->birth_stack >> 24; }
-static inline uint32_t block_stack(const struct block *b) { return (uint32_t)(b->birth_stack & 0xffffff); }
+#define BLOCK_HAS_EXTRA (1ull << 63)
 
-static inline void block_set(struct block *b, uintptr_t ptr, uint64_t size, uint32_t site,
-                             uint64_t birth, uint32_t stack)
+static inline int block_fits(uintptr_t ptr, uint64_t size)
 {
-    b->ptr = ptr;
-    b->size_site = size | ((uint64_t)site << 40);
-    b->birth_stack = (birth << 24) | stack;
+    return size < BLOCK_SIZE_LIMIT && (ptr & 7) == 0 && ptr - 1 < (1ull << BLOCK_ADDR_BITS) - 1;
+}
+
+static inline uintptr_t block_ptr(const struct block *b) { return (uintptr_t)(b->addr_site & ((1ull << 44) - 1)) << 3; }
+static inline uint32_t block_site(const struct block *b) { return (uint32_t)(b->addr_site >> 44); }
+static inline uint64_t block_size(const struct block *b) { return b->size_birth & (BLOCK_SIZE_LIMIT - 1); }
+static inline uint64_t block_birth_bits(const struct block *b) { return (b->size_birth >> BLOCK_SIZE_BITS) & BLOCK_BIRTH_MASK; }
+static inline int block_has_extra(const struct block *b) { return (int)(b->size_birth >> 63); }
+
+/* birth: ms since start (only its low BLOCK_BIRTH_BITS are kept). ptr and size must pass block_fits. */
+static inline void block_set(struct block *b, uintptr_t ptr, uint64_t size, uint32_t site, uint64_t birth)
+{
+    b->addr_site = (uint64_t)(ptr >> 3) | ((uint64_t)site << 44);
+    b->size_birth = size | ((birth & BLOCK_BIRTH_MASK) << BLOCK_SIZE_BITS);
+}
+
+/* The birth, in ms since start, of a block whose kept bits are `bits`, seen at `now` (ms since start).
+ * A block born after `now` (inserted while a report was being taken) counts as born at `now`. */
+static inline uint64_t block_birth_at(uint64_t bits, uint64_t now)
+{
+    uint64_t back = (now - bits) & BLOCK_BIRTH_MASK;
+    if (back > BLOCK_BIRTH_MASK / 2)
+        return now;
+    return now - back;
 }
 
 enum access_kind { ACCESS_REALLOC = 1 };
@@ -47,25 +68,41 @@ struct access_record {
 /* The records of one block, newest last, at most config.records. */
 struct access_ring;
 
+/* What a block may have besides its record. */
+struct block_extra {
+    struct access_ring *ring;            /* NULL: none */
+    uint32_t stack;                      /* own creation stack (stacks.h id), 0: none */
+};
+
+/* A block as a report sees it. */
+struct block_view {
+    uintptr_t ptr;
+    uint64_t size;
+    uint64_t birth;                      /* ms since start */
+    uint32_t site;
+    uint32_t stack;
+};
+
 int blocks_init(unsigned records_per_block);
 
-/* Adds b. If a record for the same address was still there (its free was not seen, e.g. made inside
- * a signal handler while the shim was busy), it is replaced and copied to *stale; returns 1 then.
- * Returns -1 when no memory could be had for the record (the block goes untracked), else 0. */
-int blocks_insert(const struct block *b, struct access_ring *ring, struct block *stale);
+/* Adds b with its extra (NULL: none), whose ring the map takes over. If a record for the same address
+ * was still there (its free was not seen, e.g. made inside a signal handler while the shim was busy),
+ * it is replaced and copied to *stale; returns 1 then. Returns -1 when no memory could be had for the
+ * record (the block goes untracked), else 0. */
+int blocks_insert(const struct block *b, const struct block_extra *extra, struct block *stale);
 
-/* Removes the record for ptr into *out; returns 0 if there is none. With ring_out the block's ring
- * (or NULL) is handed over to the caller, who passes it on to blocks_insert or frees it. */
-int blocks_remove(uintptr_t ptr, struct block *out, struct access_ring **ring_out);
+/* Removes the record for ptr into *out; returns 0 if there is none. With extra_out the block's extra
+ * is handed over to the caller, who passes its ring on to blocks_insert or frees it. */
+int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_out);
 
-/* Appends a record to ring (making one when ring is NULL); returns the ring, or NULL without memory.
- * The oldest record is dropped when the ring is full. */
+/* Appends a record to ring (making one when ring is NULL); returns the ring, which may have moved, or
+ * NULL without memory (ring is then unchanged). The oldest record is dropped when the ring is full. */
 struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec);
 void access_ring_free(struct access_ring *ring);
 
-/* Copies shard i's records into dst (at most cap) under the shard lock; returns how many there were,
- * which may exceed cap (then call again with more room). */
-size_t blocks_copy_shard(unsigned shard, struct block *dst, size_t cap);
+/* Copies shard i's blocks into dst (at most cap) under the shard lock, births as seen at `now` (ms since
+ * start); returns how many there were, which may exceed cap (then call again with more room). */
+size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uint64_t now);
 
 /* Copies the access records of the block at ptr, newest first, into dst; returns how many. */
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap);

@@ -105,6 +105,22 @@ unsigned regions_remove(uintptr_t start, uint64_t len, region_removed_fn removed
     return touched;
 }
 
+unsigned regions_remove_heap_block(uintptr_t start, region_removed_fn removed, void *ctx)
+{
+    unsigned touched = 0;
+    lw_lock(&regions.lock);
+    size_t i = lower_bound_locked(start);
+    if (i < regions.count && regions.items[i].start == start && regions.items[i].heap) {
+        if (removed)
+            removed(&regions.items[i], regions.items[i].len, 1, ctx);
+        memmove(&regions.items[i], &regions.items[i + 1], (regions.count - i - 1) * sizeof(struct region));
+        regions.count--;
+        touched = 1;
+    }
+    lw_unlock(&regions.lock);
+    return touched;
+}
+
 size_t regions_copy(struct region *dst, size_t cap)
 {
     lw_lock(&regions.lock);

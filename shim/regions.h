@@ -14,6 +14,7 @@ struct region {
     uint64_t birth;                 /* ms since start */
     uint32_t site;
     uint32_t stack;
+    int heap;                       /* a heap block (too large for a block record), not a mapping */
 };
 
 int regions_init(void);
@@ -24,6 +25,9 @@ int regions_add(const struct region *r);       /* 0, or -1 without memory (the r
  * only count. Returns the number of regions touched. */
 typedef void (*region_removed_fn)(const struct region *r, uint64_t bytes, int whole, void *ctx);
 unsigned regions_remove(uintptr_t start, uint64_t len, region_removed_fn removed, void *ctx);
+
+/* Removes the heap block region that starts at start, if there is one, calling removed as above. */
+unsigned regions_remove_heap_block(uintptr_t start, region_removed_fn removed, void *ctx);
 
 size_t regions_copy(struct region *dst, size_t cap);  /* returns the count, which may exceed cap */
 

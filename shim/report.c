@@ -148,12 +148,12 @@ static int grow_items(struct snapshot *s, size_t need)
 static int collect_blocks(struct snapshot *s)
 {
     size_t cap = blocks_count() + 4096;
-    struct block *scratch = arena_map(cap * sizeof *scratch);
+    struct block_view *scratch = arena_map(cap * sizeof *scratch);
     if (!scratch)
         return -1;
     for (unsigned shard = 0; shard < BLOCKS_SHARDS; shard++) {
         size_t n;
-        while ((n = blocks_copy_shard(shard, scratch, cap)) > cap) {
+        while ((n = blocks_copy_shard(shard, scratch, cap, s->now)) > cap) {
             arena_unmap(scratch, cap * sizeof *scratch);
             cap = n * 2;
             if (!(scratch = arena_map(cap * sizeof *scratch)))
@@ -164,10 +164,9 @@ static int collect_blocks(struct snapshot *s)
             return -1;
         }
         for (size_t i = 0; i < n; i++) {
-            const struct block *b = &scratch[i];
-            s->items[s->nitems++] = (struct item){ .key = ((uint64_t)block_site(b) << 24) | block_stack(b),
-                                                   .size = block_size(b), .birth = block_birth(b),
-                                                   .ptr = b->ptr };
+            const struct block_view *b = &scratch[i];
+            s->items[s->nitems++] = (struct item){ .key = ((uint64_t)b->site << 24) | b->stack,
+                                                   .size = b->size, .birth = b->birth, .ptr = b->ptr };
         }
     }
     arena_unmap(scratch, cap * sizeof *scratch);
@@ -809,6 +808,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     if (symbols_snapshot(&s.modules) < 0)
         return ENOMEM;
     int rc = ENOMEM;
+    s.now = lw_now_ms() - lw.start_ms;         /* what the copies read block births against */
     if (collect_blocks(&s) < 0 || collect_regions(&s) < 0)
         goto done;
     /* after the copies: every block in them was born before "now" */

@@ -1,13 +1,33 @@
 /* sites.c — the site table and the growth sampler (see sites.h).
  * The table is open addressing over site indexes; when it passes half full a table twice the size is
  * built and published, and the old one is kept (readers may still be probing it). */
+#include <sched.h>
 #include "sites.h"
 #include "arena.h"
 #include "lock.h"
 
 _Atomic(struct site_table *) sites_table;
 struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK];
+struct site_layout sites_layout;
 __thread unsigned sites_tls_stripe __attribute__((tls_model("initial-exec")));
+
+/* The growth sampler's state of a site, kept apart from the sites (only the reporter thread reads it):
+ * after each chunk's sites. */
+struct growth {
+    int64_t high_water;
+    uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
+};
+
+static struct growth *growth_of(uint32_t idx)
+{
+    char *chunk = (char *)sites_chunks[idx / SITES_PER_CHUNK];
+    return (struct growth *)(chunk + SITES_PER_CHUNK * sites_layout.stride) + idx % SITES_PER_CHUNK;
+}
+
+static size_t chunk_bytes(void)
+{
+    return SITES_PER_CHUNK * ((size_t)sites_layout.stride + sizeof(struct growth));
+}
 
 static lw_lock_t insert_lock = LW_LOCK_INIT;
 atomic_int sites_capture_budget;
@@ -39,7 +59,7 @@ static struct site *new_site_locked(uint64_t hash, unsigned kind, const uintptr_
         return NULL;
     struct site **chunk = &sites_chunks[idx / SITES_PER_CHUNK];
     if (!*chunk) {
-        *chunk = arena_map(SITES_PER_CHUNK * sizeof(struct site));
+        *chunk = arena_map(chunk_bytes());
         if (!*chunk)
             return NULL;
     }
@@ -47,14 +67,32 @@ static struct site *new_site_locked(uint64_t hash, unsigned kind, const uintptr_
     s->hash = hash;
     s->idx = idx;
     s->kind = (uint8_t)kind;
+    if (n > sites_layout.max_frames)
+        n = sites_layout.max_frames;
     s->nframes = (uint8_t)n;
     memcpy(s->frames, frames, n * sizeof *frames);
     atomic_store_explicit(&next_index, idx + 1, memory_order_release);
     return s;
 }
 
-int sites_init(void)
+/* CPUs this process may run on (not the machine's), from the affinity mask: no file, no allocation. */
+static unsigned usable_cpus(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return SITE_STRIPES_MAX;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int sites_init(unsigned site_depth)
+{
+    unsigned cpus = usable_cpus();
+    size_t head = (sizeof(struct site) + site_depth * sizeof(uintptr_t) + 63) & ~(size_t)63;
+    sites_layout.max_frames = site_depth;
+    sites_layout.nstripes = cpus < SITE_STRIPES_MAX ? cpus : SITE_STRIPES_MAX;
+    sites_layout.stripes_at = (uint32_t)head;
+    sites_layout.stride = (uint32_t)(head + sites_layout.nstripes * sizeof(struct site_stripe));
     struct site_table *t = table_new(1024);
     if (!t)
         return -1;
@@ -108,11 +146,12 @@ uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, uns
 void site_read_totals(struct site *s, struct site_totals *t)
 {
     memset(t, 0, sizeof *t);
-    for (unsigned i = 0; i < SITE_STRIPES; i++) {
-        t->allocs += atomic_load_explicit(&s->stripes[i].allocs, memory_order_relaxed);
-        t->frees += atomic_load_explicit(&s->stripes[i].frees, memory_order_relaxed);
-        t->bytes_allocated += atomic_load_explicit(&s->stripes[i].bytes_allocated, memory_order_relaxed);
-        t->bytes_freed += atomic_load_explicit(&s->stripes[i].bytes_freed, memory_order_relaxed);
+    struct site_stripe *stripes = (struct site_stripe *)((char *)s + sites_layout.stripes_at);
+    for (unsigned i = 0; i < sites_layout.nstripes; i++) {
+        t->allocs += atomic_load_explicit(&stripes[i].allocs, memory_order_relaxed);
+        t->frees += atomic_load_explicit(&stripes[i].frees, memory_order_relaxed);
+        t->bytes_allocated += atomic_load_explicit(&stripes[i].bytes_allocated, memory_order_relaxed);
+        t->bytes_freed += atomic_load_explicit(&stripes[i].bytes_freed, memory_order_relaxed);
     }
 }
 
@@ -134,14 +173,15 @@ void sites_sample_growth(void)
         struct site_totals t;
         site_read_totals(s, &t);
         int64_t live = (int64_t)(t.bytes_allocated - t.bytes_freed);
-        if (live > s->high_water && live > 0) {
-            s->high_water = live;
-            s->high_at[2] = s->high_at[1];
-            s->high_at[1] = s->high_at[0];
-            s->high_at[0] = sample;
-            if (s->high_at[2] && sample - s->high_at[2] <= GROWING_WINDOW)
+        struct growth *g = growth_of(i);
+        if (live > g->high_water && live > 0) {
+            g->high_water = live;
+            g->high_at[2] = g->high_at[1];
+            g->high_at[1] = g->high_at[0];
+            g->high_at[0] = sample;
+            if (g->high_at[2] && sample - g->high_at[2] <= GROWING_WINDOW)
                 atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
-        } else if (s->high_at[0] && sample - s->high_at[0] > GROWING_WINDOW) {
+        } else if (g->high_at[0] && sample - g->high_at[0] > GROWING_WINDOW) {
             atomic_store_explicit(&s->capture_all, 0, memory_order_relaxed);
         }
         if (atomic_load_explicit(&s->capture_all, memory_order_relaxed))

@@ -14,8 +14,8 @@
 
 enum site_kind { KIND_HEAP = 0, KIND_MMAP = 1 };
 
-#define SITE_STRIPES 4
-#define SITES_MAX (1u << 20)           /* indexes fit the 23 bits a block record keeps */
+#define SITE_STRIPES_MAX 4
+#define SITES_MAX (1u << 20)           /* indexes fit the 20 bits a block record keeps */
 #define SITES_PER_CHUNK 64u
 #define SITE_OVERFLOW_HEAP 1u          /* used when no new site can be made (limit or no memory) */
 #define SITE_OVERFLOW_MMAP 2u
@@ -27,8 +27,9 @@ struct site_stripe {
     atomic_uint_fast64_t bytes_freed;
 };
 
+/* A site is this header and its frames, rounded up to a cache line, then one counter stripe per CPU the
+ * process may run on (at most SITE_STRIPES_MAX): 192 bytes with the default 4 frames on 2 CPUs. */
 struct site {
-    struct site_stripe stripes[SITE_STRIPES];
     uint64_t hash;
     uint32_t idx;
     uint8_t kind;
@@ -36,11 +37,16 @@ struct site {
     atomic_uchar capture_all;        /* set by the growth sampler: unwind allocations here... */
     atomic_int capture_budget;       /* ...up to this many per sample period (refilled by the sampler) */
     atomic_uint rep_stack;           /* first full stack seen here (stacks.h id), 0 if none */
-    uintptr_t frames[CONFIG_MAX_SITE_DEPTH];
-    /* growth sampler state, reporter thread only */
-    int64_t high_water;
-    uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
+    uintptr_t frames[];              /* config.site_depth of them */
 };
+
+/* How sites are laid out; fixed by sites_init. */
+extern struct site_layout {
+    uint32_t stride;                 /* bytes from one site to the next */
+    uint32_t stripes_at;             /* offset of the first stripe */
+    uint32_t nstripes;
+    uint32_t max_frames;
+} sites_layout LW_HIDDEN;
 
 struct site_table {
     uint32_t mask;
@@ -51,12 +57,12 @@ extern _Atomic(struct site_table *) sites_table LW_HIDDEN;
 extern struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK] LW_HIDDEN;
 extern __thread unsigned sites_tls_stripe LW_HIDDEN;
 
-int sites_init(void);                 /* 0, or -1 when no memory */
+int sites_init(unsigned site_depth);  /* 0, or -1 when no memory */
 uint32_t sites_count(void);           /* highest index in use + 1 */
 
 static inline struct site *site_get(uint32_t idx)
 {
-    return &sites_chunks[idx / SITES_PER_CHUNK][idx % SITES_PER_CHUNK];
+    return (struct site *)((char *)sites_chunks[idx / SITES_PER_CHUNK] + (idx % SITES_PER_CHUNK) * sites_layout.stride);
 }
 
 static inline uint64_t sites_hash(unsigned kind, const uintptr_t *frames, unsigned n)
@@ -94,9 +100,9 @@ static inline struct site_stripe *site_stripe(struct site *s)
     unsigned stripe = sites_tls_stripe;
     if (LW_UNLIKELY(stripe == 0)) {
         static atomic_uint next_stripe;
-        stripe = sites_tls_stripe = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % SITE_STRIPES;
+        stripe = sites_tls_stripe = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % sites_layout.nstripes;
     }
-    return &s->stripes[stripe - 1];
+    return (struct site_stripe *)((char *)s + sites_layout.stripes_at) + (stripe - 1);
 }
 
 static inline void site_count_alloc(struct site *s, uint64_t size)

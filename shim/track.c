@@ -19,7 +19,7 @@ static __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
 
 int track_init(void)
 {
-    if (sites_init() < 0 || blocks_init(lw.config.records) < 0 || regions_init() < 0)
+    if (sites_init(lw.config.site_depth) < 0 || blocks_init(lw.config.records) < 0 || regions_init() < 0)
         return -1;
     return 0;
 }
@@ -112,9 +112,12 @@ static void inserted(int rc, const struct block *b, const struct block *stale)
     lw_disable("no memory for the block table (the kernel refused mmap)");
 }
 
-__attribute__((noinline, cold)) static void track_huge(void *p, size_t size, uint32_t site, uint32_t stack)
+/* A block too large (or at an address too odd) for a block record is kept as a heap region. */
+__attribute__((noinline, cold)) static void track_outsized(void *p, size_t size, uint32_t site, uint32_t stack,
+                                                           uint64_t birth)
 {
-    struct region r = { .start = (uintptr_t)p, .len = size, .birth = age_base(), .site = site, .stack = stack };
+    struct region r = { .start = (uintptr_t)p, .len = size, .birth = birth, .site = site, .stack = stack,
+                        .heap = 1 };
     if (regions_add(&r) == 0)
         site_count_alloc(site_get(site), size);
 }
@@ -123,17 +126,22 @@ void track_alloc(void *p, size_t size)
 {
     uint32_t stack = 0;
     uint32_t site = site_of_caller(KIND_HEAP, &stack);
-    if (LW_UNLIKELY(size >= BLOCK_SIZE_LIMIT)) {
-        track_huge(p, size, site, stack);
+    if (LW_UNLIKELY(!block_fits((uintptr_t)p, size))) {
+        track_outsized(p, size, site, stack, age_base());
         return;
     }
     struct block b, stale;
-    block_set(&b, (uintptr_t)p, size, site, age_base(), stack);
+    block_set(&b, (uintptr_t)p, size, site, age_base());
     site_count_alloc(site_get(site), size);
-    inserted(blocks_insert(&b, NULL, &stale), &b, &stale);
+    if (LW_LIKELY(!stack)) {
+        inserted(blocks_insert(&b, NULL, &stale), &b, &stale);
+        return;
+    }
+    struct block_extra extra = { .ring = NULL, .stack = stack };
+    inserted(blocks_insert(&b, &extra, &stale), &b, &stale);
 }
 
-static void huge_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
+static void outsized_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
 {
     (void)whole;
     *(int *)ctx = 1;
@@ -145,7 +153,7 @@ static void huge_removed(const struct region *r, uint64_t bytes, int whole, void
 __attribute__((noinline, cold)) static void free_unknown(void *p)
 {
     int found = 0;
-    regions_remove((uintptr_t)p, 1, huge_removed, &found);
+    regions_remove_heap_block((uintptr_t)p, outsized_removed, &found);
     if (!found)
         atomic_fetch_add_explicit(&untracked_frees, 1, memory_order_relaxed);
 }
@@ -161,8 +169,8 @@ void track_free(void *p)
 
 void track_realloc_begin(void *old, struct realloc_ticket *t)
 {
-    t->ring = NULL;
-    t->tracked = blocks_remove((uintptr_t)old, &t->old, &t->ring);
+    t->extra = (struct block_extra){ NULL, 0 };
+    t->tracked = blocks_remove((uintptr_t)old, &t->old, &t->extra);
 }
 
 void track_realloc_end(void *old, void *result, size_t size, struct realloc_ticket *t)
@@ -178,38 +186,37 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
     if (!result) {
         if (size == 0) {                 /* realloc(p, 0) freed p */
             site_count_free(site, block_size(&t->old));
-            if (t->ring)
-                access_ring_free(t->ring);
+            access_ring_free(t->extra.ring);
             return;
         }
         struct block stale;              /* failed: the old block is still live, as it was */
-        inserted(blocks_insert(&t->old, t->ring, &stale), &t->old, &stale);
+        inserted(blocks_insert(&t->old, &t->extra, &stale), &t->old, &stale);
         return;
     }
     uint64_t old_size = block_size(&t->old);
-    if (size >= BLOCK_SIZE_LIMIT) {
+    uint64_t birth = block_birth_at(block_birth_bits(&t->old), age_base());
+    if (!block_fits((uintptr_t)result, size)) {
         site_count_free(site, old_size);
-        if (t->ring)
-            access_ring_free(t->ring);
-        track_huge(result, size, block_site(&t->old), block_stack(&t->old));
+        access_ring_free(t->extra.ring);
+        track_outsized(result, size, block_site(&t->old), t->extra.stack, birth);
         return;
     }
-    struct access_ring *ring = t->ring;
+    struct block_extra extra = t->extra;
     if (lw.config.records) {
         uint32_t unused_stack = 0;
         struct access_record rec = {
             .when_ms = age_base(), .old_size = old_size, .new_size = size,
             .thread = thread_id(), .site = site_of_caller(KIND_HEAP, &unused_stack), .kind = ACCESS_REALLOC,
         };
-        struct access_ring *grown = access_ring_add(ring, &rec);
+        struct access_ring *grown = access_ring_add(extra.ring, &rec);
         if (grown)
-            ring = grown;
+            extra.ring = grown;
     }
-    struct block b = t->old;
-    block_set(&b, (uintptr_t)result, size, block_site(&t->old), block_birth(&t->old), block_stack(&t->old));
+    struct block b;
+    block_set(&b, (uintptr_t)result, size, block_site(&t->old), birth);
     site_count_bytes(site, size, old_size);
     struct block stale;
-    inserted(blocks_insert(&b, ring, &stale), &b, &stale);
+    inserted(blocks_insert(&b, &extra, &stale), &b, &stale);
 }
 
 static void mapping_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)

@@ -19,7 +19,7 @@ void track_free(void *p);
 struct realloc_ticket {
     int tracked;
     struct block old;
-    struct access_ring *ring;
+    struct block_extra extra;
 };
 void track_realloc_begin(void *old, struct realloc_ticket *t);
 void track_realloc_end(void *old, void *result, size_t size, struct realloc_ticket *t);

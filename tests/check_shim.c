@@ -261,15 +261,19 @@ START_TEST(block_map_matches_reference)
         int i = (int)((seed >> 8) % N);
         struct block b, stale;
         if (live[i]) {
-            ck_assert_int_eq(blocks_remove(ptrs[i], &b, NULL), 1);
-            ck_assert_uint_eq(b.ptr, ptrs[i]);
+            struct block_extra extra;
+            ck_assert_int_eq(blocks_remove(ptrs[i], &b, &extra), 1);
+            ck_assert_uint_eq(extra.stack, i % 7 ? 0 : (uint32_t)i & 0xffff);
+            ck_assert_ptr_null(extra.ring);
+            ck_assert_uint_eq(block_ptr(&b), ptrs[i]);
             ck_assert_uint_eq(block_size(&b), (uint64_t)i + 1);
             ck_assert_uint_eq(block_site(&b), (uint32_t)(i % 1000) + 3);
             live[i] = 0;
             count--;
         } else {
-            block_set(&b, ptrs[i], (uint64_t)i + 1, (uint32_t)(i % 1000) + 3, (uint64_t)round, (uint32_t)i & 0xffff);
-            ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
+            block_set(&b, ptrs[i], (uint64_t)i + 1, (uint32_t)(i % 1000) + 3, (uint64_t)round);
+            struct block_extra extra = { NULL, (uint32_t)i & 0xffff };
+            ck_assert_int_eq(blocks_insert(&b, i % 7 ? NULL : &extra, &stale), 0);
             live[i] = 1;
             count++;
         }
@@ -289,9 +293,9 @@ START_TEST(block_replaced_and_rings)
 {
     setup_core();
     struct block b, stale, out;
-    block_set(&b, 0x1000, 10, 5, 1, 0);
+    block_set(&b, 0x1000, 10, 5, 1);
     ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
-    block_set(&b, 0x1000, 20, 6, 2, 0);
+    block_set(&b, 0x1000, 20, 6, 2);
     ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 1);   /* its free was never seen */
     ck_assert_uint_eq(block_size(&stale), 10);
     ck_assert_uint_eq(block_site(&stale), 5);
@@ -303,22 +307,113 @@ START_TEST(block_replaced_and_rings)
                                    .kind = ACCESS_REALLOC };
         ring = access_ring_add(ring, &r);
         ck_assert_ptr_nonnull(ring);
+        if (i == 2) {                            /* the ring grew from one record to two: both kept */
+            block_set(&b, 0x3000, 8, 6, 2);
+            ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ ring, 0 }, &stale), 0);
+            struct access_record two[4];
+            ck_assert_uint_eq(blocks_copy_records(0x3000, two, 4), 2);
+            ck_assert_uint_eq(two[0].old_size, 2);
+            ck_assert_uint_eq(two[1].old_size, 1);
+            struct block_extra back;
+            ck_assert_int_eq(blocks_remove(0x3000, &out, &back), 1);
+            ck_assert_ptr_eq(back.ring, ring);
+        }
     }
     ck_assert_int_eq(blocks_remove(0x1000, &out, NULL), 1);
-    block_set(&b, 0x2000, 30, 6, 2, 0);
-    ck_assert_int_eq(blocks_insert(&b, ring, &stale), 0);
+    block_set(&b, 0x2000, 30, 6, 2);
+    ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ ring, 0 }, &stale), 0);
     struct access_record recs[8];
     unsigned n = blocks_copy_records(0x2000, recs, 8);
     ck_assert_uint_eq(n, 3);                    /* lw.config.records */
     ck_assert_uint_eq(recs[0].old_size, 5);     /* newest first */
     ck_assert_uint_eq(recs[1].old_size, 4);
     ck_assert_uint_eq(recs[2].old_size, 3);
-    struct access_ring *taken = NULL;
+    struct block_extra taken;
     ck_assert_int_eq(blocks_remove(0x2000, &out, &taken), 1);
-    ck_assert_ptr_eq(taken, ring);
-    ck_assert_int_eq(block_has_ring(&out), 0);
-    access_ring_free(taken);
+    ck_assert_ptr_eq(taken.ring, ring);
+    ck_assert_int_eq(block_has_extra(&out), 0);
+    access_ring_free(taken.ring);
     ck_assert_uint_eq(blocks_copy_records(0x2000, recs, 8), 0);
+}
+END_TEST
+
+START_TEST(block_records_keep_their_fields)
+{
+    struct block b;
+    uintptr_t top = ((uintptr_t)1 << BLOCK_ADDR_BITS) - 8;
+    block_set(&b, top, BLOCK_SIZE_LIMIT - 1, SITES_MAX - 1, 123456789);
+    ck_assert_uint_eq(block_ptr(&b), top);
+    ck_assert_uint_eq(block_size(&b), BLOCK_SIZE_LIMIT - 1);
+    ck_assert_uint_eq(block_site(&b), SITES_MAX - 1);
+    ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), 123456789 + 5000), 123456789);
+    ck_assert_int_eq(block_has_extra(&b), 0);
+    ck_assert(block_fits(top, BLOCK_SIZE_LIMIT - 1));
+    ck_assert(!block_fits(top, BLOCK_SIZE_LIMIT));
+    ck_assert(!block_fits(top + 8, 1));
+    ck_assert(!block_fits(0x1004, 1));
+    ck_assert(!block_fits(0, 1));
+
+    /* births are kept modulo 2^36 ms: exact for blocks younger than half of that, across the wrap */
+    uint64_t now = 3 * (1ull << BLOCK_BIRTH_BITS) + 1234;
+    block_set(&b, 0x1000, 1, 3, now - 5000);
+    ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), now), now - 5000);
+    uint64_t old = now - (1ull << (BLOCK_BIRTH_BITS - 1)) + 1;      /* 198 days */
+    block_set(&b, 0x1000, 1, 3, old);
+    ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), now), old);
+    block_set(&b, 0x1000, 1, 3, now + 20);         /* inserted while a report was being taken */
+    ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), now), now);
+}
+END_TEST
+
+static struct site_totals totals_of(uint32_t site)
+{
+    struct site_totals t;
+    site_read_totals(site_get(site), &t);
+    return t;
+}
+
+/* Blocks too large for a record, or at addresses it cannot hold, are heap regions: counted, freed
+ * whole, never left behind. */
+START_TEST(outsized_blocks_are_kept_as_regions)
+{
+    setup_core();
+    struct { uintptr_t ptr; uint64_t size; } cases[] = {
+        { 0x7f1000000000, BLOCK_SIZE_LIMIT + 5 },
+        { 0x5003, 10 },                                   /* not a multiple of 8 */
+        { (uintptr_t)1 << BLOCK_ADDR_BITS, 64 },          /* above 47 bits (5-level paging) */
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof *cases; i++) {
+        track_alloc((void *)cases[i].ptr, cases[i].size);
+        struct region r[4];
+        ck_assert_uint_eq(regions_copy(r, 4), 1);
+        ck_assert_uint_eq(r[0].start, cases[i].ptr);
+        ck_assert_uint_eq(r[0].len, cases[i].size);
+        ck_assert_int_eq(r[0].heap, 1);
+        ck_assert_uint_eq(blocks_count(), 0);
+        struct site_totals before = totals_of(r[0].site);
+        track_free((void *)cases[i].ptr);
+        ck_assert_uint_eq(regions_copy(r, 4), 0);
+        struct site_totals after = totals_of(r[0].site);
+        ck_assert_uint_eq(after.frees, before.frees + 1);
+        ck_assert_uint_eq(after.bytes_freed, before.bytes_freed + cases[i].size);
+    }
+    ck_assert_uint_eq(track_untracked_frees(), 0);
+
+    /* a block that grows past the limit keeps its site and birth, and its bytes move with it */
+    track_alloc((void *)0x6000, 100);
+    ck_assert_uint_eq(blocks_count(), 1);
+    struct realloc_ticket t;
+    track_realloc_begin((void *)0x6000, &t);
+    uint32_t site = block_site(&t.old);
+    track_realloc_end((void *)0x6000, (void *)0x7f2000000000, BLOCK_SIZE_LIMIT, &t);
+    ck_assert_uint_eq(blocks_count(), 0);
+    struct region r[2];
+    ck_assert_uint_eq(regions_copy(r, 2), 1);
+    ck_assert_uint_eq(r[0].site, site);
+    ck_assert_uint_eq(r[0].len, BLOCK_SIZE_LIMIT);
+    struct site_totals now = totals_of(site);
+    ck_assert_uint_eq(now.bytes_allocated - now.bytes_freed, BLOCK_SIZE_LIMIT);
+    ck_assert_uint_eq(now.allocs - now.frees, 1);
 }
 END_TEST
 
@@ -489,11 +584,11 @@ START_TEST(report_groups_and_totals)
     /* site a: 3 blocks with its representative stack (one own, two unstacked), 1 with another stack */
     uint32_t stacks_of[4] = { rep, 0, 0, other };
     for (int i = 0; i < 4; i++) {
-        block_set(&b, 0x10000 + (uintptr_t)i * 64, 100 + (uint64_t)i, sa, 0, stacks_of[i]);
-        blocks_insert(&b, NULL, &stale);
+        block_set(&b, 0x10000 + (uintptr_t)i * 64, 100 + (uint64_t)i, sa, 0);
+        blocks_insert(&b, &(struct block_extra){ NULL, stacks_of[i] }, &stale);
         site_count_alloc(site_get(sa), 100 + (uint64_t)i);
     }
-    block_set(&b, 0x90000, 5000, sb, 0, 0);
+    block_set(&b, 0x90000, 5000, sb, 0);
     blocks_insert(&b, NULL, &stale);
     site_count_alloc(site_get(sb), 5000);
     struct region r = { .start = 0x7000000, .len = 8192, .site = sm, .stack = other };
@@ -550,7 +645,7 @@ START_TEST(report_groups_and_totals)
     json_decref(root);
 
     /* a second report shows the change per group */
-    block_set(&b, 0x20000, 1000, sb, 0, 0);
+    block_set(&b, 0x20000, 1000, sb, 0);
     blocks_insert(&b, NULL, &stale);
     FILE *txt2 = tmpfile(), *json2 = tmpfile();
     lw.config.top = 20;
@@ -572,9 +667,9 @@ START_TEST(report_min_age_filters_young_blocks)
     uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 1), KIND_HEAP, fa, 1, 0);
     lw.start_ms -= 60000;           /* pretend we started a minute ago */
     struct block b, stale;
-    block_set(&b, 0x5000, 64, sa, 0, 0);             /* born at start: 60 s old */
+    block_set(&b, 0x5000, 64, sa, 0);             /* born at start: 60 s old */
     blocks_insert(&b, NULL, &stale);
-    block_set(&b, 0x6000, 32, sa, 59990, 0);         /* 10 ms old */
+    block_set(&b, 0x6000, 32, sa, 59990);         /* 10 ms old */
     blocks_insert(&b, NULL, &stale);
     FILE *txt = tmpfile(), *json = tmpfile();
     struct report_summary sum;
@@ -603,6 +698,8 @@ static Suite *shim_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, block_map_matches_reference);
     tcase_add_test(tc, block_replaced_and_rings);
+    tcase_add_test(tc, block_records_keep_their_fields);
+    tcase_add_test(tc, outsized_blocks_are_kept_as_regions);
     tcase_add_test(tc, site_table_grows_and_finds);
     tcase_add_test(tc, growth_sampler_marks_growing_sites_only);
     tcase_add_test(tc, regions_partial_removal_is_exact);
