@@ -25,11 +25,11 @@ static struct {
     atomic_uint_fast64_t mapped;
 } arena;
 
-static void *raw_mmap(size_t size)
+static void *raw_mmap(size_t size, int extra_flags)
 {
     int saved = errno;
     void *p = (void *)syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                              MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
 }
@@ -39,13 +39,23 @@ static size_t page_round(size_t size)
     return (size + 4095) & ~(size_t)4095;
 }
 
-void *arena_map(size_t size)
+static void *map_counted(size_t size, int extra_flags)
 {
     size = page_round(size);
-    void *p = raw_mmap(size);
+    void *p = raw_mmap(size, extra_flags);
     if (p)
         atomic_fetch_add_explicit(&arena.mapped, size, memory_order_relaxed);
     return p;
+}
+
+void *arena_map(size_t size)
+{
+    return map_counted(size, 0);
+}
+
+void *arena_map_populated(size_t size)
+{
+    return map_counted(size, MAP_POPULATE);
 }
 
 void arena_unmap(void *p, size_t size)

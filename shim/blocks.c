@@ -1,10 +1,13 @@
 /* blocks.c — the sharded address map of live blocks (see blocks.h).
- * Robin Hood linear probing with backward-shift deletion: no tombstones, so a table full of churn never
- * degrades, and probe lengths stay short up to 90% full. A shard grows by a quarter when it is 90% full,
- * so it is between 72% and 90% full (16 bytes per slot: 18-22 bytes per live block; growing by a
- * quarter rehashes each block about four times over its shard's growth instead of two). Capacities are not
- * powers of two; a slot's home is found by multiply-shift. Extras (own stacks, access rings) hang off a
- * small per-shard open-addressing map from address, for the few blocks that have them. */
+ * Each shard is a bucketed cuckoo table: buckets of four 16-byte slots, one cache line each, and every
+ * address may live in one of two buckets. It goes to its first bucket when there is room, so a lookup
+ * usually reads one line; a byte per bucket counts the records of that first bucket that live in their
+ * second, and while it is zero the second is not read. When both are full, records are moved to their
+ * other bucket along a short random walk. Unlike linear probing, nothing clusters: lookups, inserts and
+ * removals read one or two lines at any fill, so a shard can grow by a quarter when 90% full and stay
+ * between 72% and 90% full (18-22 bytes per live block). Bucket counts are not powers of two; buckets
+ * are found by multiply-shift. Extras (own stacks, access rings) hang off a small per-shard
+ * open-addressing map from address, for the few blocks that have them. */
 #include <string.h>
 #include "blocks.h"
 #include "lock.h"
@@ -23,11 +26,19 @@ struct extra_slot {
     uint32_t stack;
 };
 
+#define BUCKET_SLOTS 4
+
+struct bucket {
+    struct block slot[BUCKET_SLOTS];
+};
+
 struct shard {
     _Alignas(64) lw_lock_t lock;
-    uint32_t capacity;
+    uint32_t nbuckets;
     uint32_t count;
-    struct block *slots;
+    struct bucket *buckets;
+    uint8_t *in_second;                  /* per bucket: its records living in their second bucket (255: at least) */
+    uint32_t walk;                       /* varies which slot a cuckoo walk displaces */
     struct extra_slot *extra_slots;      /* power-of-two capacity, at most 3/4 full */
     uint32_t extra_cap, extra_count;
 };
@@ -35,7 +46,7 @@ struct shard {
 static struct shard shards[BLOCKS_SHARDS];
 static unsigned ring_capacity;
 
-#define INITIAL_CAPACITY 256u
+#define INITIAL_BUCKETS 48u              /* one page */
 #define ADDR_MASK ((1ull << 44) - 1)
 
 /* A slot's key is the address/8 kept in its first word. */
@@ -58,27 +69,23 @@ static inline struct shard *shard_of(uintptr_t ptr)
     return &shards[((ptr >> 26) * 0x9e3779b97f4a7c15ull) >> 58];
 }
 
-/* The slot a key hashes to: the hash's middle 32 bits scaled to the capacity. */
-static inline uint32_t home_of(const struct shard *s, uint64_t h)
+/* A key's two buckets: two independent 32-bit parts of its hashes scaled to the bucket count; the
+ * second is never the first. */
+static inline uint32_t first_bucket(const struct shard *s, uint64_t h)
 {
-    return (uint32_t)((((h >> 24) & 0xffffffffu) * s->capacity) >> 32);
+    return (uint32_t)((((h >> 24) & 0xffffffffu) * s->nbuckets) >> 32);
 }
 
-static inline uint32_t next_slot(const struct shard *s, uint32_t i)
+static inline uint32_t second_bucket(const struct shard *s, uint64_t key, uint32_t first)
 {
-    return i + 1 == s->capacity ? 0 : i + 1;
-}
-
-/* How far the record in slot i is from its home slot. */
-static inline uint32_t distance(const struct shard *s, uint32_t i)
-{
-    uint32_t home = home_of(s, key_hash(slot_key(&s->slots[i])));
-    return i >= home ? i - home : i + s->capacity - home;
+    uint64_t g = (key ^ 0x5bd1e9955bd1e995ull) * 0xc2b2ae3d27d4eb4full;
+    uint32_t b = (uint32_t)((((g >> 29) & 0xffffffffu) * s->nbuckets) >> 32);
+    return b != first ? b : (first + 1 == s->nbuckets ? 0 : first + 1);
 }
 
 static inline int too_full(const struct shard *s)
 {
-    return (uint64_t)(s->count + 1) * 10 > (uint64_t)s->capacity * 9;
+    return (uint64_t)(s->count + 1) * 10 > (uint64_t)s->nbuckets * BUCKET_SLOTS * 9;
 }
 
 static size_t ring_size(unsigned cap)
@@ -86,68 +93,143 @@ static size_t ring_size(unsigned cap)
     return sizeof(struct access_ring) + cap * sizeof(struct access_record);
 }
 
+/* Buckets and their counts in one mapping. */
+static size_t table_bytes(uint32_t nbuckets)
+{
+    return (size_t)nbuckets * (sizeof(struct bucket) + 1);
+}
+
+/* Large tables come with their pages (they are all written soon, and a first write after a read costs
+ * a TLB flush); small ones are left to fault in, as most shards stay small. */
+static struct bucket *table_new(uint32_t nbuckets)
+{
+    size_t bytes = table_bytes(nbuckets);
+    return bytes >= (64u << 10) ? arena_map_populated(bytes) : arena_map(bytes);
+}
+
+static void table_use(struct shard *s, struct bucket *b, uint32_t nbuckets)
+{
+    s->buckets = b;
+    s->in_second = (uint8_t *)(b + nbuckets);
+    s->nbuckets = nbuckets;
+}
+
 int blocks_init(unsigned records_per_block)
 {
     ring_capacity = records_per_block;
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++) {
-        shards[i].slots = arena_map(INITIAL_CAPACITY * sizeof(struct block));
-        if (!shards[i].slots)
+        struct bucket *b = table_new(INITIAL_BUCKETS);
+        if (!b)
             return -1;
-        shards[i].capacity = INITIAL_CAPACITY;
+        table_use(&shards[i], b, INITIAL_BUCKETS);
     }
     return 0;
 }
 
-/* Robin Hood insertion of a record whose address is not in the table; returns its slot. A record
- * that is closer to home than the one being placed gives way and moves on. */
-static uint32_t put_locked(struct shard *s, struct block rec)
+/* Counts a record of first bucket `first` coming into (+1) or leaving (-1) bucket `at`. */
+static inline void count_second(struct shard *s, uint32_t first, uint32_t at, int delta)
 {
-    uint32_t i = home_of(s, key_hash(slot_key(&rec))), dist = 0, placed = UINT32_MAX;
-    for (;; i = next_slot(s, i), dist++) {
-        if (s->slots[i].addr_site == 0) {
-            s->slots[i] = rec;
-            return placed == UINT32_MAX ? i : placed;
-        }
-        uint32_t theirs = distance(s, i);
-        if (theirs < dist) {
-            struct block displaced = s->slots[i];
-            s->slots[i] = rec;
-            if (placed == UINT32_MAX)
-                placed = i;
-            rec = displaced;
-            dist = theirs;
-        }
-    }
+    if (at != first && s->in_second[first] != 255)    /* a saturated count stays: lookups only read more */
+        s->in_second[first] = (uint8_t)(s->in_second[first] + delta);
 }
 
-/* The slot holding key, or UINT32_MAX. */
-static uint32_t find_locked(const struct shard *s, uint64_t key, uint64_t h)
+static inline struct block *free_slot(struct bucket *bk)
 {
-    uint32_t i = home_of(s, h);
-    for (uint32_t dist = 0;; i = next_slot(s, i), dist++) {
-        const struct block *b = &s->slots[i];
-        if (slot_key(b) == key && b->addr_site)
-            return i;
-        if (b->addr_site == 0 || distance(s, i) < dist)
-            return UINT32_MAX;
-    }
+    for (unsigned k = 0; k < BUCKET_SLOTS; k++)
+        if (bk->slot[k].addr_site == 0)
+            return &bk->slot[k];
+    return NULL;
 }
 
-/* Grows the shard by a quarter; on failure the shard stays as it is and keeps working, only fuller. */
-__attribute__((noinline, cold)) static void grow_locked(struct shard *s)
+#define MAX_WALK 256
+
+/* Places a record whose address is not in the table: in its first bucket if there is room, else its
+ * second, else by displacing records to their other bucket. Returns 0; -1 when the walk found no room,
+ * with the record left without a place (which may be another one than rec) in *homeless. */
+static int place_locked(struct shard *s, struct block rec, struct block *homeless)
 {
-    uint32_t old_cap = s->capacity;
-    uint32_t new_cap = old_cap + old_cap / 4;
-    struct block *old = s->slots;
-    struct block *bigger = arena_map((size_t)new_cap * sizeof(struct block));
-    if (!bigger)
-        return;
-    s->slots = bigger;
-    s->capacity = new_cap;
-    for (uint32_t i = 0; i < old_cap; i++)
-        if (old[i].addr_site)
-            put_locked(s, old[i]);
-    arena_unmap(old, (size_t)old_cap * sizeof(struct block));
+    uint64_t key = slot_key(&rec);
+    uint32_t first = first_bucket(s, key_hash(key));
+    struct block *slot = free_slot(&s->buckets[first]);
+    if (slot) {
+        *slot = rec;
+        return 0;
+    }
+    uint32_t at = second_bucket(s, key, first);
+    for (unsigned step = 0; step < MAX_WALK; step++) {
+        if ((slot = free_slot(&s->buckets[at]))) {
+            *slot = rec;
+            count_second(s, first, at, +1);
+            return 0;
+        }
+        /* full: rec takes a slot here, and the record it displaces goes to its other bucket */
+        struct block *victim = &s->buckets[at].slot[s->walk++ % BUCKET_SLOTS];
+        struct block out = *victim;
+        *victim = rec;
+        count_second(s, first, at, +1);
+        uint64_t out_key = slot_key(&out);
+        uint32_t out_first = first_bucket(s, key_hash(out_key));
+        count_second(s, out_first, at, -1);
+        rec = out;
+        first = out_first;
+        at = at == out_first ? second_bucket(s, out_key, out_first) : out_first;
+    }
+    *homeless = rec;
+    return -1;
+}
+
+/* The slot holding key, or NULL. */
+static inline struct block *find_locked(struct shard *s, uint64_t key, uint64_t h)
+{
+    uint32_t first = first_bucket(s, h);
+    struct bucket *bk = &s->buckets[first];
+    for (unsigned k = 0; k < BUCKET_SLOTS; k++)
+        if (slot_key(&bk->slot[k]) == key)
+            return &bk->slot[k];
+    if (s->in_second[first] == 0)
+        return NULL;
+    bk = &s->buckets[second_bucket(s, key, first)];
+    for (unsigned k = 0; k < BUCKET_SLOTS; k++)
+        if (slot_key(&bk->slot[k]) == key)
+            return &bk->slot[k];
+    return NULL;
+}
+
+static void erase_locked(struct shard *s, struct block *slot, uint64_t h)
+{
+    uint32_t at = (uint32_t)((size_t)(slot - &s->buckets[0].slot[0]) / BUCKET_SLOTS);
+    count_second(s, first_bucket(s, h), at, -1);
+    slot->addr_site = 0;
+}
+
+/* Rebuilds the shard a quarter larger (more if a walk fails there), with `also` (if not NULL) placed
+ * too. Returns 0; -1 when no memory could be had: the shard stays as it was. */
+__attribute__((noinline, cold)) static int grow_locked(struct shard *s, const struct block *also)
+{
+    struct shard old = *s;
+    uint32_t n = old.nbuckets;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        n += n / 4;
+        struct bucket *b = table_new(n);
+        if (!b)
+            break;
+        table_use(s, b, n);
+        int ok = 1;
+        struct block homeless;
+        for (uint32_t i = 0; ok && i < old.nbuckets; i++)
+            for (unsigned k = 0; ok && k < BUCKET_SLOTS; k++)
+                if (old.buckets[i].slot[k].addr_site)
+                    ok = place_locked(s, old.buckets[i].slot[k], &homeless) == 0;
+        if (ok && also)
+            ok = place_locked(s, *also, &homeless) == 0;
+        if (ok) {
+            arena_unmap(old.buckets, table_bytes(old.nbuckets));
+            return 0;
+        }
+        arena_unmap(b, table_bytes(n));
+        table_use(s, old.buckets, old.nbuckets);
+    }
+    return -1;
 }
 
 /* ---- the side map of extras: linear probing over a power-of-two table ----------------------------- */
@@ -213,66 +295,71 @@ static int extra_put_locked(struct shard *s, uintptr_t ptr, const struct block_e
     return 0;
 }
 
-/* One probe for both questions: is the address there already (a stale record), and where does it go.
- * Robin Hood order means that once a record nearer its home than we are is met, the address is not in
- * the table, and this is where it belongs. Returns the slot used; *replaced says whether it held it. */
-static uint32_t insert_locked(struct shard *s, const struct block *b, uint64_t key, uint64_t h,
-                              struct block *stale, int *replaced)
-{
-    uint32_t i = home_of(s, h);
-    for (uint32_t dist = 0;; i = next_slot(s, i), dist++) {
-        struct block *there = &s->slots[i];
-        if (there->addr_site == 0) {
-            *there = *b;
-            s->count++;
-            return i;
-        }
-        if (slot_key(there) == key) {
-            *stale = *there;
-            *replaced = 1;
-            *there = *b;
-            return i;
-        }
-        if (distance(s, i) < dist) {
-            struct block displaced = *there;
-            *there = *b;
-            put_locked(s, displaced);
-            s->count++;
-            return i;
-        }
-    }
-}
-
 int blocks_insert(const struct block *b, const struct block_extra *extra, struct block *stale)
 {
     uintptr_t ptr = block_ptr(b);
     uint64_t key = slot_key(b), h = key_hash(key);
     struct shard *s = shard_of(ptr);
-    int replaced = 0;
+    struct block rec = *b;
+    rec.size_birth &= ~BLOCK_HAS_EXTRA;
+    int rc = 0;
     struct block_extra dropped = { NULL, 0 };
     struct access_ring *unkept = extra ? extra->ring : NULL;
-    uint32_t slot = UINT32_MAX;
     lw_lock(&s->lock);
-    if (too_full(s))
-        grow_locked(s);
-    if (s->count + 1 < s->capacity) {       /* else growth failed and the table is full: no record */
-        slot = insert_locked(s, b, key, h, stale, &replaced);
-        s->slots[slot].size_birth &= ~BLOCK_HAS_EXTRA;
-        if (replaced && block_has_extra(stale)) {
-            dropped = extra_take_locked(s, ptr);
-            stale->size_birth &= ~BLOCK_HAS_EXTRA;
+    struct block *there = find_locked(s, key, h);
+    if (__builtin_expect(there && block_has_extra(there), 0))
+        dropped = extra_take_locked(s, ptr);
+    if (extra && (extra->ring || extra->stack) && extra_put_locked(s, ptr, extra) == 0) {
+        rec.size_birth |= BLOCK_HAS_EXTRA;
+        unkept = NULL;
+    }
+    if (__builtin_expect(there != NULL, 0)) {
+        *stale = *there;                 /* its free was not seen: the old record goes */
+        stale->size_birth &= ~BLOCK_HAS_EXTRA;
+        *there = rec;
+        rc = 1;
+    } else {
+        struct block homeless;
+        if (too_full(s) && grow_locked(s, NULL) < 0 && s->count + 1 >= s->nbuckets * BUCKET_SLOTS) {
+            homeless = rec;              /* no memory and no room */
+            rc = -1;
+        } else if (place_locked(s, rec, &homeless) == 0 || grow_locked(s, &homeless) == 0) {
+            s->count++;
+        } else {
+            rc = -1;                     /* no memory: one record (this or another) found no place */
         }
-        if (extra && (extra->ring || extra->stack) && extra_put_locked(s, ptr, extra) == 0) {
-            s->slots[slot].size_birth |= BLOCK_HAS_EXTRA;
-            unkept = NULL;
+        if (rc < 0) {
+            *stale = homeless;
+            if (block_has_extra(&homeless)) {
+                struct block_extra lost = extra_take_locked(s, block_ptr(&homeless));
+                access_ring_free(lost.ring);
+            }
+            stale->size_birth &= ~BLOCK_HAS_EXTRA;
         }
     }
     lw_unlock(&s->lock);
-    if (dropped.ring)
-        access_ring_free(dropped.ring);
-    if (unkept)
-        access_ring_free(unkept);       /* no room for it: the records are dropped */
-    return slot == UINT32_MAX ? -1 : replaced;
+    access_ring_free(dropped.ring);
+    access_ring_free(unkept);            /* no room for it: the records are dropped */
+    return rc;
+}
+
+/* Starts loading both buckets ptr's record may be in (or go to), without the lock: a table swapped
+ * meanwhile only makes the hint useless, and a prefetch never faults. Both: the second is read
+ * whenever the first is full, which is common near 90% full, and the two misses then overlap. */
+static inline void prefetch_buckets(struct shard *s, uint64_t key, uint64_t h)
+{
+    struct shard view;
+    view.buckets = __atomic_load_n(&s->buckets, __ATOMIC_RELAXED);
+    view.nbuckets = __atomic_load_n(&s->nbuckets, __ATOMIC_RELAXED);
+    uint32_t first = first_bucket(&view, h);
+    __builtin_prefetch(&view.buckets[first], 1, 3);
+    __builtin_prefetch(&view.buckets[second_bucket(&view, key, first)], 1, 3);
+}
+
+void blocks_prefetch(uintptr_t ptr)
+{
+    uint64_t key = key_of(ptr);
+    prefetch_buckets(shard_of(ptr), key, key_hash(key));
 }
 
 int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_out)
@@ -282,28 +369,24 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_ou
     uint64_t key = key_of(ptr), h = key_hash(key);
     struct shard *s = shard_of(ptr);
     struct block_extra extra = { NULL, 0 };
+    prefetch_buckets(s, key, h);         /* the misses overlap the lock's atomic */
     lw_lock(&s->lock);
-    uint32_t i = find_locked(s, key, h);
-    if (i == UINT32_MAX) {
+    struct block *slot = find_locked(s, key, h);
+    if (!slot) {
         lw_unlock(&s->lock);
         return 0;
     }
-    *out = s->slots[i];
+    *out = *slot;
     if (block_has_extra(out)) {
         extra = extra_take_locked(s, ptr);
         out->size_birth &= ~BLOCK_HAS_EXTRA;
     }
-    /* backward-shift deletion: pull the rest of the run one slot nearer home */
-    for (uint32_t j = next_slot(s, i); s->slots[j].addr_site && distance(s, j) > 0; j = next_slot(s, j)) {
-        s->slots[i] = s->slots[j];
-        i = j;
-    }
-    s->slots[i].addr_site = 0;
+    erase_locked(s, slot, h);
     s->count--;
     lw_unlock(&s->lock);
     if (extra_out)
         *extra_out = extra;
-    else if (extra.ring)
+    else
         access_ring_free(extra.ring);
     return 1;
 }
@@ -360,8 +443,8 @@ size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uin
     lw_lock(&s->lock);
     size_t total = s->count;
     if (total <= cap) {
-        for (uint32_t i = 0; i < s->capacity; i++) {
-            const struct block *b = &s->slots[i];
+        for (size_t i = 0; i < (size_t)s->nbuckets * BUCKET_SLOTS; i++) {
+            const struct block *b = &s->buckets[i / BUCKET_SLOTS].slot[i % BUCKET_SLOTS];
             if (!b->addr_site)
                 continue;
             uintptr_t ptr = block_ptr(b);

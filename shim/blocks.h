@@ -88,8 +88,11 @@ int blocks_init(unsigned records_per_block);
 /* Adds b with its extra (NULL: none), whose ring the map takes over. If a record for the same address
  * was still there (its free was not seen, e.g. made inside a signal handler while the shim was busy),
  * it is replaced and copied to *stale; returns 1 then. Returns -1 when no memory could be had for the
- * record (the block goes untracked), else 0. */
+ * table: a record (b itself, or one that had to make room for it) was dropped and is in *stale. Else 0. */
 int blocks_insert(const struct block *b, const struct block_extra *extra, struct block *stale);
+
+/* A hint that ptr is about to be inserted: starts loading the memory that will take. */
+void blocks_prefetch(uintptr_t ptr);
 
 /* Removes the record for ptr into *out; returns 0 if there is none. With extra_out the block's extra
  * is handed over to the caller, who passes its ring on to blocks_insert or frees it. */

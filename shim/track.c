@@ -99,17 +99,15 @@ static uint64_t age_base(void)
     return lw_now_ms() - lw.start_ms;
 }
 
-/* Accounts for what blocks_insert reported: a stale record replaced, or no record kept. */
-static void inserted(int rc, const struct block *b, const struct block *stale)
+/* Accounts for what blocks_insert reported: a stale record replaced, or a record dropped for want of
+ * memory (counted as freed, so totals stay exact for what is still kept). */
+static void inserted(int rc, const struct block *stale)
 {
     if (LW_LIKELY(rc == 0))
         return;
-    if (rc > 0) {
-        site_count_free(site_get(block_site(stale)), block_size(stale));
-        return;
-    }
-    site_count_free(site_get(block_site(b)), block_size(b));
-    lw_disable("no memory for the block table (the kernel refused mmap)");
+    site_count_free(site_get(block_site(stale)), block_size(stale));
+    if (rc < 0)
+        lw_disable("no memory for the block table (the kernel refused mmap)");
 }
 
 /* A block too large (or at an address too odd) for a block record is kept as a heap region. */
@@ -124,6 +122,7 @@ __attribute__((noinline, cold)) static void track_outsized(void *p, size_t size,
 
 void track_alloc(void *p, size_t size)
 {
+    blocks_prefetch((uintptr_t)p);       /* loads while the stack is walked */
     uint32_t stack = 0;
     uint32_t site = site_of_caller(KIND_HEAP, &stack);
     if (LW_UNLIKELY(!block_fits((uintptr_t)p, size))) {
@@ -134,11 +133,11 @@ void track_alloc(void *p, size_t size)
     block_set(&b, (uintptr_t)p, size, site, age_base());
     site_count_alloc(site_get(site), size);
     if (LW_LIKELY(!stack)) {
-        inserted(blocks_insert(&b, NULL, &stale), &b, &stale);
+        inserted(blocks_insert(&b, NULL, &stale), &stale);
         return;
     }
     struct block_extra extra = { .ring = NULL, .stack = stack };
-    inserted(blocks_insert(&b, &extra, &stale), &b, &stale);
+    inserted(blocks_insert(&b, &extra, &stale), &stale);
 }
 
 static void outsized_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
@@ -190,7 +189,7 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
             return;
         }
         struct block stale;              /* failed: the old block is still live, as it was */
-        inserted(blocks_insert(&t->old, &t->extra, &stale), &t->old, &stale);
+        inserted(blocks_insert(&t->old, &t->extra, &stale), &stale);
         return;
     }
     uint64_t old_size = block_size(&t->old);
@@ -216,7 +215,7 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
     block_set(&b, (uintptr_t)result, size, block_site(&t->old), birth);
     site_count_bytes(site, size, old_size);
     struct block stale;
-    inserted(blocks_insert(&b, &extra, &stale), &b, &stale);
+    inserted(blocks_insert(&b, &extra, &stale), &stale);
 }
 
 static void mapping_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
