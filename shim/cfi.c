@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "cfi.h"
+#include "arena.h"
 
 #define DW_REG_RBP 6
 #define DW_REG_RSP 7
@@ -412,46 +413,101 @@ static uint64_t compute_rule(uintptr_t ip)
 
 /* ---- the rule cache: open addressing, insert-only, published with atomics --------------------- */
 
-#define CACHE_SIZE 16384u
+/* It starts small (a few dozen return addresses cover most programs' allocation paths, and every page
+ * of it that is touched is resident) and grows fourfold when a neighbourhood fills, up to CACHE_MAX.
+ * A grown table is published with one atomic store; the old one is kept, as readers may be in it. */
+#define CACHE_FIRST 4096u
+#define CACHE_MAX (1u << 20)
 #define CACHE_PROBES 8
 #define LW_CFI_LIKELY(x) __builtin_expect(!!(x), 1)
 
-static struct {
+struct cache_entry {
     atomic_uintptr_t ip;
     _Atomic uint64_t rule;
-} cache[CACHE_SIZE];
+};
 
-__attribute__((noinline)) static uint64_t rule_of_slow(uintptr_t ip, uint32_t h)
+struct rule_cache {
+    uint32_t mask;
+    uint32_t shift;                               /* 64 - log2(size): the hash's top bits index it */
+    struct cache_entry *entries;
+};
+
+static struct cache_entry first_entries[CACHE_FIRST];
+static struct rule_cache first_cache = { CACHE_FIRST - 1, 52, first_entries };
+static _Atomic(struct rule_cache *) cache = &first_cache;
+static atomic_flag growing = ATOMIC_FLAG_INIT;
+
+static inline uint32_t cache_slot(const struct rule_cache *c, uintptr_t ip)
+{
+    return (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> c->shift);
+}
+
+/* Copies what is there into a table four times the size and publishes it. Entries added to the old
+ * table meanwhile are missed, and simply computed again. Needs no lock: one grower at a time. */
+__attribute__((noinline, cold)) static void cache_grow(struct rule_cache *old)
+{
+    if (old->mask + 1 >= CACHE_MAX || atomic_flag_test_and_set_explicit(&growing, memory_order_acquire))
+        return;
+    if (atomic_load_explicit(&cache, memory_order_acquire) == old) {
+        uint32_t size = (old->mask + 1) * 4;
+        size_t bytes = sizeof(struct rule_cache) + size * sizeof(struct cache_entry);
+        struct rule_cache *c = arena_map(bytes);
+        if (c) {
+            c->mask = size - 1;
+            c->shift = old->shift - 2;
+            c->entries = (struct cache_entry *)(c + 1);
+            for (uint32_t i = 0; i <= old->mask; i++) {
+                uintptr_t ip = atomic_load_explicit(&old->entries[i].ip, memory_order_acquire);
+                uint64_t rule = atomic_load_explicit(&old->entries[i].rule, memory_order_acquire);
+                if (!ip || !rule)
+                    continue;
+                for (uint32_t k = 0, j = cache_slot(c, ip); k < CACHE_PROBES; k++, j = (j + 1) & c->mask)
+                    if (!atomic_load_explicit(&c->entries[j].ip, memory_order_relaxed)) {
+                        atomic_store_explicit(&c->entries[j].rule, rule, memory_order_relaxed);
+                        atomic_store_explicit(&c->entries[j].ip, ip, memory_order_relaxed);
+                        break;
+                    }
+            }
+            atomic_store_explicit(&cache, c, memory_order_release);
+        }
+    }
+    atomic_flag_clear_explicit(&growing, memory_order_release);
+}
+
+__attribute__((noinline)) static uint64_t rule_of_slow(struct rule_cache *c, uintptr_t ip, uint32_t h)
 {
     for (unsigned k = 0; k < CACHE_PROBES; k++) {
-        uint32_t i = (h + k) & (CACHE_SIZE - 1);
-        uintptr_t there = atomic_load_explicit(&cache[i].ip, memory_order_acquire);
+        struct cache_entry *e = &c->entries[(h + k) & c->mask];
+        uintptr_t there = atomic_load_explicit(&e->ip, memory_order_acquire);
         if (there == ip) {
-            uint64_t rule = atomic_load_explicit(&cache[i].rule, memory_order_acquire);
+            uint64_t rule = atomic_load_explicit(&e->rule, memory_order_acquire);
             return rule ? rule : compute_rule(ip);   /* another thread is filling it in */
         }
         if (there == 0) {
             uint64_t rule = compute_rule(ip);
             uintptr_t expected = 0;
-            if (atomic_compare_exchange_strong_explicit(&cache[i].ip, &expected, ip, memory_order_acq_rel,
+            if (atomic_compare_exchange_strong_explicit(&e->ip, &expected, ip, memory_order_acq_rel,
                                                         memory_order_acquire))
-                atomic_store_explicit(&cache[i].rule, rule, memory_order_release);
+                atomic_store_explicit(&e->rule, rule, memory_order_release);
             return rule;
         }
     }
-    return compute_rule(ip);                      /* neighbourhood full: correct, only slower */
+    cache_grow(c);                                /* neighbourhood full: correct now, faster next time */
+    return compute_rule(ip);
 }
 
 /* The common case, a hit in the first slot, inline. */
 static inline uint64_t rule_of(uintptr_t ip)
 {
-    uint32_t h = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 50);
-    if (LW_CFI_LIKELY(atomic_load_explicit(&cache[h].ip, memory_order_acquire) == ip)) {
-        uint64_t rule = atomic_load_explicit(&cache[h].rule, memory_order_acquire);
+    struct rule_cache *c = atomic_load_explicit(&cache, memory_order_acquire);
+    uint32_t h = cache_slot(c, ip);
+    struct cache_entry *e = &c->entries[h];
+    if (LW_CFI_LIKELY(atomic_load_explicit(&e->ip, memory_order_acquire) == ip)) {
+        uint64_t rule = atomic_load_explicit(&e->rule, memory_order_acquire);
         if (LW_CFI_LIKELY(rule != 0))
             return rule;
     }
-    return rule_of_slow(ip, h);
+    return rule_of_slow(c, ip, h);
 }
 
 /* Reads a word of the stack, or fails when it is outside [lo, hi). */

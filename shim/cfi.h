@@ -6,8 +6,8 @@
  * per frame. Only the common rules are handled (CFA = rsp/rbp + offset, return address and rbp saved at
  * CFA offsets) plus frame-pointer chains through JIT code; anything else — signal frames, DWARF
  * expressions — makes the walk give up and the caller falls back to libunwind. Every read is bounds-checked against the thread's stack.
- * Lock-free; calls _dl_find_object (lock-free in glibc); allocation-free. Not async-signal-safe only in
- * that a walk interrupted by itself may miss the cache. */
+ * Lock-free; calls _dl_find_object (lock-free in glibc); never uses the heap (a grown cache is mapped
+ * with arena.h). Not async-signal-safe only in that a walk interrupted by itself may miss the cache. */
 #ifndef LW_CFI_H
 #define LW_CFI_H
 
