@@ -1,5 +1,5 @@
 /* track.c — what happens on each allocation event (see track.h).
- * Cost of the common malloc: one unw_backtrace of site_depth frames, one lock-free site lookup, two
+ * Cost of the common malloc: a walk of site_depth frames (cfi.h), one lock-free site lookup, two
  * striped counter adds, one shard lock; free: one shard lock and two counter adds. */
 #include <stdatomic.h>
 #include <sys/mman.h>

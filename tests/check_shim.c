@@ -334,6 +334,25 @@ START_TEST(block_replaced_and_rings)
     ck_assert_int_eq(block_has_extra(&out), 0);
     access_ring_free(taken.ring);
     ck_assert_uint_eq(blocks_copy_records(0x2000, recs, 8), 0);
+
+    /* a stale record with extras, replaced by one with its own: only the new extras remain */
+    struct access_record r1 = { .when_ms = 1, .old_size = 11, .new_size = 12, .kind = ACCESS_REALLOC };
+    struct access_record r2 = { .when_ms = 2, .old_size = 21, .new_size = 22, .kind = ACCESS_REALLOC };
+    block_set(&b, 0x4000, 40, 7, 3);
+    ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ access_ring_add(NULL, &r1), 77 }, &stale), 0);
+    block_set(&b, 0x4000, 50, 8, 4);
+    ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ access_ring_add(NULL, &r2), 88 }, &stale), 1);
+    ck_assert_uint_eq(block_size(&stale), 40);
+    ck_assert_int_eq(block_has_extra(&stale), 0);
+    ck_assert_uint_eq(blocks_copy_records(0x4000, recs, 8), 1);
+    ck_assert_uint_eq(recs[0].old_size, 21);
+    struct block_extra now;
+    ck_assert_int_eq(blocks_remove(0x4000, &out, &now), 1);
+    ck_assert_uint_eq(block_size(&out), 50);
+    ck_assert_uint_eq(now.stack, 88);
+    access_ring_free(now.ring);
+    ck_assert_int_eq(blocks_remove(0x4000, &out, &now), 0);
+    ck_assert_uint_eq(blocks_copy_records(0x4000, recs, 8), 0);
 }
 END_TEST
 
