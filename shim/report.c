@@ -13,6 +13,7 @@
 #include "blocks.h"
 #include "log.h"
 #include "out.h"
+#include "counts.h"
 #include "regions.h"
 #include "sites.h"
 #include "sort.h"
@@ -663,7 +664,7 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
     const struct site *site = site_get(idx);
     const struct site_sum *sum = &s->sums[idx];
     struct site_totals t;
-    site_read_totals((struct site *)site, &t);
+    site_read_totals(idx, &t);
     out_str(o, "{\"id\":\"");
     out_hex_digits(o, stable_site_id(s, site), 16);
     out_str(o, site->kind == KIND_HEAP ? "\",\"kind\":\"heap\"" : "\",\"kind\":\"mmap\"");
@@ -710,16 +711,18 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
                         const char *program, const char *when)
 {
     uint64_t allocs = 0, frees = 0, bytes_allocated = 0;
-    for (uint32_t i = 1; i < s->nsites; i++) {
-        struct site *site = site_get(i);
-        if (site->kind != KIND_HEAP)
+    size_t mapped = s->nsites * sizeof(struct site_totals);
+    struct site_totals *totals = arena_map(mapped);
+    if (totals)
+        counts_read_all(totals, s->nsites);
+    for (uint32_t i = 1; totals && i < s->nsites; i++) {
+        if (site_get(i)->kind != KIND_HEAP)
             continue;
-        struct site_totals t;
-        site_read_totals(site, &t);
-        allocs += t.allocs;
-        frees += t.frees;
-        bytes_allocated += t.bytes_allocated;
+        allocs += totals[i].allocs;
+        frees += totals[i].frees;
+        bytes_allocated += totals[i].bytes_allocated;
     }
+    arena_unmap(totals, mapped);
     out_str(o, "{\"format\":\"leakwatch-report\",\"version\":1");
     json_kv_u64(o, "pid", (uint64_t)lw.pid, 1);
     json_kv_u64(o, "ppid", (uint64_t)getppid(), 1);

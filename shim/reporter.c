@@ -15,6 +15,7 @@
 #include "reporter.h"
 #include "arena.h"
 #include "blocks.h"
+#include "counts.h"
 #include "lock.h"
 #include "log.h"
 #include "out.h"
@@ -431,13 +432,14 @@ void reporter_arrange_exit_report(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Lock order: report, stacks, sites, regions, block shards (ascending), arena. */
+/* Lock order: report, stacks, sites, regions, count tables, block shards (ascending), arena. */
 static void fork_prepare(void)
 {
     lw_lock(&rep.report_lock);
     stacks_atfork_prepare();
     sites_atfork_prepare();
     regions_atfork_prepare();
+    counts_atfork_prepare();
     blocks_atfork_prepare();
     arena_atfork_prepare();
 }
@@ -446,6 +448,7 @@ static void fork_parent(void)
 {
     arena_atfork_parent();
     blocks_atfork_parent();
+    counts_atfork_parent();
     regions_atfork_parent();
     sites_atfork_parent();
     stacks_atfork_parent();
@@ -456,6 +459,7 @@ static void fork_child(void)
 {
     arena_atfork_child();
     blocks_atfork_child();
+    counts_atfork_child();
     regions_atfork_child();
     sites_atfork_child();
     stacks_atfork_child();

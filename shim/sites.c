@@ -1,15 +1,14 @@
 /* sites.c — the site table and the growth sampler (see sites.h).
  * The table is open addressing over site indexes; when it passes half full a table twice the size is
  * built and published, and the old one is kept (readers may still be probing it). */
-#include <sched.h>
 #include "sites.h"
+#include "counts.h"
 #include "arena.h"
 #include "lock.h"
 
 _Atomic(struct site_table *) sites_table;
 struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK];
 struct site_layout sites_layout;
-__thread unsigned sites_tls_stripe __attribute__((tls_model("initial-exec")));
 
 /* The growth sampler's state of a site, kept apart from the sites (only the reporter thread reads it):
  * after each chunk's sites. */
@@ -75,24 +74,10 @@ static struct site *new_site_locked(uint64_t hash, unsigned kind, const uintptr_
     return s;
 }
 
-/* CPUs this process may run on (not the machine's), from the affinity mask: no file, no allocation. */
-static unsigned usable_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return SITE_STRIPES_MAX;
-    int n = CPU_COUNT(&set);
-    return n > 0 ? (unsigned)n : 1;
-}
-
 int sites_init(unsigned site_depth)
 {
-    unsigned cpus = usable_cpus();
-    size_t head = (sizeof(struct site) + site_depth * sizeof(uintptr_t) + 63) & ~(size_t)63;
     sites_layout.max_frames = site_depth;
-    sites_layout.nstripes = cpus < SITE_STRIPES_MAX ? cpus : SITE_STRIPES_MAX;
-    sites_layout.stripes_at = (uint32_t)head;
-    sites_layout.stride = (uint32_t)(head + sites_layout.nstripes * sizeof(struct site_stripe));
+    sites_layout.stride = (uint32_t)((sizeof(struct site) + site_depth * sizeof(uintptr_t) + 63) & ~(size_t)63);
     struct site_table *t = table_new(1024);
     if (!t)
         return -1;
@@ -143,18 +128,6 @@ uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, uns
     return s->idx;
 }
 
-void site_read_totals(struct site *s, struct site_totals *t)
-{
-    memset(t, 0, sizeof *t);
-    struct site_stripe *stripes = (struct site_stripe *)((char *)s + sites_layout.stripes_at);
-    for (unsigned i = 0; i < sites_layout.nstripes; i++) {
-        t->allocs += atomic_load_explicit(&stripes[i].allocs, memory_order_relaxed);
-        t->frees += atomic_load_explicit(&stripes[i].frees, memory_order_relaxed);
-        t->bytes_allocated += atomic_load_explicit(&stripes[i].bytes_allocated, memory_order_relaxed);
-        t->bytes_freed += atomic_load_explicit(&stripes[i].bytes_freed, memory_order_relaxed);
-    }
-}
-
 /* A site "keeps growing" when its live bytes set a new high-water mark in three samples within
  * GROWING_WINDOW samples (10 minutes): a fast leak is caught in 1.5 s, a leak of one block a minute
  * in 3 minutes. It stops being watched after GROWING_WINDOW samples without a new high. A watched site
@@ -168,11 +141,22 @@ void sites_sample_growth(void)
     sample++;
     atomic_store_explicit(&sites_capture_budget, CAPTURES_PER_PERIOD_ALL, memory_order_relaxed);
     uint32_t count = sites_count();
+    static struct site_totals *totals;
+    static size_t totals_mapped;
+    size_t need = count * sizeof *totals;
+    if (need > totals_mapped) {
+        arena_unmap(totals, totals_mapped);
+        totals_mapped = need * 2;
+        if (!(totals = arena_map(totals_mapped))) {
+            totals_mapped = 0;
+            return;
+        }
+    }
+    counts_read_all(totals, count);
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);
-        struct site_totals t;
-        site_read_totals(s, &t);
-        int64_t live = (int64_t)(t.bytes_allocated - t.bytes_freed);
+        const struct site_totals *t = &totals[i];
+        int64_t live = (int64_t)(t->bytes_allocated - t->bytes_freed);
         struct growth *g = growth_of(i);
         if (live > g->high_water && live > 0) {
             g->high_water = live;

@@ -1,8 +1,7 @@
-/* sites.h — allocation sites: the first few return addresses above an allocation function, and per
- * site the counters the report needs. Lookup is lock-free (the table only grows; a reader on an old
- * table just misses and takes the locked insert path); insertion takes one spinlock. Counters are
- * striped per thread so two threads allocating at one site do not bounce one cache line.
- * Not async-signal-safe. */
+/* sites.h — allocation sites: the first few return addresses above an allocation function, and what
+ * the growth sampler marks on them (their counts are in counts.h). Lookup is lock-free (the table only
+ * grows; a reader on an old table just misses and takes the locked insert path); insertion takes one
+ * spinlock. Not async-signal-safe. */
 #ifndef LW_SITES_H
 #define LW_SITES_H
 
@@ -14,21 +13,12 @@
 
 enum site_kind { KIND_HEAP = 0, KIND_MMAP = 1 };
 
-#define SITE_STRIPES_MAX 4
 #define SITES_MAX (1u << 20)           /* indexes fit the 20 bits a block record keeps */
 #define SITES_PER_CHUNK 64u
 #define SITE_OVERFLOW_HEAP 1u          /* used when no new site can be made (limit or no memory) */
 #define SITE_OVERFLOW_MMAP 2u
 
-struct site_stripe {
-    _Alignas(64) atomic_uint_fast64_t allocs;
-    atomic_uint_fast64_t frees;
-    atomic_uint_fast64_t bytes_allocated;
-    atomic_uint_fast64_t bytes_freed;
-};
-
-/* A site is this header and its frames, rounded up to a cache line, then one counter stripe per CPU the
- * process may run on (at most SITE_STRIPES_MAX): 192 bytes with the default 4 frames on 2 CPUs. */
+/* A site is this header and its frames, rounded up to a cache line: 64 bytes with the default 4 frames. */
 struct site {
     uint64_t hash;
     uint32_t idx;
@@ -43,8 +33,6 @@ struct site {
 /* How sites are laid out; fixed by sites_init. */
 extern struct site_layout {
     uint32_t stride;                 /* bytes from one site to the next */
-    uint32_t stripes_at;             /* offset of the first stripe */
-    uint32_t nstripes;
     uint32_t max_frames;
 } sites_layout LW_HIDDEN;
 
@@ -55,7 +43,6 @@ struct site_table {
 
 extern _Atomic(struct site_table *) sites_table LW_HIDDEN;
 extern struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK] LW_HIDDEN;
-extern __thread unsigned sites_tls_stripe LW_HIDDEN;
 
 int sites_init(unsigned site_depth);  /* 0, or -1 when no memory */
 uint32_t sites_count(void);           /* highest index in use + 1 */
@@ -94,43 +81,6 @@ static inline uint32_t sites_find(uint64_t hash, unsigned kind, const uintptr_t 
 /* Finds or makes the site; `rep_stack` becomes its representative stack if it is new.
  * Returns the overflow site of the kind when no site can be made. */
 uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, unsigned n, uint32_t rep_stack);
-
-static inline struct site_stripe *site_stripe(struct site *s)
-{
-    unsigned stripe = sites_tls_stripe;
-    if (LW_UNLIKELY(stripe == 0)) {
-        static atomic_uint next_stripe;
-        stripe = sites_tls_stripe = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % sites_layout.nstripes;
-    }
-    return (struct site_stripe *)((char *)s + sites_layout.stripes_at) + (stripe - 1);
-}
-
-static inline void site_count_alloc(struct site *s, uint64_t size)
-{
-    struct site_stripe *st = site_stripe(s);
-    atomic_fetch_add_explicit(&st->allocs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->bytes_allocated, size, memory_order_relaxed);
-}
-
-static inline void site_count_free(struct site *s, uint64_t size)
-{
-    struct site_stripe *st = site_stripe(s);
-    atomic_fetch_add_explicit(&st->frees, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->bytes_freed, size, memory_order_relaxed);
-}
-
-/* Only bytes move (a realloc keeps its block; a partial munmap keeps its region). */
-static inline void site_count_bytes(struct site *s, uint64_t added, uint64_t removed)
-{
-    struct site_stripe *st = site_stripe(s);
-    if (added)
-        atomic_fetch_add_explicit(&st->bytes_allocated, added, memory_order_relaxed);
-    if (removed)
-        atomic_fetch_add_explicit(&st->bytes_freed, removed, memory_order_relaxed);
-}
-
-struct site_totals { uint64_t allocs, frees, bytes_allocated, bytes_freed; };
-void site_read_totals(struct site *s, struct site_totals *t);
 
 /* Called every SAMPLE_PERIOD_MS by the reporter thread: marks sites whose live bytes keep reaching new
  * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "track.h"
 #include "regions.h"
+#include "counts.h"
 #include "sites.h"
 #include "stacks.h"
 #include "state.h"
@@ -19,7 +20,8 @@ static __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
 
 int track_init(void)
 {
-    if (sites_init(lw.config.site_depth) < 0 || blocks_init(lw.config.records) < 0 || regions_init() < 0)
+    if (sites_init(lw.config.site_depth) < 0 || counts_init() < 0 || blocks_init(lw.config.records) < 0 ||
+        regions_init() < 0)
         return -1;
     return 0;
 }
@@ -105,7 +107,7 @@ static void inserted(int rc, const struct block *stale)
 {
     if (LW_LIKELY(rc == 0))
         return;
-    site_count_free(site_get(block_site(stale)), block_size(stale));
+    site_count_free(block_site(stale), block_size(stale));
     if (rc < 0)
         lw_disable("no memory for the block table (the kernel refused mmap)");
 }
@@ -117,7 +119,7 @@ __attribute__((noinline, cold)) static void track_outsized(void *p, size_t size,
     struct region r = { .start = (uintptr_t)p, .len = size, .birth = birth, .site = site, .stack = stack,
                         .heap = 1 };
     if (regions_add(&r) == 0)
-        site_count_alloc(site_get(site), size);
+        site_count_alloc(site, size);
 }
 
 void track_alloc(void *p, size_t size)
@@ -131,7 +133,7 @@ void track_alloc(void *p, size_t size)
     }
     struct block b, stale;
     block_set(&b, (uintptr_t)p, size, site, age_base());
-    site_count_alloc(site_get(site), size);
+    site_count_alloc(site, size);
     if (LW_LIKELY(!stack)) {
         inserted(blocks_insert(&b, NULL, &stale), &stale);
         return;
@@ -144,7 +146,7 @@ static void outsized_removed(const struct region *r, uint64_t bytes, int whole, 
 {
     (void)whole;
     *(int *)ctx = 1;
-    site_count_free(site_get(r->site), bytes);
+    site_count_free(r->site, bytes);
 }
 
 /* A free we have no block record for: a huge block, or memory from before the shim (or from inside
@@ -161,7 +163,7 @@ void track_free(void *p)
 {
     struct block b;
     if (LW_LIKELY(blocks_remove((uintptr_t)p, &b, NULL)))
-        site_count_free(site_get(block_site(&b)), block_size(&b));
+        site_count_free(block_site(&b), block_size(&b));
     else
         free_unknown(p);
 }
@@ -181,7 +183,7 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
             free_unknown(old);
         return;
     }
-    struct site *site = site_get(block_site(&t->old));
+    uint32_t site = block_site(&t->old);
     if (!result) {
         if (size == 0) {                 /* realloc(p, 0) freed p */
             site_count_free(site, block_size(&t->old));
@@ -221,7 +223,7 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
 static void mapping_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
 {
     (void)ctx;
-    struct site *s = site_get(r->site);
+    uint32_t s = r->site;
     if (whole)
         site_count_free(s, bytes);
     else
@@ -238,7 +240,7 @@ void track_mmap(void *p, size_t len, int flags)
     uint32_t site = site_of_caller(KIND_MMAP, &stack);
     struct region r = { .start = (uintptr_t)p, .len = len, .birth = age_base(), .site = site, .stack = stack };
     if (regions_add(&r) == 0)
-        site_count_alloc(site_get(site), len);
+        site_count_alloc(site, len);
 }
 
 void track_munmap(void *p, size_t len)
@@ -257,7 +259,7 @@ struct mremap_found {
 static void mremap_removed(const struct region *r, uint64_t bytes, int whole, void *ctx)
 {
     struct mremap_found *f = ctx;
-    struct site *s = site_get(r->site);
+    uint32_t s = r->site;
     site_count_bytes(s, 0, bytes);
     if (!f->found) {
         f->found = 1;
@@ -276,7 +278,7 @@ void track_mremap(void *old, size_t old_len, void *result, size_t new_len)
         return;
     struct region r = { .start = (uintptr_t)result, .len = new_len, .birth = f.first.birth,
                         .site = f.first.site, .stack = f.first.stack };
-    struct site *s = site_get(r.site);
+    uint32_t s = r.site;
     if (regions_add(&r) < 0) {
         if (f.first_whole)
             site_count_free(s, 0);

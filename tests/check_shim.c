@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "arena.h"
 #include "blocks.h"
 #include "config.h"
+#include "counts.h"
 #include "out.h"
 #include "regions.h"
 #include "report.h"
@@ -387,7 +389,7 @@ END_TEST
 static struct site_totals totals_of(uint32_t site)
 {
     struct site_totals t;
-    site_read_totals(site_get(site), &t);
+    site_read_totals(site, &t);
     return t;
 }
 
@@ -456,7 +458,7 @@ START_TEST(site_table_grows_and_finds)
         ck_assert_uint_eq(sites_insert(h, KIND_HEAP, frames, 3, 0), ids[i]);   /* no duplicate */
     }
     ck_assert_uint_eq(sites_count(), N + 3);
-    struct site *s = site_get(ids[10]);
+    uint32_t s = ids[10];
     site_count_alloc(s, 100);
     site_count_alloc(s, 50);
     site_count_free(s, 100);
@@ -469,29 +471,76 @@ START_TEST(site_table_grows_and_finds)
 }
 END_TEST
 
+/* Threads count into tables of their own; the sums are exact whichever thread freed what, and the
+ * table of a thread that ended is taken by the next one instead of a new one being made. */
+struct counting { uint32_t site; int frees; };
+
+static void *count_some(void *arg)
+{
+    const struct counting *c = arg;
+    for (int i = 0; i < 1000; i++) {
+        if (c->frees)
+            site_count_free(c->site, 3);
+        else
+            site_count_alloc(c->site, 3);
+    }
+    return NULL;
+}
+
+START_TEST(counts_are_per_thread_and_exact)
+{
+    setup_core();
+    uintptr_t f[1] = { 0x77 };
+    uint32_t site = sites_insert(sites_hash(0, f, 1), 0, f, 1, 0);
+    unsigned before = counts_tables();
+    for (int round = 0; round < 20; round++) {
+        pthread_t a, b;
+        struct counting alloc = { site, 0 }, free_ = { site, 1 };
+        ck_assert_int_eq(pthread_create(&a, NULL, count_some, &alloc), 0);
+        ck_assert_int_eq(pthread_create(&b, NULL, count_some, &free_), 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+    }
+    site_count_alloc(site, 5);                       /* and this thread's own */
+    struct site_totals t;
+    site_read_totals(site, &t);
+    ck_assert_uint_eq(t.allocs, 20 * 1000 + 1);
+    ck_assert_uint_eq(t.frees, 20 * 1000);
+    ck_assert_uint_eq(t.bytes_allocated - t.bytes_freed, 5);
+    ck_assert_uint_le(counts_tables(), before + 3);  /* two at a time, plus this thread's */
+    struct site_totals all[4096];
+    uint32_t n = sites_count();
+    ck_assert_uint_le(n, 4096);
+    counts_read_all(all, n);
+    ck_assert_uint_eq(all[site].allocs, t.allocs);
+    ck_assert_uint_eq(all[site].bytes_freed, t.bytes_freed);
+}
+END_TEST
+
 START_TEST(growth_sampler_marks_growing_sites_only)
 {
     setup_core();
     uintptr_t a[1] = { 0x1 }, b[1] = { 0x2 };
-    struct site *grow = site_get(sites_insert(sites_hash(0, a, 1), 0, a, 1, 0));
-    struct site *flat = site_get(sites_insert(sites_hash(0, b, 1), 0, b, 1, 0));
-    site_count_alloc(flat, 4096);
+    uint32_t grow_id = sites_insert(sites_hash(0, a, 1), 0, a, 1, 0);
+    uint32_t flat_id = sites_insert(sites_hash(0, b, 1), 0, b, 1, 0);
+    struct site *grow = site_get(grow_id), *flat = site_get(flat_id);
+    site_count_alloc(flat_id, 4096);
     sites_sample_growth();
-    site_count_alloc(grow, 1000);                 /* a slow leak: a new high now and then */
+    site_count_alloc(grow_id, 1000);                 /* a slow leak: a new high now and then */
     for (int sample = 0; sample < 100; sample++)
         sites_sample_growth();
-    site_count_alloc(grow, 1000);
+    site_count_alloc(grow_id, 1000);
     for (int sample = 0; sample < 100; sample++)
         sites_sample_growth();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* two highs: not yet */
-    site_count_alloc(grow, 1000);
+    site_count_alloc(grow_id, 1000);
     sites_sample_growth();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 1);   /* three highs within ten minutes */
     ck_assert_int_eq(atomic_load(&flat->capture_all), 0);   /* one high, long ago */
     for (int sample = 0; sample < 1300; sample++)
         sites_sample_growth();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* stopped growing: no longer watched */
-    site_count_alloc(flat, 1);                              /* highs far apart do not count */
+    site_count_alloc(flat_id, 1);                              /* highs far apart do not count */
     sites_sample_growth();
     ck_assert_int_eq(atomic_load(&flat->capture_all), 0);
 }
@@ -605,11 +654,11 @@ START_TEST(report_groups_and_totals)
     for (int i = 0; i < 4; i++) {
         block_set(&b, 0x10000 + (uintptr_t)i * 64, 100 + (uint64_t)i, sa, 0);
         blocks_insert(&b, &(struct block_extra){ NULL, stacks_of[i] }, &stale);
-        site_count_alloc(site_get(sa), 100 + (uint64_t)i);
+        site_count_alloc(sa, 100 + (uint64_t)i);
     }
     block_set(&b, 0x90000, 5000, sb, 0);
     blocks_insert(&b, NULL, &stale);
-    site_count_alloc(site_get(sb), 5000);
+    site_count_alloc(sb, 5000);
     struct region r = { .start = 0x7000000, .len = 8192, .site = sm, .stack = other };
     regions_add(&r);
 
@@ -721,6 +770,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, outsized_blocks_are_kept_as_regions);
     tcase_add_test(tc, site_table_grows_and_finds);
     tcase_add_test(tc, growth_sampler_marks_growing_sites_only);
+    tcase_add_test(tc, counts_are_per_thread_and_exact);
     tcase_add_test(tc, regions_partial_removal_is_exact);
     tcase_add_test(tc, stacks_are_interned_once);
     tcase_add_test(tc, heapsort_sorts);
