@@ -2,7 +2,7 @@
 # Installs the Debian packages that building and testing leakwatch need, when they are missing.
 # As root it runs apt-get; otherwise it prints the one command to run and fails.
 set -eu
-need="gcc make pkg-config libunwind-dev uthash-dev check libjansson-dev libdw-dev libelf-dev valgrind
+need="gcc make pkg-config libunwind-dev check libjansson-dev libdw-dev libelf-dev valgrind
 nginx-light wrk openjdk-17-jdk-headless libnetty-java sqlite3 libxml2-utils libjemalloc2 g++ gdb
 python3 perl wget xz-utils mawk"
 missing=""

@@ -1,9 +1,9 @@
 /* blocks.c — the sharded address map of live blocks (see blocks.h).
  * Each shard is a bucketed cuckoo table: buckets of four 16-byte slots, one cache line each, and every
- * address may live in one of two buckets. It goes to its first bucket when there is room, so a lookup
- * usually reads one line; a byte per bucket counts the records of that first bucket that live in their
- * second, and while it is zero the second is not read. When both are full, records are moved to their
- * other bucket along a short random walk. Unlike linear probing, nothing clusters: lookups, inserts and
+ * address may live in one of two buckets, going to the one with more room. Both are prefetched
+ * together; a byte per bucket counts the records of that first bucket that live in their second, and
+ * while it is zero the second is not read. When both are full, records are moved to their other
+ * bucket along a short random walk. Unlike linear probing, nothing clusters: lookups, inserts and
  * removals read one or two lines at any fill, so a shard can grow by a quarter when 90% full and stay
  * between 72% and 90% full (18-22 bytes per live block). Bucket counts are not powers of two; buckets
  * are found by multiply-shift. Extras (own stacks, access rings) hang off a small per-shard
@@ -141,21 +141,29 @@ static inline struct block *free_slot(struct bucket *bk)
     return NULL;
 }
 
+
+static inline unsigned free_slots(const struct bucket *bk)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < BUCKET_SLOTS; k++)
+        n += bk->slot[k].addr_site == 0;
+    return n;
+}
+
 #define MAX_WALK 256
 
-/* Places a record whose address is not in the table: in its first bucket if there is room, else its
- * second, else by displacing records to their other bucket. Returns 0; -1 when the walk found no room,
- * with the record left without a place (which may be another one than rec) in *homeless. */
+/* Places a record whose address is not in the table: in whichever of its two buckets has more room
+ * (the first on a tie), so that both rarely fill (two choices keep buckets even); when both are full,
+ * by displacing records to their other bucket. Returns 0; -1 when the walk found no room, with the
+ * record left without a place (which may be another one than rec) in *homeless. */
 static int place_locked(struct shard *s, struct block rec, struct block *homeless)
 {
     uint64_t key = slot_key(&rec);
     uint32_t first = first_bucket(s, key_hash(key));
-    struct block *slot = free_slot(&s->buckets[first]);
-    if (slot) {
-        *slot = rec;
-        return 0;
-    }
-    uint32_t at = second_bucket(s, key, first);
+    uint32_t second = second_bucket(s, key, first);
+    unsigned room1 = free_slots(&s->buckets[first]), room2 = free_slots(&s->buckets[second]);
+    uint32_t at = room1 >= room2 ? first : second;
+    struct block *slot;
     for (unsigned step = 0; step < MAX_WALK; step++) {
         if ((slot = free_slot(&s->buckets[at]))) {
             *slot = rec;

@@ -446,14 +446,15 @@ static uint64_t stable_site_id(const struct snapshot *s, const struct site *site
     return h;
 }
 
-/* The creation stack shown for a group, or the site's key frames when no full stack was kept. */
-static void group_stack(const struct group *g, const uintptr_t **frames, unsigned *n)
+/* The creation stack shown for a group (decoded into buf), or the site's key frames when no full stack
+ * was kept. */
+static void group_stack(const struct group *g, uintptr_t buf[CONFIG_MAX_DEPTH], const uintptr_t **frames,
+                        unsigned *n)
 {
     const struct site *site = site_get(key_site(g->key));
-    const struct stack *st = stacks_get(key_stack(g->key));
-    if (st) {
-        *frames = st->frames;
-        *n = st->nframes;
+    *n = stacks_copy(key_stack(g->key), buf, CONFIG_MAX_DEPTH);
+    if (*n) {
+        *frames = buf;
     } else {
         *frames = site->frames;
         *n = site->nframes;
@@ -518,9 +519,10 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
     if (site_get(key_site(g->key))->kind == KIND_MMAP)
         out_str(o, "Kind: anonymous mapping (mmap)\n");
     text_access_records(o, s, g);
+    uintptr_t stack_buf[CONFIG_MAX_DEPTH];
     const uintptr_t *frames;
     unsigned n;
-    group_stack(g, &frames, &n);
+    group_stack(g, stack_buf, &frames, &n);
     if (key_stack(g->key) == 0) {
         out_str(o, "Created at (no full stack was kept for this site; these are its first frames):\n");
     } else if (g->unstacked) {
@@ -629,9 +631,10 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
     json_kv_u64(o, "blocks", g->blocks, 0);
     json_kv_u64(o, "bytes", g->bytes, 1);
     json_kv_u64(o, "oldest_age_ms", age(s, g->oldest_birth), 1);
+    uintptr_t stack_buf[CONFIG_MAX_DEPTH];
     const uintptr_t *frames;
     unsigned n;
-    group_stack(g, &frames, &n);
+    group_stack(g, stack_buf, &frames, &n);
     out_str(o, g->unstacked ? ",\"stack\":\"representative\"" : ",\"stack\":\"own\"");
     json_kv_u64(o, "unstacked_blocks", g->unstacked, 1);
     if (previous.seq) {

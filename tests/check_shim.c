@@ -594,12 +594,34 @@ START_TEST(stacks_are_interned_once)
     ck_assert_uint_ne(a, b);
     ck_assert_uint_eq(a, c);
     ck_assert_uint_eq(stacks_count(), 2);
-    const struct stack *st = stacks_get(b);
-    ck_assert_uint_eq(st->nframes, 3);
-    ck_assert_uint_eq(st->frames[2], 4);
-    ck_assert_ptr_null(stacks_get(0));
-    ck_assert_ptr_null(stacks_get(99));
+    uintptr_t back[8];
+    ck_assert_uint_eq(stacks_copy(b, back, 8), 3);
+    ck_assert_uint_eq(back[0], 1);
+    ck_assert_uint_eq(back[2], 4);
+    ck_assert_uint_eq(stacks_copy(b, back, 2), 2);
+    ck_assert_uint_eq(stacks_copy(0, back, 8), 0);
+    ck_assert_uint_eq(stacks_copy(99, back, 8), 0);
     ck_assert_uint_eq(stacks_intern(s1, 0), 0);
+
+    /* frames far apart and going both ways come back exact; many stacks grow the table */
+    uintptr_t wide[5] = { 0x7fffffffe000, 0x401000, 0x7f0000001234, 8, UINTPTR_MAX - 7 };
+    uint32_t w = stacks_intern(wide, 5);
+    ck_assert_uint_eq(stacks_copy(w, back, 8), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_uint_eq(back[i], wide[i]);
+    static uint32_t ids[5000];
+    for (uintptr_t i = 0; i < 5000; i++) {
+        uintptr_t f[3] = { 0x400000 + i * 40, 0x400100, 0x7f0000000000 - i };
+        ids[i] = stacks_intern(f, 3);
+        ck_assert_uint_ne(ids[i], 0);
+    }
+    for (uintptr_t i = 0; i < 5000; i++) {
+        uintptr_t f[3] = { 0x400000 + i * 40, 0x400100, 0x7f0000000000 - i };
+        ck_assert_uint_eq(stacks_intern(f, 3), ids[i]);
+        ck_assert_uint_eq(stacks_copy(ids[i], back, 8), 3);
+        ck_assert_uint_eq(back[2], f[2]);
+    }
+    ck_assert_uint_eq(stacks_count(), 5003);
 }
 END_TEST
 
