@@ -61,12 +61,15 @@ static inline uint64_t key_hash(uint64_t key)
 
 static inline uint64_t addr_hash(uintptr_t ptr) { return key_hash(key_of(ptr)); }
 
-/* The shard is chosen by the 64 MiB region an address is in, not by its hash: glibc gives each thread
- * an arena of its own, made of 64 MiB-aligned heaps, so a thread that frees what it allocated works
- * in shards no other thread touches, and their locks and slots stay in its core's cache. */
+/* The shard is chosen by where an address is, not by its hash: glibc gives each thread an arena of its
+ * own, made of 64 MiB-aligned heaps, so the 64 MiB region picks one of 32 groups of 8 shards, and a
+ * thread that frees what it allocated works in shards other threads rarely touch (their locks and
+ * buckets stay in its core's cache). Within a region, each 8 MiB slice has its own shard of the group,
+ * so no shard holds more than a slice's worth of blocks, and growing one stalls its users briefly. */
 static inline struct shard *shard_of(uintptr_t ptr)
 {
-    return &shards[((ptr >> 26) * 0x9e3779b97f4a7c15ull) >> 58];
+    uint64_t group = ((ptr >> 26) * 0x9e3779b97f4a7c15ull) >> 59;
+    return &shards[group << 3 | ((ptr >> 23) & 7)];
 }
 
 /* A key's two buckets: two independent 32-bit parts of its hashes scaled to the bucket count; the

@@ -1,5 +1,5 @@
 /* blocks.h — the live heap blocks: a map from address to a 16-byte record (size, site, birth), sharded
- * 64 ways by the 64 MiB region an address is in, each shard an open-addressing table under its own
+ * 256 ways by where an address is (blocks.c), each shard an open-addressing table under its own
  * lock, so threads freeing what they allocated rarely meet. The few blocks with more to keep (an own
  * creation stack, a ring of recent access records) have it in a small side map of their shard.
  * Blocks that do not fit a record (see block_fits) are kept by regions.h. Never calls malloc; never
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include "config.h"
 
-#define BLOCKS_SHARDS 64
+#define BLOCKS_SHARDS 256
 #define BLOCK_ADDR_BITS 47               /* user-space addresses without 5-level paging */
 #define BLOCK_SIZE_BITS 27               /* larger blocks (glibc mmaps them anyway) go to regions.h */
 #define BLOCK_SIZE_LIMIT (1ull << BLOCK_SIZE_BITS)

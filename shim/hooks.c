@@ -64,6 +64,9 @@ LW_EXPORT void free(void *p)
         return;
     }
     lw_guard = 1;
+    /* The allocator's free reads the chunk header just below p: start loading it now, so that its
+     * miss overlaps ours in the block map instead of following it. A prefetch never faults. */
+    __builtin_prefetch((const char *)p - 16, 1, 3);
     track_free(p);
     lw.real.free(p);
     lw_guard = 0;
