@@ -98,6 +98,20 @@ void blocks_prefetch(uintptr_t ptr);
  * is handed over to the caller, who passes its ring on to blocks_insert or frees it. */
 int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_out);
 
+/* What a removal found, for a caller that is not waiting for it. */
+struct pending_done {
+    void (*freed)(const struct block *b);    /* the record removed */
+    void (*unknown)(uintptr_t ptr);          /* no record: freed memory the map never had */
+};
+
+/* Queues ptr, just freed, for its record to be removed a few frees later on this thread (blocks.c),
+ * and removes the record queued longest ago, passing it to done. Returns 0 when ptr was not queued
+ * (an address no record can have, or no memory for a queue): the caller removes it now. */
+int blocks_free_later(uintptr_t ptr, const struct pending_done *done);
+
+/* Removes the records of every queued free, in every thread's queue (before a report). */
+void blocks_settle_all(const struct pending_done *done);
+
 /* Appends a record to ring (making one when ring is NULL); returns the ring, which may have moved, or
  * NULL without memory (ring is then unchanged). The oldest record is dropped when the ring is full. */
 struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec);

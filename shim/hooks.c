@@ -44,10 +44,10 @@ LW_EXPORT void *malloc(size_t size)
     }
     lw_guard = 1;
     void *p = lw.real.malloc(size);
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (LW_LIKELY(p != NULL))
         track_alloc(p, size);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return p;
 }
@@ -56,11 +56,11 @@ LW_EXPORT void free(void *p)
 {
     if (!p || LW_UNLIKELY(boot_owns(p)))
         return;
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (PASS_THROUGH()) {
         if (lw.real.free)
             lw.real.free(p);
-        errno = saved;
+        *err = saved;
         return;
     }
     lw_guard = 1;
@@ -70,7 +70,7 @@ LW_EXPORT void free(void *p)
     track_free(p);
     lw.real.free(p);
     lw_guard = 0;
-    errno = saved;
+    *err = saved;
 }
 
 LW_EXPORT void *calloc(size_t count, size_t size)
@@ -88,10 +88,10 @@ LW_EXPORT void *calloc(size_t count, size_t size)
     }
     lw_guard = 1;
     void *p = lw.real.calloc(count, size);
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (p && !overflow)
         track_alloc(p, total);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return p;
 }
@@ -124,9 +124,9 @@ LW_EXPORT void *realloc(void *old, size_t size)
     if (old)
         track_realloc_begin(old, &ticket);
     void *p = lw.real.realloc(old, size);
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     track_realloc_end(old, p, size, &ticket);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return p;
 }
@@ -147,10 +147,10 @@ LW_EXPORT void *reallocarray(void *old, size_t count, size_t size)
     }                                                                    \
     lw_guard = 1;                                                        \
     void *p = call_real;                                                 \
-    int saved = errno;                                                   \
+    int *err = lw_errno(), saved = *err;                                 \
     if (p)                                                               \
         track_alloc(p, tracked_size);                                    \
-    errno = saved;                                                       \
+    *err = saved;                                                        \
     lw_guard = 0;                                                        \
     return p;
 
@@ -179,7 +179,7 @@ LW_EXPORT void *pvalloc(size_t size)
 
 LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (PASS_THROUGH() && (lw_guard || not_ready() != LW_ON)) {
         if (lw.real.posix_memalign)
             return lw.real.posix_memalign(out, align, size);
@@ -193,7 +193,7 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     int rc = lw.real.posix_memalign(out, align, size);
     if (rc == 0)
         track_alloc(*out, size);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return rc;
 }
@@ -215,10 +215,10 @@ LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
         return lw.real.mmap(addr, len, prot, flags, fd, offset);
     lw_guard = 1;
     void *p = lw.real.mmap(addr, len, prot, flags, fd, offset);
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (p != MAP_FAILED)
         track_mmap(p, len, flags);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return p;
 }
@@ -257,10 +257,10 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     /* Tracked after the call: another thread that maps the vacated range within that window would have its
      * new region taken for the moved one. Removing first would need the old regions put back on failure. */
     void *p = lw.real.mremap(old, old_len, new_len, flags, new_addr);
-    int saved = errno;
+    int *err = lw_errno(), saved = *err;
     if (p != MAP_FAILED)
         track_mremap(old, old_len, p, new_len);
-    errno = saved;
+    *err = saved;
     lw_guard = 0;
     return p;
 }

@@ -814,6 +814,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     if (symbols_snapshot(&s.modules) < 0)
         return ENOMEM;
     int rc = ENOMEM;
+    track_settle_frees();
     s.now = lw_now_ms() - lw.start_ms;         /* what the copies read block births against */
     if (collect_blocks(&s) < 0 || collect_regions(&s) < 0)
         goto done;

@@ -18,6 +18,7 @@
 
 struct lw_state lw;
 __thread int lw_guard __attribute__((tls_model("initial-exec")));
+__thread int *lw_errno_at __attribute__((tls_model("initial-exec")));
 
 extern char **environ;
 

@@ -5,6 +5,7 @@
 #ifndef LW_STATE_H
 #define LW_STATE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +58,17 @@ struct lw_state {
 
 extern struct lw_state lw LW_HIDDEN;
 extern __thread int lw_guard LW_HIDDEN;
+extern __thread int *lw_errno_at LW_HIDDEN;
+
+/* This thread's errno, its address looked up once: every hook keeps errno as the real call left it,
+ * and __errno_location is a call through the PLT. */
+static inline int *lw_errno(void)
+{
+    int *e = lw_errno_at;
+    if (__builtin_expect(e == NULL, 0))
+        e = lw_errno_at = __errno_location();
+    return e;
+}
 
 /* Milliseconds on CLOCK_MONOTONIC_COARSE: a vDSO read, no system call, a few ms of resolution. */
 static inline uint64_t lw_now_ms(void)

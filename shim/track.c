@@ -112,10 +112,14 @@ static void inserted(int rc, const struct block *stale)
         lw_disable("no memory for the block table (the kernel refused mmap)");
 }
 
+static const struct pending_done queued_done;
+
 /* A block too large (or at an address too odd) for a block record is kept as a heap region. */
 __attribute__((noinline, cold)) static void track_outsized(void *p, size_t size, uint32_t site, uint32_t stack,
                                                            uint64_t birth)
 {
+    /* a queued free of an earlier region at this address goes first: regions are found by address */
+    blocks_settle_all(&queued_done);
     struct region r = { .start = (uintptr_t)p, .len = size, .birth = birth, .site = site, .stack = stack,
                         .heap = 1 };
     if (regions_add(&r) == 0)
@@ -159,10 +163,29 @@ __attribute__((noinline, cold)) static void free_unknown(void *p)
         atomic_fetch_add_explicit(&untracked_frees, 1, memory_order_relaxed);
 }
 
+static void queued_freed(const struct block *b)
+{
+    site_count_free(block_site(b), block_size(b));
+}
+
+static void queued_unknown(uintptr_t ptr)
+{
+    free_unknown((void *)ptr);
+}
+
+static const struct pending_done queued_done = { queued_freed, queued_unknown };
+
+void track_settle_frees(void)
+{
+    blocks_settle_all(&queued_done);
+}
+
 void track_free(void *p)
 {
+    if (LW_LIKELY(blocks_free_later((uintptr_t)p, &queued_done)))
+        return;
     struct block b;
-    if (LW_LIKELY(blocks_remove((uintptr_t)p, &b, NULL)))
+    if (blocks_remove((uintptr_t)p, &b, NULL))
         site_count_free(block_site(&b), block_size(&b));
     else
         free_unknown(p);

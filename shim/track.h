@@ -29,6 +29,10 @@ void track_munmap(void *p, size_t len);
 void track_mremap(void *old, size_t old_len, void *result, size_t new_len);
 
 uint64_t track_untracked_frees(void);
+
+/* Takes out the records of every free still queued (blocks_free_later), in every thread: before a
+ * report, so that it counts exactly what the program has freed. */
+void track_settle_frees(void);
 void track_after_fork(void);          /* the forking thread has a new id in the child */
 
 #endif

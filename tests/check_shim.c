@@ -358,6 +358,94 @@ START_TEST(block_replaced_and_rings)
 }
 END_TEST
 
+/* Frees are queued and their records removed a few frees later; an address handed out again while
+ * queued (by this thread or another) takes its old record out of the queue, and nothing is counted
+ * twice or lost. */
+static unsigned done_freed, done_unknown;
+static uint64_t done_freed_bytes;
+static uintptr_t done_unknown_ptr;
+static void count_freed(const struct block *b) { done_freed++; done_freed_bytes += block_size(b); }
+static void count_unknown(uintptr_t p) { done_unknown++; done_unknown_ptr = p; }
+static const struct pending_done test_done = { count_freed, count_unknown };
+
+static void insert_at(uintptr_t ptr, uint64_t size)
+{
+    struct block b, stale;
+    block_set(&b, ptr, size, 3, 0);
+    ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
+}
+
+static pthread_barrier_t queued, reused;
+
+/* Queues a free and stays alive until the address has been handed out again (a thread that ends
+ * settles its queue). */
+static void *queue_a_free(void *arg)
+{
+    ck_assert_int_eq(blocks_free_later((uintptr_t)arg, &test_done), 1);
+    pthread_barrier_wait(&queued);
+    pthread_barrier_wait(&reused);
+    return NULL;
+}
+
+START_TEST(queued_frees_settle_once)
+{
+    setup_core();
+    done_freed = done_unknown = 0;
+    done_freed_bytes = 0;
+    insert_at(0x10000, 100);
+    ck_assert_int_eq(blocks_free_later(0x10000, &test_done), 1);
+    ck_assert_uint_eq(blocks_count(), 1);          /* queued, not yet removed */
+    for (uintptr_t i = 1; i < 8; i++) {
+        insert_at(0x10000 + i * 64, 1);
+        blocks_free_later(0x10000 + i * 64, &test_done);
+    }
+    ck_assert_uint_eq(done_freed, 0);
+    insert_at(0x20000, 1);
+    blocks_free_later(0x20000, &test_done);        /* the ninth: the first is settled */
+    ck_assert_uint_eq(done_freed, 1);
+    ck_assert_uint_eq(done_freed_bytes, 100);
+    blocks_settle_all(&test_done);
+    ck_assert_uint_eq(done_freed, 9);
+    ck_assert_uint_eq(blocks_count(), 0);
+
+    /* handed out again by this thread while queued: the insert reports the old record as stale */
+    struct block b, stale, out;
+    insert_at(0x30000, 10);
+    blocks_free_later(0x30000, &test_done);
+    block_set(&b, 0x30000, 20, 4, 0);
+    ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 1);
+    ck_assert_uint_eq(block_size(&stale), 10);
+    blocks_settle_all(&test_done);
+    ck_assert_uint_eq(done_freed, 9);               /* not again */
+    ck_assert_int_eq(blocks_remove(0x30000, &out, NULL), 1);
+    ck_assert_uint_eq(block_size(&out), 20);
+
+    /* queued by another thread */
+    insert_at(0x40000, 10);
+    pthread_t t;
+    pthread_barrier_init(&queued, NULL, 2);
+    pthread_barrier_init(&reused, NULL, 2);
+    ck_assert_int_eq(pthread_create(&t, NULL, queue_a_free, (void *)0x40000), 0);
+    pthread_barrier_wait(&queued);
+    block_set(&b, 0x40000, 30, 4, 0);
+    ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 1);
+    ck_assert_uint_eq(block_size(&stale), 10);
+    pthread_barrier_wait(&reused);
+    pthread_join(t, NULL);                           /* its queue settles: the new record stays */
+    blocks_settle_all(&test_done);
+    ck_assert_uint_eq(done_freed, 9);
+    ck_assert_int_eq(blocks_remove(0x40000, &out, NULL), 1);
+    ck_assert_uint_eq(block_size(&out), 30);
+
+    /* an address the map never had */
+    ck_assert_int_eq(blocks_free_later(0x50000, &test_done), 1);
+    blocks_settle_all(&test_done);
+    ck_assert_uint_eq(done_unknown, 1);
+    ck_assert_uint_eq(done_unknown_ptr, 0x50000);
+    ck_assert_int_eq(blocks_free_later(0x50003, &test_done), 0);   /* no record can have it */
+}
+END_TEST
+
 START_TEST(block_records_keep_their_fields)
 {
     struct block b;
@@ -413,6 +501,7 @@ START_TEST(outsized_blocks_are_kept_as_regions)
         ck_assert_uint_eq(blocks_count(), 0);
         struct site_totals before = totals_of(r[0].site);
         track_free((void *)cases[i].ptr);
+        track_settle_frees();
         ck_assert_uint_eq(regions_copy(r, 4), 0);
         struct site_totals after = totals_of(r[0].site);
         ck_assert_uint_eq(after.frees, before.frees + 1);
@@ -789,6 +878,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, block_map_matches_reference);
     tcase_add_test(tc, block_replaced_and_rings);
     tcase_add_test(tc, block_records_keep_their_fields);
+    tcase_add_test(tc, queued_frees_settle_once);
     tcase_add_test(tc, outsized_blocks_are_kept_as_regions);
     tcase_add_test(tc, site_table_grows_and_finds);
     tcase_add_test(tc, growth_sampler_marks_growing_sites_only);
