@@ -466,7 +466,7 @@ START_TEST(block_records_keep_their_fields)
     uint64_t now = 3 * (1ull << BLOCK_BIRTH_BITS) + 1234;
     block_set(&b, 0x1000, 1, 3, now - 5000);
     ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), now), now - 5000);
-    uint64_t old = now - (1ull << (BLOCK_BIRTH_BITS - 1)) + 1;      /* 198 days */
+    uint64_t old = now - (1ull << (BLOCK_BIRTH_BITS - 1)) + 1;      /* 397 days */
     block_set(&b, 0x1000, 1, 3, old);
     ck_assert_uint_eq(block_birth_at(block_birth_bits(&b), now), old);
     block_set(&b, 0x1000, 1, 3, now + 20);         /* inserted while a report was being taken */
