@@ -63,15 +63,24 @@ static inline uint64_t key_hash(uint64_t key)
 static inline uint64_t addr_hash(uintptr_t ptr) { return key_hash(key_of(ptr)); }
 
 /* The shard is chosen by where an address is, not by its hash: glibc gives each thread an arena of its
- * own, made of 64 MiB-aligned heaps, so the 64 MiB region picks one of 32 groups of 8 shards, and a
- * thread that frees what it allocated works in shards other threads rarely touch (their locks and
- * buckets stay in its core's cache). Within a region, each 8 MiB slice has its own shard of the group,
- * so no shard holds more than a slice's worth of blocks, and growing one stalls its users briefly. */
+ * own, made of 64 MiB-aligned heaps, so the 64 MiB region picks a group of shards, and a thread that
+ * frees what it allocated works in shards other threads rarely touch (their locks and buckets stay in
+ * its core's cache). Within a region, each slice has its own shard of the group, so no shard holds
+ * more than a slice's blocks and growing one stalls its users briefly. Slices are not smaller: as a
+ * program's live blocks move about its heap, a shard keeps the room of its busiest moment, and the
+ * more slices, the more such peaks are kept at once. */
+#define REGION_BITS 26
+#define SLICE_BITS 25                    /* 32 MiB: 2 slices a region */
+#define SLICES (1u << (REGION_BITS - SLICE_BITS))
+#define GROUP_BITS 7                     /* log2(BLOCKS_SHARDS / SLICES) */
+
 static inline struct shard *shard_of(uintptr_t ptr)
 {
-    uint64_t group = ((ptr >> 26) * 0x9e3779b97f4a7c15ull) >> 59;
-    return &shards[group << 3 | ((ptr >> 23) & 7)];
+    uint64_t group = ((ptr >> REGION_BITS) * 0x9e3779b97f4a7c15ull) >> (64 - GROUP_BITS);
+    return &shards[group * SLICES + ((ptr >> SLICE_BITS) & (SLICES - 1))];
 }
+
+_Static_assert((SLICES << GROUP_BITS) == BLOCKS_SHARDS, "every shard belongs to one group slot");
 
 /* A key's two buckets: two independent 32-bit parts of its hashes scaled to the bucket count; the
  * second is never the first. */
@@ -217,34 +226,54 @@ static void erase_locked(struct shard *s, struct block *slot, uint64_t h)
     slot->addr_site = 0;
 }
 
-/* Rebuilds the shard a quarter larger (more if a walk fails there), with `also` (if not NULL) placed
- * too. Returns 0; -1 when no memory could be had: the shard stays as it was. */
-__attribute__((noinline, cold)) static int grow_locked(struct shard *s, const struct block *also)
+/* Rebuilds the shard with n buckets, `also` (if not NULL) placed too. Returns 0; -1 when no memory
+ * could be had or a walk found no room: the shard stays as it was. */
+static int rebuild_locked(struct shard *s, uint32_t n, const struct block *also)
 {
     struct shard old = *s;
-    uint32_t n = old.nbuckets;
+    struct bucket *b = table_new(n);
+    if (!b)
+        return -1;
+    table_use(s, b, n);
+    int ok = 1;
+    struct block homeless;
+    for (uint32_t i = 0; ok && i < old.nbuckets; i++)
+        for (unsigned k = 0; ok && k < BUCKET_SLOTS; k++)
+            if (old.buckets[i].slot[k].addr_site)
+                ok = place_locked(s, old.buckets[i].slot[k], &homeless) == 0;
+    if (ok && also)
+        ok = place_locked(s, *also, &homeless) == 0;
+    if (ok) {
+        arena_unmap(old.buckets, table_bytes(old.nbuckets));
+        return 0;
+    }
+    arena_unmap(b, table_bytes(n));
+    table_use(s, old.buckets, old.nbuckets);
+    return -1;
+}
+
+/* Grows the shard by a quarter (more if a walk fails there), with `also` (if not NULL) placed too.
+ * Returns 0; -1 when no memory could be had: the shard stays as it was. */
+__attribute__((noinline, cold)) static int grow_locked(struct shard *s, const struct block *also)
+{
+    uint32_t n = s->nbuckets;
     for (int attempt = 0; attempt < 4; attempt++) {
         n += n / 4;
-        struct bucket *b = table_new(n);
-        if (!b)
-            break;
-        table_use(s, b, n);
-        int ok = 1;
-        struct block homeless;
-        for (uint32_t i = 0; ok && i < old.nbuckets; i++)
-            for (unsigned k = 0; ok && k < BUCKET_SLOTS; k++)
-                if (old.buckets[i].slot[k].addr_site)
-                    ok = place_locked(s, old.buckets[i].slot[k], &homeless) == 0;
-        if (ok && also)
-            ok = place_locked(s, *also, &homeless) == 0;
-        if (ok) {
-            arena_unmap(old.buckets, table_bytes(old.nbuckets));
+        if (rebuild_locked(s, n, also) == 0)
             return 0;
-        }
-        arena_unmap(b, table_bytes(n));
-        table_use(s, old.buckets, old.nbuckets);
     }
     return -1;
+}
+
+/* A shard below 30% full (its blocks moved elsewhere in the heap, or were freed) is rebuilt 60% full,
+ * so that it does not keep the room of its busiest moment. Failing that, it stays as it is. */
+static inline void shrink_if_sparse(struct shard *s)
+{
+    if (__builtin_expect(s->nbuckets > INITIAL_BUCKETS &&
+                         (uint64_t)s->count * 10 < (uint64_t)s->nbuckets * BUCKET_SLOTS * 3, 0)) {
+        uint32_t n = (uint32_t)((uint64_t)s->count * 10 / (BUCKET_SLOTS * 6)) + 1;
+        rebuild_locked(s, n > INITIAL_BUCKETS ? n : INITIAL_BUCKETS, NULL);
+    }
 }
 
 /* ---- the side map of extras: linear probing over a power-of-two table ----------------------------- */
@@ -402,6 +431,7 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_ou
     }
     erase_locked(s, slot, h);
     s->count--;
+    shrink_if_sparse(s);
     lw_unlock(&s->lock);
     if (extra_out)
         *extra_out = extra;
@@ -482,6 +512,7 @@ static void settle(struct pending *q, unsigned i, const struct pending_done *don
         }
         erase_locked(s, at, h);
         s->count--;
+        shrink_if_sparse(s);
         found = 1;
     }
     lw_unlock(&s->lock);
