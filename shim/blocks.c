@@ -14,18 +14,46 @@
 #include "lock.h"
 #include "arena.h"
 
+/* An access record as a ring keeps it: 24 bytes. Both sizes are those of a block in the map (below
+ * BLOCK_SIZE_LIMIT), and the time fits 40 bits of ms (34 years). */
+struct packed_record {
+    uint64_t when_site_kind;             /* when_ms : 40 | site : 20 | kind : 4 */
+    uint32_t old_size, new_size;
+    uint32_t thread, unused;
+};
+
 struct access_ring {
     uint16_t count;
     uint16_t next;                       /* slot the next record goes to */
     uint16_t cap;                        /* grows 1, 2, 4, ... up to the configured records */
-    struct access_record recs[];
+    struct packed_record recs[];
 };
 
+static struct packed_record pack_record(const struct access_record *r)
+{
+    return (struct packed_record){
+        .when_site_kind = (r->when_ms & ((1ull << 40) - 1)) | (uint64_t)(r->site & 0xfffff) << 40 |
+                          (uint64_t)(r->kind & 0xf) << 60,
+        .old_size = (uint32_t)r->old_size, .new_size = (uint32_t)r->new_size, .thread = r->thread,
+    };
+}
+
+static struct access_record unpack_record(const struct packed_record *p)
+{
+    return (struct access_record){
+        .when_ms = p->when_site_kind & ((1ull << 40) - 1), .site = (uint32_t)(p->when_site_kind >> 40) & 0xfffff,
+        .kind = (uint32_t)(p->when_site_kind >> 60), .old_size = p->old_size, .new_size = p->new_size,
+        .thread = p->thread,
+    };
+}
+
 struct extra_slot {
-    uintptr_t ptr;                       /* 0: empty */
+    uint64_t key_stack;                  /* address/8 : 44 | own stack : 20; 0: empty */
     struct access_ring *ring;
-    uint32_t stack;
 };
+
+static inline uintptr_t extra_ptr(const struct extra_slot *e) { return (uintptr_t)(e->key_stack & ((1ull << 44) - 1)) << 3; }
+static inline uint32_t extra_stack(const struct extra_slot *e) { return (uint32_t)(e->key_stack >> 44); }
 
 #define BUCKET_SLOTS 4
 
@@ -103,7 +131,7 @@ static inline int too_full(const struct shard *s)
 
 static size_t ring_size(unsigned cap)
 {
-    return sizeof(struct access_ring) + cap * sizeof(struct access_record);
+    return sizeof(struct access_ring) + cap * sizeof(struct packed_record);
 }
 
 /* Buckets and their counts in one mapping. */
@@ -284,9 +312,9 @@ static uint32_t extra_find_locked(const struct shard *s, uintptr_t ptr)
         return UINT32_MAX;
     uint32_t mask = s->extra_cap - 1;
     for (uint32_t i = (uint32_t)addr_hash(ptr) & mask;; i = (i + 1) & mask) {
-        if (s->extra_slots[i].ptr == ptr)
+        if (s->extra_slots[i].key_stack && extra_ptr(&s->extra_slots[i]) == ptr)
             return i;
-        if (s->extra_slots[i].ptr == 0)
+        if (s->extra_slots[i].key_stack == 0)
             return UINT32_MAX;
     }
 }
@@ -297,24 +325,24 @@ static struct block_extra extra_take_locked(struct shard *s, uintptr_t ptr)
     uint32_t i = extra_find_locked(s, ptr);
     if (i == UINT32_MAX)
         return (struct block_extra){ NULL, 0 };
-    struct block_extra extra = { s->extra_slots[i].ring, s->extra_slots[i].stack };
+    struct block_extra extra = { s->extra_slots[i].ring, extra_stack(&s->extra_slots[i]) };
     uint32_t mask = s->extra_cap - 1, hole = i;
-    for (uint32_t j = (hole + 1) & mask; s->extra_slots[j].ptr; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)addr_hash(s->extra_slots[j].ptr) & mask;
+    for (uint32_t j = (hole + 1) & mask; s->extra_slots[j].key_stack; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)addr_hash(extra_ptr(&s->extra_slots[j])) & mask;
         if (((j - home) & mask) >= ((j - hole) & mask)) {
             s->extra_slots[hole] = s->extra_slots[j];
             hole = j;
         }
     }
-    s->extra_slots[hole].ptr = 0;
+    s->extra_slots[hole].key_stack = 0;
     s->extra_count--;
     return extra;
 }
 
 static void extra_slot_put(struct extra_slot *slots, uint32_t cap, const struct extra_slot *e)
 {
-    uint32_t i = (uint32_t)addr_hash(e->ptr) & (cap - 1);
-    while (slots[i].ptr)
+    uint32_t i = (uint32_t)addr_hash(extra_ptr(e)) & (cap - 1);
+    while (slots[i].key_stack)
         i = (i + 1) & (cap - 1);
     slots[i] = *e;
 }
@@ -328,13 +356,14 @@ static int extra_put_locked(struct shard *s, uintptr_t ptr, const struct block_e
         if (!bigger)
             return -1;
         for (uint32_t i = 0; i < s->extra_cap; i++)
-            if (s->extra_slots[i].ptr)
+            if (s->extra_slots[i].key_stack)
                 extra_slot_put(bigger, cap, &s->extra_slots[i]);
         arena_unmap(s->extra_slots, s->extra_cap * sizeof *s->extra_slots);
         s->extra_slots = bigger;
         s->extra_cap = cap;
     }
-    extra_slot_put(s->extra_slots, s->extra_cap, &(struct extra_slot){ ptr, extra->ring, extra->stack });
+    struct extra_slot e = { key_of(ptr) | (uint64_t)extra->stack << 44, extra->ring };
+    extra_slot_put(s->extra_slots, s->extra_cap, &e);
     s->extra_count++;
     return 0;
 }
@@ -617,7 +646,7 @@ struct access_ring *access_ring_add(struct access_ring *ring, const struct acces
         access_ring_free(ring);
         ring = bigger;
     }
-    ring->recs[ring->next] = *rec;
+    ring->recs[ring->next] = pack_record(rec);
     ring->next = (uint16_t)((ring->next + 1) % ring->cap);
     if (ring->count < ring->cap)
         ring->count++;
@@ -648,7 +677,7 @@ size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uin
             if (block_has_extra(b)) {
                 uint32_t at = extra_find_locked(s, ptr);
                 if (at != UINT32_MAX)
-                    stack = s->extra_slots[at].stack;
+                    stack = extra_stack(&s->extra_slots[at]);
             }
             dst[n++] = (struct block_view){ .ptr = ptr, .size = block_size(b), .site = block_site(b),
                                             .birth = block_birth_at(block_birth_bits(b), now), .stack = stack };
@@ -667,7 +696,7 @@ unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned 
     const struct access_ring *r = at == UINT32_MAX ? NULL : s->extra_slots[at].ring;
     if (r) {
         for (unsigned k = 0; k < r->count && n < cap; k++)
-            dst[n++] = r->recs[(r->next + r->cap - 1 - k) % r->cap];
+            dst[n++] = unpack_record(&r->recs[(r->next + r->cap - 1 - k) % r->cap]);
     }
     lw_unlock(&s->lock);
     return n;

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define STACKS_MAX (1u << 24)
+#define STACKS_MAX (1u << 20)                  /* ids fit the 20 bits a block's extra keeps */
 #define STACKS_MAX_BYTES (256ull << 20)
 
 uint32_t stacks_intern(const uintptr_t *frames, unsigned n);   /* 0 when it cannot be kept */

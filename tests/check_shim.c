@@ -328,6 +328,11 @@ START_TEST(block_replaced_and_rings)
     unsigned n = blocks_copy_records(0x2000, recs, 8);
     ck_assert_uint_eq(n, 3);                    /* lw.config.records */
     ck_assert_uint_eq(recs[0].old_size, 5);     /* newest first */
+    ck_assert_uint_eq(recs[0].new_size, 6);
+    ck_assert_uint_eq(recs[0].when_ms, 5);
+    ck_assert_uint_eq(recs[0].thread, 7);
+    ck_assert_uint_eq(recs[0].site, 3);
+    ck_assert_uint_eq(recs[0].kind, ACCESS_REALLOC);
     ck_assert_uint_eq(recs[1].old_size, 4);
     ck_assert_uint_eq(recs[2].old_size, 3);
     struct block_extra taken;
