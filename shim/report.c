@@ -123,6 +123,8 @@ struct snapshot {
     uint64_t heap_bytes, heap_blocks, map_bytes, map_regions;
     uint64_t min_age_ms;
     uint64_t metadata_bytes;
+    struct site_totals *totals;     /* per site, summed over threads once for the whole report */
+    size_t totals_mapped;
 };
 
 /* Ages never go negative, even for a record made by another thread after the clock was read. */
@@ -325,6 +327,7 @@ static void release(struct snapshot *s)
     arena_unmap(s->items, s->items_mapped);
     arena_unmap(s->sums, s->sums_mapped);
     arena_unmap(s->groups, s->groups_mapped);
+    arena_unmap(s->totals, s->totals_mapped);
 }
 
 /* ---- naming ---------------------------------------------------------------------------------- */
@@ -666,16 +669,15 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
 {
     const struct site *site = site_get(idx);
     const struct site_sum *sum = &s->sums[idx];
-    struct site_totals t;
-    site_read_totals(idx, &t);
+    const struct site_totals *t = &s->totals[idx];
     out_str(o, "{\"id\":\"");
     out_hex_digits(o, stable_site_id(s, site), 16);
     out_str(o, site->kind == KIND_HEAP ? "\",\"kind\":\"heap\"" : "\",\"kind\":\"mmap\"");
     json_kv_u64(o, "live_bytes", sum->live_bytes, 1);
     json_kv_u64(o, "live_blocks", sum->live_blocks, 1);
-    json_kv_u64(o, "allocs", t.allocs, 1);
-    json_kv_u64(o, "frees", t.frees, 1);
-    json_kv_u64(o, "bytes_allocated", t.bytes_allocated, 1);
+    json_kv_u64(o, "allocs", t->allocs, 1);
+    json_kv_u64(o, "frees", t->frees, 1);
+    json_kv_u64(o, "bytes_allocated", t->bytes_allocated, 1);
     json_kv_u64(o, "oldest_age_ms", age(s, sum->oldest_birth), 1);
     if (idx <= SITE_OVERFLOW_MMAP)
         out_str(o, ",\"overflow\":true");
@@ -714,18 +716,13 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
                         const char *program, const char *when)
 {
     uint64_t allocs = 0, frees = 0, bytes_allocated = 0;
-    size_t mapped = s->nsites * sizeof(struct site_totals);
-    struct site_totals *totals = arena_map(mapped);
-    if (totals)
-        counts_read_all(totals, s->nsites);
-    for (uint32_t i = 1; totals && i < s->nsites; i++) {
+    for (uint32_t i = 1; i < s->nsites; i++) {
         if (site_get(i)->kind != KIND_HEAP)
             continue;
-        allocs += totals[i].allocs;
-        frees += totals[i].frees;
-        bytes_allocated += totals[i].bytes_allocated;
+        allocs += s->totals[i].allocs;
+        frees += s->totals[i].frees;
+        bytes_allocated += s->totals[i].bytes_allocated;
     }
-    arena_unmap(totals, mapped);
     out_str(o, "{\"format\":\"leakwatch-report\",\"version\":1");
     json_kv_u64(o, "pid", (uint64_t)lw.pid, 1);
     json_kv_u64(o, "ppid", (uint64_t)getppid(), 1);
@@ -822,6 +819,10 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     s.now = lw_now_ms() - lw.start_ms;
     if (build(&s) < 0)
         goto done;
+    s.totals_mapped = (size_t)s.nsites * sizeof *s.totals;
+    if (!(s.totals = arena_map(s.totals_mapped)))
+        goto done;
+    counts_read_all(s.totals, s.nsites);
     char program[512], when[40];
     ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
     program[n > 0 ? n : 0] = '\0';

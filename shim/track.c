@@ -1,6 +1,7 @@
 /* track.c — what happens on each allocation event (see track.h).
  * Cost of the common malloc: a walk of site_depth frames (cfi.h), one lock-free site lookup, two
- * striped counter adds, one shard lock; free: one shard lock and two counter adds. */
+ * plain stores to this thread's counts (counts.h), one shard lock; free: a queue slot, and eight frees
+ * later one shard lock and two plain stores (blocks_free_later). */
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
