@@ -277,6 +277,28 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* The shim allocates nothing on a new thread before the program does (else the thread's arena would
+ * be made early and the program's heap laid out differently), and walks threads on stacks the program
+ * mapped itself or sized small. */
+START_TEST(test_thread_heap_untouched)
+{
+    struct tu_proc p;
+    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    run_fixture(&p, "thread_heap", NULL, settings, 1);
+    assert_exit(&p, 0);
+    unsigned long long before = 0, in_thread = 0;
+    ck_assert_msg(sscanf(p.out, "thread_heap: arena bytes before the thread %llu, in it %llu", &before,
+                         &in_thread) == 2, "stdout: %s", p.out);
+    ck_assert_msg(in_thread == before, "the new thread's heap grew from %llu to %llu bytes before its first "
+                  "allocation", before, in_thread);
+    json_t *r = exit_report(&p, "thread_heap");
+    json_t *s = assert_site(r, "fx_stack_leak", "heap", 1554, 2);
+    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_stack_worker"), "no fx_stack_worker frame");
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* Concurrent allocation, realloc and cross-thread frees with no global lock must still count exactly. */
 START_TEST(test_threads_churn)
 {
@@ -1040,6 +1062,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_glibc_semantics);
     tcase_add_test(tc, test_untracked_frees);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_thread_heap_untouched);
     tcase_add_test(tc, test_threads_churn);
     tcase_add_test(tc, test_fork_child_reports);
     tcase_add_test(tc, test_exec);
