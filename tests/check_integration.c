@@ -494,6 +494,31 @@ START_TEST(test_sample_every_block)
 }
 END_TEST
 
+/* A site whose live bytes keep growing gets full stacks for its new blocks within the first report after it
+ * starts growing, even with sampling off: the leaking path is shown with its own stack, not only under the
+ * stack of whichever path reached the site first. */
+START_TEST(test_growing_site_gets_own_stacks)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_SAMPLE=0", "LEAKWATCH_MIN_AGE=0", NULL };
+    run_fixture(&p, "steady_leak", NULL, settings, 1);
+    assert_exit(&p, 0);
+    long blocks = 0;
+    int rc = -9;
+    ck_assert_msg(sscanf(p.out, "steady_leak: %ld blocks, dump %d", &blocks, &rc) == 2 && rc == 0,
+                  "stdout: %s", p.out);
+    json_t *r = tu_report(out, "steady_leak", p.pid, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "api");
+    json_t *s = assert_site(r, "fx_alloc_3", "heap", blocks * 64, blocks);
+    json_t *warm = group_via(s, "fx_path_warm"), *leaky = group_via(s, "fx_path_leaky");
+    ck_assert_str_eq(json_string_value(json_object_get(warm, "stack")), "representative");
+    ck_assert_str_eq(json_string_value(json_object_get(leaky, "stack")), "own");
+    ck_assert_int_ge(tu_int(leaky, "blocks"), 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* With the default sampling most blocks have no stack of their own: the text says how many are shown under
  * the site's representative stack. */
 START_TEST(test_representative_stack_said)
@@ -1073,6 +1098,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_threads_alive);
     tcase_add_test(tc, test_sample_every_block);
     tcase_add_test(tc, test_representative_stack_said);
+    tcase_add_test(tc, test_growing_site_gets_own_stacks);
     tcase_add_test(tc, test_fork_while_busy);
     tcase_add_test(tc, test_next_allocator_jemalloc);
     tcase_add_test(tc, test_aligned);
