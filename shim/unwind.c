@@ -98,7 +98,7 @@ static void planned_stack(const pthread_attr_t *attr, struct thread_start *ts)
     size_t size = 0;
     if (attr) {
         /* glibc reports the top of an unset stack as 0: the bottom then wraps to -size */
-        if (pthread_attr_getstack(attr, &addr, &size) == 0 && addr && (uintptr_t)addr + size != 0)
+        if (pthread_attr_getstack(attr, &addr, &size) == 0 && (uintptr_t)addr + size != 0)
             ts->stack_lo = (uintptr_t)addr;
         else
             pthread_attr_getstacksize(attr, &size);
