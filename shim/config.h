@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define CONFIG_MAX_SITE_DEPTH 16
+#define CONFIG_MAX_SITE_DEPTH 24
 #define CONFIG_MAX_DEPTH 256
 #define CONFIG_MAX_RECORDS 16
 
