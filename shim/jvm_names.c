@@ -234,25 +234,14 @@ static void text_java_frame(struct out *o, const struct jvm_method *jm, int32_t 
     out_str(o, ")\n");
 }
 
+/* {"ip":"0x0","module":-1,"java":{...}}: a Java frame has no one address (an inlined method shares its
+ * caller's), and no "function", so that readers of older reports skip it rather than misname it. */
 static void json_java_frame(struct out *o, const struct jvm_method *jm, int32_t bci)
 {
-    out_str(o, "{\"ip\":\"0x0\",\"module\":-1,\"function\":");
-    size_t kn = strlen(jm->klass), mn = strlen(jm->name);
-    char full[1024];
-    if (kn + mn + 2 <= sizeof full) {
-        memcpy(full, jm->klass, kn);
-        full[kn] = '.';
-        memcpy(full + kn + 1, jm->name, mn + 1);
-        out_json_str(o, full);
-    } else {
-        out_json_str(o, jm->name);
-    }
-    out_str(o, ",\"java\":{\"class\":");
+    out_str(o, "{\"ip\":\"0x0\",\"module\":-1,\"java\":{\"class\":");
     out_json_str(o, jm->klass);
     out_str(o, ",\"method\":");
     out_json_str(o, jm->name);
-    out_str(o, ",\"signature\":");
-    out_json_str(o, jm->signature);
     if (jm->file) {
         out_str(o, ",\"file\":");
         out_json_str(o, jm->file);
@@ -264,7 +253,7 @@ static void json_java_frame(struct out *o, const struct jvm_method *jm, int32_t 
     }
     out_str(o, ",\"bci\":");
     out_i64(o, bci);
-    out_str(o, jm->is_native ? ",\"native\":true}}" : ",\"native\":false}}");
+    out_str(o, jm->is_native ? ",\"native\":true}}" : "}}");
 }
 
 void jvm_names_write(struct out *o, const struct jvm_path *p, int json, jvm_native_writer write_native,

@@ -15,6 +15,11 @@ typedef struct {
     const char *function;     /* NULL when the address could not be named */
     uint64_t function_offset;
     json_t *json;             /* the frame object, so re-rendered JSON can be annotated */
+    /* A Java frame ("java" in the JSON): the method as Java developers read it. */
+    bool is_java;
+    const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
+    long long java_line;      /* 0 when unknown */
+    bool java_native;
 } lw_frame;
 
 typedef struct {

@@ -42,6 +42,10 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
 static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
     char name[512], src[300] = "", where[600];
+    if (f->is_java) {
+        model_frame_name(r, f, false, buf, len);
+        return;
+    }
     if (f->function)
         snprintf(name, sizeof name, "%s+0x%llx", f->function, (unsigned long long)f->function_offset);
     else
