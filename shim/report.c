@@ -14,6 +14,7 @@
 #include "log.h"
 #include "out.h"
 #include "counts.h"
+#include "jheap.h"
 #include "jvm.h"
 #include "regions.h"
 #include "sites.h"
@@ -613,7 +614,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
         out_str(o, " leak records were discarded because the leak record count is targeted to ");
         out_u64(o, lw.config.top);
         out_str(o, ". Use LEAKWATCH_TOP to increase the limit.\n");
-    }
+    }    jheap_write_text(o, lw.config.top, previous.seq);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
@@ -796,7 +797,10 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
             out_char(o, ',');
         json_site(o, s, s->site_order[i]);
     }
-    out_str(o, "]}\n");
+    jheap_write_json_sites(o, s->nlive_sites == 0, previous.seq);
+    out_char(o, ']');
+    jheap_write_json_meta(o);
+    out_str(o, "}\n");
 }
 
 static void format_time(char *dst, size_t cap)
@@ -844,6 +848,8 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
 {
     /* Java paths named before anything is copied: names need the JVM, which may be slow or gone at exit */
     jvm_prepare_report(reason == REASON_EXIT ? 200 : 5000);
+    /* the Java heap's figures as of the last GC (forced first when a tool asked), "Held by" walked */
+    jheap_prepare_report(reason == REASON_EXIT ? 200 : 10000, min_age_ms);
     struct snapshot s;
     memset(&s, 0, sizeof s);
     s.min_age_ms = min_age_ms;
@@ -860,6 +866,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     s.now = lw_now_ms() - lw.start_ms;
     if (build(&s) < 0)
         goto done;
+    jheap_prepare_holders(reason == REASON_EXIT ? 200 : 10000);
     s.totals_mapped = (size_t)s.nsites * sizeof *s.totals;
     if (!(s.totals = arena_map(s.totals_mapped)))
         goto done;
@@ -888,8 +895,10 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
         summary->live_blocks = s.heap_blocks;
         summary->leak_records = s.ngroups;
     }
-    if (rc == 0)
+    if (rc == 0) {
         remember(&s, seq);
+        jheap_report_done();
+    }
 done:
     release(&s);
     return rc;

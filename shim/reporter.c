@@ -17,6 +17,7 @@
 #include "blocks.h"
 #include "counts.h"
 #include "lock.h"
+#include "jheap.h"
 #include "jvm.h"
 #include "log.h"
 #include "out.h"
@@ -348,6 +349,7 @@ static void *reporter_main(void *arg)
         if (!lw_is_on())
             continue;
         jvm_poll();
+        jheap_poll();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             sites_sample_growth();
@@ -466,6 +468,7 @@ static void fork_child(void)
     sites_atfork_child();
     stacks_atfork_child();
     jvm_atfork_child();
+    jheap_atfork_child();
     lw_lock_reinit(&rep.report_lock);
     lw.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "signals.h"
+#include "jheap.h"
 #include "lock.h"
 #include "log.h"
 #include "reporter.h"
@@ -40,6 +41,10 @@ static void on_report_signal(int signo, siginfo_t *info, void *context)
             program->sa_handler(signo);
         return;
     }
+    /* sigqueue with LW_GC_VALUE (leakwatch dump --gc, gate): a full GC in a JVM first; kill never asks it */
+    if (from_outside && info->si_code == SI_QUEUE &&
+        (info->si_value.sival_int == LW_GC_VALUE || info->si_value.sival_int == LW_GC_NO_WALK_VALUE))
+        jheap_request_gc(info->si_value.sival_int == LW_GC_VALUE);
     if (from_outside || program->sa_handler == SIG_DFL)
         reporter_request(REASON_SIGNAL);
     errno = saved_errno;

@@ -919,8 +919,12 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
     char *script = strf("%s/post.lua", dir);
     FILE *f = fopen(script, "w");
     ck_assert_msg(f != NULL, "cannot write %s", script);
-    fputs("wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", 4000)\n"
-          "wrk.headers[\"Content-Type\"] = \"text/plain\"\n", f);
+    if (post == 2)   /* a form of four fields, for the disk-backed form decoder */
+        fputs("wrk.method = \"POST\"\nwrk.body = \"customer=alice&city=paris&zip=75001&note=hello\"\n"
+              "wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n", f);
+    else
+        fputs("wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", 4000)\n"
+              "wrk.headers[\"Content-Type\"] = \"text/plain\"\n", f);
     fclose(f);
     char *loadcmd = strf("wrk -t1 -c4 -d2s %s%s http://127.0.0.1:%d/orders", post ? "-s " : "", post ? script : "",
                          port);
@@ -1016,6 +1020,49 @@ END_TEST
 START_TEST(java_gate_passes_cache)
 {
     check_java_gate("cache", 0, 0, 0, NULL);
+}
+END_TEST
+
+/* Java-heap leaks, which change no native allocation: the gate fails the growing java-heap site, its verdict shows
+ * the stack down to the gateway's own frame and the chain of references that holds the objects. */
+static void check_java_heap_gate(const char *mode, int post, const char *frame, const char *held_by)
+{
+    char *dir = temp_dir();
+    int st = java_gate(dir, mode, 0, post);
+    char *out = strf("%s/gate.txt", dir);
+    char *t = tail_of(out, 6000);
+    char *text = slurp(out);
+    char *s = status_str(st);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                  "leakwatch gate over the Java gateway (%s): %s, expected exit 1 (a Java-heap leak):\n%s", mode, s, t);
+    ck_assert_msg(text && strstr(text, "(java-heap, estimated by sampling)"),
+                  "the gate over %s fails no java-heap site:\n%s", mode, t);
+    ck_assert_msg(strstr(text, held_by), "the gate's verdict over %s does not show \"%s\":\n%s", mode, held_by, t);
+    char *junit_path = strf("%s/gate.xml", dir);
+    char *junit = slurp(junit_path);
+    ck_assert_msg(junit && strstr(junit, frame), "the failing java-heap site of %s does not name %s in %s:\n%s", mode,
+                  frame, junit_path, t);
+    free(junit);
+    free(junit_path);
+    rm_tree(dir);
+    free(s);
+    free(text);
+    free(t);
+    free(out);
+}
+
+/* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
+START_TEST(java_gate_fails_form_delete_on_exit)
+{
+    check_java_heap_gate("form", 2, "NettyGateway.decodeForm", "Held by: static java.io.DeleteOnExitHook.files -> ");
+}
+END_TEST
+
+/* The second seed: monitoring messages queued for a collector that never answers. */
+START_TEST(java_gate_fails_queue_to_absent_collector)
+{
+    check_java_heap_gate("queue", 0, "NettyGateway.reportMetric", "Held by: static NettyGateway.OUTBOX -> "
+                         "java.util.concurrent.LinkedBlockingQueue -> java.util.concurrent.LinkedBlockingQueue$Node");
 }
 END_TEST
 
@@ -1427,6 +1474,8 @@ static Suite *e2e_suite(void)
     tcase_add_test(java, java_gate_fails_norelease_unpooled);
     tcase_add_test(java, java_gate_passes_ok);
     tcase_add_test(java, java_gate_passes_cache);
+    tcase_add_test(java, java_gate_fails_form_delete_on_exit);
+    tcase_add_test(java, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java);
 
     TCase *nginx = tcase_create("nginx");

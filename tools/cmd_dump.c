@@ -10,15 +10,18 @@
 #include "util.h"
 
 static const char usage_text[] =
-    "usage: leakwatch dump PID [--timeout D]\n"
-    "  --timeout D   how long to wait for the report (default 5s)\n";
+    "usage: leakwatch dump PID [--timeout D] [--gc]\n"
+    "  --timeout D   how long to wait for the report (default 5s)\n"
+    "  --gc          in a JVM, run a full GC first: Java-heap figures then count only reachable objects\n";
 
 int cmd_dump(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"timeout", required_argument, NULL, 't'}, {"gc", no_argument, NULL, 'g'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     long long timeout = 5000;
+    bool gc = false;
     int c;
     optind = 0;
     opterr = 0;
@@ -28,6 +31,8 @@ int cmd_dump(int argc, char **argv)
                 lw_err("dump: --timeout \"%s\" is not a duration: use e.g. 5s, 500ms, 1m", optarg);
                 return LW_EXIT_ERROR;
             }
+        } else if (c == 'g') {
+            gc = true;
         } else if (c == 'h') {
             fputs(usage_text, stdout);
             return lw_finish_stdout(LW_EXIT_OK);
@@ -49,7 +54,7 @@ int cmd_dump(int argc, char **argv)
     snap_refresh_jit_names((int)pid, "dump");
     char json[PATH_MAX], txt[PATH_MAX];
     long long deadline = lw_now_ms() + timeout;
-    if (!snap_request(&st, err, sizeof err) || !snap_wait(&st, deadline, json, txt, sizeof json, err, sizeof err)) {
+    if (!snap_request_gc(&st, gc ? SNAP_GC : SNAP_NO_GC, err, sizeof err) || !snap_wait(&st, deadline, json, txt, sizeof json, err, sizeof err)) {
         lw_err("dump: %s", err);
         return LW_EXIT_ERROR;
     }

@@ -1,5 +1,6 @@
 /* gate.c — rounds of reports to per-site series to a verdict (see gate.h). */
 #include "gate.h"
+#include "javaheap.h"
 #include "util.h"
 #include <errno.h>
 #include <math.h>
@@ -167,6 +168,8 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         s->limits = g->limits;
         if (strcmp(s->site->kind, "mmap") == 0)
             s->limits.min_growth = g->min_growth_mmap;
+        if (javaheap_is(s->site))   /* an estimate: growth must stand above the sampling's noise */
+            s->limits.min_growth = javaheap_min_growth(s->report, g->limits.min_growth);
         trend_judge(&ser, &s->limits, &s->v);
         if (s->suppressed_by >= 0) {
             suppress_rule *rule = &g->sup.v[s->suppressed_by];
@@ -204,7 +207,8 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 {
     char why[256], a[32], b[32], c[32];
     trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why);
-    fprintf(out, "FAIL  site %s (%s): %s\n", s->id, s->site->kind, why);
+    fprintf(out, "FAIL  site %s (%s%s): %s\n", s->id, s->site->kind,
+            javaheap_is(s->site) ? ", estimated by sampling" : "", why);
     size_t n = g->nrounds - g->warmup;
     double per_round = n > 1 ? s->v.growth / (double)(n - 1) : 0;
     fprintf(out, "  growth: %s per round", lw_bytes(per_round, true, a, sizeof a));
@@ -230,14 +234,18 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     }
     fprintf(out, "\n  Created at:\n");
     const lw_stack *st = model_site_stack(s->site);
-    for (size_t i = 0; i < st->n && i < 5; i++) {
+    size_t shown = javaheap_is(s->site) ? javaheap_frames_to_show(st, 5) : 5;
+    for (size_t i = 0; i < st->n && i < shown; i++) {
         char name[512];
         model_frame_name(s->report, &st->v[i], true, name, sizeof name);
         const char *mod = model_frame_module(s->report, &st->v[i]);
         fprintf(out, "\t%s%s%s%s\n", name, mod ? " (" : "", mod ? lw_basename(mod) : "", mod ? ")" : "");
     }
-    if (st->n > 5)
-        fprintf(out, "\t... %zu more frames\n", st->n - 5);
+    if (st->n > shown)
+        fprintf(out, "\t... %zu more frames\n", st->n - shown);
+    const char *held_by = javaheap_is(s->site) ? javaheap_held_by(s->site) : NULL;
+    if (held_by)
+        fprintf(out, "  Held by: %s\n", held_by);
     fputc('\n', out);
 }
 

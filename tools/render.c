@@ -1,6 +1,7 @@
 /* render.c — text, folded and JSON renderings of a report (see render.h). The text shape follows the shim's
  * own report (Netty ResourceLeakDetector style) so people see the same thing from `report` and from disk. */
 #include "render.h"
+#include "javaheap.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,12 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
     fprintf(out, ".\n");
     if (strcmp(rec->site->kind, "mmap") == 0)
         fprintf(out, "Kind: anonymous mapping (mmap)\n");
+    if (javaheap_is(rec->site)) {
+        const char *held_by = javaheap_held_by(rec->site);
+        fprintf(out, "Kind: Java heap (estimated by sampling: objects and bytes are estimates)\n");
+        if (held_by)
+            fprintf(out, "Held by: %s\n", held_by);
+    }
     fprintf(out, "Recent access records: \n");
     for (size_t i = 0; i < l->nrecent; i++) {
         fprintf(out, "#%zu:\n", i + 1);

@@ -175,7 +175,14 @@ long snap_latest(const char *dir, int pid, char *json, size_t len)
 
 bool snap_request(const snap_state *st, char *err, size_t errlen)
 {
-    if (kill(st->pid, st->signal) != 0) {
+    return snap_request_gc(st, SNAP_NO_GC, err, errlen);
+}
+
+/* A plain kill never forces a GC; sigqueue's value LW_GC_VALUE asks a JVM for a full GC before the report. */
+bool snap_request_gc(const snap_state *st, enum snap_gc gc, char *err, size_t errlen)
+{
+    union sigval v = {.sival_int = gc == SNAP_GC_NO_WALK ? LW_GC_NO_WALK_VALUE : LW_GC_VALUE};
+    if ((gc != SNAP_NO_GC ? sigqueue(st->pid, st->signal, v) : kill(st->pid, st->signal)) != 0) {
         snprintf(err, errlen, "PID %d: sending %s failed (%s): %s", st->pid,
                  st->signal_name[0] ? st->signal_name : "the report signal", strerror(errno),
                  errno == EPERM ? "run leakwatch as the user of the process, or as root" : "check the PID");

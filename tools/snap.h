@@ -30,6 +30,12 @@ void snap_refresh_jit_names(int pid, const char *who);
 
 /* Sends the report signal. */
 bool snap_request(const snap_state *st, char *err, size_t errlen);
+/* The same; with gc, a JVM under the shim first runs a full GC, so that Java-heap figures compare like with
+ * like (sigqueue with LW_GC_VALUE; the shim ignores the value elsewhere). */
+#define LW_GC_VALUE 0x4c574743          /* "LWGC": a full GC first */
+#define LW_GC_NO_WALK_VALUE 0x4c57474e  /* "LWGN": the same, and no "Held by" heap walk in this report */
+enum snap_gc { SNAP_NO_GC, SNAP_GC, SNAP_GC_NO_WALK };
+bool snap_request_gc(const snap_state *st, enum snap_gc gc, char *err, size_t errlen);
 
 /* Polls every 50 ms until both files of a report newer than st->last_seq exist; deadline is on
  * lw_now_ms(). Fills json and txt with their paths. False on timeout or when the process died first. */

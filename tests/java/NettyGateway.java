@@ -6,8 +6,13 @@
  *              its body's native memory;
  *   norelease  the handler never releases the request (with its aggregated body: POST to it);
  *   cache      keeps the last CACHED bodies it answered with (a cache that fills, then stays the same size).
+ *   form       decodes each POSTed form with HttpPostRequestDecoder over a disk-backed DefaultHttpDataFactory and
+ *              destroys the decoder: every field is a temp file whose File.deleteOnExit() leaves its path in
+ *              java.io.DeleteOnExitHook's static set for good (a Java-heap leak, no native memory);
+ *   queue      queues a monitoring message per request for a collector that is never reachable: a bounded but
+ *              huge LinkedBlockingQueue of Strings that only grows (a Java-heap leak).
  * The allocator is Netty's default (pooled) unless -Dio.netty.allocator.type=unpooled.
- * Usage: NettyGateway PORT ok|leak|norelease|cache
+ * Usage: NettyGateway PORT ok|leak|norelease|cache|form|queue
  */
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -37,7 +42,13 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.internal.PlatformDependent;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import io.netty.handler.codec.http.multipart.DefaultHttpDataFactory;
+import io.netty.handler.codec.http.multipart.HttpPostRequestDecoder;
+import io.netty.handler.codec.http.multipart.InterfaceHttpData;
+import java.io.IOException;
+import java.net.Socket;
 import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
 public final class NettyGateway {
@@ -50,7 +61,61 @@ public final class NettyGateway {
     private static final int CACHED = 2000;
     private static final ByteBuf[] CACHE = new ByteBuf[CACHED];
 
+    /* The monitoring client's outbox: bounded, but far beyond what the heap holds. */
+    private static final LinkedBlockingQueue<String> OUTBOX = new LinkedBlockingQueue<>(50_000_000);
+    /* Disk-backed form fields, as in the seed: each attribute is written to a temp file. */
+    private static final DefaultHttpDataFactory DISK_FACTORY = new DefaultHttpDataFactory(true);
+
+    static {
+        /* Netty forces each field's file to disk; on tmpfs that costs nothing, as on a gateway with fast disks */
+        if (new java.io.File("/dev/shm").isDirectory()) {
+            io.netty.handler.codec.http.multipart.DiskAttribute.baseDirectory = "/dev/shm";
+        }
+    }
+
     private NettyGateway() {
+    }
+
+    /* The form fields' values are read, then the decoder deletes its temp files (not their deleteOnExit entries). */
+    static int decodeForm(FullHttpRequest req) {
+        HttpPostRequestDecoder decoder = new HttpPostRequestDecoder(DISK_FACTORY, req);
+        try {
+            int fields = 0;
+            for (InterfaceHttpData data : decoder.getBodyHttpDatas()) {
+                fields += data.getName().length() > 0 ? 1 : 0;
+            }
+            return fields;
+        } finally {
+            decoder.destroy();
+        }
+    }
+
+    /* A message for the monitoring collector (~300 characters), queued until it can be sent. */
+    static void reportMetric(String uri) {
+        long order = ORDER_SEQ.get();
+        OUTBOX.offer("metric=gateway.request order=" + order + " path=" + uri + " host=gw-" + (order % 17)
+            + " status=200 tags=region:eu-west-1,az:b,service:orders,version:4.1.48,build:" + Long.toHexString(order)
+            + " payload=" + "x".repeat(160));
+    }
+
+    /* The sender never reaches its collector: it keeps every message for the next try. */
+    static void startCollectorClient() {
+        Thread t = new Thread(() -> {
+            for (;;) {
+                try (Socket s = new Socket("127.0.0.1", 9)) {
+                    OUTBOX.clear();
+                } catch (IOException e) {
+                    /* not reachable: try again later, keep the queue */
+                }
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "metrics-sender");
+        t.setDaemon(true);
+        t.start();
     }
 
     /*
@@ -87,6 +152,11 @@ public final class NettyGateway {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+            if (mode.equals("form")) {
+                decodeForm(req);
+            } else if (mode.equals("queue")) {
+                reportMetric(req.uri());
+            }
             ByteBuf body = buildOrderBody(ctx.alloc(), req.uri());
             if (mode.equals("cache")) {
                 int slot = (int) (ORDER_SEQ.get() % CACHED);
@@ -137,13 +207,16 @@ public final class NettyGateway {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2 || !List.of("ok", "leak", "norelease", "cache").contains(args[1])) {
-            System.err.println("usage: NettyGateway PORT ok|leak|norelease|cache");
+        if (args.length != 2 || !List.of("ok", "leak", "norelease", "cache", "form", "queue").contains(args[1])) {
+            System.err.println("usage: NettyGateway PORT ok|leak|norelease|cache|form|queue");
             System.exit(2);
         }
         int port = Integer.parseInt(args[0]);
         String mode = args[1];
         boolean leak = mode.equals("leak");
+        if (mode.equals("queue")) {
+            startCollectorClient();
+        }
 
         /* The tests rely on one malloc per body, freed only by release(); say plainly when that is not so. */
         System.out.println("NettyGateway: useDirectBufferNoCleaner=" + PlatformDependent.useDirectBufferNoCleaner()

@@ -1,0 +1,470 @@
+/* jheap.c — sampled Java-heap allocations, their liveness, and our JVM thread (see jheap.h). */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#if __has_include(<jvmti.h>)
+#include <jvmti.h>
+#endif
+#include "jheap.h"
+#include "jheap_names.h"
+#include "jheap_paths.h"
+#include "jheap_sites.h"
+#include "arena.h"
+#include "log.h"
+#include "state.h"
+
+#ifdef _JAVA_JVMTI_H_
+
+#define SAMPLE_TAG (1ll << 40)          /* object tags: SAMPLE_TAG | slot, CLASS_TAG | class index */
+#define CLASS_TAG (2ll << 40)
+#define TAG_KIND(t) ((t) >> 40)
+#define TAG_INDEX(t) ((uint32_t)((t) & 0xffffffffu))
+#define WAIT_FOR_VM_TICKS 5
+#define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
+#define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
+
+struct jheap_state jh;
+
+static struct {
+    int decided, ticks_seen;
+    jint (*get_created)(JavaVM **, jsize, jsize *);
+    JavaVM *vm;
+    jvmtiEnv *env;
+    atomic_int active, dead, gc_wanted, no_walk;
+    atomic_uint request, done;
+    atomic_int walk;                  /* what the request asks: 0 the figures, 1 the "Held by" walk */
+    uint64_t min_age_ms;
+} vm;
+
+/* ---- the table lock: a spinlock, never held across a call out of this module ------------------- */
+
+static atomic_flag table_lock = ATOMIC_FLAG_INIT;
+
+static void lock_tables(void)
+{
+    while (atomic_flag_test_and_set_explicit(&table_lock, memory_order_acquire))
+        sched_yield();
+}
+
+static void unlock_tables(void) { atomic_flag_clear_explicit(&table_lock, memory_order_release); }
+
+/* ---- classes ---------------------------------------------------------------------------------------- */
+
+/* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
+ * characters become '?' so that no name can forge a line of the report. */
+void jheap_java_type_name(const char *sig, char *dst, size_t cap)
+{
+    unsigned dims = 0;
+    while (*sig == '[')
+        dims++, sig++;
+    static const char *const prim[][2] = { { "B", "byte" }, { "C", "char" }, { "D", "double" }, { "F", "float" },
+                                           { "I", "int" }, { "J", "long" }, { "S", "short" }, { "Z", "boolean" },
+                                           { "V", "void" } };
+    const char *base = sig;
+    size_t len = strlen(sig);
+    for (unsigned i = 0; i < sizeof prim / sizeof prim[0]; i++)
+        if (strcmp(sig, prim[i][0]) == 0)
+            base = prim[i][1], len = strlen(base);
+    if (*sig == 'L' && len >= 2 && sig[len - 1] == ';')
+        base = sig + 1, len -= 2;
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < cap; i++) {
+        unsigned char c = (unsigned char)base[i];
+        dst[k++] = c == '/' ? '.' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    for (unsigned d = 0; d < dims && k + 2 < cap; d++)
+        dst[k++] = '[', dst[k++] = ']';
+    dst[k] = '\0';
+}
+
+/* A class seen for the first time: its Java name, kept in the arena; the class gets a tag naming it. */
+static int class_index(jvmtiEnv *env, jclass klass)
+{
+    jlong tag = 0;
+    if ((*env)->GetTag(env, klass, &tag) != JVMTI_ERROR_NONE)
+        return -1;
+    if (TAG_KIND(tag) == 2 && TAG_INDEX(tag) < atomic_load_explicit(&jh.nclasses, memory_order_acquire))
+        return (int)TAG_INDEX(tag);
+    char *sig = NULL;
+    if ((*env)->GetClassSignature(env, klass, &sig, NULL) != JVMTI_ERROR_NONE || !sig)
+        return -1;
+    char name[256];
+    jheap_java_type_name(sig, name, sizeof name);
+    (*env)->Deallocate(env, (unsigned char *)sig);
+    size_t len = strlen(name) + 1;
+    char *kept = arena_alloc(len);
+    if (!kept)
+        return -1;
+    memcpy(kept, name, len);
+    lock_tables();
+    uint32_t i = atomic_load_explicit(&jh.nclasses, memory_order_relaxed);
+    if (i < JHEAP_CLASSES_MAX) {
+        jh.classes[i].name = kept;
+        jh.classes[i].hash = jheap_names_stable_hash(0xcbf29ce484222325ull, name);
+        atomic_store_explicit(&jh.nclasses, i + 1, memory_order_release);
+    }
+    unlock_tables();
+    if (i >= JHEAP_CLASSES_MAX) {
+        arena_free(kept, len);
+        return -1;
+    }
+    (*env)->SetTag(env, klass, CLASS_TAG | i);
+    return (int)i;
+}
+
+/* ---- JVMTI events (Java threads, the JVM's service thread, GC threads) --------------------------------- */
+
+static void JNICALL on_sampled(jvmtiEnv *env, JNIEnv *jni, jthread thread, jobject object, jclass klass, jlong size)
+{
+    (void)jni, (void)thread;
+    int saved = lw_guard;
+    lw_guard = 1;                     /* what JVMTI allocates for us is not the program's */
+    if (!atomic_load_explicit(&vm.active, memory_order_acquire))
+        goto out;
+    int ci = class_index(env, klass);
+    jvmtiFrameInfo frames[JHEAP_MAX_FRAMES];
+    jint n = 0;
+    if (ci < 0 || (*env)->GetStackTrace(env, NULL, 0, JHEAP_MAX_FRAMES, frames, &n) != JVMTI_ERROR_NONE)
+        goto out;
+    uint64_t when = lw_now_ms();
+    lock_tables();
+    uint32_t slot = jheap_sites_sample_locked((uint32_t)ci, frames, (unsigned)n, (uint64_t)size, when);
+    unlock_tables();
+    if (slot)
+        (*env)->SetTag(env, object, SAMPLE_TAG | slot);
+out:
+    lw_guard = saved;
+}
+
+static void JNICALL on_object_free(jvmtiEnv *env, jlong tag)
+{
+    (void)env;
+    if (TAG_KIND(tag) != 1)
+        return;
+    lock_tables();
+    jheap_sites_free_locked(TAG_INDEX(tag));
+    unlock_tables();
+}
+
+static void JNICALL on_gc_finish(jvmtiEnv *env)
+{
+    (void)env;                        /* only a clock read: almost nothing may be called here */
+    atomic_store_explicit(&jh.last_gc_ms, lw_now_ms(), memory_order_release);
+    atomic_fetch_add_explicit(&jh.gcs, 1, memory_order_relaxed);
+}
+
+static void JNICALL on_vm_death(jvmtiEnv *env, JNIEnv *jni)
+{
+    (void)env, (void)jni;
+    atomic_store(&vm.active, 0);
+    atomic_store(&vm.dead, 1);
+}
+
+/* ---- our thread ------------------------------------------------------------------------------------------- */
+
+static void give_up(const char *why)
+{
+    lw_log("no Java-heap sites (", why, "); native tracking goes on", NULL, NULL);
+}
+
+static uint64_t sampling_interval(void)
+{
+    const char *s = getenv("LEAKWATCH_JAVA_HEAP_SAMPLE");
+    if (!s || !*s)
+        return JHEAP_DEFAULT_INTERVAL;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long unit = *end == 'k' || *end == 'K' ? 1024 : *end == 'm' || *end == 'M' ? 1 << 20 : 1;
+    if (unit > 1)
+        end++;
+    if (*end || v == 0 || v > (1ull << 30) / unit) {
+        lw_log("LEAKWATCH_JAVA_HEAP_SAMPLE=", s, " is not a size from 1 to 1G (e.g. 512k); using 512k", NULL, NULL);
+        return JHEAP_DEFAULT_INTERVAL;
+    }
+    return v * unit;
+}
+
+static int set_up(JNIEnv **jni)
+{
+    JavaVMAttachArgs args = { JNI_VERSION_1_6, "leakwatch-jheap", NULL };
+    if ((*vm.vm)->AttachCurrentThreadAsDaemon(vm.vm, (void **)jni, &args) != JNI_OK)
+        return give_up("the JVM refused to attach a thread"), -1;
+    jvmtiEnv *env = NULL;
+    if ((*vm.vm)->GetEnv(vm.vm, (void **)&env, JVMTI_VERSION_11) != JNI_OK || !env)
+        return give_up("the JVM offers no JVMTI of JDK 11 or later"), -1;
+    jvmtiCapabilities caps = { 0 };
+    caps.can_generate_sampled_object_alloc_events = 1;
+    caps.can_tag_objects = 1;
+    caps.can_generate_object_free_events = 1;
+    caps.can_generate_garbage_collection_events = 1;
+    caps.can_get_line_numbers = 1;
+    caps.can_get_source_file_name = 1;
+    if ((*env)->AddCapabilities(env, &caps) != JVMTI_ERROR_NONE) {
+        (*env)->DisposeEnvironment(env);
+        return give_up("JVMTI refused sampled allocations or object tags"), -1;
+    }
+    vm.env = env;
+    jh.interval = sampling_interval();
+    const char *budget = getenv("LEAKWATCH_JAVA_HELD_BY_MS");
+    jh.walk_budget_ms = budget && *budget ? (unsigned)strtoul(budget, NULL, 10) : HELD_BY_BUDGET_MS;
+    if (jh.walk_budget_ms > 60000)
+        jh.walk_budget_ms = 60000;
+    if ((*env)->SetHeapSamplingInterval(env, (jint)jh.interval) != JVMTI_ERROR_NONE)
+        return give_up("JVMTI refused the heap sampling interval"), -1;
+    jvmtiEventCallbacks cb = { 0 };
+    cb.SampledObjectAlloc = on_sampled;
+    cb.ObjectFree = on_object_free;
+    cb.GarbageCollectionFinish = on_gc_finish;
+    cb.VMDeath = on_vm_death;
+    if ((*env)->SetEventCallbacks(env, &cb, sizeof cb) != JVMTI_ERROR_NONE)
+        return give_up("JVMTI refused event callbacks"), -1;
+    if (jheap_sites_init() < 0)
+        return give_up("no memory for its tables"), -1;
+    atomic_store_explicit(&vm.active, 1, memory_order_release);
+    jvmtiEvent events[] = { JVMTI_EVENT_OBJECT_FREE, JVMTI_EVENT_GARBAGE_COLLECTION_FINISH, JVMTI_EVENT_VM_DEATH,
+                            JVMTI_EVENT_SAMPLED_OBJECT_ALLOC };
+    for (unsigned i = 0; i < sizeof events / sizeof events[0]; i++)
+        if ((*env)->SetEventNotificationMode(env, JVMTI_ENABLE, events[i], NULL) != JVMTI_ERROR_NONE) {
+            atomic_store(&vm.active, 0);
+            (*env)->SetEventNotificationMode(env, JVMTI_DISABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC, NULL);
+            return give_up("JVMTI refused its events"), -1;
+        }
+    atomic_store_explicit(&jh.enabled, 1, memory_order_release);
+    return 0;
+}
+
+/* A tag-map call on our environment: HotSpot posts the ObjectFree events of objects the last GC freed
+ * before it answers, so the samples left afterwards are those alive as of that GC. */
+static void flush_object_free(void)
+{
+    jlong none = CLASS_TAG | 0xffffffffll;
+    jint count = 0;
+    jlong *tags = NULL;
+    if ((*vm.env)->GetObjectsWithTags(vm.env, 1, &none, &count, NULL, &tags) == JVMTI_ERROR_NONE && tags)
+        (*vm.env)->Deallocate(vm.env, (unsigned char *)tags);
+}
+
+/* The chains for the sites chosen by jheap_sites_collect (one live sample object each). */
+static void find_holders(JNIEnv *jni)
+{
+    /* two candidates a site (its oldest and its youngest old sample): one may have died since the figures */
+    jlong tags[2 * HELD_BY_SITES];
+    struct jheap_site *sites[HELD_BY_SITES];
+    unsigned n = jheap_sites_pick_growing(sites, HELD_BY_SITES);
+    for (unsigned i = 0; i < n; i++) {
+        tags[2 * i] = SAMPLE_TAG | sites[i]->view.sample_slot;
+        tags[2 * i + 1] = SAMPLE_TAG | sites[i]->view.young_slot;
+    }
+    if (!n)
+        return;
+    jint count = 0;
+    jobject *objs = NULL;
+    jlong *found = NULL;
+    if ((*jni)->PushLocalFrame(jni, 16) != 0)
+        return;
+    if ((*vm.env)->GetObjectsWithTags(vm.env, (jint)(2 * n), tags, &count, &objs, &found) != JVMTI_ERROR_NONE) {
+        (*jni)->PopLocalFrame(jni, NULL);
+        return;
+    }
+    jobject targets[HELD_BY_SITES];
+    struct jheap_site *of[HELD_BY_SITES];
+    unsigned nt = 0;
+    for (unsigned i = 0; i < n; i++) {
+        jint at = -1;                 /* the oldest sample when it lives: near a queue's head, found first */
+        for (jint k = 0; k < count; k++)
+            if (found[k] == tags[2 * i] || (found[k] == tags[2 * i + 1] && at < 0))
+                at = k;
+        if (at >= 0) {
+            targets[nt] = objs[at];
+            of[nt++] = sites[i];
+        }
+    }
+    (*vm.env)->Deallocate(vm.env, (unsigned char *)objs);
+    (*vm.env)->Deallocate(vm.env, (unsigned char *)found);
+    const char *chains[HELD_BY_SITES] = { 0 };
+    const char *why = NULL;
+    if (!nt) {
+        jh.walk_why = "the sampled objects of the growing sites died before the walk";
+        (*jni)->PopLocalFrame(jni, NULL);
+        return;
+    }
+    uint64_t started = lw_now_ms();
+    jheap_paths_find(vm.vm, jni, targets, nt, jh.walk_budget_ms, chains, &why);
+    jh.walk_ms = lw_now_ms() - started;
+    jh.walk_why = why;
+    for (unsigned i = 0; i < nt; i++)
+        of[i]->view.held_by = chains[i];
+    (*jni)->PopLocalFrame(jni, NULL);
+}
+
+static void answer(JNIEnv *jni)
+{
+    if (atomic_load_explicit(&vm.walk, memory_order_acquire)) {
+        find_holders(jni);
+        return;
+    }
+    jh.forced_gc = 0;
+    if (atomic_exchange_explicit(&vm.gc_wanted, 0, memory_order_acq_rel)) {
+        if ((*vm.env)->ForceGarbageCollection(vm.env) == JVMTI_ERROR_NONE) {
+            jh.forced_gc = 1;
+            jh.forced_gc_ms = lw_now_ms();
+        }
+    }
+    flush_object_free();
+    lock_tables();
+    jheap_sites_collect_locked(vm.min_age_ms);
+    unlock_tables();
+    jheap_sites_name(vm.env, jni);
+    jh.walk_why = NULL;
+    jh.walk_ms = 0;
+}
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    lw_guard = 1;
+    JNIEnv *jni = NULL;
+    if (set_up(&jni) < 0) {
+        atomic_store(&vm.dead, 1);
+        return NULL;
+    }
+    pthread_setname_np(pthread_self(), "leakwatch-jheap");
+    for (;;) {
+        unsigned seen = atomic_load_explicit(&vm.request, memory_order_acquire);
+        if (seen == atomic_load_explicit(&vm.done, memory_order_acquire)) {
+            struct timespec tick = { 1, 0 };
+            syscall(SYS_futex, &vm.request, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
+            seen = atomic_load_explicit(&vm.request, memory_order_acquire);
+        }
+        if (atomic_load_explicit(&vm.dead, memory_order_acquire))
+            return NULL;              /* stays attached: detaching a dying VM's thread is not safe */
+        if (seen != atomic_load_explicit(&vm.done, memory_order_acquire))
+            answer(jni);
+        atomic_store_explicit(&vm.done, seen, memory_order_release);
+    }
+}
+
+void jheap_poll(void)
+{
+    if (LW_LIKELY(vm.decided))
+        return;
+    if (!vm.get_created) {
+        vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
+        if (!vm.get_created) {
+            void *h = dlopen("libjvm.so", RTLD_LAZY | RTLD_NOLOAD);
+            if (h) {
+                vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(h, "JNI_GetCreatedJavaVMs");
+                dlclose(h);
+            }
+        }
+        if (!vm.get_created)
+            return;
+    }
+    JavaVM *found = NULL;
+    jsize count = 0;
+    if (vm.get_created(&found, 1, &count) != JNI_OK || count < 1 || !found) {
+        vm.ticks_seen = 0;
+        return;
+    }
+    if (++vm.ticks_seen < WAIT_FOR_VM_TICKS)
+        return;                       /* creation has begun: let it finish */
+    vm.decided = 1;
+    vm.vm = found;
+    const char *off = getenv("LEAKWATCH_JAVA_HEAP");
+    if (off && strcmp(off, "0") == 0)
+        return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int rc = lw.real.pthread_create(&t, &attr, thread_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        give_up("cannot start a thread");
+}
+
+void jheap_request_gc(int walk)
+{
+    atomic_store_explicit(&vm.no_walk, !walk, memory_order_relaxed);
+    atomic_store_explicit(&vm.gc_wanted, 1, memory_order_release);
+}
+
+static int ask(int walk, unsigned wait_ms)
+{
+    atomic_store_explicit(&vm.walk, walk, memory_order_release);
+    unsigned want = atomic_fetch_add_explicit(&vm.request, 1, memory_order_acq_rel) + 1;
+    syscall(SYS_futex, &vm.request, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    for (unsigned waited = 0; waited < wait_ms; waited += 2) {
+        if ((int)(atomic_load_explicit(&vm.done, memory_order_acquire) - want) >= 0)
+            return 0;
+        if (atomic_load_explicit(&vm.dead, memory_order_acquire))
+            return -1;
+        struct timespec ms2 = { 0, 2000000L };
+        nanosleep(&ms2, NULL);
+    }
+    return -1;
+}
+
+void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms)
+{
+    atomic_store_explicit(&jh.ready, 0, memory_order_release);
+    if (!atomic_load_explicit(&jh.enabled, memory_order_acquire) || atomic_load(&vm.dead)) {
+        atomic_store(&vm.gc_wanted, 0);
+        return;
+    }
+    vm.min_age_ms = min_age_ms;
+    if (ask(0, wait_ms) == 0)
+        atomic_store_explicit(&jh.ready, 1, memory_order_release);
+    else if (!atomic_load(&vm.dead))
+        lw_log("the JVM did not answer for the Java-heap sites in time; this report has none", NULL, NULL, NULL, NULL);
+}
+
+void jheap_prepare_holders(unsigned wait_ms)
+{
+    if (!jh.walk_budget_ms) {
+        jh.walk_why = "LEAKWATCH_JAVA_HELD_BY_MS=0";
+        return;
+    }
+    if (atomic_exchange_explicit(&vm.no_walk, 0, memory_order_acq_rel)) {
+        jh.walk_why = "this report's requester asked for none";
+        return;
+    }
+    if (wait_ms > 1000 && wait_ms < jh.walk_budget_ms + 5000)
+        wait_ms = jh.walk_budget_ms + 5000;   /* the walk's bound, naming and untagging */
+    if (atomic_load_explicit(&jh.ready, memory_order_acquire) && ask(1, wait_ms) < 0) {
+        atomic_store_explicit(&jh.ready, 0, memory_order_release);
+        if (!atomic_load(&vm.dead))
+            lw_log("the JVM did not finish the \"Held by\" walk in time; this report has no Java-heap sites", NULL,
+                   NULL, NULL, NULL);
+    }
+}
+
+void jheap_atfork_child(void)
+{
+    /* the child has no JVM: it reports no Java heap */
+    atomic_store(&vm.active, 0);
+    atomic_store(&jh.enabled, 0);
+    vm.decided = 1;
+}
+
+#else  /* built without the JDK's headers */
+
+struct jheap_state jh;
+void jheap_poll(void) {}
+void jheap_request_gc(int walk) { (void)walk; }
+void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms) { (void)wait_ms, (void)min_age_ms; }
+void jheap_prepare_holders(unsigned wait_ms) { (void)wait_ms; }
+void jheap_atfork_child(void) {}
+
+#endif

@@ -1,0 +1,312 @@
+/* jheap_paths.c — "Held by" chains through a heap walk (see jheap_paths.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "arena.h"
+#include "out.h"
+
+#if __has_include(<jvmti.h>)
+#include <jvmti.h>
+#include "jheap_paths.h"
+#include "jheap_sites.h"
+
+#define MAX_RECORDS (1u << 22)
+#define MAX_TARGETS 8
+#define CHAIN_CAP 1024                  /* bytes of one chain's text */
+#define MAX_STEPS 4096                  /* elements of a chain looked at (runs of one class are folded) */
+
+struct rec {
+    uint32_t from;                      /* the record of the referrer; 0: reached from a root */
+    uint32_t klass;                     /* the record of the object's class (classes are records 1..nclasses) */
+    int32_t index;                      /* field or array index of the reference */
+    uint8_t kind;                       /* jvmtiHeapReferenceKind of the first reference seen */
+    uint8_t reached, target;
+};
+
+struct walk {
+    struct rec *recs;
+    uint32_t n, nclasses, ntargets, found;
+    uint64_t edges;
+    jlong own_thread_tag;
+    struct timespec deadline;
+    int timed_out, full;
+};
+
+static int past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* The JVM calls this for every reference it follows, at a safepoint: no JVMTI or JNI calls here. */
+static jint JNICALL on_reference(jvmtiHeapReferenceKind kind, const jvmtiHeapReferenceInfo *info, jlong class_tag,
+                                 jlong referrer_class_tag, jlong size, jlong *tag_ptr, jlong *referrer_tag_ptr,
+                                 jint length, void *user_data)
+{
+    (void)referrer_class_tag, (void)size, (void)length;
+    struct walk *w = user_data;
+    /* our own thread's local references (the targets, the classes) are not what holds anything */
+    if (info && kind == JVMTI_HEAP_REFERENCE_JNI_LOCAL && info->jni_local.thread_tag == w->own_thread_tag)
+        return 0;
+    if (info && kind == JVMTI_HEAP_REFERENCE_STACK_LOCAL && info->stack_local.thread_tag == w->own_thread_tag)
+        return 0;
+    if ((++w->edges & 4095) == 0 && past(&w->deadline)) {
+        w->timed_out = 1;
+        return JVMTI_VISIT_ABORT;
+    }
+    struct rec *r;
+    if (*tag_ptr == 0) {
+        if (w->n + 1 >= MAX_RECORDS) {
+            w->full = 1;
+            return JVMTI_VISIT_ABORT;
+        }
+        *tag_ptr = ++w->n;
+        r = &w->recs[w->n];
+    } else {
+        if ((uint64_t)*tag_ptr > w->n)
+            return JVMTI_VISIT_OBJECTS;
+        r = &w->recs[*tag_ptr];
+        if (r->reached)
+            return JVMTI_VISIT_OBJECTS;
+    }
+    r->reached = 1;
+    r->kind = (uint8_t)kind;
+    r->klass = class_tag > 0 && (uint64_t)class_tag <= w->nclasses ? (uint32_t)class_tag : 0;
+    r->from = referrer_tag_ptr && *referrer_tag_ptr > 0 && (uint64_t)*referrer_tag_ptr <= w->n
+                  ? (uint32_t)*referrer_tag_ptr : 0;
+    r->index = -1;
+    if (info && (kind == JVMTI_HEAP_REFERENCE_FIELD || kind == JVMTI_HEAP_REFERENCE_STATIC_FIELD))
+        r->index = info->field.index;
+    else if (info && kind == JVMTI_HEAP_REFERENCE_ARRAY_ELEMENT)
+        r->index = info->array.index;
+    if (r->target && ++w->found == w->ntargets)
+        return JVMTI_VISIT_ABORT;     /* every chain is known: the JVM can go on */
+    return JVMTI_VISIT_OBJECTS;
+}
+
+/* ---- naming what the chain passes through (after the walk, the JVM running again) ---------------- */
+
+static void class_name(jvmtiEnv *env, jclass klass, char *dst, size_t cap)
+{
+    char *sig = NULL;
+    if (klass && (*env)->GetClassSignature(env, klass, &sig, NULL) == JVMTI_ERROR_NONE && sig) {
+        jheap_java_type_name(sig, dst, cap);
+        (*env)->Deallocate(env, (unsigned char *)sig);
+    } else {
+        snprintf(dst, cap, "?");
+    }
+}
+
+/* All fields a class has through its superinterfaces and superclasses, counted as JVMTI's field indexes
+ * count them (those of the superinterfaces, then of the superclass, then its own). */
+static jint fields_before(jvmtiEnv *env, JNIEnv *jni, jclass klass, int own_too, unsigned depth)
+{
+    if (!klass || depth > 32)
+        return 0;
+    jint total = 0, n = 0;
+    jclass *ifaces = NULL;
+    if ((*env)->GetImplementedInterfaces(env, klass, &n, &ifaces) == JVMTI_ERROR_NONE && ifaces) {
+        for (jint i = 0; i < n; i++)
+            total += fields_before(env, jni, ifaces[i], 1, depth + 1);
+        (*env)->Deallocate(env, (unsigned char *)ifaces);
+    }
+    jclass super = (*jni)->GetSuperclass(jni, klass);
+    total += fields_before(env, jni, super, 1, depth + 1);
+    if (own_too) {
+        jfieldID *fields = NULL;
+        if ((*env)->GetClassFields(env, klass, &n, &fields) == JVMTI_ERROR_NONE && fields) {
+            total += n;
+            (*env)->Deallocate(env, (unsigned char *)fields);
+        }
+    }
+    return total;
+}
+
+static void field_name(jvmtiEnv *env, JNIEnv *jni, jclass klass, jint index, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "?");
+    jint n = 0;
+    jfieldID *fields = NULL;
+    jint at = index - fields_before(env, jni, klass, 0, 0);
+    if ((*env)->GetClassFields(env, klass, &n, &fields) != JVMTI_ERROR_NONE || !fields)
+        return;
+    char *name = NULL;
+    if (at >= 0 && at < n && (*env)->GetFieldName(env, klass, fields[at], &name, NULL, NULL) == JVMTI_ERROR_NONE &&
+        name) {
+        size_t k = 0;
+        for (const char *p = name; *p && k + 1 < cap; p++)
+            dst[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+        dst[k] = '\0';
+        (*env)->Deallocate(env, (unsigned char *)name);
+    }
+    (*env)->Deallocate(env, (unsigned char *)fields);
+}
+
+static const char *root_name(uint8_t kind)
+{
+    switch (kind) {
+    case JVMTI_HEAP_REFERENCE_JNI_GLOBAL: return "JNI global reference";
+    case JVMTI_HEAP_REFERENCE_SYSTEM_CLASS: return "system class";
+    case JVMTI_HEAP_REFERENCE_MONITOR: return "monitor";
+    case JVMTI_HEAP_REFERENCE_STACK_LOCAL: return "local variable of a thread";
+    case JVMTI_HEAP_REFERENCE_JNI_LOCAL: return "JNI local reference";
+    case JVMTI_HEAP_REFERENCE_THREAD: return "thread";
+    default: return "VM root";
+    }
+}
+
+static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass *classes, uint32_t target)
+{
+    uint32_t path[MAX_STEPS];
+    unsigned n = 0;
+    for (uint32_t r = target; r && n < MAX_STEPS; r = w->recs[r].from) {
+        path[n++] = r;
+        if (w->recs[r].kind == JVMTI_HEAP_REFERENCE_STATIC_FIELD || !w->recs[r].reached)
+            break;
+    }
+    char *text = arena_alloc(CHAIN_CAP);
+    if (!text)
+        return NULL;
+    struct out o;
+    out_init(&o, -1, text, CHAIN_CAP - 1);
+    char name[256], prev[256] = "", field[128];
+    unsigned run = 0;
+    for (unsigned i = n; i-- > 0;) {
+        const struct rec *r = &w->recs[path[i]];
+        if (i == n - 1) {
+            if (r->kind == JVMTI_HEAP_REFERENCE_STATIC_FIELD && r->from && r->from <= w->nclasses) {
+                jclass holder = classes[r->from - 1];
+                class_name(env, holder, name, sizeof name);
+                field_name(env, jni, holder, r->index, field, sizeof field);
+                out_str(&o, "static ");
+                out_str(&o, name);
+                out_char(&o, '.');
+                out_str(&o, field);
+            } else if (n == MAX_STEPS) {
+                out_str(&o, "...");
+            } else {
+                out_str(&o, root_name(r->kind));
+            }
+        }
+        if (path[i] <= w->nclasses) {
+            class_name(env, classes[path[i] - 1], name, sizeof name);
+            memmove(name + 6, name, strnlen(name, sizeof name - 7) + 1);
+            memcpy(name, "class ", 6);
+        } else {
+            class_name(env, r->klass ? classes[r->klass - 1] : NULL, name, sizeof name);
+        }
+        if (strcmp(name, prev) == 0 && i > 0) {
+            run++;                    /* a linked list: one element per node; fold the run */
+            continue;
+        }
+        if (run) {
+            out_str(&o, " (x");
+            out_u64_grouped(&o, run + 1);
+            out_char(&o, ')');
+            run = 0;
+        }
+        out_str(&o, " -> ");
+        out_str(&o, name);
+        snprintf(prev, sizeof prev, "%s", name);
+    }
+    if (run) {
+        out_str(&o, " (x");
+        out_u64_grouped(&o, run + 1);
+        out_char(&o, ')');
+    }
+    text[o.len] = '\0';
+    return text;
+}
+
+/* Untags an object of the walk: the JVM frees the tag's native memory now rather than some time after the
+ * environment is disposed (which would show as a native site growing with each walk). */
+static jint JNICALL untag(jlong class_tag, jlong size, jlong *tag_ptr, jint length, void *user_data)
+{
+    (void)class_tag, (void)size, (void)length, (void)user_data;
+    *tag_ptr = 0;
+    return 0;
+}
+
+void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, unsigned budget_ms,
+                      const char **chains, const char **why)
+{
+    *why = NULL;
+    if (n > MAX_TARGETS)
+        n = MAX_TARGETS;
+    jvmtiEnv *env = NULL;
+    if ((*vm)->GetEnv(vm, (void **)&env, JVMTI_VERSION_11) != JNI_OK || !env) {
+        *why = "the JVM gave no JVMTI environment for the heap walk";
+        return;
+    }
+    jvmtiCapabilities caps = { 0 };
+    caps.can_tag_objects = 1;
+    struct walk w = { 0 };
+    jvmtiHeapCallbacks cb;
+    jint nclasses = 0;
+    jclass *classes = NULL;
+    if ((*env)->AddCapabilities(env, &caps) != JVMTI_ERROR_NONE ||
+        (*env)->GetLoadedClasses(env, &nclasses, &classes) != JVMTI_ERROR_NONE) {
+        *why = "JVMTI refused object tags for the heap walk";
+        goto done;
+    }
+    if (!(w.recs = arena_map(MAX_RECORDS * sizeof *w.recs))) {
+        *why = "no memory for the heap walk";
+        goto done;
+    }
+    /* classes first, as records 1..nclasses: every object's class tag then names its class */
+    for (jint i = 0; i < nclasses; i++)
+        (*env)->SetTag(env, classes[i], (jlong)i + 1);
+    w.n = w.nclasses = (uint32_t)nclasses;
+    for (unsigned i = 0; i < n; i++) {
+        jlong t = 0;
+        (*env)->GetTag(env, targets[i], &t);
+        if (t == 0) {
+            (*env)->SetTag(env, targets[i], ++w.n);
+            w.recs[w.n].target = 1;
+            w.ntargets++;
+        }
+    }
+    jthread self = NULL;
+    if ((*env)->GetCurrentThread(env, &self) == JVMTI_ERROR_NONE && self) {
+        w.own_thread_tag = ++w.n;     /* a record never reached: it only names our thread */
+        (*env)->SetTag(env, self, w.own_thread_tag);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &w.deadline);
+    w.deadline.tv_sec += budget_ms / 1000;
+    w.deadline.tv_nsec += (long)(budget_ms % 1000) * 1000000L;
+    if (w.deadline.tv_nsec >= 1000000000L)
+        w.deadline.tv_sec++, w.deadline.tv_nsec -= 1000000000L;
+    memset(&cb, 0, sizeof cb);
+    cb.heap_reference_callback = on_reference;
+    if ((*env)->FollowReferences(env, 0, NULL, NULL, &cb, &w) != JVMTI_ERROR_NONE) {
+        *why = "JVMTI refused to walk the heap";
+        goto done;
+    }
+    if (w.found < w.ntargets)
+        *why = w.timed_out ? "the heap is too large to walk within the report's time bound"
+             : w.full      ? "the heap has more objects than the walk can record (4 Mi)"
+                           : "the walk did not reach the sampled object";
+    for (unsigned i = 0; i < n; i++) {
+        jlong t = 0;
+        (*env)->GetTag(env, targets[i], &t);
+        chains[i] = t > 0 && (uint64_t)t <= w.n && w.recs[t].reached ? chain_text(env, jni, &w, classes, (uint32_t)t)
+                                                                       : NULL;
+    }
+done:
+    if (w.n) {
+        memset(&cb, 0, sizeof cb);
+        cb.heap_iteration_callback = untag;
+        (*env)->IterateThroughHeap(env, JVMTI_HEAP_FILTER_UNTAGGED, NULL, &cb, NULL);
+    }
+    if (classes) {
+        for (jint i = 0; i < nclasses; i++)
+            (*jni)->DeleteLocalRef(jni, classes[i]);
+        (*env)->Deallocate(env, (unsigned char *)classes);
+    }
+    if (w.recs)
+        arena_unmap(w.recs, MAX_RECORDS * sizeof *w.recs);
+    (*env)->DisposeEnvironment(env);     /* and every tag of the walk with it */
+}
+
+#endif

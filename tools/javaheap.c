@@ -1,0 +1,42 @@
+/* javaheap.c — Java-heap sites in the tools (see javaheap.h). */
+#include <string.h>
+#include <jansson.h>
+#include "javaheap.h"
+
+bool javaheap_is(const lw_site *s) { return s && s->kind && strcmp(s->kind, "java-heap") == 0; }
+
+static bool in_jdk(const char *klass)
+{
+    static const char *const prefixes[] = { "java.", "javax.", "jdk.", "sun.", "com.sun." };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(klass, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+size_t javaheap_frames_to_show(const lw_stack *st, size_t least)
+{
+    size_t n = least < st->n ? least : st->n;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->v[i].is_java && st->v[i].java_class && !in_jdk(st->v[i].java_class))
+            return i + 1 > n ? i + 1 : n;
+    return n;
+}
+
+const char *javaheap_held_by(const lw_site *s)
+{
+    const lw_leak *best = NULL;
+    for (size_t i = 0; i < s->nleaks; i++)
+        if (!best || s->leaks[i].bytes > best->bytes)
+            best = &s->leaks[i];
+    json_t *h = best && best->json ? json_object_get(best->json, "held_by") : NULL;
+    return json_is_string(h) ? json_string_value(h) : NULL;
+}
+
+double javaheap_min_growth(const lw_report *r, double min_growth)
+{
+    json_t *jh = r && r->root ? json_object_get(r->root, "java_heap") : NULL;
+    json_t *iv = jh ? json_object_get(jh, "sampling_interval_bytes") : NULL;
+    double floor = json_is_integer(iv) ? 8.0 * (double)json_integer_value(iv) : 8.0 * 512 * 1024;
+    return floor > min_growth ? floor : min_growth;
+}

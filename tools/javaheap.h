@@ -1,0 +1,23 @@
+/* javaheap.h — what the tools do differently for Java-heap sites (kind "java-heap": sampled estimates of
+ * objects a JVM keeps reachable, see docs/java-heap.md): how many frames of their stacks to show (down to
+ * the first frame outside the JDK), their "Held by" chain, and the gate's noise floor for an estimate. */
+#ifndef LW_JAVAHEAP_H
+#define LW_JAVAHEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "model.h"
+
+bool javaheap_is(const lw_site *s);
+
+/* How many of st's frames to print: at least `least`, and down to the first Java frame outside the JDK. */
+size_t javaheap_frames_to_show(const lw_stack *st, size_t least);
+
+/* The "Held by" chain of the site's largest leak group, or NULL. */
+const char *javaheap_held_by(const lw_site *s);
+
+/* A growth a site must exceed to be more than sampling noise: 8 samples' worth (the report's sampling
+ * interval), or min_growth when that is larger. */
+double javaheap_min_growth(const lw_report *r, double min_growth);
+
+#endif
