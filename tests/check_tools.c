@@ -656,6 +656,94 @@ START_TEST(gate_mmap_sites_need_more_growth)
 }
 END_TEST
 
+/* ---- Java-heap sites ----------------------------------------------------------------------------------- */
+
+static json_t *java_frame(const char *klass, const char *method, int line)
+{
+    return json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:i,s:i}}", "ip", "0x0", "module", -1, "java", "class", klass,
+                     "method", method, "file", "X.java", "line", line, "bci", 3);
+}
+
+/* A report with two java-heap sites (estimates from a 64 KiB sampling interval): a queue growing by `queue`
+ * bytes and one that gained a single sample. */
+static char *write_java_round(const char *dir, int r, long long queue, long long one_sample)
+{
+    json_t *stack = json_array();
+    static const char *const jdk[] = { "java.util.concurrent.LinkedBlockingQueue", "java.util.HashMap",
+                                       "java.lang.String", "jdk.internal.misc.Unsafe", "sun.nio.fs.UnixPath",
+                                       "javax.net.ssl.SSLEngine", "java.lang.StringConcatHelper" };
+    for (int i = 0; i < 7; i++)
+        json_array_append_new(stack, java_frame(jdk[i], "offer", 10 + i));
+    json_array_append_new(stack, java_frame("com.example.Metrics", "report", 42));
+    json_array_append_new(stack, java_frame("com.example.Handler", "handle", 7));
+    json_t *sites = json_array();
+    const long long bytes[] = { queue, one_sample };
+    const char *const ids[] = { "00000000000000a1", "00000000000000a2" };
+    for (int i = 0; i < 2; i++) {
+        json_t *leak = json_pack("{s:I,s:I,s:i,s:i,s:s,s:i,s:s,s:O,s:[]}", "blocks", bytes[i] / 40, "bytes", bytes[i],
+                                 "samples", 3, "oldest_age_ms", 20000, "stack", "own", "unstacked_blocks", 0,
+                                 "held_by", "static com.example.Metrics.OUTBOX -> java.util.concurrent.LinkedBlockingQueue",
+                                 "created_at", stack, "recent_access");
+        json_array_append_new(sites, json_pack("{s:s,s:s,s:b,s:s,s:I,s:I,s:i,s:i,s:O,s:[o]}", "id", ids[i], "kind",
+                                               "java-heap", "estimated", 1, "class", "java.lang.String", "live_bytes",
+                                               bytes[i], "live_blocks", bytes[i] / 40, "samples", 3, "oldest_age_ms",
+                                               20000, "frames", stack, "leaks", leak));
+    }
+    char when[40];
+    snprintf(when, sizeof when, "2026-11-22T03:40:%02d.000Z", 10 + r);
+    json_t *root = json_pack("{s:s,s:i,s:i,s:i,s:s,s:s,s:i,s:i,s:s,s:i,s:{s:i,s:i},s:{s:i,s:i},s:[],s:o,"
+                             "s:{s:b,s:i,s:b}}", "format", "leakwatch-report", "version", 1, "pid", 400, "ppid", 1,
+                             "program", "/usr/bin/java", "reason", "signal", "seq", r, "previous_seq", r - 1,
+                             "time", when, "uptime_ms", r * 1000, "config", "min_age_ms", 0, "top", 20, "totals",
+                             "live_bytes", 0, "live_blocks", 0, "modules", "sites", sites, "java_heap",
+                             "estimated", 1, "sampling_interval_bytes", 65536, "forced_gc", 1);
+    json_decref(stack);
+    char *path = tu_strf("%s/java.400.%d.json", dir, r);
+    ck_assert_msg(json_dump_file(root, path, 0) == 0, "cannot write %s", path);
+    json_decref(root);
+    return path;
+}
+
+/* The gate judges java-heap sites with the native rules, above a noise floor of 8 samples' worth: a queue that
+ * grows fails, with its stack down to the first frame outside the JDK and its Held by chain; a site that gained one
+ * sample (64 KiB, which would fail a native site) passes. */
+START_TEST(gate_java_heap_sites)
+{
+    char *dir = tu_tempdir();
+    gate_run g;
+    gate_init(&g);
+    char err[1024];
+    for (int r = 1; r <= 5; r++) {
+        char *p = write_java_round(dir, r, 1048576LL * r, r >= 3 ? 131072 : 65536);
+        ck_assert_msg(gate_add_round(&g, p, err, sizeof err), "%s", err);
+        free(p);
+    }
+    ck_assert_msg(gate_evaluate(&g, err, sizeof err), "%s", err);
+    ck_assert_int_eq(g.nfailed, 1);
+    const gate_site *queue = strcmp(g.sites[0].id, "00000000000000a1") == 0 ? &g.sites[0] : &g.sites[1];
+    const gate_site *one = queue == &g.sites[0] ? &g.sites[1] : &g.sites[0];
+    ck_assert(queue->v.fails);
+    ck_assert(!one->v.fails);
+    ck_assert_double_eq(one->limits.min_growth, 8.0 * 65536);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    gate_print(f, &g);
+    fclose(f);
+    ck_assert_msg(strstr(out, "FAIL  site 00000000000000a1 (java-heap, estimated by sampling)"), "%s", out);
+    ck_assert_msg(strstr(out, "com.example.Metrics.report"), "the verdict stops before the first non-JDK frame:\n%s",
+                  out);
+    ck_assert_msg(!strstr(out, "com.example.Handler.handle"), "the verdict shows frames past the first non-JDK one:\n%s",
+                  out);
+    ck_assert_msg(strstr(out, "  Held by: static com.example.Metrics.OUTBOX -> java.util.concurrent.LinkedBlockingQueue\n"),
+                  "%s", out);
+    free(out);
+    gate_free(&g);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- the command ------------------------------------------------------------------------------------ */
 
 static void run_lw(struct tu_proc *p, char **args)
@@ -964,6 +1052,7 @@ static Suite *tools_suite(void)
     tcase_add_test(data, gate_judges_rounds);
     tcase_add_test(data, gate_sums_a_process_tree);
     tcase_add_test(data, gate_mmap_sites_need_more_growth);
+    tcase_add_test(data, gate_java_heap_sites);
     suite_add_tcase(s, data);
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);

@@ -2,7 +2,7 @@
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
 # interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java"  CHURN_OPS=2000000 (allocator calls per
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java javaheap"  JHEAP_SECS=10  CHURN_OPS=2000000 (allocator calls per
 # thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
@@ -10,7 +10,7 @@ set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java javaheap}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
 NGINX_SECS=${NGINX_SECS:-5}
@@ -361,6 +361,40 @@ bench_java() {
     done
 }
 
+# --- Java heap: the Netty gateway's requests/s under the shim with Java-heap tracking on and off ------------------
+JHEAP_SECS=${JHEAP_SECS:-10}
+jheap_rep() {
+    local rep=$1 cfg port pid out line rps
+    for cfg in $( ((rep % 2)) && echo "off on" || echo "on off"); do
+        port=$(free_port) || { fail_run "javaheap.$cfg.$rep" none; continue; }
+        out=$tmp/jheap.$cfg.$rep
+        mkdir -p "$out.d"
+        LD_PRELOAD=$SHIM LEAKWATCH_QUIET=1 LEAKWATCH_OUT=$out.d LEAKWATCH_JAVA_HEAP=$([ $cfg = on ] && echo 1 || echo 0) \
+            java -Xmx256m -XX:MaxDirectMemorySize=1g -Dio.netty.tryReflectionSetAccessible=true \
+            --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
+            -cp "$JHEAP_CP" NettyGateway "$port" ok >"$out.log" 2>&1 &
+        pid=$!
+        for ((i = 0; i < 100; i++)); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+        wrk -t2 -c16 -d3s "http://127.0.0.1:$port/orders" >/dev/null 2>&1   # warm-up: the JIT compiles
+        line=$(wrk -t2 -c16 -d"${JHEAP_SECS}s" "http://127.0.0.1:$port/orders" 2>&1 | grep '^Requests/sec')
+        kill $pid 2>/dev/null; wait $pid 2>/dev/null
+        rps=$(awk '{printf "%.0f", $2}' <<<"$line")
+        [ -n "$rps" ] && add javaheap.$cfg.rps "$rps" $rep
+        say "  rep $rep java-heap tracking $cfg: requests/s=${rps:-FAILED}"
+    done
+}
+bench_javaheap() {
+    if ! need java openjdk-17-jdk-headless || ! need wrk wrk; then
+        skip "javaheap: java or wrk is not installed"
+        return
+    fi
+    JHEAP_CP=$("$(dirname "$0")/../e2e/build-java.sh" "$B" 2>"$tmp/javac.out" | tail -n 1)
+    [ -n "$JHEAP_CP" ] || { skip "javaheap: the Netty gateway did not build: $(tail -n 3 "$tmp/javac.out")"; return; }
+    say "== javaheap: the Netty gateway (tests/java, mode ok, pooled) under the shim, Java-heap tracking on vs off (LEAKWATCH_JAVA_HEAP=0), wrk -t2 -c16 ${JHEAP_SECS}s after a 3 s warm-up, $REPS reps"
+    local rep
+    for ((rep = 1; rep <= REPS; rep++)); do jheap_rep $rep; done
+}
+
 # --- callgrind -------------------------------------------------------------------------------------------
 bench_callgrind() {
     if ! need valgrind valgrind || ! need callgrind_annotate valgrind; then
@@ -518,6 +552,17 @@ summary() {
         say "Not measured:"
         printf '  %s\n' "${SKIPPED[@]}"
     fi
+    if wanted javaheap; then
+        local on off ratios=""
+        R[jh.tmp]=""
+        for ((rep = 1; rep <= REPS; rep++)); do
+            on=${R[javaheap.on.rps@$rep]:-} off=${R[javaheap.off.rps@$rep]:-}
+            [ -n "$on" ] && [ -n "$off" ] && add jh.tmp "$(calc "$on / $off")"
+        done
+        say ""
+        say "Netty gateway requests/s under the shim: Java-heap tracking off $(med javaheap.off.rps), on $(med javaheap.on.rps) (median of paired ratios $(med jh.tmp)x)"
+        target "$(med jh.tmp) >= 0.95" "Java-heap tracking keeps >= 95% of the gateway's requests/s"
+    fi
     if [ "$BENCH_CALLGRIND" = 1 ] && [ -n "${R[cg.base]:-}" ] && [ -n "${R[cg.lw]:-}" ]; then
         say ""
         say "callgrind instructions per churn call: base ${R[cg.base]}, leakwatch ${R[cg.lw]} (+$(calc "${R[cg.lw]} - ${R[cg.base]}"))"
@@ -533,6 +578,7 @@ wanted churn && bench_churn
 wanted report && bench_report
 wanted nginx && bench_nginx
 wanted java && bench_java
+wanted javaheap && bench_javaheap
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf
 summary
