@@ -1,5 +1,6 @@
 /* junit.c — JUnit XML output of the gate (see junit.h). */
 #include "junit.h"
+#include "javaheap.h"
 #include "util.h"
 #include <errno.h>
 #include <string.h>
@@ -30,7 +31,8 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
     fputs("; created at ", f);
     lw_xml_escape(f, top);
     fputs("\">", f);
-    fprintf(f, "Live bytes at site %s (%s) per round:", s->id, s->site->kind);
+    fprintf(f, "Live bytes at site %s (%s%s) per round:", s->id, s->site->kind,
+            javaheap_is(s->site) ? ", estimated by sampling" : "");
     for (size_t r = 0; r < g->nrounds; r++)
         fprintf(f, " %s%s", lw_bytes(s->bytes[r], false, a, sizeof a), r < g->warmup ? " (warm-up)" : "");
     fputs("\nCreated at:\n", f);
@@ -46,6 +48,12 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
             lw_xml_escape(f, mod);
             fputs(")", f);
         }
+        fputs("\n", f);
+    }
+    const char *held_by = javaheap_is(s->site) ? javaheap_held_by(s->site) : NULL;
+    if (held_by) {
+        fputs("Held by: ", f);
+        lw_xml_escape(f, held_by);
         fputs("\n", f);
     }
     fputs("</failure>\n    </testcase>\n", f);
