@@ -805,6 +805,35 @@ START_TEST(java_usr2_report_names_frames)
 }
 END_TEST
 
+/* The report leads with the leak: its first LEAK record is the leaked bodies (the JVM's reservations, which never
+ * change, are accounted apart and come after what grew). Needs the reservation accounting and growth ranking of
+ * the jvmrep branch as well as Java paths. */
+START_TEST(java_report_leads_with_leak)
+{
+    struct jvm j = { 0 };
+    jvm_start(&j, "leak", 1, 1);
+    char *wrk_log = strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 6, wrk_log);
+    ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
+    json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
+    char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
+    char *txt = slurp(txt_path);
+    const char *first = txt ? strstr(txt, "\nLEAK: ") : NULL;
+    ck_assert_msg(first != NULL, "%s has no LEAK record", txt_path);
+    const char *second = strstr(first + 1, "\nLEAK: ");
+    char *record = strndup(first, second ? (size_t)(second - first) : strlen(first));
+    ck_assert_msg(strstr(record, "NettyGateway.buildOrderBody(NettyGateway.java:71)") != NULL,
+                  "the first LEAK record of %s is not the leaked bodies:\n%.3000s", txt_path, record);
+    jvm_stop(&j);
+    json_decref(rep);
+    rm_tree(j.dir);
+    free(record);
+    free(txt);
+    free(txt_path);
+    free(wrk_log);
+}
+END_TEST
+
 /* The control: on a plain JVM 17 (no shim) kill -USR2 from outside lands in HotSpot's SR_handler and kills it.
  * This is the reason the shim has to interpose sigaction for a JVM. */
 START_TEST(java_usr2_without_shim_crashes)
@@ -1428,6 +1457,12 @@ static Suite *e2e_suite(void)
     tcase_add_test(java, java_gate_passes_ok);
     tcase_add_test(java, java_gate_passes_cache);
     suite_add_tcase(s, java);
+
+    /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
+    TCase *java_leads = tcase_create("java_leads");
+    tcase_set_timeout(java_leads, 240);
+    tcase_add_test(java_leads, java_report_leads_with_leak);
+    suite_add_tcase(s, java_leads);
 
     TCase *nginx = tcase_create("nginx");
     tcase_set_timeout(nginx, 180);
