@@ -171,7 +171,7 @@ void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigne
 
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n)
 {
-    note(jvm.stack_paths, id, 0xff, frames, n, lw.config.depth);
+    note(jvm.stack_paths, id, JVM_KIND_STACK, frames, n, lw.config.depth);
 }
 
 /* ---- naming (the helper thread) ---------------------------------------------------------------------- */

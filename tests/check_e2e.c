@@ -638,6 +638,8 @@ static char **java_argv(const char *dir, const char *cp, int port, const char *m
     argv[n++] = strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir);
     if (unpooled)
         argv[n++] = "-Dio.netty.allocator.type=unpooled";
+    else
+        argv[n++] = "-Dgateway.items=360";   /* ~16 KiB bodies: a leak fills a 16 MiB chunk every ~1,000 requests */
     for (size_t i = 0; i < nopts; i++)
         argv[n++] = opts[i];
     argv[n++] = "-cp";
@@ -966,7 +968,7 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
     argv[n] = NULL;
     char *out = strf("%s/gate.txt", dir);
     char *env[] = { strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
-    int st = run_cmd(argv, env, out, 230);
+    int st = run_cmd(argv, env, out, 450);
     char *text = slurp(out);
     const char *at = text ? strstr(text, "started java as PID ") : NULL;
     if (at)
@@ -1446,7 +1448,7 @@ static Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
     TCase *java = tcase_create("java");
-    tcase_set_timeout(java, 300);
+    tcase_set_timeout(java, 480);
     tcase_add_test(java, java_usr2_without_shim_crashes);
     tcase_add_test(java, java_usr2_report_names_frames);
     tcase_add_test(java, java_run_and_dump);
