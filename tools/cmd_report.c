@@ -3,18 +3,21 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "commands.h"
 #include "lines.h"
 #include "model.h"
+#include "pprof.h"
 #include "render.h"
 #include "util.h"
 
 static const char usage_text[] =
-    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded] [--lines]\n"
+    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded|pprof] [--lines]\n"
     "  --top N          show the N largest leak records (text; default: the report's own top, 20)\n"
     "                   or the N largest sites (json) or groups (folded; default all)\n"
     "  --min-age D      leave out leak groups whose oldest block is younger than D (e.g. 30s)\n"
-    "  --format F       text (default), folded (collapsed stacks, live bytes as weight) or json\n"
+    "  --format F       text (default), folded (collapsed stacks, live bytes as weight), json, or pprof\n"
+    "                   (gzipped profile.proto for go tool pprof; redirect it to a file)\n"
     "  --lines          add file:line from debug info (module path + offset, resolved offline)\n";
 
 int cmd_report(int argc, char **argv)
@@ -46,8 +49,9 @@ int cmd_report(int argc, char **argv)
             break;
         case 'f':
             format = optarg;
-            if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded")) {
-                lw_err("report: --format \"%s\" is unknown: use text, folded or json", optarg);
+            if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded") &&
+                strcmp(format, "pprof")) {
+                lw_err("report: --format \"%s\" is unknown: use text, folded, json or pprof", optarg);
                 return LW_EXIT_ERROR;
             }
             break;
@@ -65,9 +69,24 @@ int cmd_report(int argc, char **argv)
         lw_err("report: give exactly one report file (%d given): leakwatch report FILE.json", argc - optind);
         return LW_EXIT_ERROR;
     }
+    bool binary = strcmp(format, "pprof") == 0;
+    if (binary && isatty(STDOUT_FILENO)) {
+        lw_err("report: --format pprof writes a compressed binary profile: redirect it, e.g. > heap.pb.gz");
+        return LW_EXIT_ERROR;
+    }
     lw_report *r = model_load_or_say(argv[optind]);
     if (!r)
         return LW_EXIT_ERROR;
+    if (binary) {
+        char err[512];
+        bool ok = pprof_write(stdout, r, err, sizeof err);
+        model_free(r);
+        if (!ok) {
+            lw_err("report: %s", err);
+            return LW_EXIT_ERROR;
+        }
+        return lw_finish_stdout(LW_EXIT_OK);
+    }
     if (want_lines)
         ro.lines = lines_open();
     if (strcmp(format, "folded") == 0)
