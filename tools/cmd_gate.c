@@ -20,6 +20,7 @@
 #include "child.h"
 #include "commands.h"
 #include "gate.h"
+#include "html.h"
 #include "junit.h"
 #include "launch.h"
 #include "proc.h"
@@ -43,6 +44,8 @@ static const char usage_text[] =
     "  --junit FILE       JUnit XML, one test case per site\n"
     "  --json FILE        the verdict as JSON\n"
     "  --svg FILE         chart of live bytes per round for the top sites\n"
+    "  --html FILE        one self-contained page: the failing sites' rounds as charts, a flame graph and\n"
+    "                     the leak records of the last round\n"
     "  --baseline FILE    a --json verdict of the main branch: fail only on sites that are new and growing\n"
     "                     or grow more than twice as fast as there (and by more than --min-growth)\n"
     "  --annotations github  also print an ::error workflow command per failing site\n"
@@ -364,11 +367,12 @@ int cmd_gate(int argc, char **argv)
         {"ready-cmd", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'}, {"signal", required_argument, NULL, 'G'},
         {"baseline", required_argument, NULL, 'B'}, {"annotations", required_argument, NULL, 'A'},
+        {"html", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     gate_run g;
     struct baseline base = {0};
-    const char *baseline = NULL;
+    const char *baseline = NULL, *html = NULL;
     bool github = false;
     gate_init(&g);
     live_cfg lc = {.rounds = -1, .timeout_ms = 60000};
@@ -390,6 +394,7 @@ int cmd_gate(int argc, char **argv)
         case 'c': lc.ready_cmd = optarg; break;
         case 'o': lc.out = optarg; break;
         case 'B': baseline = optarg; break;
+        case 'H': html = optarg; break;
         case 'A':
             if (strcmp(optarg, "github") != 0) {
                 lw_err("gate: --annotations \"%s\" is unknown: the one format is github", optarg);
@@ -525,7 +530,8 @@ int cmd_gate(int argc, char **argv)
             goto out;
         }
     }
-    if ((junit && !junit_write(junit, &g, err, sizeof err)) || (svg && !svg_write(svg, &g, err, sizeof err))) {
+    if ((junit && !junit_write(junit, &g, err, sizeof err)) || (svg && !svg_write(svg, &g, err, sizeof err)) ||
+        (html && !html_write_gate(html, &g, err, sizeof err))) {
         lw_err("gate: %s", err);
         goto out;
     }

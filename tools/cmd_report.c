@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "commands.h"
+#include "html.h"
 #include "lines.h"
 #include "model.h"
 #include "pprof.h"
@@ -12,12 +13,13 @@
 #include "util.h"
 
 static const char usage_text[] =
-    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded|pprof] [--lines]\n"
+    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded|pprof|html] [--lines]\n"
     "  --top N          show the N largest leak records (text; default: the report's own top, 20)\n"
     "                   or the N largest sites (json) or groups (folded; default all)\n"
     "  --min-age D      leave out leak groups whose oldest block is younger than D (e.g. 30s)\n"
     "  --format F       text (default), folded (collapsed stacks, live bytes as weight), json, or pprof\n"
-    "                   (gzipped profile.proto for go tool pprof; redirect it to a file)\n"
+    "                   (gzipped profile.proto for go tool pprof; redirect it to a file), or html (one\n"
+    "                   self-contained page: flame graph of live bytes coloured by age, leak records)\n"
     "  --lines          add file:line from debug info (module path + offset, resolved offline)\n";
 
 int cmd_report(int argc, char **argv)
@@ -50,8 +52,8 @@ int cmd_report(int argc, char **argv)
         case 'f':
             format = optarg;
             if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded") &&
-                strcmp(format, "pprof")) {
-                lw_err("report: --format \"%s\" is unknown: use text, folded, json or pprof", optarg);
+                strcmp(format, "pprof") && strcmp(format, "html")) {
+                lw_err("report: --format \"%s\" is unknown: use text, folded, json, pprof or html", optarg);
                 return LW_EXIT_ERROR;
             }
             break;
@@ -89,7 +91,9 @@ int cmd_report(int argc, char **argv)
     }
     if (want_lines)
         ro.lines = lines_open();
-    if (strcmp(format, "folded") == 0)
+    if (strcmp(format, "html") == 0)
+        html_write(stdout, (const lw_report *const[]){r}, 1, NULL);
+    else if (strcmp(format, "folded") == 0)
         render_folded(stdout, r, &ro);
     else if (strcmp(format, "json") == 0)
         render_json(stdout, r, &ro);
