@@ -14,11 +14,11 @@
 
 static const char usage_text[] =
     "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded|pprof|html] [--lines]\n"
-    "  --top N          show the N largest leak records (text; default: the report's own top, 20)\n"
+    "  --top N          show the N largest leak records (text, html; default: the report's own top, 20)\n"
     "                   or the N largest sites (json) or groups (folded; default all)\n"
     "  --min-age D      leave out leak groups whose oldest block is younger than D (e.g. 30s)\n"
-    "  --format F       text (default), folded (collapsed stacks, live bytes as weight), json, or pprof\n"
-    "                   (gzipped profile.proto for go tool pprof; redirect it to a file), or html (one\n"
+    "  --format F       text (default), folded (collapsed stacks, live bytes as weight), json, pprof\n"
+    "                   (gzipped profile.proto for go tool pprof; redirect it to a file) or html (one\n"
     "                   self-contained page: flame graph of live bytes coloured by age, leak records)\n"
     "  --lines          add file:line from debug info (module path + offset, resolved offline)\n";
 
@@ -72,6 +72,11 @@ int cmd_report(int argc, char **argv)
         return LW_EXIT_ERROR;
     }
     bool binary = strcmp(format, "pprof") == 0;
+    if (binary && (ro.top >= 0 || ro.min_age_ms >= 0 || want_lines)) {
+        lw_err("report: --top, --min-age and --lines do not apply to --format pprof, which holds every site: "
+               "leave them out (pprof's -nodecount and -tagfocus filter)");
+        return LW_EXIT_ERROR;
+    }
     if (binary && isatty(STDOUT_FILENO)) {
         lw_err("report: --format pprof writes a compressed binary profile: redirect it, e.g. > heap.pb.gz");
         return LW_EXIT_ERROR;
@@ -92,7 +97,7 @@ int cmd_report(int argc, char **argv)
     if (want_lines)
         ro.lines = lines_open();
     if (strcmp(format, "html") == 0)
-        html_write(stdout, (const lw_report *const[]){r}, 1, NULL);
+        html_write(stdout, (const lw_report *const[]){r}, 1, NULL, &ro);
     else if (strcmp(format, "folded") == 0)
         render_folded(stdout, r, &ro);
     else if (strcmp(format, "json") == 0)

@@ -3,7 +3,6 @@
  * the element; the script reads it with JSON.parse and builds SVG nodes with textContent and setAttribute,
  * never with markup. */
 #include "html.h"
-#include "render.h"
 #include "util.h"
 #include <errno.h>
 #include <jansson.h>
@@ -179,8 +178,11 @@ static void gate_section(FILE *out, const gate_run *g)
     }
 }
 
-void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate_run *g)
+void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate_run *g, const render_opts *ro)
 {
+    const render_opts all = {.top = -1, .min_age_ms = -1};
+    if (!ro)
+        ro = &all;
     const lw_report *r0 = n ? reports[0] : NULL;
     long long live = 0;
     for (size_t k = 0; k < n; k++)
@@ -212,8 +214,7 @@ void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate
         FILE *mem = open_memstream(&text, &len);
         if (!mem)
             continue;
-        render_opts ro = {.top = -1, .min_age_ms = -1};
-        render_text(mem, reports[k], &ro);
+        render_text(mem, reports[k], ro);
         fclose(mem);
         fprintf(out, "<pre class=\"records\">");
         html_escape(out, text);
@@ -236,7 +237,7 @@ bool html_write_gate(const char *path, const gate_run *g, char *err, size_t errl
     for (size_t k = 0; last && k < g->nreports; k++)
         if (g->report_round[k] == g->nrounds - 1)
             last[n++] = g->reports[k];
-    html_write(f, last, n, g);
+    html_write(f, last, n, g, NULL);
     free(last);
     bool ok = !ferror(f);
     if (fclose(f) != 0 || !ok) {

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include "gate.h"
 #include "model.h"
+#include "render.h"
 
 /* The page for n reports (one process, or every process of a gate round); g adds the gate's verdict and
- * its failing sites' charts (NULL for `report --format html`). */
-void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate_run *g);
+ * its failing sites' charts (NULL for `report --format html`). ro filters the leak records as in the text
+ * report (NULL: all of them, up to each report's own top). */
+void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate_run *g, const render_opts *ro);
 
 /* The gate's page for its last round, written to path. False with one error line in err. */
 bool html_write_gate(const char *path, const gate_run *g, char *err, size_t errlen);
