@@ -36,16 +36,17 @@ static const char style[] =
     ".fail{color:#b00}.site{margin:1em 0}.rounds polyline{fill:none;stroke:#c00;stroke-width:2}"
     ".rounds .warm{fill:#eee}.rounds text{font:10px sans-serif}";
 
-/* Draws #flame from #flame-data: a tree of stacks, outermost frame at the bottom. */
+/* Draws #flame from #flame-data: a tree of stacks, outermost frame at the bottom. Children live in a Map, so a
+ * frame named "__proto__" or "constructor" is a name like any other. */
 static const char script[] =
     "(function(){\n"
     "var d=JSON.parse(document.getElementById('flame-data').textContent);\n"
-    "var root={name:'all',bytes:0,age:-1,kids:{},order:[]};\n"
+    "var root={name:'all',bytes:0,age:-1,kids:new Map(),order:[]};\n"
     "d.stacks.forEach(function(s){var n=root;n.bytes+=s.bytes;n.age=Math.max(n.age,s.age);\n"
     " for(var i=s.frames.length-1;i>=0;i--){var f=s.frames[i];\n"
-    "  if(!Object.prototype.hasOwnProperty.call(n.kids,f)){n.kids[f]={name:f,bytes:0,age:-1,kids:{},order:[]};n.order.push(f);}\n"
-    "  n=n.kids[f];n.bytes+=s.bytes;n.age=Math.max(n.age,s.age);}});\n"
-    "var depth=function(n){var m=0;n.order.forEach(function(k){m=Math.max(m,depth(n.kids[k]));});return m+1;};\n"
+    "  if(!n.kids.has(f)){n.kids.set(f,{name:f,bytes:0,age:-1,kids:new Map(),order:[]});n.order.push(f);}\n"
+    "  n=n.kids.get(f);n.bytes+=s.bytes;n.age=Math.max(n.age,s.age);}});\n"
+    "var depth=function(n){var m=0;n.order.forEach(function(k){m=Math.max(m,depth(n.kids.get(k)));});return m+1;};\n"
     "var H=18,W=1200,D=depth(root),ns='http://www.w3.org/2000/svg',maxAge=Math.max(root.age,1);\n"
     "var svg=document.createElementNS(ns,'svg');svg.setAttribute('viewBox','0 0 '+W+' '+(D*H));\n"
     "svg.setAttribute('id','flame-svg');var count=0;\n"
@@ -67,8 +68,8 @@ static const char script[] =
     "  tx.setAttribute('y',String((D-1-lvl)*H+13));var c=Math.floor((w-6)/6.6);\n"
     "  tx.textContent=n.name.length>c?n.name.slice(0,Math.max(c-2,0))+'..':n.name;g.appendChild(tx);}\n"
     " svg.appendChild(g);count++;var cx=x;\n"
-    " n.order.slice().sort(function(a,b){return n.kids[b].bytes-n.kids[a].bytes;})\n"
-    "  .forEach(function(k){draw(n.kids[k],cx,lvl+1);cx+=n.kids[k].bytes/root.bytes*W;});}\n"
+    " n.order.slice().sort(function(a,b){return n.kids.get(b).bytes-n.kids.get(a).bytes;})\n"
+    "  .forEach(function(k){var c=n.kids.get(k);draw(c,cx,lvl+1);cx+=c.bytes/root.bytes*W;});}\n"
     "draw(root,0,0);var box=document.getElementById('flame');box.appendChild(svg);\n"
     "box.setAttribute('data-frames',String(count));})();\n";
 
