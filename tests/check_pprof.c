@@ -36,11 +36,11 @@ static void run_ok(struct tu_proc *p, char **argv, const char *dir)
                   argv[0], tu_status_str(p), p->out, p->err);
 }
 
-/* leakwatch report FILE --format pprof > out; returns out. */
-static char *to_pprof(const char *dir, const char *report, const char *name)
+/* leakwatch report FILE --format pprof [--lines] > out; returns out. */
+static char *to_pprof_opt(const char *dir, const char *report, const char *name, const char *opt)
 {
     char *lw = tu_strf("%s/leakwatch", tu_build_dir());
-    char *argv[] = {lw, "report", (char *)report, "--format", "pprof", NULL};
+    char *argv[] = {lw, "report", (char *)report, "--format", "pprof", (char *)opt, NULL};
     struct tu_proc p;
     run_ok(&p, argv, dir);
     ck_assert_msg(p.out_len > 20 && (unsigned char)p.out[0] == 0x1f && (unsigned char)p.out[1] == 0x8b,
@@ -52,6 +52,27 @@ static char *to_pprof(const char *dir, const char *report, const char *name)
     tu_proc_free(&p);
     free(lw);
     return out;
+}
+
+static char *to_pprof(const char *dir, const char *report, const char *name)
+{
+    return to_pprof_opt(dir, report, name, NULL);
+}
+
+/* The line of the fixture's source (beside this file) that holds needle; fails the test when none does. */
+static int source_line(const char *fixture, const char *needle)
+{
+    char *path = tu_strf("%.*s/fixtures/%s", (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, fixture);
+    char *text = tu_slurp(path);
+    ck_assert_msg(text != NULL, "cannot read %s (run the tests from the source tree)", path);
+    const char *at = strstr(text, needle);
+    ck_assert_msg(at != NULL, "%s has no \"%s\"", path, needle);
+    int line = 1;
+    for (const char *p = text; p < at; p++)
+        line += *p == '\n';
+    free(text);
+    free(path);
+    return line;
 }
 
 /* go tool pprof ARGS...; returns its stdout (owned). */
@@ -260,6 +281,17 @@ START_TEST(pprof_of_a_real_report)
     ck_assert_msg(strstr(top, total), "want \"%s\": %s", total, top);
     free(total);
     free(top);
+
+    /* With --lines the profile carries source files and lines: pprof -lines shows the allocating calls. */
+    char *pbl = to_pprof_opt(dir, path, "lines.pb.gz", "--lines");
+    top = pprof(dir, "-top", "-lines", "-unit=B", pbl, NULL);
+    char *want = tu_strf(" fx_direct_malloc leak_direct.c:%d\n", source_line("leak_direct.c", "malloc(1000)"));
+    char *want2 = tu_strf(" fx_direct_calloc leak_direct.c:%d\n", source_line("leak_direct.c", "calloc(10, 77)"));
+    ck_assert_msg(strstr(top, want) && strstr(top, want2), "want \"%s\" and \"%s\" in:\n%s", want, want2, top);
+    free(want);
+    free(want2);
+    free(top);
+    free(pbl);
     json_decref(rep);
     free(pb);
     free(path);

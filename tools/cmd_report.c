@@ -72,9 +72,9 @@ int cmd_report(int argc, char **argv)
         return LW_EXIT_ERROR;
     }
     bool binary = strcmp(format, "pprof") == 0;
-    if (binary && (ro.top >= 0 || ro.min_age_ms >= 0 || want_lines)) {
-        lw_err("report: --top, --min-age and --lines do not apply to --format pprof, which holds every site: "
-               "leave them out (pprof's -nodecount and -tagfocus filter)");
+    if (binary && (ro.top >= 0 || ro.min_age_ms >= 0)) {
+        lw_err("report: --top and --min-age do not apply to --format pprof, which holds every site: leave them "
+               "out (pprof's -nodecount and -tagfocus filter)");
         return LW_EXIT_ERROR;
     }
     if (binary && isatty(STDOUT_FILENO)) {
@@ -84,9 +84,12 @@ int cmd_report(int argc, char **argv)
     lw_report *r = model_load_or_say(argv[optind]);
     if (!r)
         return LW_EXIT_ERROR;
+    if (want_lines)
+        ro.lines = lines_open();
     if (binary) {
         char err[512];
-        bool ok = pprof_write(stdout, r, err, sizeof err);
+        bool ok = pprof_write(stdout, r, ro.lines, err, sizeof err);
+        lines_close(ro.lines);
         model_free(r);
         if (!ok) {
             lw_err("report: %s", err);
@@ -94,8 +97,6 @@ int cmd_report(int argc, char **argv)
         }
         return lw_finish_stdout(LW_EXIT_OK);
     }
-    if (want_lines)
-        ro.lines = lines_open();
     if (strcmp(format, "html") == 0)
         html_write(stdout, (const lw_report *const[]){r}, 1, NULL, &ro);
     else if (strcmp(format, "folded") == 0)

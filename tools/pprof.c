@@ -16,9 +16,10 @@ enum { VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2 };
 enum { SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3 };
 enum { LABEL_KEY = 1, LABEL_STR = 2, LABEL_NUM = 3, LABEL_NUM_UNIT = 4 };
 enum { MAPPING_ID = 1, MAPPING_MEMORY_START = 2, MAPPING_MEMORY_LIMIT = 3, MAPPING_FILE_OFFSET = 4,
-       MAPPING_FILENAME = 5, MAPPING_BUILD_ID = 6, MAPPING_HAS_FUNCTIONS = 7 };
+       MAPPING_FILENAME = 5, MAPPING_BUILD_ID = 6, MAPPING_HAS_FUNCTIONS = 7, MAPPING_HAS_FILENAMES = 8,
+       MAPPING_HAS_LINE_NUMBERS = 9 };
 enum { LOCATION_ID = 1, LOCATION_MAPPING_ID = 2, LOCATION_ADDRESS = 3, LOCATION_LINE = 4 };
-enum { LINE_FUNCTION_ID = 1 };
+enum { LINE_FUNCTION_ID = 1, LINE_LINE = 2 };
 enum { FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3, FUNCTION_FILENAME = 4 };
 
 /* Go's heap profile order; inuse_space is the default view. */
@@ -92,6 +93,9 @@ typedef struct {
     uint64_t nlocs, nfuncs;
     uint64_t *limits;         /* per module: one past the highest frame address seen */
     bool *named;              /* per module: some frame in it has a function name */
+    bool *lined;              /* per module: some frame in it has a source line */
+    const lw_report *r;
+    lines *lines;             /* NULL: no source lines */
     bool failed;
 } pprof_ctx;
 
@@ -151,7 +155,7 @@ static int64_t str_owned(pprof_ctx *c, const char *s)
     return str_index(c, d);
 }
 
-static uint64_t function_id(pprof_ctx *c, const char *name, uint64_t mapping)
+static uint64_t function_id(pprof_ctx *c, const char *name, uint64_t mapping, int64_t file)
 {
     int64_t n = str_index(c, name);
     if (!room(c, &c->funcs))
@@ -169,6 +173,8 @@ static uint64_t function_id(pprof_ctx *c, const char *name, uint64_t mapping)
     pb_uint(&f, FUNCTION_ID, id);
     pb_int(&f, FUNCTION_NAME, n);
     pb_int(&f, FUNCTION_SYSTEM_NAME, n);
+    if (file)
+        pb_int(&f, FUNCTION_FILENAME, file);
     pb_message(&c->functions, PROFILE_FUNCTION, &f);
     pb_free(&f);
     return id;
@@ -194,9 +200,24 @@ static uint64_t location_id(pprof_ctx *c, const lw_frame *fr)
         pb_uint(&l, LOCATION_MAPPING_ID, mapping);
     pb_uint(&l, LOCATION_ADDRESS, fr->ip);
     if (fr->function) {
+        long long lineno = 0;
+        int64_t file = 0;
+        char src[4096];
+        const lw_module *m = mapping && (size_t)fr->module < c->r->nmodules ? &c->r->modules[fr->module] : NULL;
+        if (c->lines && m && m->path && lines_lookup(c->lines, m->path, m->base, fr->offset, src, sizeof src)) {
+            char *colon = strrchr(src, ':');
+            if (colon) {
+                *colon = '\0';
+                lineno = atoll(colon + 1);
+                file = str_owned(c, src);
+                c->lined[fr->module] = true;
+            }
+        }
         pb_buf line;
         pb_init(&line);
-        pb_uint(&line, LINE_FUNCTION_ID, function_id(c, fr->function, mapping));
+        pb_uint(&line, LINE_FUNCTION_ID, function_id(c, fr->function, mapping, file));
+        if (lineno > 0)
+            pb_int(&line, LINE_LINE, lineno);
         pb_message(&l, LOCATION_LINE, &line);
         pb_free(&line);
     }
@@ -323,6 +344,8 @@ static void encode(pprof_ctx *c, const lw_report *r)
         if (mod->build_id)
             pb_int(&mp, MAPPING_BUILD_ID, str_index(c, mod->build_id));
         pb_uint(&mp, MAPPING_HAS_FUNCTIONS, c->named[m]);
+        pb_uint(&mp, MAPPING_HAS_FILENAMES, c->lined[m]);
+        pb_uint(&mp, MAPPING_HAS_LINE_NUMBERS, c->lined[m]);
         pb_message(&c->out, PROFILE_MAPPING, &mp);
         pb_free(&mp);
     }
@@ -373,15 +396,16 @@ static bool gzip_out(FILE *out, const pb_buf *b, char *err, size_t errlen)
     return true;
 }
 
-bool pprof_write(FILE *out, const lw_report *r, char *err, size_t errlen)
+bool pprof_write(FILE *out, const lw_report *r, lines *L, char *err, size_t errlen)
 {
-    pprof_ctx c = {0};
+    pprof_ctx c = {.r = r, .lines = L};
     pb_init(&c.out);
     pb_init(&c.locations);
     pb_init(&c.functions);
     c.limits = calloc(r->nmodules + 1, sizeof *c.limits);
     c.named = calloc(r->nmodules + 1, sizeof *c.named);
-    c.failed = !c.limits || !c.named || !idmap_grow(&c.strings) || !idmap_grow(&c.locs) || !idmap_grow(&c.funcs);
+    c.lined = calloc(r->nmodules + 1, sizeof *c.lined);
+    c.failed = !c.limits || !c.named || !c.lined || !idmap_grow(&c.strings) || !idmap_grow(&c.locs) || !idmap_grow(&c.funcs);
     if (!c.failed)
         encode(&c, r);
     bool ok = !c.failed && !c.out.failed && !c.locations.failed && !c.functions.failed;
@@ -401,5 +425,6 @@ bool pprof_write(FILE *out, const lw_report *r, char *err, size_t errlen)
     free(c.text);
     free(c.limits);
     free(c.named);
+    free(c.lined);
     return ok;
 }
