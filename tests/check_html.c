@@ -222,6 +222,37 @@ START_TEST(gate_html_charts_the_failing_sites_rounds)
 }
 END_TEST
 
+/* A page for a report of more stacks than a browser should draw one by one: the largest are drawn, the rest are
+ * summed into one node, so the widths still add up to every live byte. */
+START_TEST(html_sums_the_smallest_stacks_of_a_big_report)
+{
+    enum { N = 20003 };
+    char *dir = tu_tempdir();
+    struct fr_site *many = calloc(N, sizeof *many);
+    char (*ids)[17] = calloc(N, sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "%016x", i + 1);
+        /* distinct sizes: 1000 + i bytes, so the three smallest are 1000, 1001 and 1002 */
+        many[i] = (struct fr_site){ids[i], {i < 3 ? "tiny_alloc" : "big_alloc", "serve", "main", NULL},
+                                   1000 + i, 1, 0, 0, 5000, 1, 1000 + i};
+    }
+    char *rep = fr_write(dir, "svc.100.1.json", 1, 30, many, N);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *argv[] = {lw, "report", rep, "--format", "html", "--top", "1", NULL};
+    struct tu_proc p;
+    ck_assert_int_eq(run(&p, argv, dir), 0);
+    ck_assert_msg(strstr(p.out, "{\"frames\":[\"[3 smaller stacks]\"],\"bytes\":3003,"), "no summed node");
+    ck_assert_msg(!strstr(p.out, "tiny_alloc\""), "a summed stack was drawn on its own");
+    ck_assert_msg(strstr(p.out, "\"big_alloc\""), "the drawn stacks are missing");
+    tu_proc_free(&p);
+    free(lw);
+    free(rep);
+    free(ids);
+    free(many);
+    free(dir);
+}
+END_TEST
+
 static Suite *html_suite(void)
 {
     Suite *s = suite_create("html");
@@ -230,6 +261,7 @@ static Suite *html_suite(void)
     tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
     tcase_add_test(tc, html_report_draws_the_flame_graph_in_a_browser);
     tcase_add_test(tc, gate_html_charts_the_failing_sites_rounds);
+    tcase_add_test(tc, html_sums_the_smallest_stacks_of_a_big_report);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -53,7 +53,7 @@ static const char script[] =
     "function colour(age){if(age<0)return 'hsl(55,90%,70%)';var t=age/maxAge;\n"
     " return 'hsl('+Math.round(55-55*t)+',85%,'+Math.round(70-18*t)+'%)';}\n"
     "function fmt(b){var u=['B','KiB','MiB','GiB'],i=0;while(b>=1024&&i<3){b/=1024;i++;}return (i?b.toFixed(1):b)+' '+u[i];}\n"
-    "function draw(n,x,lvl){if(root.bytes<=0)return;var w=n.bytes/root.bytes*W;\n"
+    "function draw(n,x,lvl){if(root.bytes<=0)return;var w=n.bytes/root.bytes*W;if(w<0.1)return;\n"
     " var g=document.createElementNS(ns,'g');g.setAttribute('class','frame');\n"
     " g.setAttribute('data-name',n.name);g.setAttribute('data-bytes',String(n.bytes));\n"
     " g.setAttribute('data-age-ms',String(n.age));\n"
@@ -73,38 +73,83 @@ static const char script[] =
     "draw(root,0,0);var box=document.getElementById('flame');box.appendChild(svg);\n"
     "box.setAttribute('data-frames',String(count));})();\n";
 
-/* The stacks of the flame graph: each leak record at its creation stack, and each site's blocks in no record
+/* One stack of the flame graph: a leak record at its creation stack, or a site's blocks in no record
  * (younger than the report's age threshold) at the site's key frames with age -1. */
+typedef struct {
+    long long bytes, age_ms;
+    const lw_report *r;
+    const lw_stack *st;
+    const char *site;
+} flame_piece;
+
+static int piece_cmp(const void *a, const void *b)
+{
+    const flame_piece *x = a, *y = b;
+    return x->bytes != y->bytes ? (x->bytes > y->bytes ? -1 : 1) : 0;
+}
+
+static json_t *piece_json(const flame_piece *p)
+{
+    json_t *frames = json_array();
+    for (size_t f = 0; f < p->st->n; f++) {
+        char name[512];
+        model_frame_name(p->r, &p->st->v[f], false, name, sizeof name);
+        json_array_append_new(frames, json_string(name));
+    }
+    if (p->st->n == 0)
+        json_array_append_new(frames, json_string("[no stack]"));
+    return json_pack("{s:o,s:I,s:I,s:s}", "frames", frames, "bytes", (json_int_t)p->bytes, "age",
+                     (json_int_t)p->age_ms, "site", p->site);
+}
+
+/* The flame graph's data: the HTML_MAX_STACKS largest stacks, and the rest summed into one node so the
+ * widths still add up to every live byte while the page stays small enough for a browser. */
 static json_t *flame_data(const lw_report *const *reports, size_t n)
 {
-    json_t *stacks = json_array();
+    size_t np = 0, cap = 0;
+    flame_piece *v = NULL;
     for (size_t k = 0; k < n; k++) {
         const lw_report *r = reports[k];
         for (size_t i = 0; i < r->nsites; i++) {
             const lw_site *s = &r->sites[i];
             long long rest = s->live_bytes;
             for (size_t j = 0; j <= s->nleaks; j++) {
-                const lw_stack *st = j < s->nleaks ? &s->leaks[j].created_at : &s->frames;
-                long long bytes = j < s->nleaks ? s->leaks[j].bytes : rest;
-                if (j < s->nleaks)
-                    rest -= bytes;
+                bool record = j < s->nleaks;
+                long long bytes = record ? s->leaks[j].bytes : rest;
+                rest -= record ? bytes : 0;
                 if (bytes <= 0)
                     continue;
-                json_t *frames = json_array();
-                for (size_t f = 0; f < st->n; f++) {
-                    char name[512];
-                    model_frame_name(r, &st->v[f], false, name, sizeof name);
-                    json_array_append_new(frames, json_string(name));
+                if (np == cap) {
+                    cap = cap ? cap * 2 : 1024;
+                    flame_piece *nv = realloc(v, cap * sizeof *v);
+                    if (!nv)
+                        break;
+                    v = nv;
                 }
-                if (st->n == 0)
-                    json_array_append_new(frames, json_string("[no stack]"));
-                json_array_append_new(stacks, json_pack("{s:o,s:I,s:I,s:s}", "frames", frames, "bytes",
-                                                        (json_int_t)bytes, "age",
-                                                        (json_int_t)(j < s->nleaks ? s->leaks[j].oldest_age_ms : -1),
-                                                        "site", s->id));
+                v[np++] = (flame_piece){bytes, record ? s->leaks[j].oldest_age_ms : -1, r,
+                                        record ? &s->leaks[j].created_at : &s->frames, s->id};
             }
         }
     }
+    if (np > HTML_MAX_STACKS)
+        qsort(v, np, sizeof *v, piece_cmp);
+    json_t *stacks = json_array();
+    long long other = 0, other_age = -1;
+    for (size_t i = 0; i < np; i++) {
+        if (i < HTML_MAX_STACKS) {
+            json_array_append_new(stacks, piece_json(&v[i]));
+        } else {
+            other += v[i].bytes;
+            other_age = v[i].age_ms > other_age ? v[i].age_ms : other_age;
+        }
+    }
+    if (np > HTML_MAX_STACKS) {
+        char name[96];
+        snprintf(name, sizeof name, "[%zu smaller stacks]", np - HTML_MAX_STACKS);
+        json_array_append_new(stacks, json_pack("{s:[s],s:I,s:I,s:s}", "frames", name, "bytes", (json_int_t)other,
+                                                "age", (json_int_t)other_age, "site", ""));
+    }
+    free(v);
     return json_pack("{s:o}", "stacks", stacks);
 }
 

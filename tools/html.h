@@ -12,6 +12,9 @@
 #include "model.h"
 #include "render.h"
 
+/* Stacks the flame graph draws one by one; smaller ones are summed into one "[N smaller stacks]" node. */
+#define HTML_MAX_STACKS 20000
+
 /* The page for n reports (one process, or every process of a gate round); g adds the gate's verdict and
  * its failing sites' charts (NULL for `report --format html`). ro filters the leak records as in the text
  * report (NULL: all of them, up to each report's own top). */
