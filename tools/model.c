@@ -125,6 +125,20 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
             f->java_file = get_str(c, jo, "file", jw, false);
             f->java_line = json_object_get(jo, "line") ? get_int(c, jo, "line", jw, false) : 0;
             f->java_native = json_is_true(json_object_get(jo, "native"));
+            /* Tools that know only functions and addresses (pprof, html, suppressions) see "Class.method" and a
+             * made-up address per Java frame (class, method, line): the report gives Java frames no address. */
+            if (f->java_class && f->java_method && !f->function) {
+                size_t n = strlen(f->java_class) + strlen(f->java_method) + 2;
+                if ((f->owned_function = malloc(n))) {
+                    snprintf(f->owned_function, n, "%s.%s", f->java_class, f->java_method);
+                    f->function = f->owned_function;
+                }
+                uint64_t h = 0xcbf29ce484222325ull;
+                for (const char *p = f->owned_function ? f->owned_function : ""; *p; p++)
+                    h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+                h = (h ^ (uint64_t)f->java_line) * 0x100000001b3ull;
+                f->ip = h | (1ull << 63);
+            }
         }
     }
 }
@@ -362,6 +376,8 @@ lw_report *model_load_or_say(const char *path)
 
 static void free_stack(lw_stack *s)
 {
+    for (size_t i = 0; s->v && i < s->n; i++)
+        free(s->v[i].owned_function);
     free(s->v);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
     long long java_line;      /* 0 when unknown */
     bool java_native;
+    char *owned_function;     /* a Java frame's "Class.method", which `function` points to (freed with the report) */
 } lw_frame;
 
 typedef struct {
