@@ -99,7 +99,9 @@ check: deps
 bench: all $(BENCH_BIN)
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh
 
-demo: all
+# Like check, demo starts with deps: it is the README's first command on a fresh machine.
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/demo/run.sh
 
 install: all
