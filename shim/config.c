@@ -197,7 +197,7 @@ static void load_duration(const char *(*get)(const char *), const char *var, con
 void config_load(struct lw_config *c, const char *(*get)(const char *name), char *const *env)
 {
     memset(c, 0, sizeof *c);
-    strcpy(c->out, "/tmp/leakwatch-%u");
+    strcpy(c->out, CONFIG_DEFAULT_OUT);
     c->signal = SIGUSR2;
     strcpy(c->signal_name, "SIGUSR2");
     c->min_age_ms = 10000;

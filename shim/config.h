@@ -10,6 +10,13 @@
 #define CONFIG_MAX_DEPTH 256
 #define CONFIG_MAX_RECORDS 16
 
+/* Where the shim publishes <pid>.state (and writes reports under the default LEAKWATCH_OUT), "%u" being the
+ * effective uid: the first it can create or that is already its own and private. Another user can squat
+ * /tmp/leakwatch-<uid>; nobody but the user (and root) can create the others. `leakwatch dump` looks in
+ * the same places. */
+#define CONFIG_DEFAULT_OUT "/tmp/leakwatch-%u"
+#define CONFIG_STATE_DIRS { "/tmp/leakwatch-%u", "/run/user/%u/leakwatch", "/run/leakwatch-%u" }
+
 struct lw_config {
     char out[512];            /* report directory; "%u" is replaced by the uid at report time */
     int signal;               /* 0: none */

@@ -4,11 +4,13 @@
 #include "model.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -278,12 +280,26 @@ static bool is_truncation(const json_error_t *je)
 
 lw_report *model_load(const char *path, char *err, size_t errlen)
 {
+    /* Non-blocking, so a FIFO or a device given as a report cannot hang the command before fstat sees it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
+                 strerror(errno));
+        return NULL;
+    }
+    lw_report *r = model_load_fd(fd, path, err, errlen);
+    close(fd);
+    return r;
+}
+
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen)
+{
     const char *hint_txt = "";
     size_t plen = strlen(path);
     if (plen > 4 && strcmp(path + plen - 4, ".txt") == 0)
         hint_txt = " (this is the text report; use the .json file beside it)";
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
                  strerror(errno));
         return NULL;
@@ -292,13 +308,19 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: is a directory: pass one <program>.<pid>.<seq>.json file from it", path);
         return NULL;
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (a pipe, socket or device): pass the .json file of a "
+                 "leakwatch report", path);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (st.st_size == 0) {
         snprintf(err, errlen, "%s: not a leakwatch report (empty file): take a new report, e.g. with leakwatch dump PID",
                  path);
         return NULL;
     }
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);
