@@ -98,6 +98,24 @@ static void signal_display_name(int sig, char *name, unsigned name_size)
     name[o.len] = '\0';
 }
 
+int config_signal_usable(int sig)
+{
+    /* Signals whose default action matters cannot carry requests: faults and SIGSYS (the kernel's), SIGKILL
+     * and SIGSTOP (cannot be caught), job control (SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU), the kernel's
+     * SIGPIPE, SIGXCPU and SIGXFSZ, the ones people and supervisors stop programs with (SIGHUP, SIGINT,
+     * SIGQUIT, SIGTERM: a `kill PID` must still stop the program), and those glibc reserves below SIGRTMIN. */
+    static const int refused[] = {
+        SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS, SIGCHLD, SIGCONT,
+        SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGXCPU, SIGXFSZ, SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+    };
+    if (sig <= 0 || sig > SIGRTMAX || (sig > SIGSYS && sig < SIGRTMIN))
+        return 0;
+    for (unsigned i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (sig == refused[i])
+            return 0;
+    return 1;
+}
+
 int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size)
 {
     if (strcasecmp(text, "none") == 0 || strcmp(text, "0") == 0) {
@@ -123,10 +141,7 @@ int config_parse_signal(const char *text, int *sig, char *name, unsigned name_si
                 found = SIGRTMIN + (int)offset;
         }
     }
-    /* Fault signals, SIGKILL/SIGSTOP and the signals glibc reserves below SIGRTMIN cannot carry requests. */
-    if (found <= 0 || found == SIGKILL || found == SIGSTOP || found == SIGSEGV || found == SIGBUS ||
-        found == SIGFPE || found == SIGILL || found == SIGABRT || found == SIGTRAP || found == SIGCHLD ||
-        found == SIGCONT || (found > SIGSYS && found < SIGRTMIN) || found > SIGRTMAX)
+    if (found <= 0 || !config_signal_usable(found))
         return -1;
     *sig = found;
     signal_display_name(found, name, name_size);

@@ -41,5 +41,8 @@ int config_parse_duration(const char *text, uint64_t *ms);   /* 10s 500ms 2m 1h 
 int config_parse_uint(const char *text, unsigned min, unsigned max, unsigned *value);
 int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size); /* "none" gives 0 */
 int config_parse_bool(const char *text, int *value);
+/* 1 when sig may be the report signal: one whose default action nobody relies on (SIGUSR1, SIGUSR2,
+ * SIGRTMIN..SIGRTMAX, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGWINCH, SIGURG). */
+int config_signal_usable(int sig);
 
 #endif
