@@ -236,17 +236,17 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
                   " is not a signal leakwatch can use (try SIGUSR1, SIGUSR2, SIGRTMIN+3 or none);",
                   " using the default SIGUSR2");
     load_duration(get, "LEAKWATCH_INTERVAL", "0 (off)", &c->interval_ms);
-    if (c->interval_ms > 0 && c->interval_ms < 100) {
+    if (c->interval_ms > 0 && c->interval_ms < CONFIG_MIN_INTERVAL_MS) {
         bad_value("LEAKWATCH_INTERVAL", get("LEAKWATCH_INTERVAL"), " is shorter than 100ms;",
                   " using 100ms");
         c->interval_ms = 100;
     }
     load_duration(get, "LEAKWATCH_MIN_AGE", "10s", &c->min_age_ms);
-    load_uint(get, "LEAKWATCH_TOP", 1, 1000000, &c->top);
+    load_uint(get, "LEAKWATCH_TOP", 1, CONFIG_MAX_TOP, &c->top);
     load_uint(get, "LEAKWATCH_DEPTH", 1, CONFIG_MAX_DEPTH, &c->depth);
     load_uint(get, "LEAKWATCH_RECORDS", 0, CONFIG_MAX_RECORDS, &c->records);
     load_uint(get, "LEAKWATCH_SITE_DEPTH", 1, CONFIG_MAX_SITE_DEPTH, &c->site_depth);
-    load_uint(get, "LEAKWATCH_SAMPLE", 0, 1u << 30, &c->sample);
+    load_uint(get, "LEAKWATCH_SAMPLE", 0, CONFIG_MAX_SAMPLE, &c->sample);
     text = get("LEAKWATCH_MMAP");
     if (text) {
         if (strcmp(text, "all") == 0)

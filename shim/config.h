@@ -1,6 +1,7 @@
 /* config.h — the LEAKWATCH_* settings, read once at start-up (nginx later overwrites its environment
  * with the process title). A bad value is reported in one line naming the variable, the value and the
- * default used, and the default applies. Parsing functions are pure so unit tests can drive them. */
+ * default used, and the default applies. Parsing functions and limits are pure and shared with the
+ * leakwatch command, so `run` and `gate` refuse up front what the shim would refuse. */
 #ifndef LW_CONFIG_H
 #define LW_CONFIG_H
 
@@ -9,6 +10,9 @@
 #define CONFIG_MAX_SITE_DEPTH 16
 #define CONFIG_MAX_DEPTH 256
 #define CONFIG_MAX_RECORDS 16
+#define CONFIG_MAX_TOP 1000000
+#define CONFIG_MAX_SAMPLE (1u << 30)
+#define CONFIG_MIN_INTERVAL_MS 100    /* a shorter LEAKWATCH_INTERVAL is raised to this */
 
 /* Where the shim publishes <pid>.state (and writes reports under the default LEAKWATCH_OUT), "%u" being the
  * effective uid: the first it can create or that is already its own and private. Another user can squat

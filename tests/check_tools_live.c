@@ -215,6 +215,40 @@ START_TEST(run_finds_the_installed_shim)
 }
 END_TEST
 
+/* run and gate refuse up front every value the shim would refuse (it would only say so on stderr and use its
+ * default): one line naming the option, exit 2, and the command never starts. */
+static const char *const refused_run_options[][2] = {
+    {"--depth", "100000"}, {"--depth", "0"}, {"--top", "1000001"}, {"--min-age", "0x10"}, {"--min-age", "1e3"},
+    {"--interval", "50ms"}, {"--signal", "9"}, {"--signal", "SIGPIPE"}, {"--signal", "SIGTERM"},
+    {"--signal", "SIGCHLD"},
+};
+
+START_TEST(run_refuses_what_the_shim_refuses)
+{
+    struct tu_proc p;
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    const char *opt = refused_run_options[_i][0], *value = refused_run_options[_i][1];
+    char *a1[] = {"run", (char *)opt, (char *)value, "--", "/bin/sh", "-c", "echo started", NULL};
+    lw(&p, &env, 30, a1);
+    char *named = tu_strf("%s \"%s\"", opt, value);
+    ck_assert_msg(exit_code(&p) == 2 && strstr(p.out, "started") == NULL && strstr(p.err, named) &&
+                  strchr(p.err, '\n') == p.err + strlen(p.err) - 1,
+                  "run %s %s: %s, stdout %s, stderr %s", opt, value, tu_status_str(&p), p.out, p.err);
+    tu_proc_free(&p);
+    if (strcmp(opt, "--signal") == 0) {
+        char *a2[] = {"gate", "--signal", (char *)value, "--rounds", "1", "--load", "true", "--", "/bin/sh", "-c",
+                      "echo started", NULL};
+        lw(&p, &env, 30, a2);
+        ck_assert_msg(exit_code(&p) == 2 && strstr(p.out, "started") == NULL && strstr(p.err, named),
+                      "gate --signal %s: %s, stdout %s, stderr %s", value, tu_status_str(&p), p.out, p.err);
+        tu_proc_free(&p);
+    }
+    free(named);
+    tu_env_free(&env);
+}
+END_TEST
+
 START_TEST(run_sets_the_environment)
 {
     struct tu_proc p;
@@ -369,6 +403,8 @@ static Suite *tools_live_suite(void)
     tcase_add_test(tc, run_then_dump);
     tcase_add_test(tc, dump_refuses_clearly);
     tcase_add_test(tc, run_sets_the_environment);
+    tcase_add_loop_test(tc, run_refuses_what_the_shim_refuses, 0,
+                        (int)(sizeof refused_run_options / sizeof *refused_run_options));
     tcase_add_test(tc, run_finds_the_installed_shim);
     tcase_add_test(tc, gate_live_process_tree);
     tcase_add_test(tc, gate_live_errors);

@@ -415,7 +415,9 @@ int cmd_gate(int argc, char **argv)
             break;
         case 'G':
             if (!lw_parse_signal(optarg, &sig) || sig == 0) {
-                lw_err("gate: --signal \"%s\" is not a usable signal: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3", optarg);
+                lw_err("gate: --signal \"%s\" is not a signal leakwatch can use: use e.g. SIGUSR2, SIGUSR1, "
+                       "SIGRTMIN+3 (signals whose default action matters, such as SIGTERM, SIGPIPE or SIGKILL, "
+                       "are refused)", optarg);
                 goto out;
             }
             lc.signal = optarg;
