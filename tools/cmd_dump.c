@@ -19,7 +19,13 @@ static const char usage_text[] =
 static bool report_is_of(int fd, const char *path, int pid, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
+    int copy = dup(fd);
+    FILE *f = copy >= 0 ? fdopen(copy, "r") : NULL;
+    json_t *root = f ? json_loadf(f, JSON_REJECT_DUPLICATES, &je) : NULL;   /* json_loadfd reads bytewise */
+    if (f)
+        fclose(f);
+    else if (copy >= 0)
+        close(copy);
     json_t *p = root ? json_object_get(root, "pid") : NULL;
     bool ok = json_is_integer(p) && json_integer_value(p) == pid;
     if (!ok)

@@ -320,7 +320,17 @@ lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen)
         return NULL;
     }
     json_error_t je;
-    json_t *root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
+    /* Through stdio: jansson's json_loadfd reads a byte per system call. */
+    int copy = dup(fd);
+    FILE *f = copy >= 0 ? fdopen(copy, "r") : NULL;
+    if (!f) {
+        if (copy >= 0)
+            close(copy);
+        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
+        return NULL;
+    }
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    fclose(f);
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);
