@@ -810,6 +810,25 @@ static const struct { const char *signal_setting, *cmd; int signo; } default_act
     { "SIGALRM", "exec perl -e 'alarm 1; sleep 5; print \"survived\\n\"'", SIGALRM },
 };
 
+/* main leaves with pthread_exit and another thread ends the process, by returning as the last program thread
+ * (the shim's reporter thread must not keep the process alive) or by exit(0): the exit report is still named
+ * after the program (not "program") and its JSON names the executable. */
+START_TEST(test_main_exits_first)
+{
+    struct tu_proc p;
+    run_fixture(&p, "main_exits_first", _i ? "exit" : NULL, NULL, 1);
+    assert_exit(&p, 0);
+    ck_assert_msg(tu_count_files(out, "program.") == 0, "the exit report is named \"program\":\n%s", p.err);
+    json_t *r = exit_report(&p, "main_exits_first");
+    ck_assert_msg(strstr(json_string_value(json_object_get(r, "program")), "main_exits_first") != NULL,
+                  "program is \"%s\"", json_string_value(json_object_get(r, "program")));
+    assert_site(r, "fx_main_leak", "heap", 555, 1);
+    assert_site(r, "fx_thread_leak", "heap", 444, 1);
+    json_decref(r);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_own_signal_takes_default_action)
 {
     struct tu_proc p;
@@ -1191,6 +1210,7 @@ static Suite *integration_suite(void)
     tcase_add_loop_test(tc, test_own_signal_takes_default_action, 0,
                         (int)(sizeof default_action_cases / sizeof *default_action_cases));
     tcase_add_test(tc, test_stderr_closed_pipe);
+    tcase_add_loop_test(tc, test_main_exits_first, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("host_safety");

@@ -209,6 +209,9 @@ static void read_report(load_ctx *c, lw_report *r)
         r->min_age_ms = get_int(c, cfg, "min_age_ms", "config.", false);
         r->top = get_int(c, cfg, "top", "config.", false);
     }
+    /* config holds the setting; the exit report applies 0 (every live block is a leak then). */
+    if (r->reason && strcmp(r->reason, "exit") == 0)
+        r->min_age_ms = 0;
     json_t *tot = json_object_get(root, "totals");
     if (json_is_object(tot)) {
         r->live_bytes = get_int(c, tot, "live_bytes", "totals.", false);
