@@ -317,23 +317,47 @@ lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen)
         return NULL;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if (st.st_size == 0) {
+    /* Read whole, not by st_size: /proc and other pseudo files say 0 and have content. */
+    size_t len = 0, cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    char *text = malloc(cap);
+    ssize_t n;
+    while (text && (n = read(fd, text + len, cap - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, strerror(errno));
+            free(text);
+            return NULL;
+        }
+        len += (size_t)n;
+        if (len == cap) {
+            char *more = realloc(text, cap * 2);
+            if (!more)
+                free(text);
+            text = more;
+            cap *= 2;
+        }
+    }
+    if (!text) {
+        snprintf(err, errlen, "%s: not enough memory to read it", path);
+        return NULL;
+    }
+    if (len == 0) {
         snprintf(err, errlen, "%s: not a leakwatch report (empty file): take a new report, e.g. with leakwatch dump PID",
                  path);
+        free(text);
+        return NULL;
+    }
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        snprintf(err, errlen, "%s: not a leakwatch report (a NUL byte at byte %zu: binary data, not JSON text): pass "
+                 "an unmodified .json report", path, (size_t)(nul - text) + 1);
+        free(text);
         return NULL;
     }
     json_error_t je;
-    /* Through stdio: jansson's json_loadfd reads a byte per system call. */
-    int copy = dup(fd);
-    FILE *f = copy >= 0 ? fdopen(copy, "r") : NULL;
-    if (!f) {
-        if (copy >= 0)
-            close(copy);
-        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
-        return NULL;
-    }
-    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
-    fclose(f);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);
