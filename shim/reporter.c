@@ -467,6 +467,7 @@ static void fork_child(void)
     sites_atfork_child();
     stacks_atfork_child();
     lw_lock_reinit(&rep.report_lock);
+    state_dir[0] = '\0';           /* the parent's file; this child has none until it writes a report */
     lw.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();
     rep.seq = 0;
