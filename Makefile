@@ -36,10 +36,10 @@ TOOLS_SRC  := $(wildcard tools/*.c)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 TOOLS_LIB_OBJ := $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
 TOOLS_CFLAGS := $(CFLAGS) $(WARN)
-TOOLS_LIBS := -ljansson -ldw -lelf -lm
+TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm
 
 # --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
-CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c
+CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
@@ -63,9 +63,12 @@ $(B)/libleakwatch.so: $(SHIM_OBJ)
 $(B)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools $(TOOLS_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools -Ishim $(TOOLS_CFLAGS) -c $< -o $@
 
-$(B)/leakwatch: $(TOOLS_OBJ)
+# The settings parser and its limits are the shim's own (shim/config.c), so run and gate reject up front
+# what the shim would refuse.
+TOOLS_SHIM_OBJ := $(B)/shim/config.o $(B)/shim/log.o $(B)/shim/out.o
+$(B)/leakwatch: $(TOOLS_OBJ) $(TOOLS_SHIM_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(TOOLS_LIBS)
 
@@ -76,7 +79,7 @@ $(B)/tests/%.o: tests/%.c
 
 $(B)/tests/check_runner: $(CHECK_OBJ) $(CORE_OBJ) $(TOOLS_LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lunwind -ldl -pthread -lm
+	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lz -lunwind -ldl -pthread -lm
 
 # Fixtures keep their frames simple to read in reports: no inlining, frame pointers kept.
 $(B)/fixtures/%: tests/fixtures/%.c
@@ -105,7 +108,9 @@ check: deps
 bench: all $(BENCH_BIN)
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh
 
-demo: all
+# Like check, demo starts with deps: it is the README's first command on a fresh machine.
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/demo/run.sh
 
 install: all

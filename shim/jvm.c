@@ -171,7 +171,7 @@ void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigne
 
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n)
 {
-    note(jvm.stack_paths, id, 0xff, frames, n, lw.config.depth);
+    note(jvm.stack_paths, id, JVM_KIND_STACK, frames, n, lw.config.depth);
 }
 
 /* ---- naming (the helper thread) ---------------------------------------------------------------------- */
@@ -386,15 +386,8 @@ void jvm_poll(void)
     if (LW_LIKELY(jvm.decided))
         return;
     if (!jvm.get_created) {
+        /* the java launcher loads libjvm.so RTLD_GLOBAL; a lookup in the global scope opens no file */
         jvm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-        if (!jvm.get_created) {
-            void *h = dlopen("libjvm.so", RTLD_LAZY | RTLD_NOLOAD);
-            if (h) {
-                jvm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(h, "JNI_GetCreatedJavaVMs");
-                jvm.agct = (agct_fn)dlsym(h, "AsyncGetCallTrace");
-                dlclose(h);
-            }
-        }
         if (!jvm.get_created)
             return;                   /* not (yet) a JVM: libjvm may still be loaded later */
     }
@@ -409,8 +402,7 @@ void jvm_poll(void)
         return;
     jvm.decided = 1;
     jvm.vm = vm;
-    if (!jvm.agct)
-        jvm.agct = (agct_fn)dlsym(RTLD_DEFAULT, "AsyncGetCallTrace");
+    jvm.agct = (agct_fn)dlsym(RTLD_DEFAULT, "AsyncGetCallTrace");
     if (!jvm.agct) {
         give_up("this JVM has no AsyncGetCallTrace");
         return;

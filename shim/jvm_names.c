@@ -172,6 +172,13 @@ static uint64_t mix_u64(uint64_t h, uint64_t v)
     return h;
 }
 
+/* A pool's chunk allocation (Netty's PoolArena.newChunk, 16 MiB at a time): a site ends there, whichever request
+ * happened to need the chunk, so that a pool that keeps growing is one site that keeps growing. */
+static int is_pool_chunk(const struct jvm_method *jm)
+{
+    return strcmp(jm->name, "newChunk") == 0 && strncmp(jm->klass, "io.netty.buffer.PoolArena", 25) == 0;
+}
+
 uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p)
 {
     uint64_t h = mix_u64(FNV_START, p->kind);
@@ -195,6 +202,8 @@ uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p)
         h = mix_bytes(h, jm->name);
         h = mix_bytes(h, jm->signature);
         h = mix_u64(h, (uint64_t)(int64_t)p->java[i].bci);
+        if (p->kind != JVM_KIND_STACK && is_pool_chunk(jm))
+            p->njava = (uint16_t)(i + 1);  /* readers see it only once the id is published */
     }
     return h ? h : 1;
 }

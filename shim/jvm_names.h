@@ -12,6 +12,7 @@
 #include "symbols.h"
 
 #define JVM_MAX_NATIVE 16            /* native frames kept before the first Java frame */
+#define JVM_KIND_STACK 0xff
 
 struct jvm_method;                   /* names of one method, made by the helper thread */
 
@@ -26,7 +27,7 @@ struct jvm_path {
     uint32_t canon;                  /* the first site/stack with this id (set before logical) */
     uint32_t pass;                   /* the helper's naming pass that named it (set before logical) */
     atomic_uint merged;              /* on a canonical one: how many raw ones share its id */
-    uint8_t kind;                    /* of a site (sites.h); 0xff for a stack */
+    uint8_t kind;                    /* of a site (sites.h); JVM_KIND_STACK for a stack */
     uint8_t nnative;
     uint16_t njava;
     uintptr_t native[JVM_MAX_NATIVE];

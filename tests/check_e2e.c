@@ -638,6 +638,8 @@ static char **java_argv(const char *dir, const char *cp, int port, const char *m
     argv[n++] = strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir);
     if (unpooled)
         argv[n++] = "-Dio.netty.allocator.type=unpooled";
+    else
+        argv[n++] = "-Dgateway.items=360";   /* ~16 KiB bodies: a leak fills a 16 MiB chunk every ~1,000 requests */
     for (size_t i = 0; i < nopts; i++)
         argv[n++] = opts[i];
     argv[n++] = "-cp";
@@ -658,6 +660,23 @@ static void check_no_cleaner(const char *log, int unpooled)
     ck_assert_msg(text && strstr(text, "useDirectBufferNoCleaner=true") && strstr(text, want),
                   "the gateway does not use Netty's no-cleaner direct buffers (%s):\n%.2500s", want, text ? text : "");
     free(text);
+}
+
+/* "NettyGateway.buildOrderBody(NettyGateway.java:N)" with N the line of tests/java/NettyGateway.java that allocates
+ * the body: a report must name that line, never a neighbour. */
+static char *body_frame(void)
+{
+    char *path = src_path("tests/java/NettyGateway.java");
+    char *text = slurp(path);
+    ck_assert_msg(text != NULL, "cannot read %s", path);
+    int line = 1;
+    const char *at = strstr(text, "ByteBuf body = alloc.directBuffer(");
+    ck_assert_msg(at != NULL, "%s does not allocate the body with alloc.directBuffer", path);
+    for (const char *p = text; p < at; p++)
+        line += *p == '\n';
+    free(text);
+    free(path);
+    return strf("NettyGateway.buildOrderBody(NettyGateway.java:%d)", line);
 }
 
 /* Starts the gateway under the shim (LD_PRELOAD) with reports into a fresh directory. */
@@ -786,11 +805,13 @@ START_TEST(java_usr2_report_names_frames)
     const char *want[] = {
         "\tio.netty.buffer.UnpooledByteBufAllocator.newDirectBuffer(UnpooledByteBufAllocator.java:",
         "\tio.netty.buffer.AbstractByteBufAllocator.directBuffer(AbstractByteBufAllocator.java:",
-        "\tNettyGateway.buildOrderBody(NettyGateway.java:71)\n",
         "\tjdk.internal.misc.Unsafe.allocateMemory0(Native Method)\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(txt, want[i]) != NULL, "%s does not name the frame \"%s\"", txt_path, want[i] + 1);
+    char *body = body_frame();
+    ck_assert_msg(strstr(txt, body) != NULL, "%s does not name the frame \"%s\"", txt_path, body);
+    free(body);
     ck_assert_msg(strstr(txt, "Interpreter+0x") == NULL, "%s names a frame Interpreter+0x...", txt_path);
 
     remove_perf_map(j.pid);
@@ -801,6 +822,35 @@ START_TEST(java_usr2_report_names_frames)
     free(txt_path);
     free(jfr_file);
     free(fname);
+    free(wrk_log);
+}
+END_TEST
+
+/* The report leads with the leak: its first LEAK record is the leaked bodies (the JVM's reservations, which never
+ * change, are accounted apart and come after what grew). Needs the reservation accounting and growth ranking of
+ * the jvmrep branch as well as Java paths. */
+START_TEST(java_report_leads_with_leak)
+{
+    struct jvm j = { 0 };
+    jvm_start(&j, "leak", 1, 1);
+    char *wrk_log = strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 6, wrk_log);
+    ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
+    json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
+    char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
+    char *txt = slurp(txt_path);
+    const char *first = txt ? strstr(txt, "\nLEAK: ") : NULL;
+    ck_assert_msg(first != NULL, "%s has no LEAK record", txt_path);
+    const char *second = strstr(first + 1, "\nLEAK: ");
+    char *record = strndup(first, second ? (size_t)(second - first) : strlen(first));
+    ck_assert_msg(strstr(record, "NettyGateway.buildOrderBody(NettyGateway.java:") != NULL,
+                  "the first LEAK record of %s is not the leaked bodies:\n%.3000s", txt_path, record);
+    jvm_stop(&j);
+    json_decref(rep);
+    rm_tree(j.dir);
+    free(record);
+    free(txt);
+    free(txt_path);
     free(wrk_log);
 }
 END_TEST
@@ -832,6 +882,64 @@ START_TEST(java_usr2_without_shim_crashes)
     free(log);
 }
 END_TEST
+
+/* dir/<program>.<pid>.<seq>.json with the highest seq, or NULL. */
+static char *newest_json(const char *dir, const char *program, pid_t pid)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *prefix = strf("%s.%d.", program, (int)pid), *best = NULL;
+    int best_seq = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) || l < 5 || strcmp(e->d_name + l - 5, ".json"))
+            continue;
+        int seq = atoi(e->d_name + strlen(prefix));
+        if (seq > best_seq) {
+            best_seq = seq;
+            free(best);
+            best = strf("%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    free(prefix);
+    return best;
+}
+
+/* The report as a pprof profile read by Go's pprof: the Java frames carry the names the JVM gives them. */
+static void java_report_in_pprof(const char *dir, const char *lw, const char *json)
+{
+    need_cmd("go", "golang-go");
+    char *pb = strf("%s/java.pb.gz", dir), *traces = strf("%s/java.traces", dir), *home = strf("HOME=%s", dir);
+    char *rargv[] = { (char *)lw, "report", (char *)json, "--format", "pprof", NULL };
+    int st = run_cmd(rargv, NULL, pb, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch report %s --format pprof failed",
+                  json);
+    char *gargv[] = { "go", "tool", "pprof", "-traces", pb, NULL };
+    char *env[] = { home, NULL };
+    st = run_cmd(gargv, env, traces, 120);
+    char *t = slurp(traces);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && t, "go tool pprof -traces %s failed:\n%.2000s",
+                  pb, t ? t : "");
+    /* A -traces frame line is the function name alone: Class.method for a Java frame. */
+    int found = 0;
+    for (char *l = t; l && *l && found < 2; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        char *line = strf("%.*s", (int)len, l);
+        if (strstr(line, "io.netty.buffer.UnpooledByteBufAllocator.newDirectBuffer") ||
+            strstr(line, "NettyGateway.buildOrderBody"))
+            found |= strstr(line, "newDirectBuffer") ? 1 : 2;
+        free(line);
+    }
+    ck_assert_msg(found == 3, "go tool pprof -traces does not show UnpooledByteBufAllocator.newDirectBuffer and "
+                  "NettyGateway.buildOrderBody:\n%.3000s", t);
+    free(t);
+    free(pb);
+    free(traces);
+    free(home);
+}
 
 /* `leakwatch run -- java ...` adds -XX:+PreserveFramePointer itself; `leakwatch dump PID` refreshes the perf map
  * and prints the report, which names the Java allocation site. */
@@ -883,11 +991,15 @@ START_TEST(java_run_and_dump)
                   dump ? dump : "");
     ck_assert_msg(dump && strstr(dump, "LEAK: ") &&
                       strstr(dump, "io.netty.buffer.UnpooledByteBufAllocator.newDirectBuffer(UnpooledByteBufAllocator.java:") &&
-                      strstr(dump, "NettyGateway.buildOrderBody(NettyGateway.java:71)"),
+                      strstr(dump, "NettyGateway.buildOrderBody(NettyGateway.java:"),
                   "leakwatch dump %d printed no LEAK record naming newDirectBuffer and buildOrderBody with their "
                   "lines (was -XX:+PreserveFramePointer added?):\n%.2500s", (int)jpid, dump ? dump : "");
     ck_assert_msg(alive(jpid), "the JVM died after leakwatch dump");
     ck_assert_int_eq(http_status(port, "/orders/after-dump"), 200);
+    char *json = newest_json(out, "java", jpid);
+    ck_assert_msg(json != NULL, "leakwatch dump left no java.%d.*.json in %s", (int)jpid, out);
+    java_report_in_pprof(dir, lw, json);
+    free(json);
 
     kill(jpid, SIGTERM);
     remove_perf_map(jpid);
@@ -941,7 +1053,7 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
     argv[n] = NULL;
     char *out = strf("%s/gate.txt", dir);
     char *env[] = { strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
-    int st = run_cmd(argv, env, out, 230);
+    int st = run_cmd(argv, env, out, 450);
     char *text = slurp(out);
     const char *at = text ? strstr(text, "started java as PID ") : NULL;
     if (at)
@@ -1464,7 +1576,7 @@ static Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
     TCase *java = tcase_create("java");
-    tcase_set_timeout(java, 300);
+    tcase_set_timeout(java, 480);
     tcase_add_test(java, java_usr2_without_shim_crashes);
     tcase_add_test(java, java_usr2_report_names_frames);
     tcase_add_test(java, java_run_and_dump);
@@ -1477,6 +1589,12 @@ static Suite *e2e_suite(void)
     tcase_add_test(java, java_gate_fails_form_delete_on_exit);
     tcase_add_test(java, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java);
+
+    /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
+    TCase *java_leads = tcase_create("java_leads");
+    tcase_set_timeout(java_leads, 240);
+    tcase_add_test(java_leads, java_report_leads_with_leak);
+    suite_add_tcase(s, java_leads);
 
     TCase *nginx = tcase_create("nginx");
     tcase_set_timeout(nginx, 180);

@@ -20,6 +20,7 @@ typedef struct {
     const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
     long long java_line;      /* 0 when unknown */
     bool java_native;
+    char *owned_function;     /* a Java frame's "Class.method", which `function` points to (freed with the report) */
 } lw_frame;
 
 typedef struct {
@@ -83,6 +84,9 @@ typedef struct {
 /* Reads and checks one report. On failure returns NULL and writes one error line (without the
  * "leakwatch: " prefix) into err, naming the file, what is wrong and what to do. */
 lw_report *model_load(const char *path, char *err, size_t errlen);
+
+/* The same from an open fd (a regular file; path names it in messages and r->file). The fd stays open. */
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
 
 /* As model_load, printing the error with lw_err. */
 lw_report *model_load_or_say(const char *path);
