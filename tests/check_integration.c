@@ -113,7 +113,7 @@ START_TEST(test_direct_leaks)
     ck_assert_int_eq(tu_count_files(out, "leak_direct."), 2);
     json_t *r = exit_report(&p, "leak_direct");
     ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "leakwatch-report");
-    ck_assert_int_eq(tu_int(r, "version"), 1);
+    ck_assert_int_eq(tu_int(r, "version"), 2);
     tu_assert_totals(r, 3866, 6);
     json_t *s = assert_site(r, "fx_direct_malloc", "heap", 3000, 3);
     ck_assert_int_eq(tu_int(s, "allocs"), 3);
@@ -639,13 +639,24 @@ static void check_mmap(int all)
     json_t *r = exit_report(&p, "leak_mmap");
     tu_assert_totals(r, 0, 0);
     json_t *t = json_object_get(r, "totals");
-    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (25 + all) * page);
-    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 5 + all);
+    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (37 + all) * page);
+    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 7 + all);
+    ck_assert_int_eq(tu_int(t, "reserved_untouched_bytes"), 11 * page);
     assert_site(r, "fx_map_leak", "mmap", 5 * page, 1);
     assert_site(r, "fx_map_partial", "mmap", 7 * page, 1);
     assert_site(r, "fx_map_grow", "mmap", 6 * page, 1);
     assert_site(r, "fx_map_shrink", "mmap", 3 * page, 1);
     assert_site(r, "fx_map_move", "mmap", 4 * page, 1);
+    /* a mapping's leak record counts its touched pages only; a reservation never touched is no record */
+    json_t *half = tu_site(r, "fx_map_half");
+    ck_assert_int_eq(tu_int(half, "live_bytes"), 4 * page);
+    ck_assert_int_eq(tu_int(half, "reserved_untouched_bytes"), 3 * page);
+    ck_assert_int_eq(json_array_size(json_object_get(half, "leaks")), 1);
+    ck_assert_int_eq(tu_int(json_array_get(json_object_get(half, "leaks"), 0), "bytes"), page);
+    json_t *reserve = tu_site(r, "fx_map_reserve");
+    ck_assert_int_eq(tu_int(reserve, "live_bytes"), 8 * page);
+    ck_assert_int_eq(tu_int(reserve, "reserved_untouched_bytes"), 8 * page);
+    ck_assert_int_eq(json_array_size(json_object_get(reserve, "leaks")), 0);
     ck_assert_int_eq(tu_sites_naming(r, "fx_map_unmapped"), 0);
     if (all)
         assert_site(r, "fx_map_file", "mmap", page, 1);

@@ -798,7 +798,7 @@ START_TEST(report_groups_and_totals)
     json_t *root = json_loads(js, 0, &error);
     ck_assert_msg(root != NULL, "JSON does not parse: %s at %d", error.text, error.position);
     ck_assert_str_eq(json_string_value(json_object_get(root, "format")), "leakwatch-report");
-    ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(root, "reason")), "api");
     json_t *totals = json_object_get(root, "totals");
     ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_bytes")), 5406);

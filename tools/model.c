@@ -1,4 +1,4 @@
-/* model.c — reads a leakwatch JSON report with jansson and checks it against the version-1 contract.
+/* model.c — reads a leakwatch JSON report with jansson and checks it against the contract (versions 1 and 2).
  * Field getters record the first problem in the load context and return a neutral value, so the loader
  * reads straight through and reports one precise reason ("sites[3].live_bytes is not an integer"). */
 #include "model.h"
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define REPORT_VERSION 1
+#define REPORT_VERSION 2
 
 typedef struct {
     char why[256];            /* first problem found, empty while all is well */

@@ -1,4 +1,4 @@
-/* model.h — a leakwatch JSON report (docs/report-format.md, version 1) read into plain structs.
+/* model.h — a leakwatch JSON report (docs/report-format.md, versions 1 and 2) read into plain structs.
  * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
  * file always gets the same kind of one-line error. Strings point into the parsed JSON kept in `root`. */
 #ifndef LW_MODEL_H
