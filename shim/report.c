@@ -13,6 +13,7 @@
 #include "blocks.h"
 #include "log.h"
 #include "out.h"
+#include "rank.h"
 #include "residency.h"
 #include "counts.h"
 #include "regions.h"
@@ -94,12 +95,17 @@ static int cmp_group_in_site(const void *a, const void *b)
 static const struct group *sort_groups;
 static const struct site_sum *sort_sums;
 
+static struct rank_entry group_rank(const struct group *g)
+{
+    return (struct rank_entry){ .growth = rank_growth(previous.seq != 0, g->had_previous, g->bytes, g->delta),
+                                .bytes = g->bytes, .key = g->key };
+}
+
 static int cmp_group_index(const void *a, const void *b)
 {
-    const struct group *x = &sort_groups[*(const uint32_t *)a], *y = &sort_groups[*(const uint32_t *)b];
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    return x->key < y->key ? -1 : x->key > y->key;
+    struct rank_entry x = group_rank(&sort_groups[*(const uint32_t *)a]);
+    struct rank_entry y = group_rank(&sort_groups[*(const uint32_t *)b]);
+    return rank_compare(&x, &y);
 }
 
 static int cmp_site_index(const void *a, const void *b)
@@ -580,6 +586,18 @@ static void text_untouched_note(struct out *o, const struct snapshot *s)
     out_char(o, ')');
 }
 
+static void text_order_note(struct out *o)
+{
+    out_str(o, ", grouped by creation stack; ");
+    if (previous.seq) {
+        out_str(o, "records that grew since report #");
+        out_u64(o, previous.seq);
+        out_str(o, " first, largest growth first, then the largest.\n");
+    } else {
+        out_str(o, "largest first.\n");
+    }
+}
+
 static void text_report(struct out *o, const struct snapshot *s, enum report_reason reason, unsigned seq,
                         const char *program, const char *when)
 {
@@ -614,7 +632,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_u64_grouped(o, track_untracked_frees());
     out_str(o, "\nLeak records: live blocks older than ");
     out_age(o, s->min_age_ms);
-    out_str(o, ", grouped by creation stack, largest first.\n");
+    text_order_note(o);
     unsigned shown = s->ngroups < lw.config.top ? (unsigned)s->ngroups : lw.config.top;
     if (s->ngroups == 0)
         out_str(o, "\nNo live blocks are that old.\n");

@@ -906,6 +906,47 @@ START_TEST(cli_diff_orders_by_growth)
 }
 END_TEST
 
+/* `leakwatch report` orders records as the shim does: those that grew since the previous report first, by
+ * growth, then by size; the header says so and sets reserved, untouched mappings apart. */
+START_TEST(cli_report_grown_first)
+{
+    char *dir = tu_tempdir();
+    struct fake_site s[] = {
+        {CACHE_ID, "cache_insert", 8 << 20, 8, 9000, NULL},
+        {LEAK_ID, "build_response", 300 * 1024, 300, 9000, NULL},
+        {SAW_ID, "grow_buffer", 200 * 1024, 2, 9000, NULL},
+    };
+    char *path = write_fake(dir, "svc.100.2.json", 100, 2, 20, s, 3);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(root);
+    const long long since[] = { 0, 1024, 150 * 1024 };
+    for (int i = 0; i < 3; i++) {
+        json_t *leak = json_array_get(json_object_get(json_array_get(json_object_get(root, "sites"), i), "leaks"), 0);
+        json_object_set_new(leak, "since_previous_bytes", json_integer(since[i]));
+    }
+    json_object_set_new(json_object_get(root, "totals"), "reserved_untouched_bytes", json_integer(1LL << 30));
+    json_object_set_new(json_object_get(root, "totals"), "mmap_live_bytes", json_integer(1LL << 30));
+    ck_assert_int_eq(json_dump_file(root, path, JSON_COMPACT), 0);
+    json_decref(root);
+    struct tu_proc p;
+    char *args[] = {"report", path, NULL};
+    run_lw(&p, args);
+    ck_assert_int_eq(exit_code(&p), 0);
+    const char *grow = strstr(p.out, "grow_buffer+0x10"), *build = strstr(p.out, "build_response+0x10"),
+               *cache = strstr(p.out, "cache_insert+0x10");
+    ck_assert_msg(grow && build && cache && grow < build && build < cache,
+                  "expected grow_buffer (+150 KiB), build_response (+1 KiB), then cache_insert (unchanged):\n%s", p.out);
+    ck_assert_msg(strstr(p.out, "records that grew since report #1 first, largest growth first, then the largest.") &&
+                      strstr(p.out, "(1.0 GiB of it reserved or never touched, not counted in leak records)"),
+                  "%s", p.out);
+    tu_proc_free(&p);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(cli_report_formats)
 {
     char *dir = tu_tempdir();
@@ -972,6 +1013,7 @@ static Suite *tools_suite(void)
     tcase_add_test(cli, cli_errors_are_one_line);
     tcase_add_test(cli, cli_diff_orders_by_growth);
     tcase_add_test(cli, cli_report_formats);
+    tcase_add_test(cli, cli_report_grown_first);
     suite_add_tcase(s, cli);
     return s;
 }

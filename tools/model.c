@@ -217,6 +217,7 @@ static void read_report(load_ctx *c, lw_report *r)
         r->mmap_live_regions = get_int(c, tot, "mmap_live_regions", "totals.", false);
         r->nsites_total = get_int(c, tot, "sites", "totals.", false);
         r->untracked_frees = get_int(c, tot, "untracked_frees", "totals.", false);
+        r->reserved_untouched_bytes = get_int(c, tot, "reserved_untouched_bytes", "totals.", false);
     }
     json_t *mods = get_array(c, root, "modules", "", false);
     r->nmodules = mods ? json_array_size(mods) : 0;

@@ -69,6 +69,7 @@ typedef struct {
     long long min_age_ms, top;
     long long live_bytes, live_blocks, allocs, frees, mmap_live_bytes, mmap_live_regions, nsites_total;
     long long untracked_frees;
+    long long reserved_untouched_bytes; /* of mmap_live_bytes: pages with no memory (0 in version 1) */
     lw_module *modules;
     size_t nmodules;
     lw_site *sites;
