@@ -14,7 +14,7 @@
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
 
-int residency_begin(struct residency *r)
+int residency_begin_with(struct residency *r, int use_pagemap)
 {
     r->page = (uint64_t)sysconf(_SC_PAGESIZE);
     r->pagemap_fd = -1;
@@ -23,12 +23,17 @@ int residency_begin(struct residency *r)
     r->buf = arena_map(r->buf_bytes);
     if (!r->buf)
         return -1;
-    struct sysinfo si;
-    if (sysinfo(&si) == 0 && si.totalswap > si.freeswap) {
+    if (use_pagemap) {
         r->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
         r->swap_unseen = r->pagemap_fd < 0;
     }
     return 0;
+}
+
+int residency_begin(struct residency *r)
+{
+    struct sysinfo si;
+    return residency_begin_with(r, sysinfo(&si) == 0 && si.totalswap > si.freeswap);
 }
 
 void residency_end(struct residency *r)

@@ -21,8 +21,11 @@ struct residency {
 /* Prepares a measurement; returns 0, or -1 without memory (then every byte counts as touched). */
 int residency_begin(struct residency *r);
 
-/* The bytes of [start, start+len) that lie in untouched pages. A range the kernel cannot answer for
- * (unmapped since it was copied) counts as touched. */
+/* The same, reading pagemap when use_pagemap is set (and it can be opened), else mincore: for tests. */
+int residency_begin_with(struct residency *r, int use_pagemap);
+
+/* The bytes of [start, start+len) that lie in untouched pages. A range mincore cannot answer for
+ * (unmapped since it was copied) counts as touched; pagemap reads unmapped pages as untouched. */
 uint64_t residency_untouched(struct residency *r, uintptr_t start, uint64_t len);
 
 void residency_end(struct residency *r);
