@@ -256,6 +256,7 @@ static void read_report(load_ctx *c, lw_report *r)
             s->kind = "heap";
         s->live_bytes = get_int(c, so, "live_bytes", w, true);
         s->live_blocks = get_int(c, so, "live_blocks", w, true);
+        s->reserved_untouched_bytes = get_int(c, so, "reserved_untouched_bytes", w, false);
         s->allocs = get_int(c, so, "allocs", w, false);
         s->frees = get_int(c, so, "frees", w, false);
         s->bytes_allocated = get_int(c, so, "bytes_allocated", w, false);

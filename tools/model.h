@@ -47,6 +47,7 @@ typedef struct {
     const char *kind;         /* "heap" or "mmap" */
     long long live_bytes, live_blocks, allocs, frees, bytes_allocated;
     long long oldest_age_ms;  /* -1 when the report does not say */
+    long long reserved_untouched_bytes; /* of live_bytes: mapped pages with no memory (0 in version 1) */
     lw_stack frames;
     lw_leak *leaks;
     size_t nleaks;
