@@ -156,7 +156,8 @@ static void bad_value(const char *var, const char *value, const char *why, const
 static const char *const known_names[] = {
     "LEAKWATCH_OUT", "LEAKWATCH_SIGNAL", "LEAKWATCH_INTERVAL", "LEAKWATCH_MIN_AGE", "LEAKWATCH_TOP",
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
-    "LEAKWATCH_QUIET",
+    "LEAKWATCH_QUIET", "LEAKWATCH_JAVA_FRAMES",
+    "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS",   /* read by jheap.c */
     "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
 
