@@ -13,7 +13,6 @@
 #define MAX_RECORDS (1u << 22)
 #define MAX_TARGETS 8
 #define CHAIN_CAP 1024                  /* bytes of one chain's text */
-#define MAX_STEPS 4096                  /* elements of a chain looked at (runs of one class are folded) */
 
 struct rec {
     uint32_t from;                      /* the record of the referrer; 0: reached from a root */
@@ -158,16 +157,22 @@ static const char *root_name(uint8_t kind)
 
 static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass *classes, uint32_t target)
 {
-    uint32_t path[MAX_STEPS];
+    /* a queue's chain runs through every node before the sample: as long as the records, at most */
+    size_t max_steps = (size_t)w->n + 1, path_bytes = max_steps * sizeof(uint32_t);
+    uint32_t *path = arena_map(path_bytes);
+    if (!path)
+        return NULL;
     unsigned n = 0;
-    for (uint32_t r = target; r && n < MAX_STEPS; r = w->recs[r].from) {
+    for (uint32_t r = target; r && n < max_steps; r = w->recs[r].from) {
         path[n++] = r;
         if (w->recs[r].kind == JVMTI_HEAP_REFERENCE_STATIC_FIELD || !w->recs[r].reached)
             break;
     }
     char *text = arena_alloc(CHAIN_CAP);
-    if (!text)
+    if (!text) {
+        arena_unmap(path, path_bytes);
         return NULL;
+    }
     struct out o;
     out_init(&o, -1, text, CHAIN_CAP - 1);
     char name[256], prev[256] = "", field[128];
@@ -183,7 +188,7 @@ static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass
                 out_str(&o, name);
                 out_char(&o, '.');
                 out_str(&o, field);
-            } else if (n == MAX_STEPS) {
+            } else if (n == max_steps) {
                 out_str(&o, "...");
             } else {
                 out_str(&o, root_name(r->kind));
@@ -216,6 +221,7 @@ static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass
         out_char(&o, ')');
     }
     text[o.len] = '\0';
+    arena_unmap(path, path_bytes);
     return text;
 }
 
