@@ -1586,9 +1586,13 @@ static Suite *e2e_suite(void)
     tcase_add_test(java, java_gate_fails_norelease_unpooled);
     tcase_add_test(java, java_gate_passes_ok);
     tcase_add_test(java, java_gate_passes_cache);
-    tcase_add_test(java, java_gate_fails_form_delete_on_exit);
-    tcase_add_test(java, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java);
+    /* Java-heap leaks (docs/java-heap.md): CK_RUN_CASE=java_heap runs them alone */
+    TCase *java_heap = tcase_create("java_heap");
+    tcase_set_timeout(java_heap, 480);
+    tcase_add_test(java_heap, java_gate_fails_form_delete_on_exit);
+    tcase_add_test(java_heap, java_gate_fails_queue_to_absent_collector);
+    suite_add_tcase(s, java_heap);
 
     /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
     TCase *java_leads = tcase_create("java_leads");
