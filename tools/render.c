@@ -114,9 +114,14 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
     const lw_leak *l = rec->leak;
     char blocks[32], bytes[32], age[32], since[32];
     bool one = l->blocks == 1;
-    fprintf(out, "LEAK: %s block%s (%s) allocated here %s still live; %s %s old",
-            lw_commas(l->blocks, blocks, sizeof blocks), one ? "" : "s", lw_bytes((double)l->bytes, false, bytes,
-            sizeof bytes), one ? "is" : "are", one ? "it is" : "the oldest is", secs(l->oldest_age_ms, age, sizeof age));
+    if (javaheap_is(rec->site))   /* sampled: every figure is an estimate */
+        fprintf(out, "LEAK: ~%s objects (~%s, estimated by sampling) allocated here are still reachable; the oldest "
+                "sample is %s old", lw_commas(l->blocks, blocks, sizeof blocks),
+                lw_bytes((double)l->bytes, false, bytes, sizeof bytes), secs(l->oldest_age_ms, age, sizeof age));
+    else
+        fprintf(out, "LEAK: %s block%s (%s) allocated here %s still live; %s %s old",
+                lw_commas(l->blocks, blocks, sizeof blocks), one ? "" : "s", lw_bytes((double)l->bytes, false, bytes,
+                sizeof bytes), one ? "is" : "are", one ? "it is" : "the oldest is", secs(l->oldest_age_ms, age, sizeof age));
     if (l->has_since && r->previous_seq > 0) {
         /* A group that had nothing at the previous report grew by exactly its size. */
         if (l->since_previous_bytes == l->bytes)
@@ -136,7 +141,8 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
         if (held_by)
             fprintf(out, "Held by: %s\n", held_by);
     }
-    fprintf(out, "Recent access records: \n");
+    if (!javaheap_is(rec->site))
+        fprintf(out, "Recent access records: \n");
     for (size_t i = 0; i < l->nrecent; i++) {
         fprintf(out, "#%zu:\n", i + 1);
         print_hint(out, &l->recent[i]);
