@@ -524,6 +524,16 @@ static char *frames_str(json_t *frames, int max)
     return s;
 }
 
+/* Is this creation stack a direct buffer's malloc (os::malloc <- Unsafe_AllocateMemory0) for a body, made by
+ * UnpooledByteBufAllocator.newDirectBuffer for the gateway's buildOrderBody? (The JVM's own mallocs while those
+ * methods run, e.g. loading a class, name them too, further down.) */
+static int body_stack(json_t *at)
+{
+    json_t *second = json_array_get(at, 1);
+    return second && strcmp(jstr(second, "function"), "Unsafe_AllocateMemory0") == 0 &&
+           frames_name(at, "UnpooledByteBufAllocator", "newDirectBuffer") && frames_name(at, "buildOrderBody", NULL);
+}
+
 /* The LEAK group (sites[].leaks[]) whose "Created at" names newDirectBuffer of UnpooledByteBufAllocator and the
  * gateway's buildOrderBody, or NULL. */
 static json_t *netty_leak(json_t *report)
@@ -532,9 +542,7 @@ static json_t *netty_leak(json_t *report)
     json_t *site, *leak;
     json_array_foreach(json_object_get(report, "sites"), i, site) {
         json_array_foreach(json_object_get(site, "leaks"), k, leak) {
-            json_t *at = json_object_get(leak, "created_at");
-            if (frames_name(at, "UnpooledByteBufAllocator", "newDirectBuffer") &&
-                frames_name(at, "buildOrderBody", NULL))
+            if (body_stack(json_object_get(leak, "created_at")))
                 return leak;
         }
     }
@@ -551,9 +559,7 @@ static long long netty_leak_blocks(json_t *report, int *groups)
     *groups = 0;
     json_array_foreach(json_object_get(report, "sites"), i, site) {
         json_array_foreach(json_object_get(site, "leaks"), k, leak) {
-            json_t *at = json_object_get(leak, "created_at");
-            if (frames_name(at, "UnpooledByteBufAllocator", "newDirectBuffer") &&
-                frames_name(at, "buildOrderBody", NULL)) {
+            if (body_stack(json_object_get(leak, "created_at"))) {
                 blocks += jint(leak, "blocks");
                 ++*groups;
             }
@@ -864,7 +870,7 @@ START_TEST(java_usr2_without_shim_crashes)
     char *log = strf("%s/java.log", dir);
     int port = free_port();
     char *cp = java_classpath(dir);
-    char **argv = java_argv(dir, cp, port, "ok", 0, 0);
+    char **argv = java_argv(dir, cp, port, "ok", 0, 1);
     pid_t pid = spawn(argv, NULL, log);
     ck_assert_msg(wait_port(port, pid, 60) == 0, "the plain JVM did not start");
     ck_assert_int_eq(kill(pid, SIGUSR2), 0);
