@@ -374,7 +374,7 @@ static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     out_hex_padded(o, ip, 16);
     out_char(o, ' ');
     if (r.function) {
-        out_str(o, readable_name(r.function));
+        out_text(o, readable_name(r.function));
         out_str(o, "+");
         out_hex(o, r.function_offset);
     } else {
@@ -382,7 +382,7 @@ static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     }
     if (r.module >= 0) {
         out_str(o, " (");
-        out_str(o, module_label(s, r.module));
+        out_text(o, module_label(s, r.module));
         out_char(o, '+');
         out_hex(o, r.offset);
         out_str(o, ")\n");
@@ -559,7 +559,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_str(o, " (");
     out_str(o, report_reason_name(reason));
     out_str(o, ") for ");
-    out_str(o, program);
+    out_text(o, program);
     out_str(o, " [pid ");
     out_str(o, log_num(num, (uint64_t)lw.pid));
     out_str(o, "], ");

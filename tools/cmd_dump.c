@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "commands.h"
 #include "snap.h"
@@ -58,11 +59,15 @@ int cmd_dump(int argc, char **argv)
         lw_err("dump: cannot read %s: run leakwatch as the user of PID %ld, or as root", txt, pid);
         return LW_EXIT_ERROR;
     }
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, n, stdout);
+    /* The shim escapes what it writes; a report from an older shim, or one someone else wrote into the
+     * directory, still must not drive the terminal: control bytes other than tab and newline are escaped. */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0)
+        lw_fwrite_esc(stdout, line, (size_t)n, LW_ESC_KEEP_LAYOUT);
+    free(line);
     fclose(f);
-    fprintf(stderr, "leakwatch: report of PID %ld: %s (and %s)\n", pid, txt, lw_basename(json));
+    lw_err("report of PID %ld: %s (and %s)", pid, txt, lw_basename(json));
     return lw_finish_stdout(LW_EXIT_OK);
 }

@@ -232,12 +232,12 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
     char name[64];
     snprintf(name, sizeof name, "round %ld", round);
     gate_add_loaded(g, name, reports, nr);
-    long long live = 0;
+    double live = 0;          /* only shown rounded: a double cannot overflow here */
     for (size_t i = 0; i < nr; i++)
-        live += reports[i]->live_bytes + reports[i]->mmap_live_bytes;
+        live += (double)reports[i]->live_bytes + (double)reports[i]->mmap_live_bytes;
     char b[32];
     fprintf(stderr, "leakwatch: gate: round %ld/%ld: snapshot of %zu process%s, %s live\n", round, lc->rounds, nr,
-            nr == 1 ? "" : "es", lw_bytes((double)live, false, b, sizeof b));
+            nr == 1 ? "" : "es", lw_bytes(live, false, b, sizeof b));
     return true;
 }
 
@@ -291,7 +291,9 @@ static void print_report_paths(const gate_run *g)
         }
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(order[i]->file);
-        printf("leakwatch gate: round %zu report: %.*s.txt\n", g->nrounds, (int)(l > 5 ? l - 5 : l), order[i]->file);
+        printf("leakwatch gate: round %zu report: ", g->nrounds);
+        lw_fwrite_esc(stdout, order[i]->file, l > 5 ? l - 5 : l, 0);
+        printf(".txt\n");
     }
     printf("\n");
 }
@@ -315,8 +317,8 @@ static int run_live(const live_cfg *lc, gate_run *g)
     }
     server_pid = pid;
     char *uid = strstr(out, "%u");
-    fprintf(stderr, "leakwatch: gate: started %s as PID %d, reports in %.*s%s\n", lc->server[0], (int)pid,
-            uid ? (int)(uid - out) : (int)strlen(out), out, uid ? "<uid>/" : "");
+    lw_err("gate: started %s as PID %d, reports in %.*s%s", lc->server[0], (int)pid,
+           uid ? (int)(uid - out) : (int)strlen(out), out, uid ? "<uid>/" : "");
     bool ok = wait_ready(lc, pid, err, sizeof err);
     for (long r = 1; ok && r <= lc->rounds; r++)
         ok = run_load(lc, r, pid, err, sizeof err) && snapshot_tree(lc, g, r, pid, err, sizeof err);
