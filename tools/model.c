@@ -44,6 +44,17 @@ static long long get_int(load_ctx *c, json_t *obj, const char *key, const char *
     return json_integer_value(v);
 }
 
+/* A count, size or age: the contract allows only integers from 0 to 2^63-1. */
+static long long get_count(load_ctx *c, json_t *obj, const char *key, const char *where, bool required)
+{
+    long long v = get_int(c, obj, key, where, required);
+    if (v < 0) {
+        bad(c, "%s%s is %lld: it is a count, size or age and the format allows only 0 to 2^63-1", where, key, v);
+        return 0;
+    }
+    return v;
+}
+
 static const char *get_str(load_ctx *c, json_t *obj, const char *key, const char *where, bool required)
 {
     json_t *v = json_object_get(obj, key);
@@ -104,13 +115,12 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
             return;
         }
         f->ip = get_hex(c, fo, "ip", w, true);
-        f->module = json_object_get(fo, "module") ? (int)get_int(c, fo, "module", w, true) : -1;
-        if (f->module >= (int)nmodules) {
-            bad(c, "%smodule %d is not in modules (%zu entries)", w, f->module, nmodules);
+        long long m = json_object_get(fo, "module") ? get_int(c, fo, "module", w, true) : -1;
+        if (m < -1 || m >= (long long)nmodules) {
+            bad(c, "%smodule %lld is not -1 or an index into modules (%zu entries)", w, m, nmodules);
             return;
         }
-        if (f->module < -1)
-            f->module = -1;
+        f->module = (int)m;
         if (f->module >= 0)
             f->offset = get_hex(c, fo, "offset", w, false);
         f->function = get_str(c, fo, "function", w, false);
@@ -127,12 +137,12 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
     }
     char w[160], sub[240];
     snprintf(w, sizeof w, "%.120s.", where);
-    l->blocks = get_int(c, lo, "blocks", w, true);
-    l->bytes = get_int(c, lo, "bytes", w, true);
-    l->oldest_age_ms = get_int(c, lo, "oldest_age_ms", w, false);
+    l->blocks = get_count(c, lo, "blocks", w, true);
+    l->bytes = get_count(c, lo, "bytes", w, true);
+    l->oldest_age_ms = get_count(c, lo, "oldest_age_ms", w, false);
     const char *stack = get_str(c, lo, "stack", w, false);
     l->representative = stack && strcmp(stack, "representative") == 0;
-    l->unstacked_blocks = get_int(c, lo, "unstacked_blocks", w, false);
+    l->unstacked_blocks = get_count(c, lo, "unstacked_blocks", w, false);
     l->has_since = json_object_get(lo, "since_previous_bytes") != NULL;
     l->since_previous_bytes = get_int(c, lo, "since_previous_bytes", w, false);
     snprintf(sub, sizeof sub, "%.150screated_at", w);
@@ -149,8 +159,8 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
         }
         lw_access *a = &l->recent[i];
         a->kind = get_str(c, ao, "kind", sub, false);
-        a->age_ms = get_int(c, ao, "age_ms", sub, false);
-        a->thread = get_int(c, ao, "thread", sub, false);
+        a->age_ms = get_count(c, ao, "age_ms", sub, false);
+        a->thread = get_count(c, ao, "thread", sub, false);
         a->detail = get_str(c, ao, "detail", sub, false);
         char fw[260];
         snprintf(fw, sizeof fw, "%.240sframes", sub);
@@ -193,30 +203,36 @@ static void read_report(load_ctx *c, lw_report *r)
     r->version = get_int(c, root, "version", "", true);
     if (c->why[0])
         return;
-    r->pid = get_int(c, root, "pid", "", true);
-    r->ppid = get_int(c, root, "ppid", "", false);
+    if (r->version < 1) {
+        bad(c, "version is %lld: report versions start at 1", r->version);
+        return;
+    }
+    if (r->version > REPORT_VERSION)
+        return;               /* model_load says to upgrade; its fields may mean something else */
+    r->pid = get_count(c, root, "pid", "", true);
+    r->ppid = get_count(c, root, "ppid", "", false);
     r->program = get_str(c, root, "program", "", true);
     r->reason = get_str(c, root, "reason", "", false);
-    r->seq = get_int(c, root, "seq", "", true);
-    r->previous_seq = get_int(c, root, "previous_seq", "", false);
+    r->seq = get_count(c, root, "seq", "", true);
+    r->previous_seq = get_count(c, root, "previous_seq", "", false);
     r->time = get_str(c, root, "time", "", false);
     r->time_ms = parse_time(r->time);
-    r->uptime_ms = get_int(c, root, "uptime_ms", "", false);
+    r->uptime_ms = get_count(c, root, "uptime_ms", "", false);
     json_t *cfg = json_object_get(root, "config");
     if (json_is_object(cfg)) {
-        r->min_age_ms = get_int(c, cfg, "min_age_ms", "config.", false);
-        r->top = get_int(c, cfg, "top", "config.", false);
+        r->min_age_ms = get_count(c, cfg, "min_age_ms", "config.", false);
+        r->top = get_count(c, cfg, "top", "config.", false);
     }
     json_t *tot = json_object_get(root, "totals");
     if (json_is_object(tot)) {
-        r->live_bytes = get_int(c, tot, "live_bytes", "totals.", false);
-        r->live_blocks = get_int(c, tot, "live_blocks", "totals.", false);
-        r->allocs = get_int(c, tot, "allocs", "totals.", false);
-        r->frees = get_int(c, tot, "frees", "totals.", false);
-        r->mmap_live_bytes = get_int(c, tot, "mmap_live_bytes", "totals.", false);
-        r->mmap_live_regions = get_int(c, tot, "mmap_live_regions", "totals.", false);
-        r->nsites_total = get_int(c, tot, "sites", "totals.", false);
-        r->untracked_frees = get_int(c, tot, "untracked_frees", "totals.", false);
+        r->live_bytes = get_count(c, tot, "live_bytes", "totals.", false);
+        r->live_blocks = get_count(c, tot, "live_blocks", "totals.", false);
+        r->allocs = get_count(c, tot, "allocs", "totals.", false);
+        r->frees = get_count(c, tot, "frees", "totals.", false);
+        r->mmap_live_bytes = get_count(c, tot, "mmap_live_bytes", "totals.", false);
+        r->mmap_live_regions = get_count(c, tot, "mmap_live_regions", "totals.", false);
+        r->nsites_total = get_count(c, tot, "sites", "totals.", false);
+        r->untracked_frees = get_count(c, tot, "untracked_frees", "totals.", false);
     }
     json_t *mods = get_array(c, root, "modules", "", false);
     r->nmodules = mods ? json_array_size(mods) : 0;
@@ -253,12 +269,12 @@ static void read_report(load_ctx *c, lw_report *r)
         s->kind = get_str(c, so, "kind", w, false);
         if (!s->kind)
             s->kind = "heap";
-        s->live_bytes = get_int(c, so, "live_bytes", w, true);
-        s->live_blocks = get_int(c, so, "live_blocks", w, true);
-        s->allocs = get_int(c, so, "allocs", w, false);
-        s->frees = get_int(c, so, "frees", w, false);
-        s->bytes_allocated = get_int(c, so, "bytes_allocated", w, false);
-        s->oldest_age_ms = json_object_get(so, "oldest_age_ms") ? get_int(c, so, "oldest_age_ms", w, false) : -1;
+        s->live_bytes = get_count(c, so, "live_bytes", w, true);
+        s->live_blocks = get_count(c, so, "live_blocks", w, true);
+        s->allocs = get_count(c, so, "allocs", w, false);
+        s->frees = get_count(c, so, "frees", w, false);
+        s->bytes_allocated = get_count(c, so, "bytes_allocated", w, false);
+        s->oldest_age_ms = json_object_get(so, "oldest_age_ms") ? get_count(c, so, "oldest_age_ms", w, false) : -1;
         snprintf(sub, sizeof sub, "%sframes", w);
         read_stack(c, get_array(c, so, "frames", w, true), sub, r->nmodules, &s->frames);
         json_t *leaks = get_array(c, so, "leaks", w, false);
@@ -269,6 +285,44 @@ static void read_report(load_ctx *c, lw_report *r)
             read_leak(c, json_array_get(leaks, j), sub, r->nmodules, &s->leaks[j]);
         }
     }
+}
+
+static int site_ptr_cmp(const void *a, const void *b)
+{
+    const lw_site *x = *(const lw_site *const *)a, *y = *(const lw_site *const *)b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Sorts the sites by id for model_find_site; two sites with one id would make diff and gate mix them up. */
+static void index_sites(load_ctx *c, lw_report *r)
+{
+    r->by_id = r->nsites ? malloc(r->nsites * sizeof *r->by_id) : NULL;
+    for (size_t i = 0; i < r->nsites; i++)
+        r->by_id[i] = &r->sites[i];
+    qsort(r->by_id, r->nsites, sizeof *r->by_id, site_ptr_cmp);
+    for (size_t i = 1; i < r->nsites; i++)
+        if (strcmp(r->by_id[i - 1]->id, r->by_id[i]->id) == 0) {
+            bad(c, "sites[%td] and sites[%td] have the same id %s: a site id must be unique in a report",
+                r->by_id[i - 1] - r->sites, r->by_id[i] - r->sites, r->by_id[i]->id);
+            return;
+        }
+}
+
+const lw_site *model_find_site(const lw_report *r, const char *id)
+{
+    size_t lo = 0, hi = r->nsites;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->by_id[mid]->id, id);
+        if (c == 0)
+            return r->by_id[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 static bool is_truncation(const json_error_t *je)
@@ -290,6 +344,12 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
     }
     if (S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "%s: is a directory: pass one <program>.<pid>.<seq>.json file from it", path);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* a FIFO or a device would block or never end */
+        snprintf(err, errlen, "%s: is not a regular file (%s): pass a .json report file", path,
+                 S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
         return NULL;
     }
     if (st.st_size == 0) {
@@ -325,6 +385,8 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
     r->file = strdup(path);
     load_ctx c = {{0}};
     read_report(&c, r);
+    if (!c.why[0] && r->version <= REPORT_VERSION)
+        index_sites(&c, r);
     if (!c.why[0] && r->version > REPORT_VERSION) {
         snprintf(err, errlen, "%s: report version %lld is newer than this leakwatch reads (%d): upgrade leakwatch",
                  path, r->version, REPORT_VERSION);
@@ -371,6 +433,7 @@ void model_free(lw_report *r)
         free(s->leaks);
     }
     free(r->sites);
+    free(r->by_id);
     free(r->modules);
     json_decref(r->root);
     free((char *)r->file);

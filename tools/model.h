@@ -73,6 +73,7 @@ typedef struct {
     size_t nmodules;
     lw_site *sites;
     size_t nsites;
+    const lw_site **by_id;    /* the sites sorted by id, for model_find_site */
 } lw_report;
 
 /* Reads and checks one report. On failure returns NULL and writes one error line (without the
@@ -83,6 +84,9 @@ lw_report *model_load(const char *path, char *err, size_t errlen);
 lw_report *model_load_or_say(const char *path);
 
 void model_free(lw_report *r);
+
+/* The site with this id, or NULL: a binary search, O(log n). */
+const lw_site *model_find_site(const lw_report *r, const char *id);
 
 /* The module path of frame f, or NULL. */
 const char *model_frame_module(const lw_report *r, const lw_frame *f);
