@@ -300,7 +300,8 @@ static void index_sites(load_ctx *c, lw_report *r)
     r->by_id = r->nsites ? malloc(r->nsites * sizeof *r->by_id) : NULL;
     for (size_t i = 0; i < r->nsites; i++)
         r->by_id[i] = &r->sites[i];
-    qsort(r->by_id, r->nsites, sizeof *r->by_id, site_ptr_cmp);
+    if (r->nsites)
+        qsort(r->by_id, r->nsites, sizeof *r->by_id, site_ptr_cmp);
     for (size_t i = 1; i < r->nsites; i++)
         if (strcmp(r->by_id[i - 1]->id, r->by_id[i]->id) == 0) {
             bad(c, "sites[%td] and sites[%td] have the same id %s: a site id must be unique in a report",
