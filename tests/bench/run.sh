@@ -2,7 +2,8 @@
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
 # interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java"  CHURN_OPS=2000000 (allocator calls per
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java tools"  TOOLS_SITES=120000 (sites in the
+# synthetic reports the command reads)  CHURN_OPS=2000000 (allocator calls per
 # thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
@@ -10,7 +11,8 @@ set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java tools}
+TOOLS_SITES=${TOOLS_SITES:-120000}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
 NGINX_SECS=${NGINX_SECS:-5}
@@ -165,6 +167,40 @@ bench_report() {
             rm -rf "$tmp/lw.$tag"
         done
     done
+}
+
+# --- the command on large reports ---------------------------------------------------------------------------
+# diff, gate and report over synthetic reports of TOOLS_SITES sites (bigreport; b.json grows every third site):
+# wall and CPU seconds and peak RSS of each.
+bench_tools() {
+    local big=$B/bench/bigreport lw=$B/leakwatch n=$TOOLS_SITES rep name wall user sys kb
+    if [ ! -x "$big" ] || ! need /usr/bin/time time; then
+        skip "tools: needs $big (make bench) and /usr/bin/time (package time)"
+        return
+    fi
+    if ! "$big" "$n" >"$tmp/a.json" || ! "$big" "$n" 100000 >"$tmp/b.json"; then
+        skip "tools: bigreport failed"
+        return
+    fi
+    add tools.json_mb "$(calc "$(stat -c %s "$tmp/a.json") / 1048576")"
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for name in diff_same diff gate text_top3 json_top3; do
+            case $name in
+            diff_same) set -- diff "$tmp/a.json" "$tmp/a.json" ;;
+            diff) set -- diff "$tmp/a.json" "$tmp/b.json" ;;
+            gate) set -- gate "$tmp/a.json" "$tmp/b.json" "$tmp/b.json" ;;
+            text_top3) set -- report "$tmp/a.json" --top 3 ;;
+            json_top3) set -- report "$tmp/a.json" --top 3 --format json ;;
+            esac
+            /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$lw" "$@" >/dev/null 2>"$tmp/tools.err"
+            read -r wall user sys kb <"$tmp/time"
+            add tools.$name.wall_s "$wall"
+            add tools.$name.cpu_s "$(calc "$user + $sys")"
+            add tools.$name.maxrss_mb "$(calc "$kb / 1024")"
+            say "  rep $rep tools $name: wall ${wall} s, cpu $(calc "$user + $sys") s, peak RSS $(calc "$kb / 1024") MiB"
+        done
+    done
+    rm -f "$tmp/a.json" "$tmp/b.json"
 }
 
 # --- nginx -----------------------------------------------------------------------------------------------
@@ -518,6 +554,13 @@ summary() {
         say "Not measured:"
         printf '  %s\n' "${SKIPPED[@]}"
     fi
+    if wanted tools && [ -n "${R[tools.json_mb]:-}" ]; then
+        say ""
+        say "the command over reports of $TOOLS_SITES sites ($(med tools.json_mb) MiB of JSON each): median wall s / CPU s / peak RSS MiB"
+        for name in diff_same diff gate text_top3 json_top3; do
+            say "  $name: $(med tools.$name.wall_s) / $(med tools.$name.cpu_s) / $(med tools.$name.maxrss_mb)"
+        done
+    fi
     if [ "$BENCH_CALLGRIND" = 1 ] && [ -n "${R[cg.base]:-}" ] && [ -n "${R[cg.lw]:-}" ]; then
         say ""
         say "callgrind instructions per churn call: base ${R[cg.base]}, leakwatch ${R[cg.lw]} (+$(calc "${R[cg.lw]} - ${R[cg.base]}"))"
@@ -533,6 +576,7 @@ wanted churn && bench_churn
 wanted report && bench_report
 wanted nginx && bench_nginx
 wanted java && bench_java
+wanted tools && bench_tools
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf
 summary
