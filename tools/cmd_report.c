@@ -65,9 +65,14 @@ int cmd_report(int argc, char **argv)
         lw_err("report: give exactly one report file (%d given): leakwatch report FILE.json", argc - optind);
         return LW_EXIT_ERROR;
     }
-    lw_report *r = model_load_or_say(argv[optind]);
-    if (!r)
+    /* JSON is re-rendered from the whole tree; the other formats need only the sites' structs. */
+    char err[1024];
+    lw_report *r = strcmp(format, "json") == 0 ? model_load_tree(argv[optind], err, sizeof err)
+                                                : model_load(argv[optind], err, sizeof err);
+    if (!r) {
+        lw_err("%s", err);
         return LW_EXIT_ERROR;
+    }
     if (want_lines)
         ro.lines = lines_open();
     if (strcmp(format, "folded") == 0)

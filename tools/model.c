@@ -4,6 +4,7 @@
 #include "model.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,11 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+#include "jscan.h"
 
 #define REPORT_VERSION 1
 
 typedef struct {
     char why[256];            /* first problem found, empty while all is well */
+    lw_report *r;             /* where strings are kept */
 } load_ctx;
 
 static void bad(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -27,6 +31,33 @@ static void bad(load_ctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->why, sizeof c->why, fmt, ap);
     va_end(ap);
+}
+
+/* Strings copied out of the JSON, in chunks freed with the report. */
+struct lw_strings {
+    struct lw_strings *next;
+    size_t used, cap;
+    char data[];
+};
+
+static const char *keep(load_ctx *c, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct lw_strings *k = c->r->strings;
+    if (!k || k->cap - k->used < n) {
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        k = malloc(sizeof *k + cap);
+        if (!k) {
+            bad(c, "out of memory");
+            return "";
+        }
+        *k = (struct lw_strings){c->r->strings, 0, cap};
+        c->r->strings = k;
+    }
+    char *out = k->data + k->used;
+    memcpy(out, s, n);
+    k->used += n;
+    return out;
 }
 
 static long long get_int(load_ctx *c, json_t *obj, const char *key, const char *where, bool required)
@@ -67,7 +98,7 @@ static const char *get_str(load_ctx *c, json_t *obj, const char *key, const char
         bad(c, "%s%s is not a string", where, key);
         return NULL;
     }
-    return json_string_value(v);
+    return keep(c, json_string_value(v));
 }
 
 static uint64_t get_hex(load_ctx *c, json_t *obj, const char *key, const char *where, bool required)
@@ -109,7 +140,6 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
         snprintf(w, sizeof w, "%.120s[%zu].", where, i);
         json_t *fo = json_array_get(arr, i);
         lw_frame *f = &st->v[i];
-        f->json = fo;
         if (!json_is_object(fo)) {
             bad(c, "%.80s[%zu] is not an object", where, i);
             return;
@@ -130,7 +160,6 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
 
 static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodules, lw_leak *l)
 {
-    l->json = lo;
     if (!json_is_object(lo)) {
         bad(c, "%s is not an object", where);
         return;
@@ -187,6 +216,9 @@ static double parse_time(const char *s)
         return NAN;
     return (double)timegm(&tm) * 1000.0 + frac * 1000.0;
 }
+
+static void read_site(load_ctx *c, lw_report *r, json_t *so);
+static lw_report *finish(lw_report *r, const char *path, char *err, size_t errlen);
 
 static void read_report(load_ctx *c, lw_report *r)
 {
@@ -251,39 +283,53 @@ static void read_report(load_ctx *c, lw_report *r)
         r->modules[i].build_id = get_str(c, mo, "build_id", w, false);
     }
     json_t *sites = get_array(c, root, "sites", "", true);
-    r->nsites = sites ? json_array_size(sites) : 0;
-    r->sites = r->nsites ? calloc(r->nsites, sizeof *r->sites) : NULL;
-    for (size_t i = 0; i < r->nsites && !c->why[0]; i++) {
-        char w[48], sub[120];
-        snprintf(w, sizeof w, "sites[%zu].", i);
-        json_t *so = json_array_get(sites, i);
-        lw_site *s = &r->sites[i];
-        s->json = so;
-        if (!json_is_object(so)) {
-            bad(c, "sites[%zu] is not an object", i);
-            break;
+    size_t n = sites ? json_array_size(sites) : 0;
+    for (size_t i = 0; i < n && !c->why[0]; i++)
+        read_site(c, r, json_array_get(sites, i));
+}
+
+/* Reads the next site object into r->sites (grown as needed). */
+static void read_site(load_ctx *c, lw_report *r, json_t *so)
+{
+    if (r->nsites == r->sites_cap) {
+        size_t cap = r->sites_cap ? r->sites_cap * 2 : 64;
+        lw_site *v = realloc(r->sites, cap * sizeof *v);
+        if (!v) {
+            bad(c, "out of memory for %zu sites", cap);
+            return;
         }
-        s->id = get_str(c, so, "id", w, true);
-        if (s->id && (strlen(s->id) != 16 || strspn(s->id, "0123456789abcdef") != 16))
-            bad(c, "%sid \"%.40s\" is not 16 hex digits", w, s->id);
-        s->kind = get_str(c, so, "kind", w, false);
-        if (!s->kind)
-            s->kind = "heap";
-        s->live_bytes = get_count(c, so, "live_bytes", w, true);
-        s->live_blocks = get_count(c, so, "live_blocks", w, true);
-        s->allocs = get_count(c, so, "allocs", w, false);
-        s->frees = get_count(c, so, "frees", w, false);
-        s->bytes_allocated = get_count(c, so, "bytes_allocated", w, false);
-        s->oldest_age_ms = json_object_get(so, "oldest_age_ms") ? get_count(c, so, "oldest_age_ms", w, false) : -1;
-        snprintf(sub, sizeof sub, "%sframes", w);
-        read_stack(c, get_array(c, so, "frames", w, true), sub, r->nmodules, &s->frames);
-        json_t *leaks = get_array(c, so, "leaks", w, false);
-        s->nleaks = leaks ? json_array_size(leaks) : 0;
-        s->leaks = s->nleaks ? calloc(s->nleaks, sizeof *s->leaks) : NULL;
-        for (size_t j = 0; j < s->nleaks && !c->why[0]; j++) {
-            snprintf(sub, sizeof sub, "%sleaks[%zu]", w, j);
-            read_leak(c, json_array_get(leaks, j), sub, r->nmodules, &s->leaks[j]);
-        }
+        r->sites = v;
+        r->sites_cap = cap;
+    }
+    size_t i = r->nsites++;
+    lw_site *s = &r->sites[i];
+    *s = (lw_site){0};
+    char w[48], sub[120];
+    snprintf(w, sizeof w, "sites[%zu].", i);
+    if (!json_is_object(so)) {
+        bad(c, "sites[%zu] is not an object", i);
+        return;
+    }
+    s->id = get_str(c, so, "id", w, true);
+    if (s->id && (strlen(s->id) != 16 || strspn(s->id, "0123456789abcdef") != 16))
+        bad(c, "%sid \"%.40s\" is not 16 hex digits", w, s->id);
+    s->kind = get_str(c, so, "kind", w, false);
+    if (!s->kind)
+        s->kind = "heap";
+    s->live_bytes = get_count(c, so, "live_bytes", w, true);
+    s->live_blocks = get_count(c, so, "live_blocks", w, true);
+    s->allocs = get_count(c, so, "allocs", w, false);
+    s->frees = get_count(c, so, "frees", w, false);
+    s->bytes_allocated = get_count(c, so, "bytes_allocated", w, false);
+    s->oldest_age_ms = json_object_get(so, "oldest_age_ms") ? get_count(c, so, "oldest_age_ms", w, false) : -1;
+    snprintf(sub, sizeof sub, "%sframes", w);
+    read_stack(c, get_array(c, so, "frames", w, true), sub, r->nmodules, &s->frames);
+    json_t *leaks = get_array(c, so, "leaks", w, false);
+    s->nleaks = leaks ? json_array_size(leaks) : 0;
+    s->leaks = s->nleaks ? calloc(s->nleaks, sizeof *s->leaks) : NULL;
+    for (size_t j = 0; j < s->nleaks && !c->why[0]; j++) {
+        snprintf(sub, sizeof sub, "%sleaks[%zu]", w, j);
+        read_leak(c, json_array_get(leaks, j), sub, r->nmodules, &s->leaks[j]);
     }
 }
 
@@ -331,7 +377,86 @@ static bool is_truncation(const json_error_t *je)
     return json_error_code(je) == json_error_premature_end_of_input;
 }
 
-lw_report *model_load(const char *path, char *err, size_t errlen)
+/* The report read with the sites decoded one at a time: jscan finds the "sites" array, jansson decodes and
+ * checks everything but its contents as one document, then each site on its own, which is read into the
+ * structs and freed. *settled is false when the text is not shaped so (not an object, "sites" missing or
+ * twice, a site that jansson rejects, anything between sites but commas) or breaks the contract: the caller
+ * then reads the file whole, which gives the same report or the same error as always. */
+static lw_report *load_streaming(const char *path, size_t size, bool *settled)
+{
+    *settled = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(size ? size : 1);
+    size_t len = 0;
+    while (buf && len < size) {
+        ssize_t n = read(fd, buf + len, size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    size_t open_at, close_at;
+    if (!buf || !jscan_member_array(buf, len, "sites", &open_at, &close_at)) {
+        free(buf);
+        return NULL;
+    }
+    /* the document with "sites":[] */
+    char *rest = malloc(open_at + 1 + len - close_at);
+    json_t *root = NULL;
+    if (rest) {
+        memcpy(rest, buf, open_at + 1);
+        memcpy(rest + open_at + 1, buf + close_at, len - close_at);
+        root = json_loadb(rest, open_at + 1 + len - close_at, JSON_REJECT_DUPLICATES, NULL);
+        free(rest);
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        free(buf);
+        return NULL;
+    }
+    lw_report *r = calloc(1, sizeof *r);
+    r->root = root;
+    r->file = strdup(path);
+    r->why = calloc(1, sizeof(load_ctx));
+    load_ctx *c = r->why;
+    c->r = r;
+    read_report(c, r);
+    bool shaped = true;
+    for (size_t pos = jscan_skip_ws(buf, close_at, open_at + 1); !c->why[0] && r->version <= REPORT_VERSION &&
+                                                                  pos < close_at;) {
+        json_error_t je;
+        json_t *so = json_loadb(buf + pos, close_at - pos, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
+        if (!so) {
+            shaped = false;
+            break;
+        }
+        read_site(c, r, so);
+        json_decref(so);
+        pos = jscan_skip_ws(buf, close_at, pos + (size_t)je.position);
+        if (pos < close_at && buf[pos] == ',' && (pos = jscan_skip_ws(buf, close_at, pos + 1)) < close_at)
+            continue;
+        if (pos != close_at)
+            shaped = false;
+        break;
+    }
+    free(buf);
+    /* A problem is reported as the whole read finds it: JSON that does not parse comes before what the
+     * contract does not allow, wherever each is in the file. */
+    if (!shaped || ((load_ctx *)r->why)->why[0]) {
+        free(r->why);
+        r->why = NULL;
+        model_free(r);
+        return NULL;
+    }
+    *settled = true;
+    return r;
+}
+
+static lw_report *load(const char *path, bool whole_tree, char *err, size_t errlen)
 {
     const char *hint_txt = "";
     size_t plen = strlen(path);
@@ -358,6 +483,13 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
                  path);
         return NULL;
     }
+    lw_report *r = NULL;
+    if (!whole_tree) {
+        bool settled = false;
+        r = load_streaming(path, (size_t)st.st_size, &settled);
+        if (settled)
+            return finish(r, path, err, errlen);
+    }
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
@@ -381,11 +513,22 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
         json_decref(root);
         return NULL;
     }
-    lw_report *r = calloc(1, sizeof *r);
+    r = calloc(1, sizeof *r);
     r->root = root;
     r->file = strdup(path);
-    load_ctx c = {{0}};
-    read_report(&c, r);
+    r->why = calloc(1, sizeof(load_ctx));
+    load_ctx *c = r->why;
+    c->r = r;
+    read_report(c, r);
+    return finish(r, path, err, errlen);
+}
+
+/* Indexes a report that was read, or turns what went wrong into the one error line. */
+static lw_report *finish(lw_report *r, const char *path, char *err, size_t errlen)
+{
+    load_ctx c = *(load_ctx *)r->why;
+    free(r->why);
+    r->why = NULL;
     if (!c.why[0] && r->version <= REPORT_VERSION)
         index_sites(&c, r);
     if (!c.why[0] && r->version > REPORT_VERSION) {
@@ -401,6 +544,16 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return r;
+}
+
+lw_report *model_load(const char *path, char *err, size_t errlen)
+{
+    return load(path, false, err, errlen);
+}
+
+lw_report *model_load_tree(const char *path, char *err, size_t errlen)
+{
+    return load(path, true, err, errlen);
 }
 
 lw_report *model_load_or_say(const char *path)
@@ -435,6 +588,11 @@ void model_free(lw_report *r)
     }
     free(r->sites);
     free(r->by_id);
+    free(r->why);
+    for (struct lw_strings *k = r->strings, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
     free(r->modules);
     json_decref(r->root);
     free((char *)r->file);
