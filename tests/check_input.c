@@ -264,7 +264,7 @@ static bool xml_well_formed(const char *path)
 START_TEST(hostile_names_in_gate_outputs)
 {
     char *dir = tu_tempdir();
-    const char *wide = "a\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+    const char *wide = "ab\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
     char *files[4];
     for (int r = 1; r <= 3; r++) {
@@ -467,6 +467,48 @@ START_TEST(bad_suppression_files)
 }
 END_TEST
 
+/* report --format json --top N keeps only N site objects while reading: the output must be the first N
+ * sites of the whole report, member for member, and --min-age must still drop young leak groups. */
+START_TEST(json_top_is_the_first_sites)
+{
+    char *dir = tu_tempdir();
+    json_t *sites = json_array();
+    for (int i = 0; i < 5; i++) {
+        char id[17], fn[16];
+        snprintf(id, sizeof id, "00000000000000%02x", 0x10 + i);
+        snprintf(fn, sizeof fn, "f%d", i);
+        json_array_append_new(sites, site(id, (5 - i) * 1000LL, fn, "g"));
+    }
+    char *path = save(dir, "five.json", report(1, "/usr/bin/svc", sites));
+    json_t *whole = json_load_file(path, 0, NULL);
+    struct tu_proc p;
+    char *a1[] = {"report", path, "--format", "json", "--top", "2", NULL};
+    run_lw(&p, a1, 60);
+    json_t *top = json_loads(p.out, 0, NULL);
+    ck_assert_msg(exit_code(&p) == 0 && top, "report --format json --top 2: %s", p.err);
+    ck_assert_int_eq(json_array_size(json_object_get(top, "sites")), 2);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(json_equal(json_array_get(json_object_get(top, "sites"), i),
+                                 json_array_get(json_object_get(whole, "sites"), i)), "site %zu differs", i);
+    ck_assert(json_equal(json_object_get(top, "modules"), json_object_get(whole, "modules")));
+    json_decref(top);
+    tu_proc_free(&p);
+    char *a2[] = {"report", path, "--format", "json", "--top", "1", "--min-age", "6s", NULL};
+    run_lw(&p, a2, 60);
+    top = json_loads(p.out, 0, NULL);
+    ck_assert_msg(exit_code(&p) == 0 && top, "report --min-age: %s", p.err);
+    json_t *s0 = json_array_get(json_object_get(top, "sites"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(s0, "id")), "0000000000000010");
+    ck_assert_int_eq(json_array_size(json_object_get(s0, "leaks")), 0);
+    json_decref(top);
+    tu_proc_free(&p);
+    json_decref(whole);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
     Suite *s = suite_create("input");
@@ -481,6 +523,7 @@ static Suite *input_suite(void)
     tcase_add_test(n, numbers_outside_the_contract_are_rejected);
     tcase_add_test(n, largest_counts_stay_exact);
     tcase_add_test(n, bad_suppression_files);
+    tcase_add_test(n, json_top_is_the_first_sites);
     suite_add_tcase(s, n);
     return s;
 }

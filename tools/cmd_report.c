@@ -65,9 +65,10 @@ int cmd_report(int argc, char **argv)
         lw_err("report: give exactly one report file (%d given): leakwatch report FILE.json", argc - optind);
         return LW_EXIT_ERROR;
     }
-    /* JSON is re-rendered from the whole tree; the other formats need only the sites' structs. */
+    /* JSON is re-rendered from the site objects it shows (--top N: the first N); the other formats need only
+     * the sites' structs. */
     char err[1024];
-    lw_report *r = strcmp(format, "json") == 0 ? model_load_tree(argv[optind], err, sizeof err)
+    lw_report *r = strcmp(format, "json") == 0 ? model_load_keep(argv[optind], ro.top, err, sizeof err)
                                                 : model_load(argv[optind], err, sizeof err);
     if (!r) {
         lw_err("%s", err);

@@ -379,10 +379,11 @@ static bool is_truncation(const json_error_t *je)
 
 /* The report read with the sites decoded one at a time: jscan finds the "sites" array, jansson decodes and
  * checks everything but its contents as one document, then each site on its own, which is read into the
- * structs and freed. *settled is false when the text is not shaped so (not an object, "sites" missing or
+ * structs and freed (the first keep_sites of them, all when it is negative, stay in root's "sites" too).
+ * *settled is false when the text is not shaped so (not an object, "sites" missing or
  * twice, a site that jansson rejects, anything between sites but commas) or breaks the contract: the caller
  * then reads the file whole, which gives the same report or the same error as always. */
-static lw_report *load_streaming(const char *path, size_t size, bool *settled)
+static lw_report *load_streaming(const char *path, size_t size, long keep_sites, bool *settled)
 {
     *settled = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -435,6 +436,9 @@ static lw_report *load_streaming(const char *path, size_t size, bool *settled)
             break;
         }
         read_site(c, r, so);
+        json_t *kept = json_object_get(r->root, "sites");
+        if (keep_sites < 0 || json_array_size(kept) < (size_t)keep_sites)
+            json_array_append(kept, so);
         json_decref(so);
         pos = jscan_skip_ws(buf, close_at, pos + (size_t)je.position);
         if (pos < close_at && buf[pos] == ',' && (pos = jscan_skip_ws(buf, close_at, pos + 1)) < close_at)
@@ -456,7 +460,7 @@ static lw_report *load_streaming(const char *path, size_t size, bool *settled)
     return r;
 }
 
-static lw_report *load(const char *path, bool whole_tree, char *err, size_t errlen)
+static lw_report *load(const char *path, long keep_sites, bool whole_tree, char *err, size_t errlen)
 {
     const char *hint_txt = "";
     size_t plen = strlen(path);
@@ -486,7 +490,7 @@ static lw_report *load(const char *path, bool whole_tree, char *err, size_t errl
     lw_report *r = NULL;
     if (!whole_tree) {
         bool settled = false;
-        r = load_streaming(path, (size_t)st.st_size, &settled);
+        r = load_streaming(path, (size_t)st.st_size, keep_sites, &settled);
         if (settled)
             return finish(r, path, err, errlen);
     }
@@ -548,12 +552,17 @@ static lw_report *finish(lw_report *r, const char *path, char *err, size_t errle
 
 lw_report *model_load(const char *path, char *err, size_t errlen)
 {
-    return load(path, false, err, errlen);
+    return load(path, 0, false, err, errlen);
+}
+
+lw_report *model_load_keep(const char *path, long keep_sites, char *err, size_t errlen)
+{
+    return load(path, keep_sites, false, err, errlen);
 }
 
 lw_report *model_load_tree(const char *path, char *err, size_t errlen)
 {
-    return load(path, true, err, errlen);
+    return load(path, -1, true, err, errlen);
 }
 
 lw_report *model_load_or_say(const char *path)

@@ -62,7 +62,8 @@ struct lw_strings;
 
 typedef struct {
     const char *file;         /* the path it was read from (owned) */
-    json_t *root;             /* the whole report (model_load_tree), or all but the sites' contents (model_load) */
+    json_t *root;             /* the whole report (model_load_tree), or all but the sites not kept (model_load:
+                                 none kept; model_load_keep: the first N) */
     struct lw_strings *strings; /* every string the structs point to, copied out of the JSON */
     long long version, pid, ppid, seq, previous_seq, uptime_ms;
     const char *program, *reason, *time;
@@ -85,6 +86,10 @@ lw_report *model_load(const char *path, char *err, size_t errlen);
 
 /* As model_load, and `root` keeps the whole JSON tree too (for re-rendering it as JSON). */
 lw_report *model_load_tree(const char *path, char *err, size_t errlen);
+
+/* As model_load, and root's "sites" keeps the first keep_sites site objects (all when negative): what
+ * `report --format json --top N` re-renders, without the memory of the whole tree. */
+lw_report *model_load_keep(const char *path, long keep_sites, char *err, size_t errlen);
 
 /* As model_load, printing the error with lw_err. */
 lw_report *model_load_or_say(const char *path);

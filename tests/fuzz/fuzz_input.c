@@ -190,6 +190,11 @@ static void exercise_report(const char *path, FILE *sink)
         render_opts jo = {.top = 2, .min_age_ms = 10};
         render_json(sink, t, &jo);
         model_free(t);
+        lw_report *k = model_load_keep(path, 2, err2, sizeof err2);
+        if (!k)
+            abort();
+        render_json(sink, k, &jo);
+        model_free(k);
     }
     if (!r)
         return;
