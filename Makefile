@@ -44,8 +44,7 @@ BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 # --- the fuzzing pass over the readers of untrusted input (tests/fuzz), with AddressSanitizer and UBSan ------
-FUZZ_SRC   := tests/fuzz/fuzz_input.c tools/model.c tools/jscan.c tools/render.c tools/lines.c tools/gate.c tools/trend.c \
-	tools/suppress.c tools/svg.c tools/junit.c tools/util.c
+FUZZ_SRC   := tests/fuzz/fuzz_input.c $(filter-out tools/main.c,$(TOOLS_SRC))
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 3
 
