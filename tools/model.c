@@ -197,26 +197,6 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
     }
 }
 
-/* "2026-11-22T03:40:00.123Z" -> ms since the epoch, NAN when it does not look like that. */
-static double parse_time(const char *s)
-{
-    if (!s)
-        return NAN;
-    struct tm tm = {0};
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return NAN;
-    double frac = 0;
-    if (*rest == '.') {
-        char *end;
-        frac = strtod(rest, &end);
-        rest = end;
-    }
-    if (*rest != 'Z' && *rest != '\0')
-        return NAN;
-    return (double)timegm(&tm) * 1000.0 + frac * 1000.0;
-}
-
 static void read_site(load_ctx *c, lw_report *r, json_t *so);
 static lw_report *finish(lw_report *r, const char *path, char *err, size_t errlen);
 
@@ -248,7 +228,7 @@ static void read_report(load_ctx *c, lw_report *r)
     r->seq = get_count(c, root, "seq", "", true);
     r->previous_seq = get_count(c, root, "previous_seq", "", false);
     r->time = get_str(c, root, "time", "", false);
-    r->time_ms = parse_time(r->time);
+    r->time_ms = lw_parse_time_ms(r->time);
     r->uptime_ms = get_count(c, root, "uptime_ms", "", false);
     json_t *cfg = json_object_get(root, "config");
     if (json_is_object(cfg)) {
@@ -377,6 +357,19 @@ static bool is_truncation(const json_error_t *je)
     return json_error_code(je) == json_error_premature_end_of_input;
 }
 
+/* A report over root (owned from here), read but for sites that come one at a time. */
+static lw_report *start(const char *path, json_t *root)
+{
+    lw_report *r = calloc(1, sizeof *r);
+    load_ctx *c = calloc(1, sizeof *c);
+    r->root = root;
+    r->file = strdup(path);
+    r->why = c;
+    c->r = r;
+    read_report(c, r);
+    return r;
+}
+
 /* The report read with the sites decoded one at a time: jscan finds the "sites" array, jansson decodes and
  * checks everything but its contents as one document, then each site on its own, which is read into the
  * structs and freed (the first keep_sites of them, all when it is negative, stay in root's "sites" too).
@@ -419,13 +412,8 @@ static lw_report *load_streaming(const char *path, size_t size, long keep_sites,
         free(buf);
         return NULL;
     }
-    lw_report *r = calloc(1, sizeof *r);
-    r->root = root;
-    r->file = strdup(path);
-    r->why = calloc(1, sizeof(load_ctx));
+    lw_report *r = start(path, root);
     load_ctx *c = r->why;
-    c->r = r;
-    read_report(c, r);
     bool shaped = true;
     for (size_t pos = jscan_skip_ws(buf, close_at, open_at + 1); !c->why[0] && r->version <= REPORT_VERSION &&
                                                                   pos < close_at;) {
@@ -517,14 +505,7 @@ static lw_report *load(const char *path, long keep_sites, bool whole_tree, char 
         json_decref(root);
         return NULL;
     }
-    r = calloc(1, sizeof *r);
-    r->root = root;
-    r->file = strdup(path);
-    r->why = calloc(1, sizeof(load_ctx));
-    load_ctx *c = r->why;
-    c->r = r;
-    read_report(c, r);
-    return finish(r, path, err, errlen);
+    return finish(start(path, root), path, err, errlen);
 }
 
 /* Indexes a report that was read, or turns what went wrong into the one error line. */

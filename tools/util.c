@@ -334,6 +334,25 @@ void lw_xml_escape(FILE *f, const char *s)
     }
 }
 
+double lw_parse_time_ms(const char *s)
+{
+    if (!s)
+        return NAN;
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return NAN;
+    double frac = 0;
+    if (*rest == '.') {
+        char *end;
+        frac = strtod(rest, &end);
+        rest = end;
+    }
+    if (*rest != 'Z' && *rest != '\0')
+        return NAN;
+    return (double)timegm(&tm) * 1000.0 + frac * 1000.0;
+}
+
 long long lw_now_ms(void)
 {
     struct timespec ts;

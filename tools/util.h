@@ -9,6 +9,9 @@
 /* Milliseconds on CLOCK_MONOTONIC: the clock of every deadline. */
 long long lw_now_ms(void);
 
+/* "2026-11-22T03:40:00.123Z" -> milliseconds since the epoch; NAN when it does not look like that. */
+double lw_parse_time_ms(const char *s);
+
 /* Exit codes of every subcommand. */
 enum { LW_EXIT_OK = 0, LW_EXIT_FINDING = 1, LW_EXIT_ERROR = 2 };
 
