@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,6 +200,7 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
 
 static void read_site(load_ctx *c, lw_report *r, json_t *so);
 static lw_report *finish(lw_report *r, const char *path, char *err, size_t errlen);
+static lw_report *load_fd(int fd, const char *path, long keep_sites, bool whole_tree, char *err, size_t errlen);
 
 static void read_report(load_ctx *c, lw_report *r)
 {
@@ -235,6 +237,9 @@ static void read_report(load_ctx *c, lw_report *r)
         r->min_age_ms = get_count(c, cfg, "min_age_ms", "config.", false);
         r->top = get_count(c, cfg, "top", "config.", false);
     }
+    /* config holds the setting; the exit report applies 0 (every live block is a leak then). */
+    if (r->reason && strcmp(r->reason, "exit") == 0)
+        r->min_age_ms = 0;
     json_t *tot = json_object_get(root, "totals");
     if (json_is_object(tot)) {
         r->live_bytes = get_count(c, tot, "live_bytes", "totals.", false);
@@ -376,28 +381,12 @@ static lw_report *start(const char *path, json_t *root)
  * *settled is false when the text is not shaped so (not an object, "sites" missing or
  * twice, a site that jansson rejects, anything between sites but commas) or breaks the contract: the caller
  * then reads the file whole, which gives the same report or the same error as always. */
-static lw_report *load_streaming(const char *path, size_t size, long keep_sites, bool *settled)
+static lw_report *load_streaming(const char *path, const char *buf, size_t len, long keep_sites, bool *settled)
 {
     *settled = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(size ? size : 1);
-    size_t len = 0;
-    while (buf && len < size) {
-        ssize_t n = read(fd, buf + len, size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
     size_t open_at, close_at;
-    if (!buf || !jscan_member_array(buf, len, "sites", &open_at, &close_at)) {
-        free(buf);
+    if (!jscan_member_array(buf, len, "sites", &open_at, &close_at))
         return NULL;
-    }
     /* the document with "sites":[] */
     char *rest = malloc(open_at + 1 + len - close_at);
     json_t *root = NULL;
@@ -409,7 +398,6 @@ static lw_report *load_streaming(const char *path, size_t size, long keep_sites,
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        free(buf);
         return NULL;
     }
     lw_report *r = start(path, root);
@@ -435,7 +423,6 @@ static lw_report *load_streaming(const char *path, size_t size, long keep_sites,
             shaped = false;
         break;
     }
-    free(buf);
     /* A problem is reported as the whole read finds it: JSON that does not parse comes before what the
      * contract does not allow, wherever each is in the file. */
     if (!shaped || ((load_ctx *)r->why)->why[0]) {
@@ -450,12 +437,31 @@ static lw_report *load_streaming(const char *path, size_t size, long keep_sites,
 
 static lw_report *load(const char *path, long keep_sites, bool whole_tree, char *err, size_t errlen)
 {
+    /* Non-blocking, so a FIFO or a device given as a report cannot hang the command before fstat sees it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
+                 strerror(errno));
+        return NULL;
+    }
+    lw_report *r = load_fd(fd, path, keep_sites, whole_tree, err, errlen);
+    close(fd);
+    return r;
+}
+
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen)
+{
+    return load_fd(fd, path, 0, false, err, errlen);
+}
+
+static lw_report *load_fd(int fd, const char *path, long keep_sites, bool whole_tree, char *err, size_t errlen)
+{
     const char *hint_txt = "";
     size_t plen = strlen(path);
     if (plen > 4 && strcmp(path + plen - 4, ".txt") == 0)
         hint_txt = " (this is the text report; use the .json file beside it)";
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
                  strerror(errno));
         return NULL;
@@ -465,25 +471,61 @@ static lw_report *load(const char *path, long keep_sites, bool whole_tree, char 
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        /* a FIFO or a device would block or never end */
-        snprintf(err, errlen, "%s: is not a regular file (%s): pass a .json report file", path,
-                 S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+        snprintf(err, errlen, "%s: not a regular file (a pipe, socket or device): pass the .json file of a "
+                 "leakwatch report", path);
         return NULL;
     }
-    if (st.st_size == 0) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    /* Read whole, not by st_size: /proc and other pseudo files say 0 and have content. */
+    size_t len = 0, cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    char *text = malloc(cap);
+    ssize_t n;
+    while (text && (n = read(fd, text + len, cap - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, strerror(errno));
+            free(text);
+            return NULL;
+        }
+        len += (size_t)n;
+        if (len == cap) {
+            char *more = realloc(text, cap * 2);
+            if (!more)
+                free(text);
+            text = more;
+            cap *= 2;
+        }
+    }
+    if (!text) {
+        snprintf(err, errlen, "%s: not enough memory to read it", path);
+        return NULL;
+    }
+    if (len == 0) {
         snprintf(err, errlen, "%s: not a leakwatch report (empty file): take a new report, e.g. with leakwatch dump PID",
                  path);
+        free(text);
+        return NULL;
+    }
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        snprintf(err, errlen, "%s: not a leakwatch report (a NUL byte at byte %zu: binary data, not JSON text): pass "
+                 "an unmodified .json report", path, (size_t)(nul - text) + 1);
+        free(text);
         return NULL;
     }
     lw_report *r = NULL;
     if (!whole_tree) {
         bool settled = false;
-        r = load_streaming(path, (size_t)st.st_size, keep_sites, &settled);
-        if (settled)
+        r = load_streaming(path, text, len, keep_sites, &settled);
+        if (settled) {
+            free(text);
             return finish(r, path, err, errlen);
+        }
     }
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);

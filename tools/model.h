@@ -91,6 +91,9 @@ lw_report *model_load_tree(const char *path, char *err, size_t errlen);
  * `report --format json --top N` re-renders, without the memory of the whole tree. */
 lw_report *model_load_keep(const char *path, long keep_sites, char *err, size_t errlen);
 
+/* The same from an open fd (a regular file; path names it in messages and r->file). The fd stays open. */
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
+
 /* As model_load, printing the error with lw_err. */
 lw_report *model_load_or_say(const char *path);
 
