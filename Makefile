@@ -44,7 +44,7 @@ BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 # --- the fuzzing pass over the readers of untrusted input (tests/fuzz), with AddressSanitizer and UBSan ------
-FUZZ_SRC   := tests/fuzz/fuzz_input.c $(filter-out tools/main.c,$(TOOLS_SRC))
+FUZZ_SRC   := tests/fuzz/fuzz_input.c $(filter-out tools/main.c,$(TOOLS_SRC)) shim/config.c shim/log.c shim/out.c
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 3
 
@@ -98,10 +98,10 @@ $(B)/bench/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -O2 -g $(WARN) -pthread $< -o $@
 
-$(B)/fuzz/fuzz_input: $(FUZZ_SRC) $(wildcard tools/*.h)
+$(B)/fuzz/fuzz_input: $(FUZZ_SRC) $(wildcard tools/*.h shim/*.h)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@ (asan, ubsan)")
-	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools $(FUZZ_FLAGS) $(WARN) $(FUZZ_SRC) -o $@ $(TOOLS_LIBS)
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools -Ishim $(FUZZ_FLAGS) $(WARN) $(FUZZ_SRC) -o $@ $(TOOLS_LIBS)
 
 # A short deterministic pass (fixed seed, FUZZ_SECONDS per reader); part of check.
 fuzz: $(B)/fuzz/fuzz_input
