@@ -1,4 +1,4 @@
-/* model.c — reads a leakwatch JSON report with jansson and checks it against the version-1 contract.
+/* model.c — reads a leakwatch JSON report with jansson and checks it against the contract (versions 1 and 2).
  * Field getters record the first problem in the load context and return a neutral value, so the loader
  * reads straight through and reports one precise reason ("sites[3].live_bytes is not an integer"). */
 #include "model.h"
@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include "jscan.h"
 
-#define REPORT_VERSION 1
+#define REPORT_VERSION 2
 
 typedef struct {
     char why[256];            /* first problem found, empty while all is well */
@@ -250,6 +250,7 @@ static void read_report(load_ctx *c, lw_report *r)
         r->mmap_live_regions = get_count(c, tot, "mmap_live_regions", "totals.", false);
         r->nsites_total = get_count(c, tot, "sites", "totals.", false);
         r->untracked_frees = get_count(c, tot, "untracked_frees", "totals.", false);
+        r->reserved_untouched_bytes = get_count(c, tot, "reserved_untouched_bytes", "totals.", false);
     }
     json_t *mods = get_array(c, root, "modules", "", false);
     r->nmodules = mods ? json_array_size(mods) : 0;
@@ -303,6 +304,7 @@ static void read_site(load_ctx *c, lw_report *r, json_t *so)
         s->kind = "heap";
     s->live_bytes = get_count(c, so, "live_bytes", w, true);
     s->live_blocks = get_count(c, so, "live_blocks", w, true);
+    s->reserved_untouched_bytes = get_count(c, so, "reserved_untouched_bytes", w, false);
     s->allocs = get_count(c, so, "allocs", w, false);
     s->frees = get_count(c, so, "frees", w, false);
     s->bytes_allocated = get_count(c, so, "bytes_allocated", w, false);
