@@ -11,6 +11,7 @@
 #include "report.h"
 #include "arena.h"
 #include "blocks.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "counts.h"
@@ -580,6 +581,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_u64_grouped(o, s->nlive_sites);
     out_str(o, " sites with live memory; untracked frees: ");
     out_u64_grouped(o, track_untracked_frees());
+    late_report_text(o);
     out_str(o, "\nLeak records: live blocks older than ");
     out_age(o, s->min_age_ms);
     out_str(o, ", grouped by creation stack, largest first.\n");
@@ -737,6 +739,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
     out_str(o, ",\"time\":");
     out_json_str(o, when);
     json_kv_u64(o, "uptime_ms", s->now, 1);
+    late_report_json(o);
     out_str(o, ",\"config\":");
     json_config(o);
     out_str(o, ",\"totals\":{");

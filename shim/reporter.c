@@ -17,6 +17,7 @@
 #include "blocks.h"
 #include "counts.h"
 #include "lock.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "regions.h"
@@ -207,6 +208,11 @@ static void remove_state(void)
     unlink(path);
 }
 
+void reporter_withdraw(void)
+{
+    remove_state();
+}
+
 /* Writes both files of one report; report_lock held. */
 static int write_report_locked(enum report_reason reason)
 {
@@ -346,6 +352,7 @@ static void *reporter_main(void *arg)
         }
         if (!lw_is_on())
             continue;
+        late_tick();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             sites_sample_growth();

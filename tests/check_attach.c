@@ -1,0 +1,281 @@
+/* check_attach — `leakwatch attach`/`detach` against running processes started without the shim: tracking
+ * from the attach on (a leak that keeps growing is found, memory from before is never attributed and its
+ * frees are counted as untracked), detach gives the allocation functions back, and the refusals (a static
+ * binary, attaching twice, detaching a preloaded process, another user's process, a dead PID) are one line
+ * each and leave the target as it was. The targets count system calls that failed with EINTR: a tracer's
+ * stop must restart them as the kernel does. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "testutil.h"
+
+static int exit_code(const struct tu_proc *p)
+{
+    return WIFEXITED(p->status) ? WEXITSTATUS(p->status) : -1;
+}
+
+/* Runs build/leakwatch with args (NULL-terminated). */
+static void lw(struct tu_proc *p, struct tu_env *env, char **args)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = tu_strf("%s/leakwatch", tu_build_dir());
+    while (args[n - 1] && n < 31) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    tu_run(p, argv, env->vars, 60);
+    free(argv[0]);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static int maps_mention(pid_t pid, const char *what)
+{
+    char *path = tu_strf("/proc/%d/maps", (int)pid);
+    char *maps = tu_slurp(path);
+    int found = maps && strstr(maps, what) != NULL;
+    free(maps);
+    free(path);
+    return found;
+}
+
+/* Starts a fixture without the shim and waits for its "ready". */
+static void start_bare(struct tu_proc *p, struct tu_env *env, const char *fixture)
+{
+    char *path = tu_fixture(fixture);
+    char *argv[] = {path, NULL};
+    tu_env_base(env, "/nonexistent");
+    tu_env_unset(env, "LEAKWATCH_OUT");
+    tu_spawn(p, argv, env->vars, NULL);
+    ck_assert_msg(tu_read_until(p, "ready", 20) == 0, "%s never said ready: %s", fixture, p->err);
+    free(path);
+}
+
+/* Stops attach_target with SIGTERM and checks it ran on unharmed: exit 0, no read failed with EINTR, and
+ * no sleep either unless signals (reports) were sent to it. */
+static void expect_target_unharmed(struct tu_proc *t, int signalled)
+{
+    kill(t->pid, SIGTERM);
+    tu_finish(t, 20);
+    ck_assert_msg(exit_code(t) == 0 && strstr(t->out, " iterations, 0 read eintr, ") &&
+                  (signalled || strstr(t->out, ", 0 sleep eintr")),
+                  "the target did not run on as before: %s, stdout %s, stderr %s", tu_status_str(t), t->out, t->err);
+}
+
+static long long site_live(json_t *report, const char *fn)
+{
+    return tu_int(tu_site(report, fn), "live_bytes");
+}
+
+START_TEST(attach_tracks_from_now_on)
+{
+    struct tu_env env;
+    struct tu_proc t, p;
+    start_bare(&t, &env, "attach_target");
+    ck_assert_msg(!maps_mention(t.pid, "libleakwatch"), "the target carries the shim before the attach");
+    char *out = tu_tempdir(), *spid = tu_strf("%d", (int)t.pid);
+    char *a1[] = {"attach", "--out", out, "--min-age", "0", "--quiet", spid, NULL};
+    lw(&p, &env, a1);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.err, "attached to PID"), "attach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    ck_assert(maps_mention(t.pid, "libleakwatch.so"));
+
+    nap_ms(500);
+    char *a2[] = {"dump", spid, NULL};
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 0, "first dump: %s %s", tu_status_str(&p), p.err);
+    ck_assert_msg(strstr(p.out, "\nTracking started ") && strstr(p.out, "when leakwatch attached to the running "
+                  "process: memory allocated before then is not attributed to any site"),
+                  "the text report does not say when tracking started: %s", p.out);
+    tu_proc_free(&p);
+    nap_ms(500);
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 0, "second dump: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+
+    json_t *r1 = tu_report(out, "attach_target", t.pid, 1), *r2 = tu_report(out, "attach_target", t.pid, 2);
+    ck_assert(json_is_true(json_object_get(r1, "attached")));
+    ck_assert(json_is_string(json_object_get(r1, "tracking_since")));
+    /* the leak that goes on after the attach is found, and keeps growing: 256 bytes every 10 ms */
+    long long before = site_live(r1, "fx_attach_leak"), after = site_live(r2, "fx_attach_leak");
+    ck_assert_msg(before >= 256 * 10 && before % 256 == 0 && after >= before + 256 * 10,
+                  "fx_attach_leak: %lld then %lld live bytes", before, after);
+    /* the blocks from before the attach belong to no site; freeing them is counted, never subtracted */
+    ck_assert_int_eq(tu_sites_naming(r2, "fx_old_alloc"), 0);
+    json_t *totals = json_object_get(r2, "totals");
+    ck_assert_msg(tu_int(totals, "untracked_frees") >= 20, "untracked frees: %lld",
+                  tu_int(totals, "untracked_frees"));
+    /* the C library's own calls (strdup) reach the hooks too: the churn frees everything it allocates */
+    ck_assert_int_eq(tu_sites_naming(r2, "fx_churn"), 0);
+    ck_assert_msg(tu_int(totals, "allocs") > 3 * 50 &&
+                  tu_int(totals, "allocs") - tu_int(totals, "frees") == tu_int(totals, "live_blocks"),
+                  "allocs %lld frees %lld live blocks %lld", tu_int(totals, "allocs"), tu_int(totals, "frees"),
+                  tu_int(totals, "live_blocks"));
+    tu_assert_totals(r2, site_live(r2, "fx_attach_leak"), site_live(r2, "fx_attach_leak") / 256);
+    json_decref(r1);
+    json_decref(r2);
+
+    char *a3[] = {"detach", spid, NULL};
+    lw(&p, &env, a3);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.err, "detached from PID"), "detach: %s %s", tu_status_str(&p),
+                  p.err);
+    tu_proc_free(&p);
+    /* inert: nothing answers a dump any more, and the report signal is the program's again */
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 2, "dump after detach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    expect_target_unharmed(&t, 1);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    tu_rmtree(out);
+    free(out);
+    free(spid);
+}
+END_TEST
+
+/* A refused attach: exit 2, one line naming the problem, and the target untouched. */
+static void expect_refusal(struct tu_env *env, char **args, const char *needle)
+{
+    struct tu_proc p;
+    lw(&p, env, args);
+    ck_assert_msg(exit_code(&p) == 2 && strstr(p.err, needle) && lines(p.err) == 1 &&
+                  strncmp(p.err, "leakwatch: ", 11) == 0,
+                  "%s %s: expected one line with \"%s\", got %s: %s", args[0], args[1], needle, tu_status_str(&p),
+                  p.err);
+    tu_proc_free(&p);
+}
+
+START_TEST(attach_refuses_clearly)
+{
+    struct tu_env env;
+    struct tu_proc t, p;
+
+    /* a statically linked program has no loader to load the shim with */
+    start_bare(&t, &env, "static_idle");
+    char *spid = tu_strf("%d", (int)t.pid);
+    char *a1[] = {"attach", spid, NULL};
+    expect_refusal(&env, a1, "statically linked");
+    kill(t.pid, SIGTERM);
+    tu_finish(&t, 20);
+    ck_assert_msg(exit_code(&t) == 0 && strstr(t.out, "static_idle: stopped"), "static target: %s %s",
+                  tu_status_str(&t), t.out);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(spid);
+
+    /* attaching twice, and detaching twice */
+    start_bare(&t, &env, "attach_target");
+    spid = tu_strf("%d", (int)t.pid);
+    char *a2[] = {"attach", "--quiet", spid, NULL};
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 0, "attach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    expect_refusal(&env, a2, "is already tracked by leakwatch");
+    char *a3[] = {"detach", spid, NULL};
+    lw(&p, &env, a3);
+    ck_assert_msg(exit_code(&p) == 0, "detach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    expect_refusal(&env, a3, "is already detached");
+    expect_refusal(&env, a2, "was attached and detached before");
+    expect_target_unharmed(&t, 0);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(spid);
+
+    /* another user's process: refused before anything is touched */
+    start_bare(&t, &env, "attach_target");
+    spid = tu_strf("%d", (int)t.pid);
+    if (geteuid() == 0) {
+        char *lwpath = tu_strf("%s/leakwatch", tu_build_dir());
+        int errp[2];
+        ck_assert(pipe(errp) == 0);
+        pid_t c = fork();
+        if (c == 0) {
+            dup2(errp[1], 2);
+            if (setgid(65534) != 0 || setuid(65534) != 0)
+                _exit(99);
+            execl(lwpath, lwpath, "attach", spid, (char *)NULL);
+            _exit(98);
+        }
+        close(errp[1]);
+        char buf[1024] = "";
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof buf - 1 && (n = read(errp[0], buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        close(errp[0]);
+        int st;
+        waitpid(c, &st, 0);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(buf, "belongs to uid 0, not to you") &&
+                      lines(buf) == 1, "attach as nobody: status %d: %s", st, buf);
+        free(lwpath);
+    }
+    ck_assert(!maps_mention(t.pid, "libleakwatch"));
+    /* a bad PID */
+    char *a4[] = {"attach", "999999999", NULL};
+    expect_refusal(&env, a4, "no running process has PID 999999999");
+    char *a7[] = {"detach", spid, NULL};
+    expect_refusal(&env, a7, "has no libleakwatch.so loaded");
+    expect_target_unharmed(&t, 0);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(spid);
+
+    /* a process that carries the shim from its start: already tracked; nothing to detach */
+    char *out = tu_tempdir(), *idle = tu_fixture("idle");
+    char *run[] = {tu_strf("%s/leakwatch", tu_build_dir()), "run", "--out", out, "--", idle, NULL};
+    tu_env_base(&env, "/nonexistent");
+    tu_spawn(&t, run, env.vars, NULL);
+    ck_assert(tu_read_until(&t, "ready", 20) == 0);
+    spid = tu_strf("%d", (int)t.pid);
+    char *a5[] = {"attach", spid, NULL};
+    expect_refusal(&env, a5, "is already tracked by leakwatch");
+    char *a6[] = {"detach", spid, NULL};
+    expect_refusal(&env, a6, "carries the shim from its start (preloaded)");
+    kill(t.pid, SIGKILL);
+    tu_finish(&t, 10);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(run[0]);
+    free(spid);
+    free(idle);
+    tu_rmtree(out);
+    free(out);
+}
+END_TEST
+
+static Suite *attach_suite(void)
+{
+    Suite *s = suite_create("attach");
+    TCase *tc = tcase_create("native");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, attach_tracks_from_now_on);
+    tcase_add_test(tc, attach_refuses_clearly);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+LW_SUITE(attach_suite)
