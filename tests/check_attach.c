@@ -4,8 +4,11 @@
  * binary, attaching twice, detaching a preloaded process, another user's process, a dead PID) are one line
  * each and leave the target as it was. The targets count system calls that failed with EINTR: a tracer's
  * stop must restart them as the kernel does. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +269,59 @@ START_TEST(attach_refuses_clearly)
 }
 END_TEST
 
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* nginx started without the shim, two workers, wrk over loopback: attach both workers in the middle of the
+ * load, dump them, detach after it. Not one request may fail (wrk prints "Socket errors" or "Non-2xx" then). */
+START_TEST(attach_nginx_workers_under_load)
+{
+    ck_assert_msg(access("/usr/sbin/nginx", X_OK) == 0, "/usr/sbin/nginx is not installed (make deps)");
+    ck_assert_msg(system("command -v wrk >/dev/null") == 0, "wrk is not installed (make deps)");
+    char *dir = tu_tempdir();
+    char *script = tu_strf("%s/../tests/e2e/attach-nginx.sh", tu_build_dir());
+    int front = free_port(), back;
+    do
+        back = free_port();
+    while (back == front);
+    char *fs = tu_strf("%d", front), *bs = tu_strf("%d", back);
+    char *argv[] = {"/bin/bash", script, (char *)tu_build_dir(), dir, fs, bs, "5", NULL};
+    struct tu_env env;
+    struct tu_proc p;
+    tu_env_base(&env, "/nonexistent");
+    tu_env_unset(&env, "LEAKWATCH_OUT");
+    tu_run(&p, argv, env.vars, 90);
+    ck_assert_msg(exit_code(&p) == 0, "%s: %s\n%s\n%s", script, tu_status_str(&p), p.out, p.err);
+    int attached = 0, dumped = 0, detached = 0, alive = 0;
+    for (char *line = p.out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        int pid;
+        attached += sscanf(line, "attach %d rc=0 ", &pid) == 1;
+        if (sscanf(line, "dump %d rc=0 ", &pid) == 1 && strncmp(strstr(line, "tracking="), "tracking=yes", 12) == 0)
+            dumped++;
+        detached += sscanf(line, "detach %d rc=0", &pid) == 1;
+        alive += sscanf(line, "alive %d yes", &pid) == 1;
+    }
+    ck_assert_msg(attached == 2 && dumped == 2 && detached == 2 && alive == 2, "steps:\n%s\n%s", p.out, p.err);
+    ck_assert_msg(strstr(p.out, " requests in ") && !strstr(p.out, "Socket errors") && !strstr(p.out, "Non-2xx"),
+                  "wrk saw failed requests:\n%s", p.out);
+    tu_proc_free(&p);
+    tu_env_free(&env);
+    free(fs);
+    free(bs);
+    free(script);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *attach_suite(void)
 {
     Suite *s = suite_create("attach");
@@ -274,6 +330,7 @@ static Suite *attach_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
+    tcase_add_test(tc, attach_nginx_workers_under_load);
     suite_add_tcase(s, tc);
     return s;
 }
