@@ -269,6 +269,34 @@ START_TEST(attach_refuses_clearly)
 }
 END_TEST
 
+/* gate --attach on a running process: attached for the rounds, the growing site fails, detached after. */
+START_TEST(gate_attach_running_server)
+{
+    struct tu_env env;
+    struct tu_proc t, p;
+    start_bare(&t, &env, "attach_target");
+    char *out = tu_tempdir(), *spid = tu_strf("%d", (int)t.pid);
+    char *a1[] = {"gate", "--attach", spid, "--rounds", "4", "--warmup", "1", "--min-growth", "4K", "--out", out,
+                  "--load", "sleep 0.4", NULL};
+    lw(&p, &env, a1);
+    ck_assert_msg(exit_code(&p) == 1 && strstr(p.out, "FAIL  site") && strstr(p.out, "fx_attach_leak") &&
+                  strstr(p.out, "FAIL: 1 site keeps growing") && strstr(p.err, "attached to PID"),
+                  "gate --attach: %s\n%s\n%s", tu_status_str(&p), p.out, p.err);
+    ck_assert_int_eq(tu_count_files(out, "attach_target."), 8);
+    tu_proc_free(&p);
+    char *a2[] = {"dump", spid, NULL};
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 2, "the gate left the process attached: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    expect_target_unharmed(&t, 1);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    tu_rmtree(out);
+    free(out);
+    free(spid);
+}
+END_TEST
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -331,6 +359,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
     tcase_add_test(tc, attach_nginx_workers_under_load);
+    tcase_add_test(tc, gate_attach_running_server);
     suite_add_tcase(s, tc);
     return s;
 }
