@@ -269,6 +269,56 @@ START_TEST(attach_refuses_clearly)
 }
 END_TEST
 
+/* A module the program loads after the attach (python3 importing sqlite3, which loads _sqlite3 and
+ * libsqlite3) is followed: the live blocks sqlite keeps for its open database have libsqlite3 sites. */
+START_TEST(attach_follows_modules_loaded_later)
+{
+    ck_assert_msg(access("/usr/bin/python3", X_OK) == 0, "/usr/bin/python3 is not installed (make deps)");
+    char *out = tu_tempdir(), *go = tu_strf("%s/go", out);
+    char *script = tu_strf("import os, time\n"
+                           "print('ready', flush=True)\n"
+                           "while not os.path.exists('%s'): time.sleep(0.02)\n"
+                           "import sqlite3\n"
+                           "db = sqlite3.connect(':memory:')\n"
+                           "db.execute('create table t(a text)')\n"
+                           "time.sleep(0.5)\n"
+                           "for i in range(2000): db.execute('insert into t values(?)', ('x' * 100,))\n"
+                           "print('loaded', flush=True)\n"
+                           "time.sleep(30)\n", go);
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    tu_env_unset(&env, "LEAKWATCH_OUT");
+    struct tu_proc t, p;
+    char *argv[] = {"/usr/bin/python3", "-c", script, NULL};
+    tu_spawn(&t, argv, env.vars, NULL);
+    ck_assert_msg(tu_read_until(&t, "ready", 20) == 0, "python3 never said ready: %s", t.err);
+    char *spid = tu_strf("%d", (int)t.pid);
+    char *a1[] = {"attach", "--out", out, "--min-age", "0", "--quiet", spid, NULL};
+    lw(&p, &env, a1);
+    ck_assert_msg(exit_code(&p) == 0, "attach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    ck_assert(!maps_mention(t.pid, "libsqlite3"));
+    FILE *f = fopen(go, "w");
+    ck_assert(f != NULL);
+    fclose(f);
+    ck_assert_msg(tu_read_until(&t, "loaded", 30) == 0, "python3 never loaded sqlite3: %s", t.err);
+    char *a2[] = {"dump", spid, NULL};
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "(/lib/x86_64-linux-gnu/libsqlite3.so.0+0x"),
+                  "no site in libsqlite3, loaded after the attach: %s %s", tu_status_str(&p), p.out);
+    tu_proc_free(&p);
+    kill(t.pid, SIGKILL);
+    tu_finish(&t, 10);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    tu_rmtree(out);
+    free(out);
+    free(go);
+    free(script);
+    free(spid);
+}
+END_TEST
+
 /* gate --attach on a running process: attached for the rounds, the growing site fails, detached after. */
 START_TEST(gate_attach_running_server)
 {
@@ -360,6 +410,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, attach_refuses_clearly);
     tcase_add_test(tc, attach_nginx_workers_under_load);
     tcase_add_test(tc, gate_attach_running_server);
+    tcase_add_test(tc, attach_follows_modules_loaded_later);
     suite_add_tcase(s, tc);
     return s;
 }
