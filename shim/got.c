@@ -5,7 +5,13 @@
  * holding the global definition (or, for a lazily bound JUMP_SLOT, still pointing into its own module's
  * PLT) is what a preloaded shim would have received; only those are rewritten. Entries in the RELRO
  * segment are made writable for the store and read-only again. A store of an aligned 8-byte entry is
- * atomic, so threads calling through it meanwhile get either the real function or the hook. */
+ * atomic, so threads calling through it meanwhile get either the real function or the hook.
+ *
+ * A module is listed (dl_iterate_phdr) as soon as it is mapped, before the loader has relocated it and made
+ * its RELRO read-only: rewriting it then would be undone by the relocation, and making a page read-only
+ * under the loader's feet would crash the program. So every pass first counts the modules, then waits for
+ * any dlopen in progress to finish (a dlopen with RTLD_NOLOAD takes the loader's lock), and then touches only
+ * the modules counted before the wait; later ones wait for the next pass. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
@@ -41,6 +47,7 @@ static struct {
     unsigned nsaved, cap;
     unsigned long long adds_seen;
     size_t page;
+    char self_path[512];
 } got = { .lock = LW_LOCK_INIT };
 
 /* Our own hooks by name: a lookup through our own handle finds our definitions first, whatever the
@@ -52,12 +59,16 @@ static int resolve_hooks_locked(void)
     Dl_info self;
     if (!dladdr((void *)resolve_hooks_locked, &self) || !self.dli_fname)
         return -1;
-    void *handle = dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    size_t len = strlen(self.dli_fname);
+    if (len >= sizeof got.self_path)
+        return -1;
+    memcpy(got.self_path, self.dli_fname, len + 1);
+    void *handle = dlopen(got.self_path, RTLD_NOW | RTLD_NOLOAD);
     if (!handle)
         return -1;
     for (unsigned i = 0; i < NHOOKS; i++) {
         got.hook[i] = (uintptr_t)dlsym(handle, hooked_names[i]);
-        got.real[i] = (uintptr_t)dlsym(RTLD_DEFAULT, hooked_names[i]);
+        got.real[i] = (uintptr_t)got_global_definition(hooked_names[i]);
     }
     dlclose(handle);
     for (unsigned i = 0; i < NHOOKS; i++)
@@ -173,9 +184,87 @@ static int store_entry(const struct module *m, uintptr_t *slot, uintptr_t value)
     return 0;
 }
 
+/* ---- the definition a PLT call binds to ---------------------------------------------------------- */
+
+struct lookup {
+    const char *name;
+    uint32_t hash;
+    uintptr_t self_base;
+    void *found;
+};
+
+/* A GNU hash lookup of a defined, default-version symbol in one module. */
+static void *module_definition(const struct dl_phdr_info *info, const char *name, uint32_t h)
+{
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (!dyn)
+        return NULL;
+    struct module m = { .base = info->dlpi_addr };
+    const uint32_t *gnu = NULL;
+    const ElfW(Versym) *versym = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_GNU_HASH)
+            gnu = (const uint32_t *)dyn_ptr(&m, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_SYMTAB)
+            m.symtab = (const ElfW(Sym) *)dyn_ptr(&m, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_STRTAB)
+            m.strtab = (const char *)dyn_ptr(&m, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_VERSYM)
+            versym = (const ElfW(Versym) *)dyn_ptr(&m, dyn->d_un.d_ptr);
+    }
+    if (!gnu || !m.symtab || !m.strtab || gnu[0] == 0)
+        return NULL;
+    uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_words = gnu[2];
+    const uint32_t *buckets = gnu + 4 + bloom_words * (sizeof(ElfW(Addr)) / 4);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t idx = buckets[h % nbuckets];
+    if (idx < symoffset)
+        return NULL;
+    for (;; idx++) {
+        uint32_t ch = chain[idx - symoffset];
+        const ElfW(Sym) *sym = &m.symtab[idx];
+        /* an undefined symbol with a value is a canonical PLT entry of the executable, not a definition */
+        if ((ch | 1) == (h | 1) && sym->st_shndx != SHN_UNDEF && sym->st_value != 0 &&
+            (!versym || !(versym[idx] & 0x8000)) && strcmp(m.strtab + sym->st_name, name) == 0)
+            return (void *)(info->dlpi_addr + sym->st_value);
+        if (ch & 1)
+            return NULL;
+    }
+}
+
+static int find_definition(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct lookup *q = data;
+    if (info->dlpi_addr == q->self_base || info->dlpi_addr == getauxval(AT_SYSINFO_EHDR))
+        return 0;
+    q->found = module_definition(info, q->name, q->hash);
+    return q->found != NULL;
+}
+
+void *got_global_definition(const char *name)
+{
+    Dl_info self;
+    struct lookup q = { name, 5381, 0, NULL };
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        q.hash = q.hash * 33 + *p;
+    if (dladdr((void *)got_global_definition, &self))
+        q.self_base = (uintptr_t)self.dli_fbase;
+    dl_iterate_phdr(find_definition, &q);
+    return q.found ? q.found : dlsym(RTLD_DEFAULT, name);
+}
+
+/* ---- one pass ------------------------------------------------------------------------------------- */
+
 struct walk {
     int restore;
     int changed;
+    unsigned index, limit;         /* only the first `limit` modules: those complete before the wait */
+    unsigned long long subs;       /* a module unloaded meanwhile: the pass stops, the next one redoes it */
+    int stopped;
 };
 
 static void redirect_module_locked(const struct module *m, struct walk *w)
@@ -224,8 +313,10 @@ static void restore_module_locked(const struct module *m, struct walk *w)
 static int visit(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct walk *w = data;
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs))
-        got.adds_seen = info->dlpi_adds;
+    if (w->index++ >= w->limit || (size > offsetof(struct dl_phdr_info, dlpi_subs) && info->dlpi_subs != w->subs)) {
+        w->stopped = w->index <= w->limit;
+        return 1;
+    }
     /* the loader's own calls do not go through a GOT we could rewrite, and the vDSO has none */
     if (info->dlpi_addr == getauxval(AT_BASE) || info->dlpi_addr == getauxval(AT_SYSINFO_EHDR))
         return 0;
@@ -239,22 +330,55 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+struct census {
+    unsigned long long adds, subs;
+    unsigned count;
+};
+
+static int count_modules(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct census *c = data;
+    if (size > offsetof(struct dl_phdr_info, dlpi_subs)) {
+        c->adds = info->dlpi_adds;
+        c->subs = info->dlpi_subs;
+    }
+    c->count++;
+    return 0;
+}
+
+/* Returns once no dlopen or dlclose is in progress: RTLD_NOLOAD of a loaded library takes the loader's lock
+ * and changes nothing (the reference it takes is dropped again). */
+static void wait_for_loader(void)
+{
+    void *handle = dlopen(got.self_path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle)
+        dlclose(handle);
+}
+
+/* One pass over the modules complete before it started (see the top of the file). */
+static int pass_locked(int restore)
+{
+    struct census before = { 0, 0, 0 };
+    dl_iterate_phdr(count_modules, &before);
+    wait_for_loader();
+    struct walk w = { restore, 0, 0, before.count, before.subs, 0 };
+    dl_iterate_phdr(visit, &w);
+    if (!w.stopped)
+        got.adds_seen = before.adds;
+    return w.changed;
+}
+
 int got_redirect(void)
 {
     lw_lock(&got.lock);
-    struct walk w = { 0, 0 };
-    if (resolve_hooks_locked() < 0) {
-        lw_unlock(&got.lock);
-        return -1;
-    }
-    dl_iterate_phdr(visit, &w);
+    int changed = resolve_hooks_locked() < 0 ? -1 : pass_locked(0);
     lw_unlock(&got.lock);
-    return w.changed;
+    return changed;
 }
 
 static int read_adds(struct dl_phdr_info *info, size_t size, void *data)
 {
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs))
+    if (size > offsetof(struct dl_phdr_info, dlpi_subs))
         *(unsigned long long *)data = info->dlpi_adds;
     return 1;
 }
@@ -270,11 +394,10 @@ void got_redirect_new_modules(void)
 int got_restore(void)
 {
     lw_lock(&got.lock);
-    struct walk w = { 1, 0 };
-    dl_iterate_phdr(visit, &w);
+    int changed = got.resolved ? pass_locked(1) : 0;
     got.nsaved = 0;              /* entries of modules unloaded since: nothing to put back */
     lw_unlock(&got.lock);
-    return w.changed;
+    return changed;
 }
 
 unsigned got_redirected_count(void)

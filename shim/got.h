@@ -20,6 +20,12 @@ void got_redirect_new_modules(void);
  * the number of entries restored. */
 int got_restore(void);
 
+/* The definition of `name` a PLT call from the program binds to: the first module in load order that
+ * defines it (the shim itself excepted). Unlike dlsym(RTLD_DEFAULT), never an executable's canonical PLT
+ * entry (a non-PIE program that takes malloc's address), which leads back through the program's own GOT.
+ * Calls the dynamic loader: no lock that malloc or free can take may be held. */
+void *got_global_definition(const char *name);
+
 /* Entries currently sent to the hooks. */
 unsigned got_redirected_count(void);
 

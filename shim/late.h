@@ -21,6 +21,11 @@ void late_tick(void);
 void late_report_text(struct out *o);
 void late_report_json(struct out *o);
 
+/* The exported entry points (called by the tool through ptrace, or by Agent_OnAttach in a JVM): start
+ * tracking from the attach file's settings, or undo it. Return a late_result. */
+int leakwatch_attach(void);
+int leakwatch_detach(void);
+
 /* Results of the exported entry points, as the tool reads them. */
 enum late_result {
     LATE_OK = 0,

@@ -10,6 +10,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "state.h"
+#include "got.h"
 #include "log.h"
 #include "reporter.h"
 #include "signals.h"
@@ -33,7 +34,7 @@ void lw_disable(const char *why)
  * definition the program's own modules are bound to, which is what their GOT entries hold. */
 static void *next_symbol(const char *name, const char *fallback)
 {
-    void *p = dlsym(lw.late ? RTLD_DEFAULT : RTLD_NEXT, name);
+    void *p = lw.late ? got_global_definition(name) : dlsym(RTLD_NEXT, name);
     if (!p && fallback)
         p = dlsym(RTLD_DEFAULT, fallback);
     return p;

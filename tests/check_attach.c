@@ -1,9 +1,11 @@
 /* check_attach — `leakwatch attach`/`detach` against running processes started without the shim: tracking
  * from the attach on (a leak that keeps growing is found, memory from before is never attributed and its
- * frees are counted as untracked), detach gives the allocation functions back, and the refusals (a static
- * binary, attaching twice, detaching a preloaded process, another user's process, a dead PID) are one line
- * each and leave the target as it was. The targets count system calls that failed with EINTR: a tracer's
- * stop must restart them as the kernel does. */
+ * frees are counted as untracked), modules loaded after the attach are followed, detach gives the allocation
+ * functions back, and the refusals (a static binary, attaching twice, detaching a preloaded process, another
+ * user's process, a dead PID) are one line each and leave the target as it was. The targets count system
+ * calls that failed with EINTR: a tracer's stop must restart them as the kernel does. nginx workers and the
+ * Netty gateway (through HotSpot's attach mechanism) are attached under wrk's load without a failed request,
+ * and `gate --attach` gates a process that runs already. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -131,8 +133,10 @@ START_TEST(attach_tracks_from_now_on)
                   tu_int(totals, "untracked_frees"));
     /* the C library's own calls (strdup) reach the hooks too: the churn frees everything it allocates */
     ck_assert_int_eq(tu_sites_naming(r2, "fx_churn"), 0);
-    ck_assert_msg(tu_int(totals, "allocs") > 3 * 50 &&
-                  tu_int(totals, "allocs") - tu_int(totals, "frees") == tu_int(totals, "live_blocks"),
+    /* allocations minus frees are the live blocks, give or take the few the program made while the report
+     * copied the map (it keeps running) */
+    long long balance = tu_int(totals, "allocs") - tu_int(totals, "frees") - tu_int(totals, "live_blocks");
+    ck_assert_msg(tu_int(totals, "allocs") > 3 * 50 && balance >= -8 && balance <= 8,
                   "allocs %lld frees %lld live blocks %lld", tu_int(totals, "allocs"), tu_int(totals, "frees"),
                   tu_int(totals, "live_blocks"));
     tu_assert_totals(r2, site_live(r2, "fx_attach_leak"), site_live(r2, "fx_attach_leak") / 256);
@@ -304,8 +308,8 @@ START_TEST(attach_follows_modules_loaded_later)
     ck_assert_msg(tu_read_until(&t, "loaded", 30) == 0, "python3 never loaded sqlite3: %s", t.err);
     char *a2[] = {"dump", spid, NULL};
     lw(&p, &env, a2);
-    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "(/lib/x86_64-linux-gnu/libsqlite3.so.0+0x"),
-                  "no site in libsqlite3, loaded after the attach: %s %s", tu_status_str(&p), p.out);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "/libsqlite3.so.0"),
+                  "no site in libsqlite3, loaded after the attach: %s %.3000s", tu_status_str(&p), p.out);
     tu_proc_free(&p);
     kill(t.pid, SIGKILL);
     tu_finish(&t, 10);
@@ -400,17 +404,56 @@ START_TEST(attach_nginx_workers_under_load)
 }
 END_TEST
 
+/* The Netty gateway (Netty's default pooled allocator, leak mode, no flag of ours) attached through HotSpot's
+ * attach mechanism while wrk runs: no request fails, the dump says when tracking started, detach works. */
+START_TEST(attach_jvm_under_load)
+{
+    ck_assert_msg(system("command -v java >/dev/null && command -v javac >/dev/null") == 0,
+                  "java/javac are not installed (make deps)");
+    ck_assert_msg(system("command -v wrk >/dev/null") == 0, "wrk is not installed (make deps)");
+    char *dir = tu_tempdir();
+    char *script = tu_strf("%s/../tests/e2e/attach-java.sh", tu_build_dir());
+    char *port = tu_strf("%d", free_port());
+    char *argv[] = {"/bin/bash", script, (char *)tu_build_dir(), dir, port, "8", NULL};
+    struct tu_env env;
+    struct tu_proc p;
+    tu_env_base(&env, "/nonexistent");
+    tu_env_unset(&env, "LEAKWATCH_OUT");
+    tu_run(&p, argv, env.vars, 180);
+    ck_assert_msg(exit_code(&p) == 0, "%s: %s\n%s\n%s", script, tu_status_str(&p), p.out, p.err);
+    int pid;
+    char *at = strstr(p.out, "attach ");
+    ck_assert_msg(at && sscanf(at, "attach %d rc=0 ", &pid) == 1, "attach failed:\n%s", p.out);
+    char *expect_dump = tu_strf("dump %d rc=0 tracking=yes", pid), *expect_detach = tu_strf("detach %d rc=0", pid),
+         *expect_alive = tu_strf("alive %d yes", pid);
+    ck_assert_msg(strstr(p.out, expect_dump) && strstr(p.out, expect_detach) && strstr(p.out, expect_alive),
+                  "steps:\n%s\n%s", p.out, p.err);
+    ck_assert_msg(strstr(p.out, " requests in ") && !strstr(p.out, "Socket errors") && !strstr(p.out, "Non-2xx"),
+                  "wrk saw failed requests:\n%s", p.out);
+    tu_proc_free(&p);
+    tu_env_free(&env);
+    free(expect_dump);
+    free(expect_detach);
+    free(expect_alive);
+    free(port);
+    free(script);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *attach_suite(void)
 {
     Suite *s = suite_create("attach");
     TCase *tc = tcase_create("native");
     tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 240);
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
     tcase_add_test(tc, attach_nginx_workers_under_load);
     tcase_add_test(tc, gate_attach_running_server);
     tcase_add_test(tc, attach_follows_modules_loaded_later);
+    tcase_add_test(tc, attach_jvm_under_load);
     suite_add_tcase(s, tc);
     return s;
 }

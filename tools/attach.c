@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "attach.h"
+#include "hotspot.h"
 #include "inject.h"
 #include "proc.h"
 #include "rsym.h"
@@ -228,6 +229,26 @@ static double ms_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* A JVM: through HotSpot's attach listener, which calls the shim's Agent_OnAttach. */
+static bool attach_jvm(int pid, const char *shim, const launch_opts *o, long long timeout_ms, double *elapsed_ms,
+                       char *err, size_t errlen)
+{
+    char dir[PATH_MAX], name[64];
+    if (!write_settings(pid, o, dir, sizeof dir, name, sizeof name, err, errlen))
+        return false;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc;
+    bool ok = hotspot_load_agent(pid, shim, "", lw_now_ms() + timeout_ms, &rc, err, errlen);
+    *elapsed_ms = ms_since(&t0);
+    if (ok && rc != LATE_OK) {
+        snprintf(err, errlen, "PID %d %s", pid, late_text(rc));
+        ok = false;
+    }
+    remove_settings(dir, name);
+    return ok;
+}
+
 bool attach_process(int pid, const char *shim, const launch_opts *o, long long timeout_ms, double *elapsed_ms,
                     char *err, size_t errlen)
 {
@@ -260,6 +281,8 @@ bool attach_process(int pid, const char *shim, const launch_opts *o, long long t
     }
     if (!mapped && !shim_visible(pid, shim, err, errlen))
         return false;
+    if (hotspot_is_jvm(pid))
+        return attach_jvm(pid, shim, o, timeout_ms, elapsed_ms, err, errlen);
     uintptr_t dlopen_at = 0, dlerror_at = 0;
     if (!mapped && !find_loader_calls(pid, &dlopen_at, &dlerror_at, err, errlen))
         return false;
@@ -324,9 +347,23 @@ bool detach_process(int pid, long long timeout_ms, char *err, size_t errlen)
         snprintf(err, errlen, "PID %d has no libleakwatch.so loaded: there is nothing to detach", pid);
         return false;
     }
+    int rc;
+    if (hotspot_is_jvm(pid)) {
+        char shim[PATH_MAX];
+        rsym_module m;
+        if (rsym_find_module(pid, "libleakwatch.so", &m) != 1) {
+            snprintf(err, errlen, "cannot read the memory map of PID %d", pid);
+            return false;
+        }
+        snprintf(shim, sizeof shim, "%s", m.path);
+        if (!hotspot_load_agent(pid, shim, "detach", lw_now_ms() + timeout_ms, &rc, err, errlen))
+            return false;
+        if (rc != LATE_OK)
+            snprintf(err, errlen, "PID %d %s", pid, rc == LATE_DETACHED ? "is already detached" : late_text(rc));
+        return rc == LATE_OK;
+    }
     inject_session *s = calloc(1, sizeof *s);
     bool ok = false;
-    int rc;
     if (s && inject_begin(s, pid, lw_now_ms() + timeout_ms, err, errlen)) {
         if (call_shim(s, "leakwatch_detach", &rc, err, errlen)) {
             ok = rc == LATE_OK;
