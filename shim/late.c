@@ -140,8 +140,14 @@ LW_EXPORT int leakwatch_attach(void)
             result = LATE_CANNOT_TRACK;
         } else {
             lw_start();
-            if (got_redirect() < 0) {
-                lw_disable("the allocation functions of the running program could not be redirected");
+            /* none rewritten (mprotect refused, a program without a GOT entry for malloc): nothing would
+             * ever be tracked, so give everything back rather than pretend */
+            if (got_redirect() <= 0) {
+                got_restore();
+                signals_restore_program();
+                atomic_store(&lw.status, LW_OFF);
+                reporter_withdraw();
+                late.detached = 1;
                 result = LATE_NO_HOOKS;
             } else {
                 late.attached = 1;

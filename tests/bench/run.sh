@@ -379,6 +379,21 @@ bench_java() {
             say "  rep $rep $cfg: calls/s=$(kv "$line" calls_per_s) loop_ms=$(kv "$line" ms) process_ms=$(kv "$line" proc_ms) peak_rss_kb=$(kv "$line" maxrss_kb)$extra"
         done
     done
+    has_cfg lw || return
+    # Time to attach to a busy JVM started bare (HotSpot's attach listener woken, the agent loaded, the GOT
+    # entries of every module rewritten) while DirectAlloc runs; what `leakwatch attach` says it took.
+    local jvm out ms
+    for ((rep = 1; rep <= REPS; rep++)); do
+        java -cp "$B/bench" DirectAlloc 2 $((JAVA_CALLS * 20)) 10000 >"$tmp/java.at.$rep.out" 2>&1 &
+        jvm=$!
+        sleep 1.5
+        out=$("$B/leakwatch" attach --quiet --out "$tmp" "$jvm" 2>&1)
+        ms=$(sed -n 's/.*attached to PID [0-9]* in \([0-9.]*\) ms.*/\1/p' <<<"$out")
+        if [ -n "$ms" ]; then add java.at.attach_ms "$ms"; say "  rep $rep: leakwatch attach to the running JVM took $ms ms"
+        else say "  rep $rep: attach to the JVM failed: $out"; fi
+        kill -KILL $jvm 2>/dev/null
+        wait $jvm 2>/dev/null
+    done
 }
 
 # --- callgrind -------------------------------------------------------------------------------------------
@@ -493,6 +508,7 @@ summary() {
         col "java allocator calls/s" "$(cell java calls_per_s base)" "$(cell java calls_per_s lw)" "$(cell java calls_per_s ht)"
         col "java process wall ms" "$(cell java proc_ms base)" "$(cell java proc_ms lw)" "$(cell java proc_ms ht)"
         col "java peak RSS, KiB" "$(cell java maxrss_kb base)" "$(cell java maxrss_kb lw)" "$(cell java maxrss_kb ht)"
+        has_cfg lw && col "  time to attach a running JVM" "" "$(med java.at.attach_ms) ms" ""
     fi
 
     local base lw ht lw_add ht_add meta hold
