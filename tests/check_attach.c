@@ -273,6 +273,55 @@ START_TEST(attach_refuses_clearly)
 }
 END_TEST
 
+/* Attaching as an ordinary user to that user's own process (not a child): works, unless Yama's ptrace_scope
+ * forbids it, and then the one line names ptrace_scope and its value. */
+START_TEST(attach_as_the_same_user)
+{
+    /* as root, both become nobody with setpriv (which execs in place); otherwise both are already us */
+    int skip = geteuid() == 0 ? 0 : 4;
+    ck_assert_msg(skip || access("/usr/bin/setpriv", X_OK) == 0, "setpriv (util-linux) is missing");
+    struct tu_env env;
+    struct tu_proc t, p;
+    char *fixture = tu_fixture("attach_target");
+    char *as_nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", fixture, NULL};
+    tu_env_base(&env, "/nonexistent");
+    tu_env_unset(&env, "LEAKWATCH_OUT");
+    tu_spawn(&t, as_nobody + skip, env.vars, NULL);
+    ck_assert_msg(tu_read_until(&t, "ready", 20) == 0, "attach_target as nobody: %s", t.err);
+    int target = t.pid;
+    char *spid = tu_strf("%d", target), *lwpath = tu_strf("%s/leakwatch", tu_build_dir());
+    char *attach[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", lwpath, "attach",
+                      "--quiet", "--min-age", "0", spid, NULL};
+    tu_run(&p, attach + skip, env.vars, 60);
+    int scope = -1;
+    char *text = tu_slurp("/proc/sys/kernel/yama/ptrace_scope");
+    if (text)
+        scope = atoi(text);
+    free(text);
+    if (scope >= 1) {
+        ck_assert_msg(exit_code(&p) == 2 && strstr(p.err, "ptrace_scope is") && lines(p.err) == 1,
+                      "ptrace_scope %d: %s %s", scope, tu_status_str(&p), p.err);
+        ck_assert(!maps_mention(target, "libleakwatch"));
+    } else {
+        ck_assert_msg(exit_code(&p) == 0 && strstr(p.err, "attached to PID"), "as nobody: %s %s",
+                      tu_status_str(&p), p.err);
+        tu_proc_free(&p);
+        nap_ms(300);
+        char *dump[] = {"dump", spid, NULL};
+        lw(&p, &env, dump);
+        ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "\nTracking started ") && strstr(p.out, "fx_attach_leak"),
+                      "dump of the process nobody attached: %s %.2000s %s", tu_status_str(&p), p.out, p.err);
+    }
+    tu_proc_free(&p);
+    expect_target_unharmed(&t, 1);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(spid);
+    free(lwpath);
+    free(fixture);
+}
+END_TEST
+
 /* A module the program loads after the attach (python3 importing sqlite3, which loads _sqlite3 and
  * libsqlite3) is followed: the live blocks sqlite keeps for its open database have libsqlite3 sites. */
 START_TEST(attach_follows_modules_loaded_later)
@@ -454,6 +503,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, gate_attach_running_server);
     tcase_add_test(tc, attach_follows_modules_loaded_later);
     tcase_add_test(tc, attach_jvm_under_load);
+    tcase_add_test(tc, attach_as_the_same_user);
     suite_add_tcase(s, tc);
     return s;
 }
