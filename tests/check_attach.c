@@ -322,6 +322,65 @@ START_TEST(attach_as_the_same_user)
 }
 END_TEST
 
+/* A process in its own mount and PID namespace with its own /tmp (a container, made with unshare): attached
+ * from here, it writes its reports into its own /tmp, and attach says so; when the library's path holds
+ * something else in there, attach refuses in one line and the target is untouched. */
+START_TEST(attach_into_a_container)
+{
+    ck_assert_msg(geteuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare (util-linux)");
+    struct tu_env env;
+    struct tu_proc t, p;
+    char *fixture = tu_fixture("attach_target");
+    char *inner = tu_strf("mount -t tmpfs tmpfs /tmp && cp %s /tmp/target && "
+                          "if [ \"$HIDE\" = 1 ]; then mount -t tmpfs tmpfs %s; fi && exec /tmp/target",
+                          fixture, tu_build_dir());
+    for (int hide = 0; hide < 2; hide++) {
+        tu_env_base(&env, "/nonexistent");
+        tu_env_unset(&env, "LEAKWATCH_OUT");
+        tu_env_set(&env, "HIDE", hide ? "1" : "0");
+        char *argv[] = {"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c", inner,
+                        NULL};
+        tu_spawn(&t, argv, env.vars, NULL);
+        ck_assert_msg(tu_read_until(&t, "ready", 20) == 0, "no container: %s", t.err);
+        char *children = tu_strf("/proc/%d/task/%d/children", (int)t.pid, (int)t.pid);
+        char *kids = tu_slurp(children);
+        int target = kids ? atoi(kids) : 0;
+        ck_assert_msg(target > 0, "no process inside the container");
+        char *spid = tu_strf("%d", target);
+        char *a1[] = {"attach", "--min-age", "0", "--quiet", spid, NULL};
+        lw(&p, &env, a1);
+        if (hide) {
+            ck_assert_msg(exit_code(&p) == 2 && strstr(p.err, "runs in another mount namespace (a container) where")
+                          && lines(p.err) == 1, "hidden library: %s %s", tu_status_str(&p), p.err);
+            ck_assert(!maps_mention(target, "libleakwatch"));
+        } else {
+            ck_assert_msg(exit_code(&p) == 0 && strstr(p.err, "its reports and state file are in its own /tmp"),
+                          "container: %s %s", tu_status_str(&p), p.err);
+            nap_ms(300);
+            kill(target, SIGUSR2);
+            char *report = tu_strf("/proc/%d/root/tmp/leakwatch-0/target.1.1.txt", target), *text = NULL;
+            for (int i = 0; i < 100 && !(text = tu_slurp(report)); i++)
+                nap_ms(50);
+            ck_assert_msg(text && strstr(text, "\nTracking started ") && strstr(text, "fx_attach_leak"),
+                          "no report in the container's /tmp (%s): %.1500s", report, text ? text : "");
+            free(text);
+            free(report);
+        }
+        tu_proc_free(&p);
+        kill(target, SIGTERM);
+        tu_finish(&t, 20);
+        ck_assert_msg(strstr(t.out, " iterations, 0 read eintr"), "target in the container: %s %s", t.out, t.err);
+        tu_proc_free(&t);
+        tu_env_free(&env);
+        free(spid);
+        free(kids);
+        free(children);
+    }
+    free(inner);
+    free(fixture);
+}
+END_TEST
+
 /* A module the program loads after the attach (python3 importing sqlite3, which loads _sqlite3 and
  * libsqlite3) is followed: the live blocks sqlite keeps for its open database have libsqlite3 sites. */
 START_TEST(attach_follows_modules_loaded_later)
@@ -504,6 +563,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, attach_follows_modules_loaded_later);
     tcase_add_test(tc, attach_jvm_under_load);
     tcase_add_test(tc, attach_as_the_same_user);
+    tcase_add_test(tc, attach_into_a_container);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -83,6 +83,15 @@ static int is_static(int pid)
     return result;
 }
 
+bool attach_other_root(int pid)
+{
+    char path[64];
+    struct stat ours, theirs;
+    snprintf(path, sizeof path, "/proc/%d/root/tmp", pid);
+    return stat("/tmp", &ours) == 0 && stat(path, &theirs) == 0 &&
+           (ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino);
+}
+
 /* The library must be this very file at the same path in the target's mount namespace. */
 static bool shim_visible(int pid, const char *shim, char *err, size_t errlen)
 {

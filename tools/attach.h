@@ -14,6 +14,11 @@
 bool attach_process(int pid, const char *shim, const launch_opts *o, long long timeout_ms, double *elapsed_ms,
                     char *err, size_t errlen);
 
+/* True when pid sees another /tmp than we do (a container's mount namespace): its reports and state file are
+ * then in its own /tmp, reachable from here as /proc/PID/root/tmp/..., and `leakwatch dump` run here does not
+ * find them. */
+bool attach_other_root(int pid);
+
 /* Puts the original GOT entries back in pid; the library stays loaded and inert. False with one line in err. */
 bool detach_process(int pid, long long timeout_ms, char *err, size_t errlen);
 

@@ -108,6 +108,10 @@ int cmd_attach(int argc, char **argv)
     fprintf(stderr, "leakwatch: attached to PID %d in %.1f ms: tracking from now on (memory allocated before is "
             "not attributed); reports: leakwatch dump %d, or its signal; stop: leakwatch detach %d\n",
             pid, held_ms, pid, pid);
+    if (attach_other_root(pid))
+        fprintf(stderr, "leakwatch: PID %d runs in another mount namespace (a container): its reports and state file "
+                "are in its own /tmp (here /proc/%d/root/tmp/leakwatch-<uid>/ unless --out says otherwise); run "
+                "leakwatch dump inside the container, or send the signal from here\n", pid, pid);
     return LW_EXIT_OK;
 }
 
