@@ -399,8 +399,3 @@ int got_restore(void)
     lw_unlock(&got.lock);
     return changed;
 }
-
-unsigned got_redirected_count(void)
-{
-    return __atomic_load_n(&got.nsaved, __ATOMIC_RELAXED);
-}

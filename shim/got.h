@@ -26,7 +26,4 @@ int got_restore(void);
  * Calls the dynamic loader: no lock that malloc or free can take may be held. */
 void *got_global_definition(const char *name);
 
-/* Entries currently sent to the hooks. */
-unsigned got_redirected_count(void);
-
 #endif
