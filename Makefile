@@ -38,6 +38,8 @@ CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
+STATIC_FIXTURE_SRC := $(wildcard tests/fixtures/static/*.c)
+STATIC_FIXTURES := $(STATIC_FIXTURE_SRC:tests/fixtures/static/%.c=$(B)/fixtures/static_%)
 DEMO_SRC   := $(wildcard tests/demo/*.c)
 DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
@@ -49,7 +51,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno
 FUZZ_SECONDS ?= 3
 
 .PHONY: all check deps bench demo install clean fuzz
-all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(DEMO_BIN)
+all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(STATIC_FIXTURES) $(DEMO_BIN)
 
 $(B)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
@@ -87,6 +89,12 @@ $(B)/fixtures/%: tests/fixtures/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -Iinclude -O1 -g -fno-inline -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		$(WARN) -pthread $< -o $@
+
+# Statically linked fixtures: programs leakwatch attach must refuse (no dynamic loader to load the shim).
+$(B)/fixtures/static_%: tests/fixtures/static/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -O1 -g -static $(WARN) $< -o $@
 
 $(B)/demo/%: tests/demo/%.c
 	@mkdir -p $(@D)

@@ -11,6 +11,7 @@
 #include "report.h"
 #include "arena.h"
 #include "blocks.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "rank.h"
@@ -630,6 +631,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_u64_grouped(o, s->nlive_sites);
     out_str(o, " sites with live memory; untracked frees: ");
     out_u64_grouped(o, track_untracked_frees());
+    late_report_text(o);
     out_str(o, "\nLeak records: live blocks older than ");
     out_age(o, s->min_age_ms);
     text_order_note(o);
@@ -788,6 +790,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
     out_str(o, ",\"time\":");
     out_json_str(o, when);
     json_kv_u64(o, "uptime_ms", s->now, 1);
+    late_report_json(o);
     out_str(o, ",\"config\":");
     json_config(o);
     out_str(o, ",\"totals\":{");
