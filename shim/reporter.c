@@ -20,6 +20,7 @@
 #include "lock.h"
 #include "jheap.h"
 #include "jvm.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "regions.h"
@@ -169,6 +170,11 @@ static void remove_state(void)
     path[o.len] = '\0';
     unlink(path);
     state_dir[0] = '\0';
+}
+
+void reporter_withdraw(void)
+{
+    remove_state();
 }
 
 /* Writes both files of one report; report_lock held. */
@@ -351,6 +357,7 @@ static void *reporter_main(void *arg)
             exit(0);
         if (!lw_is_on())
             continue;
+        late_tick();
         jvm_poll();
         jheap_poll();
         now = lw_now_ms();

@@ -29,8 +29,7 @@ const char *javaheap_held_by(const lw_site *s)
     for (size_t i = 0; i < s->nleaks; i++)
         if (!best || s->leaks[i].bytes > best->bytes)
             best = &s->leaks[i];
-    json_t *h = best && best->json ? json_object_get(best->json, "held_by") : NULL;
-    return json_is_string(h) ? json_string_value(h) : NULL;
+    return best ? best->held_by : NULL;
 }
 
 double javaheap_min_growth(const lw_report *r, double min_growth)
