@@ -250,6 +250,43 @@ static void flush_object_free(void)
         (*vm.env)->Deallocate(vm.env, (unsigned char *)tags);
 }
 
+/* ObjectFree events can come late (HotSpot posts them from its service thread): asks the tag map which
+ * sampled objects it still holds and frees the slots of the others, so "live" is what the last GC left. */
+#define CHECK_MAX 65536
+static void check_liveness(void)
+{
+    static jlong want[CHECK_MAX];
+    static struct jheap_sample listed[CHECK_MAX];
+    static uint8_t seen[JHEAP_SAMPLES_MAX];
+    jint n = 0;
+    lock_tables();
+    for (uint32_t slot = 1; slot < jh.next_unused && n < CHECK_MAX; slot++)
+        if (jh.samples[slot].site) {
+            listed[n] = jh.samples[slot];
+            want[n++] = SAMPLE_TAG | slot;
+        }
+    unlock_tables();
+    if (!n || n >= CHECK_MAX)
+        return;
+    jint count = 0;
+    jlong *found = NULL;
+    if ((*vm.env)->GetObjectsWithTags(vm.env, n, want, &count, NULL, &found) != JVMTI_ERROR_NONE || !found)
+        return;
+    memset(seen, 0, sizeof seen);
+    for (jint k = 0; k < count; k++)
+        if (TAG_KIND(found[k]) == 1 && TAG_INDEX(found[k]) < JHEAP_SAMPLES_MAX)
+            seen[TAG_INDEX(found[k])] = 1;
+    (*vm.env)->Deallocate(vm.env, (unsigned char *)found);
+    lock_tables();
+    for (jint k = 0; k < n; k++) {   /* not a slot taken again since (its new object may not be tagged yet) */
+        const struct jheap_sample *now = &jh.samples[TAG_INDEX(want[k])];
+        if (!seen[TAG_INDEX(want[k])] && now->site == listed[k].site && now->birth_ms == listed[k].birth_ms &&
+            now->size == listed[k].size)
+            jheap_sites_free_locked(TAG_INDEX(want[k]));
+    }
+    unlock_tables();
+}
+
 /* The chains for the sites chosen by jheap_sites_collect (one live sample object each). */
 static void find_holders(JNIEnv *jni)
 {
@@ -317,6 +354,7 @@ static void answer(JNIEnv *jni)
         }
     }
     flush_object_free();
+    check_liveness();
     lock_tables();
     jheap_sites_collect_locked(vm.min_age_ms);
     unlock_tables();
