@@ -216,7 +216,7 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         if (strcmp(s->site->kind, "mmap") == 0)
             s->limits.min_growth = g->min_growth_mmap;
         if (javaheap_is(s->site))   /* an estimate: growth must stand above the sampling's noise */
-            s->limits.min_growth = javaheap_min_growth(s->report, g->limits.min_growth);
+            s->limits.min_growth = javaheap_min_growth(s->report, s->site, g->limits.min_growth);
         trend_judge(&ser, &s->limits, &s->v);
         if (g->baseline && s->v.fails)
             baseline_judge(g->baseline, g, s);

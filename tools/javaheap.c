@@ -1,4 +1,5 @@
 /* javaheap.c — Java-heap sites in the tools (see javaheap.h). */
+#include <math.h>
 #include <string.h>
 #include <jansson.h>
 #include "javaheap.h"
@@ -32,10 +33,13 @@ const char *javaheap_held_by(const lw_site *s)
     return best ? best->held_by : NULL;
 }
 
-double javaheap_min_growth(const lw_report *r, double min_growth)
+double javaheap_min_growth(const lw_report *r, const lw_site *s, double min_growth)
 {
     json_t *jh = r && r->root ? json_object_get(r->root, "java_heap") : NULL;
     json_t *iv = jh ? json_object_get(jh, "sampling_interval_bytes") : NULL;
-    double floor = json_is_integer(iv) ? 8.0 * (double)json_integer_value(iv) : 8.0 * 512 * 1024;
+    double interval = json_is_integer(iv) ? (double)json_integer_value(iv) : 512.0 * 1024;
+    /* N samples of ~interval bytes each: the estimate's sampling error is about sqrt(N) intervals */
+    double noise = 3.0 * sqrt(s && s->samples > 0 ? (double)s->samples : 0) * interval;
+    double floor = 8.0 * interval > noise ? 8.0 * interval : noise;
     return floor > min_growth ? floor : min_growth;
 }

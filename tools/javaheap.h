@@ -17,7 +17,8 @@ size_t javaheap_frames_to_show(const lw_stack *st, size_t least);
 const char *javaheap_held_by(const lw_site *s);
 
 /* A growth a site must exceed to be more than sampling noise: 8 samples' worth (the report's sampling
- * interval), or min_growth when that is larger. */
-double javaheap_min_growth(const lw_report *r, double min_growth);
+ * interval) or three times the sampling error of the site's estimate (sqrt(samples) intervals), or
+ * min_growth when that is larger. */
+double javaheap_min_growth(const lw_report *r, const lw_site *s, double min_growth);
 
 #endif

@@ -330,6 +330,7 @@ static void read_site(load_ctx *c, lw_report *r, json_t *so)
         s->kind = "heap";
     s->live_bytes = get_count(c, so, "live_bytes", w, true);
     s->live_blocks = get_count(c, so, "live_blocks", w, true);
+        s->samples = json_object_get(so, "samples") ? get_count(c, so, "samples", w, false) : 0;
     s->reserved_untouched_bytes = get_count(c, so, "reserved_untouched_bytes", w, false);
     s->allocs = get_count(c, so, "allocs", w, false);
     s->frees = get_count(c, so, "frees", w, false);

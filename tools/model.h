@@ -54,6 +54,7 @@ typedef struct {
     long long live_bytes, live_blocks, allocs, frees, bytes_allocated;
     long long oldest_age_ms;  /* -1 when the report does not say */
     long long reserved_untouched_bytes; /* of live_bytes: mapped pages with no memory (0 in version 1) */
+    long long samples;        /* java-heap sites: the live samples the estimate rests on (0 otherwise) */
     lw_stack frames;
     lw_leak *leaks;
     size_t nleaks;
