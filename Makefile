@@ -1,6 +1,7 @@
 # leakwatch — plain GNU make, out-of-tree build in build/.  `make V=1` shows the commands.
 #   make            the shim (build/libleakwatch.so) and the command (build/leakwatch)
 #   make check      installs missing Debian packages (as root), builds, runs every test
+#   make check-witness  the shim's unit tests once more, built with the lock-order witness (lock.h)
 #   make demo       the example gateway under `leakwatch gate`
 #   make bench      the speed benchmarks (not part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -13,6 +14,10 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS_ALL := -D_GNU_SOURCE -Iinclude -MMD -MP
+# LW_DEBUG_LOCKS=1: every shim lock checks the lock order on each acquisition (shim/lock.h)
+ifeq ($(LW_DEBUG_LOCKS),1)
+CPPFLAGS_ALL += -DLW_LOCK_WITNESS
+endif
 ifneq ($(V),1)
 Q := @
 endif
@@ -42,7 +47,7 @@ DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-.PHONY: all check deps bench demo install clean
+.PHONY: all check check-witness deps bench demo install clean
 all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(DEMO_BIN)
 
 $(B)/shim/%.o: shim/%.c
@@ -95,6 +100,15 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(B)/tests/check_runner
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) $(B)/tests/check_runner
+	$(Q)$(MAKE) --no-print-directory check-witness
+
+# The witness build lives in its own directory so it never mixes with the normal objects.
+WITNESS_B := $(B)/witness
+check-witness:
+	$(Q)$(MAKE) --no-print-directory B=$(WITNESS_B) LW_DEBUG_LOCKS=1 all $(WITNESS_B)/tests/check_runner
+	$(Q)for suite in shim locks; do \
+		LEAKWATCH_BUILD=$(abspath $(WITNESS_B)) CK_RUN_SUITE=$$suite $(WITNESS_B)/tests/check_runner || exit 1; \
+	done
 
 bench: all $(BENCH_BIN)
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh
@@ -115,4 +129,4 @@ install: all
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -path $(B)/witness -prune -o -name '*.d' -print 2>/dev/null)

@@ -72,7 +72,10 @@ struct shard {
     uint32_t extra_cap, extra_count;
 };
 
-static struct shard shards[BLOCKS_SHARDS];
+static struct shard shards[BLOCKS_SHARDS] = {
+    [0 ... BLOCKS_SHARDS - 1] = { .lock = LW_LOCK_INIT(LOCK_RANK_BLOCK_SHARD) },
+};
+LOCK_REGISTER(LOCK_RANK_BLOCK_SHARD, &shards[0].lock, BLOCKS_SHARDS, sizeof shards[0])
 static unsigned ring_capacity;
 
 #define INITIAL_BUCKETS 48u              /* one page */
@@ -488,7 +491,8 @@ struct pending {
 };
 
 static __thread struct pending *tls_pending __attribute__((tls_model("initial-exec")));
-static lw_lock_t pending_lock = LW_LOCK_INIT;       /* making, reusing and listing queues */
+static lw_lock_t pending_lock = LW_LOCK_INIT(LOCK_RANK_FREE_QUEUES);   /* making, reusing and listing queues */
+LOCK_REGISTER(LOCK_RANK_FREE_QUEUES, &pending_lock, 1, 0)
 static _Atomic(struct pending *) all_pending;
 static struct pending *free_pending;
 static pthread_key_t pending_key;
@@ -708,25 +712,4 @@ uint64_t blocks_count(void)
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
         n += __atomic_load_n(&shards[i].count, __ATOMIC_RELAXED);
     return n;
-}
-
-void blocks_atfork_prepare(void)
-{
-    lw_lock(&pending_lock);
-    for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        lw_lock(&shards[i].lock);
-}
-
-void blocks_atfork_parent(void)
-{
-    for (unsigned i = BLOCKS_SHARDS; i-- > 0;)
-        lw_unlock(&shards[i].lock);
-    lw_unlock(&pending_lock);
-}
-
-void blocks_atfork_child(void)
-{
-    lw_lock_reinit(&pending_lock);
-    for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        lw_lock_reinit(&shards[i].lock);
 }

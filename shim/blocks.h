@@ -126,8 +126,5 @@ unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned 
 
 uint64_t blocks_count(void);             /* racy sum of the shards' counts */
 
-void blocks_atfork_prepare(void);
-void blocks_atfork_parent(void);
-void blocks_atfork_child(void);
 
 #endif

@@ -33,7 +33,8 @@ static struct {
     int thread_running;
     uint64_t next_interval_ms, next_sample_ms;
     atomic_int exit_report_done;
-} rep;
+} rep = { .report_lock = LW_LOCK_INIT(LOCK_RANK_REPORT) };
+LOCK_REGISTER(LOCK_RANK_REPORT, &rep.report_lock, 1, 0)
 
 void reporter_request(enum report_reason reason)
 {
@@ -432,38 +433,21 @@ void reporter_arrange_exit_report(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Lock order: report, stacks, sites, regions, count tables, block shards (ascending), arena. */
+/* Every shim lock, in the order of the table in lock.h: no thread can be inside the shim's state
+ * when the child is made, so the child's copy is whole. */
 static void fork_prepare(void)
 {
-    lw_lock(&rep.report_lock);
-    stacks_atfork_prepare();
-    sites_atfork_prepare();
-    regions_atfork_prepare();
-    counts_atfork_prepare();
-    blocks_atfork_prepare();
-    arena_atfork_prepare();
+    locks_take_all();
 }
 
 static void fork_parent(void)
 {
-    arena_atfork_parent();
-    blocks_atfork_parent();
-    counts_atfork_parent();
-    regions_atfork_parent();
-    sites_atfork_parent();
-    stacks_atfork_parent();
-    lw_unlock(&rep.report_lock);
+    locks_release_all();
 }
 
 static void fork_child(void)
 {
-    arena_atfork_child();
-    blocks_atfork_child();
-    counts_atfork_child();
-    regions_atfork_child();
-    sites_atfork_child();
-    stacks_atfork_child();
-    lw_lock_reinit(&rep.report_lock);
+    locks_reset_all_in_child();
     lw.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();
     rep.seq = 0;

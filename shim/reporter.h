@@ -1,8 +1,9 @@
 /* reporter.h — when and where reports are written: the reporter thread (started with every signal
  * blocked and its guard set), report requests from the signal handler (a flag and a futex wake, both
  * async-signal-safe), the periodic interval, leakwatch_dump(), the exit report, and the report
- * directory with its safety checks. Also fork: every shim lock is taken before fork and re-initialised
- * in the child, which gets its own reporter thread and its own pid in file names. */
+ * directory with its safety checks. Also fork: every lock in the table of lock.h is taken before fork
+ * and re-initialised in the child, which gets its own reporter thread and its own pid in file names.
+ * Locks: the report lock (rank "report" in lock.h), held while a report is written. */
 #ifndef LW_REPORTER_H
 #define LW_REPORTER_H
 

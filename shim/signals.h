@@ -2,7 +2,9 @@
  * for the same signal (we interpose sigaction/signal): signals the process sends itself (si_pid ==
  * getpid(), e.g. HotSpot suspending its threads with SIGUSR2) go to the program's handler, exactly as
  * if we were not there; signals from other processes are report requests. The program is told once on
- * stderr. The handler only sets a flag and wakes the reporter (async-signal-safe). */
+ * stderr. The handler only sets a flag and wakes the reporter (async-signal-safe).
+ * Locks: the signal lock (the first rank in lock.h) is held around the real sigaction call while the
+ * program changes its action; fork takes it too, so a child never inherits it held. */
 #ifndef LW_SIGNALS_H
 #define LW_SIGNALS_H
 

@@ -28,7 +28,8 @@ static size_t chunk_bytes(void)
     return SITES_PER_CHUNK * ((size_t)sites_layout.stride + sizeof(struct growth));
 }
 
-static lw_lock_t insert_lock = LW_LOCK_INIT;
+static lw_lock_t insert_lock = LW_LOCK_INIT(LOCK_RANK_SITES);
+LOCK_REGISTER(LOCK_RANK_SITES, &insert_lock, 1, 0)
 atomic_int sites_capture_budget;
 static atomic_uint next_index = 1;    /* index 0 means "no site" */
 
@@ -173,6 +174,3 @@ void sites_sample_growth(void)
     }
 }
 
-void sites_atfork_prepare(void) { lw_lock(&insert_lock); }
-void sites_atfork_parent(void) { lw_unlock(&insert_lock); }
-void sites_atfork_child(void) { lw_lock_reinit(&insert_lock); }

@@ -99,8 +99,5 @@ uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, uns
 extern atomic_int sites_capture_budget LW_HIDDEN;   /* what is left of the period's overall budget */
 void sites_sample_growth(void);
 
-void sites_atfork_prepare(void);
-void sites_atfork_parent(void);
-void sites_atfork_child(void);
 
 #endif
