@@ -665,30 +665,38 @@ void access_ring_free(struct access_ring *ring)
 
 /* ---- what reports read --------------------------------------------------------------------------- */
 
-size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uint64_t now)
+int blocks_copy_shard(unsigned shard, struct shard_copy *c, uint64_t now)
 {
     struct shard *s = &shards[shard];
-    size_t n = 0;
+    size_t n = 0, nrec = 0;
     lw_lock(&s->lock);
-    size_t total = s->count;
-    if (total <= cap) {
+    size_t total = s->count, records_room = (size_t)s->extra_count * ring_capacity;
+    int fits = total <= c->blocks_cap && records_room <= c->records_cap;
+    if (fits) {
         for (size_t i = 0; i < (size_t)s->nbuckets * BUCKET_SLOTS; i++) {
             const struct block *b = &s->buckets[i / BUCKET_SLOTS].slot[i % BUCKET_SLOTS];
             if (!b->addr_site)
                 continue;
             uintptr_t ptr = block_ptr(b);
-            uint32_t stack = 0;
-            if (block_has_extra(b)) {
-                uint32_t at = extra_find_locked(s, ptr);
-                if (at != UINT32_MAX)
-                    stack = extra_stack(&s->extra_slots[at]);
-            }
-            dst[n++] = (struct block_view){ .ptr = ptr, .size = block_size(b), .site = block_site(b),
-                                            .birth = block_birth_at(block_birth_bits(b), now), .stack = stack };
+            struct block_view *v = &c->blocks[n++];
+            *v = (struct block_view){ .ptr = ptr, .size = block_size(b), .site = block_site(b),
+                                      .birth = block_birth_at(block_birth_bits(b), now), .first_record = nrec };
+            if (!block_has_extra(b))
+                continue;
+            uint32_t at = extra_find_locked(s, ptr);
+            if (at == UINT32_MAX)
+                continue;
+            v->stack = extra_stack(&s->extra_slots[at]);
+            const struct access_ring *r = s->extra_slots[at].ring;
+            for (unsigned k = 0; r && k < r->count; k++)
+                c->records[nrec++] = unpack_record(&r->recs[(r->next + r->cap - 1 - k) % r->cap]);
+            v->nrecords = (uint32_t)(nrec - v->first_record);
         }
     }
     lw_unlock(&s->lock);
-    return total;
+    c->nblocks = total;
+    c->nrecords = fits ? nrec : records_room;
+    return fits ? 0 : -1;
 }
 
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap)

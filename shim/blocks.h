@@ -1,5 +1,5 @@
 /* blocks.h — the live heap blocks: a map from address to a 16-byte record (size, site, birth), sharded
- * 256 ways by where an address is (blocks.c), each shard an open-addressing table under its own
+ * 256 ways by where an address is (blocks.c), each shard a bucketed cuckoo table under its own
  * lock, so threads freeing what they allocated rarely meet. The few blocks with more to keep (an own
  * creation stack, a ring of recent access records) have it in a small side map of their shard.
  * Blocks that do not fit a record (see block_fits) are kept by regions.h. Never calls malloc; never
@@ -81,6 +81,15 @@ struct block_view {
     uint64_t birth;                      /* ms since start */
     uint32_t site;
     uint32_t stack;
+    uint32_t first_record, nrecords;     /* its access records in shard_copy.records, newest first */
+};
+
+/* Where blocks_copy_shard puts one shard's blocks and their access records. */
+struct shard_copy {
+    struct block_view *blocks;
+    size_t blocks_cap, nblocks;
+    struct access_record *records;
+    size_t records_cap, nrecords;
 };
 
 int blocks_init(unsigned records_per_block);
@@ -117,11 +126,13 @@ void blocks_settle_all(const struct pending_done *done);
 struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec);
 void access_ring_free(struct access_ring *ring);
 
-/* Copies shard i's blocks into dst (at most cap) under the shard lock, births as seen at `now` (ms since
- * start); returns how many there were, which may exceed cap (then call again with more room). */
-size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uint64_t now);
+/* Copies shard i's blocks and the access records of each, in one hold of the shard lock, births as seen
+ * at `now` (ms since start): the records shown with a block are that block's, whatever happens to its
+ * address afterwards. Returns 0; or -1 when the room was too small, with nblocks and nrecords set to
+ * the room needed (then call again with more). */
+int blocks_copy_shard(unsigned shard, struct shard_copy *c, uint64_t now);
 
-/* Copies the access records of the block at ptr, newest first, into dst; returns how many. */
+/* Copies the access records of the block at ptr, newest first, into dst; returns how many (tests). */
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap);
 
 uint64_t blocks_count(void);             /* racy sum of the shards' counts */

@@ -791,7 +791,7 @@ START_TEST(report_groups_and_totals)
     ck_assert_ptr_nonnull(strstr(text, "LEAK: 1 block (8.0 KiB) allocated here is still live"));   /* largest first */
     ck_assert_ptr_null(strstr(text, "LEAK: 1 block (4.9 KiB)"));                                    /* top 1 */
     ck_assert_ptr_nonnull(strstr(text, ": 3 leak records were discarded because the leak record count is "
-                                       "targeted to 1. Use LEAKWATCH_TOP to increase the limit."));
+                                       "targeted to 1. Use LEAKWATCH_TOP (or leakwatch report --top N) to increase the limit."));
 
     json_error_t error;
     char *js = slurp(fileno(json));
