@@ -4,8 +4,8 @@
  * together; a byte per bucket counts the records of that first bucket that live in their second, and
  * while it is zero the second is not read. When both are full, records are moved to their other
  * bucket along a short random walk. Unlike linear probing, nothing clusters: lookups, inserts and
- * removals read one or two lines at any fill, so a shard can grow by a quarter when 90% full and stay
- * between 72% and 90% full (18-22 bytes per live block). Bucket counts are not powers of two; buckets
+ * removals read one or two lines at any fill, so a shard grows by a quarter when 90% full (to 72%), and
+ * one that falls below 30% full is rebuilt 60% full: between 30% and 90% full, 72% after it grows. Bucket counts are not powers of two; buckets
  * are found by multiply-shift. Extras (own stacks, access rings) hang off a small per-shard
  * open-addressing map from address, for the few blocks that have them. */
 #include <pthread.h>
