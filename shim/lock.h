@@ -9,7 +9,7 @@
  *     (by address) -> arena
  * Every lock is registered in the table with its rank (LOCK_REGISTER, next to the lock it names). The
  * fork handlers walk that table: before fork they take every lock in rank order, the parent releases
- * them, the child re-initialises them (reporter.c). Built with -DLW_LOCK_WITNESS, every lock knows its
+ * them, the child re-initialises them (shim.c). Built with -DLW_LOCK_WITNESS, every lock knows its
  * rank and each thread checks, on every acquisition, that it holds no lock of the same or a higher
  * rank; a violation, or a lock missing from the table, prints both locks and aborts (`make
  * check-witness`). The normal build pays nothing for the check. */

@@ -13,17 +13,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "reporter.h"
-#include "arena.h"
-#include "blocks.h"
-#include "counts.h"
 #include "lock.h"
 #include "log.h"
 #include "out.h"
-#include "regions.h"
 #include "sites.h"
-#include "stacks.h"
 #include "state.h"
-#include "track.h"
 
 static struct {
     atomic_uint pending;            /* bit per enum report_reason */
@@ -435,34 +429,11 @@ void reporter_arrange_exit_report(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Every shim lock, in the order of the table in lock.h: no thread can be inside the shim's state
- * when the child is made, so the child's copy is whole. */
-static void fork_prepare(void)
+void reporter_after_fork_in_child(void)
 {
-    locks_take_all();
-}
-
-static void fork_parent(void)
-{
-    locks_release_all();
-}
-
-static void fork_child(void)
-{
-    locks_reset_all_in_child();
-    lw.pid = (pid_t)syscall(SYS_getpid);
-    track_after_fork();
     rep.seq = 0;
     report_reset_history();
     atomic_store(&rep.pending, 0);
-    int saved_guard = lw_guard;
-    lw_guard = 1;
     if (lw_is_on())
         reporter_start(0);
-    lw_guard = saved_guard;
-}
-
-void reporter_install_fork_handlers(void)
-{
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

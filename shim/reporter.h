@@ -1,8 +1,7 @@
 /* reporter.h — when and where reports are written: the reporter thread (started with every signal
  * blocked and its guard set), report requests from the signal handler (a flag and a futex wake, both
  * async-signal-safe), the periodic interval, leakwatch_dump(), the exit report, and the report
- * directory with its safety checks. Also fork: every lock in the table of lock.h is taken before fork
- * and re-initialised in the child, which gets its own reporter thread and its own pid in file names.
+ * directory with its safety checks. A forked child (shim.c) starts its own series and thread.
  * Locks: the report lock (rank "report" in lock.h), held while a report is written. */
 #ifndef LW_REPORTER_H
 #define LW_REPORTER_H
@@ -24,7 +23,9 @@ void reporter_request(enum report_reason reason);
 /* Writes a report now from the calling thread (the guard must be set); 0 or -1. */
 int reporter_write_now(enum report_reason reason);
 
-void reporter_install_fork_handlers(void);
+/* In a forked child (its locks already reset; guard set): a new series of reports under the child's
+ * pid, and its own reporter thread. */
+void reporter_after_fork_in_child(void);
 
 /* Called from the shim's destructor, which runs inside _dl_fini: registers an exit handler that runs
  * after _dl_fini has finished (glibc runs handlers registered while exiting), i.e. after every other

@@ -74,7 +74,7 @@ START_TEST(fork_while_signal_action_changes)
     lw.config.signal = SIGUSR2;
     strcpy(lw.config.signal_name, "SIGUSR2");
     signals_install();
-    reporter_install_fork_handlers();
+    lw_install_fork_handlers();
     atomic_store(&inside_real_sigaction, 0);
     pthread_t thread;
     ck_assert_int_eq(pthread_create(&thread, NULL, program_sets_handler, NULL), 0);
@@ -156,7 +156,7 @@ END_TEST
 START_TEST(witness_accepts_fork)
 {
     setup_core();
-    reporter_install_fork_handlers();
+    lw_install_fork_handlers();
     pid_t pid = fork();
     if (pid == 0) {
         struct block b, stale;
