@@ -16,7 +16,7 @@
 #include "lock.h"
 #include "log.h"
 #include "out.h"
-#include "sites.h"
+#include "growth.h"
 #include "state.h"
 
 static struct {
@@ -343,7 +343,7 @@ static void *reporter_main(void *arg)
             continue;
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
-            sites_sample_growth();
+            growth_sample();
             rep.next_sample_ms = now + SAMPLE_PERIOD_MS;
         }
         if (now >= rep.next_interval_ms) {
