@@ -379,9 +379,8 @@ int reporter_start(int publish)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_t thread;
-    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks);
-     * linked without the hooks (unit tests), pthread_create is libc's */
-    int rc = (lw.real.pthread_create ? lw.real.pthread_create : pthread_create)(&thread, &attr, reporter_main, NULL);
+    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks) */
+    int rc = lw.real.pthread_create ? lw.real.pthread_create(&thread, &attr, reporter_main, NULL) : ENOSYS;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
