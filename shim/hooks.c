@@ -37,18 +37,19 @@ static void *boot_or_enomem(size_t size, size_t align)
 
 /* The shim at work inside a hook: from hook_enter to hook_leave the guard is set (allocations made by
  * the shim, libunwind or the loader pass straight through), and hook_leave gives the host back the
- * guard as it was and the errno kept: the real call's (HOOK_REAL, right after it) or, with
- * hook_enter_keeping_errno, the one the hook was entered with (free, whose real call sets none).
- * Every hook that does bookkeeping goes through this pair and sets neither lw_guard nor errno itself. */
+ * errno kept: the real call's (HOOK_REAL, right after it) or, with hook_enter_keeping_errno, the one
+ * the hook was entered with (free, whose real call sets none). Every hook that does bookkeeping goes
+ * through this pair and sets neither lw_guard nor errno itself. A hook enters only with the guard
+ * clear (it passes straight through otherwise), so leaving clears it: nothing to save on the hot
+ * path. Code inside the shim that sets the guard (start-up, the exit report) saves and restores it. */
 struct hook {
-    int guard;
     int *err;
     int errno_kept;
 };
 
 static inline struct hook hook_enter(void)
 {
-    struct hook h = { lw_guard, lw_errno(), 0 };
+    struct hook h = { lw_errno(), 0 };
     lw_guard = 1;
     return h;
 }
@@ -71,7 +72,7 @@ static inline struct hook hook_enter_keeping_errno(void)
 static inline void hook_leave(const struct hook *h)
 {
     *h->err = h->errno_kept;
-    lw_guard = h->guard;
+    lw_guard = 0;
 }
 
 LW_EXPORT void *malloc(size_t size)
@@ -374,6 +375,8 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 
 LW_EXPORT int leakwatch_dump(void)
 {
+    if (lw_guard)
+        return -1;                  /* called from inside the shim's own work (a signal handler): not now */
     struct hook h = hook_enter();
     int rc = HOOK_REAL(h, reporter_write_now(REASON_API));
     hook_leave(&h);
