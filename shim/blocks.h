@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "extras.h"
 
 #define BLOCKS_SHARDS 256
 #define BLOCK_ADDR_BITS 47               /* user-space addresses without 5-level paging */
@@ -54,25 +55,6 @@ static inline uint64_t block_birth_at(uint64_t bits, uint64_t now)
         return now;
     return now - back;
 }
-
-enum access_kind { ACCESS_REALLOC = 1 };
-
-struct access_record {
-    uint64_t when_ms;                    /* ms since start */
-    uint64_t old_size, new_size;
-    uint32_t thread;
-    uint32_t site;                       /* the caller's site: its frames say where the access was */
-    uint32_t kind;
-};
-
-/* The records of one block, newest last, at most config.records. */
-struct access_ring;
-
-/* What a block may have besides its record. */
-struct block_extra {
-    struct access_ring *ring;            /* NULL: none */
-    uint32_t stack;                      /* own creation stack (stacks.h id), 0: none */
-};
 
 /* A block as a report sees it. */
 struct block_view {
@@ -121,10 +103,6 @@ int blocks_free_later(uintptr_t ptr, const struct pending_done *done);
 /* Removes the records of every queued free, in every thread's queue (before a report). */
 void blocks_settle_all(const struct pending_done *done);
 
-/* Appends a record to ring (making one when ring is NULL); returns the ring, which may have moved, or
- * NULL without memory (ring is then unchanged). The oldest record is dropped when the ring is full. */
-struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec);
-void access_ring_free(struct access_ring *ring);
 
 /* Copies shard i's blocks and the access records of each, in one hold of the shard lock, births as seen
  * at `now` (ms since start): the records shown with a block are that block's, whatever happens to its
