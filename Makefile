@@ -37,10 +37,10 @@ TOOLS_SRC  := $(wildcard tools/*.c)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 TOOLS_LIB_OBJ := $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
 TOOLS_CFLAGS := $(CFLAGS) $(WARN)
-TOOLS_LIBS := -ljansson -ldw -lelf -lm
+TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm
 
 # --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
-CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c
+CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
@@ -77,7 +77,7 @@ $(B)/tests/%.o: tests/%.c
 
 $(B)/tests/check_runner: $(CHECK_OBJ) $(CORE_OBJ) $(TOOLS_LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lunwind -ldl -pthread -lm
+	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lz -lunwind -ldl -pthread -lm
 
 # Fixtures keep their frames simple to read in reports: no inlining, frame pointers kept.
 $(B)/fixtures/%: tests/fixtures/%.c

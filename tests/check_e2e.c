@@ -684,6 +684,64 @@ START_TEST(java_usr2_without_shim_crashes)
 }
 END_TEST
 
+/* dir/<program>.<pid>.<seq>.json with the highest seq, or NULL. */
+static char *newest_json(const char *dir, const char *program, pid_t pid)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *prefix = strf("%s.%d.", program, (int)pid), *best = NULL;
+    int best_seq = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) || l < 5 || strcmp(e->d_name + l - 5, ".json"))
+            continue;
+        int seq = atoi(e->d_name + strlen(prefix));
+        if (seq > best_seq) {
+            best_seq = seq;
+            free(best);
+            best = strf("%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    free(prefix);
+    return best;
+}
+
+/* The report as a pprof profile read by Go's pprof: the Java frames carry the names the JVM gives them. */
+static void java_report_in_pprof(const char *dir, const char *lw, const char *json)
+{
+    need_cmd("go", "golang-go");
+    char *pb = strf("%s/java.pb.gz", dir), *traces = strf("%s/java.traces", dir), *home = strf("HOME=%s", dir);
+    char *rargv[] = { (char *)lw, "report", (char *)json, "--format", "pprof", NULL };
+    int st = run_cmd(rargv, NULL, pb, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch report %s --format pprof failed",
+                  json);
+    char *gargv[] = { "go", "tool", "pprof", "-traces", pb, NULL };
+    char *env[] = { home, NULL };
+    st = run_cmd(gargv, env, traces, 120);
+    char *t = slurp(traces);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && t, "go tool pprof -traces %s failed:\n%.2000s",
+                  pb, t ? t : "");
+    /* A -traces frame line is the function name alone: perf-map names are "ret Class.method(args)". */
+    int found = 0;
+    for (char *l = t; l && *l && found < 2; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        char *line = strf("%.*s", (int)len, l);
+        if (strstr(line, "UnpooledByteBufAllocator.newDirectBuffer(int, int)") ||
+            strstr(line, "NettyGateway.buildOrderBody("))
+            found |= strstr(line, "newDirectBuffer") ? 1 : 2;
+        free(line);
+    }
+    ck_assert_msg(found == 3, "go tool pprof -traces does not show newDirectBuffer(int, int) and buildOrderBody(...) "
+                  "as the JVM names them:\n%.3000s", t);
+    free(t);
+    free(pb);
+    free(traces);
+    free(home);
+}
+
 /* `leakwatch run -- java ...` adds -XX:+PreserveFramePointer itself; `leakwatch dump PID` refreshes the perf map
  * and prints the report, which names the Java allocation site. */
 START_TEST(java_run_and_dump)
@@ -742,6 +800,10 @@ START_TEST(java_run_and_dump)
                   dump ? dump : "");
     ck_assert_msg(alive(jpid), "the JVM died after leakwatch dump");
     ck_assert_int_eq(http_status(port, "/orders/after-dump"), 200);
+    char *json = newest_json(out, "java", jpid);
+    ck_assert_msg(json != NULL, "leakwatch dump left no java.%d.*.json in %s", (int)jpid, out);
+    java_report_in_pprof(dir, lw, json);
+    free(json);
 
     kill(jpid, SIGTERM);
     remove_perf_map(jpid);

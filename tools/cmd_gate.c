@@ -15,9 +15,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "annotate.h"
+#include "baseline.h"
 #include "child.h"
 #include "commands.h"
 #include "gate.h"
+#include "html.h"
 #include "junit.h"
 #include "launch.h"
 #include "proc.h"
@@ -41,6 +44,11 @@ static const char usage_text[] =
     "  --junit FILE       JUnit XML, one test case per site\n"
     "  --json FILE        the verdict as JSON\n"
     "  --svg FILE         chart of live bytes per round for the top sites\n"
+    "  --html FILE        one self-contained page: the failing sites' rounds as charts, a flame graph and\n"
+    "                     the leak records of the last round\n"
+    "  --baseline FILE    a --json verdict of the main branch: fail only on sites that are new and growing\n"
+    "                     or grow more than twice as fast as there (and by more than --min-growth)\n"
+    "  --annotations github  also print an ::error workflow command per failing site\n"
     "  --ready-port P     live: ready when 127.0.0.1:P accepts a connection\n"
     "  --ready-cmd CMD    live: ready when this shell command exits 0\n"
     "  --timeout D        live: bound for readiness, each load round and each snapshot (default 60s)\n"
@@ -358,9 +366,14 @@ int cmd_gate(int argc, char **argv)
         {"rounds", required_argument, NULL, 'r'}, {"ready-port", required_argument, NULL, 'p'},
         {"ready-cmd", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'}, {"signal", required_argument, NULL, 'G'},
+        {"baseline", required_argument, NULL, 'B'}, {"annotations", required_argument, NULL, 'A'},
+        {"html", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     gate_run g;
+    struct baseline base = {0};
+    const char *baseline = NULL, *html = NULL;
+    bool github = false;
     gate_init(&g);
     live_cfg lc = {.rounds = -1, .timeout_ms = 60000};
     const char *load = NULL, *suppress = NULL, *junit = NULL, *json = NULL, *svg = NULL;
@@ -380,6 +393,15 @@ int cmd_gate(int argc, char **argv)
         case 'v': svg = optarg; break;
         case 'c': lc.ready_cmd = optarg; break;
         case 'o': lc.out = optarg; break;
+        case 'B': baseline = optarg; break;
+        case 'H': html = optarg; break;
+        case 'A':
+            if (strcmp(optarg, "github") != 0) {
+                lw_err("gate: --annotations \"%s\" is unknown: the one format is github", optarg);
+                goto out;
+            }
+            github = true;
+            break;
         case 'w':
             if (!lw_parse_count(optarg, &n)) {
                 lw_err("gate: --warmup \"%s\" is not a count: give the number of rounds to skip, e.g. 1", optarg);
@@ -437,6 +459,13 @@ int cmd_gate(int argc, char **argv)
     if (suppress && !suppress_load(suppress, &g.sup, err, sizeof err)) {
         lw_err("gate: %s", err);
         goto out;
+    }
+    if (baseline) {
+        if (!baseline_load(baseline, &base, err, sizeof err)) {
+            lw_err("gate: %s", err);
+            goto out;
+        }
+        g.baseline = &base;
     }
     if (live) {
         if (ncmd == 0) {
@@ -501,13 +530,17 @@ int cmd_gate(int argc, char **argv)
             goto out;
         }
     }
-    if ((junit && !junit_write(junit, &g, err, sizeof err)) || (svg && !svg_write(svg, &g, err, sizeof err))) {
+    if ((junit && !junit_write(junit, &g, err, sizeof err)) || (svg && !svg_write(svg, &g, err, sizeof err)) ||
+        (html && !html_write_gate(html, &g, err, sizeof err))) {
         lw_err("gate: %s", err);
         goto out;
     }
     gate_print(stdout, &g);
+    if (github)
+        annotate_github(stdout, &g);
     code = lw_finish_stdout(g.nfailed ? LW_EXIT_FINDING : LW_EXIT_OK);
 out:
     gate_free(&g);
+    baseline_free(&base);
     return code;
 }

@@ -3,18 +3,23 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "commands.h"
+#include "html.h"
 #include "lines.h"
 #include "model.h"
+#include "pprof.h"
 #include "render.h"
 #include "util.h"
 
 static const char usage_text[] =
-    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded] [--lines]\n"
-    "  --top N          show the N largest leak records (text; default: the report's own top, 20)\n"
+    "usage: leakwatch report FILE.json [--top N] [--min-age D] [--format text|json|folded|pprof|html] [--lines]\n"
+    "  --top N          show the N largest leak records (text, html; default: the report's own top, 20)\n"
     "                   or the N largest sites (json) or groups (folded; default all)\n"
     "  --min-age D      leave out leak groups whose oldest block is younger than D (e.g. 30s)\n"
-    "  --format F       text (default), folded (collapsed stacks, live bytes as weight) or json\n"
+    "  --format F       text (default), folded (collapsed stacks, live bytes as weight), json, pprof\n"
+    "                   (gzipped profile.proto for go tool pprof; redirect it to a file) or html (one\n"
+    "                   self-contained page: flame graph of live bytes coloured by age, leak records)\n"
     "  --lines          add file:line from debug info (module path + offset, resolved offline)\n";
 
 int cmd_report(int argc, char **argv)
@@ -46,8 +51,9 @@ int cmd_report(int argc, char **argv)
             break;
         case 'f':
             format = optarg;
-            if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded")) {
-                lw_err("report: --format \"%s\" is unknown: use text, folded or json", optarg);
+            if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded") &&
+                strcmp(format, "pprof") && strcmp(format, "html")) {
+                lw_err("report: --format \"%s\" is unknown: use text, folded, json, pprof or html", optarg);
                 return LW_EXIT_ERROR;
             }
             break;
@@ -65,12 +71,35 @@ int cmd_report(int argc, char **argv)
         lw_err("report: give exactly one report file (%d given): leakwatch report FILE.json", argc - optind);
         return LW_EXIT_ERROR;
     }
+    bool binary = strcmp(format, "pprof") == 0;
+    if (binary && (ro.top >= 0 || ro.min_age_ms >= 0)) {
+        lw_err("report: --top and --min-age do not apply to --format pprof, which holds every site: leave them "
+               "out (pprof's -nodecount and -tagfocus filter)");
+        return LW_EXIT_ERROR;
+    }
+    if (binary && isatty(STDOUT_FILENO)) {
+        lw_err("report: --format pprof writes a compressed binary profile: redirect it, e.g. > heap.pb.gz");
+        return LW_EXIT_ERROR;
+    }
     lw_report *r = model_load_or_say(argv[optind]);
     if (!r)
         return LW_EXIT_ERROR;
     if (want_lines)
         ro.lines = lines_open();
-    if (strcmp(format, "folded") == 0)
+    if (binary) {
+        char err[512];
+        bool ok = pprof_write(stdout, r, ro.lines, err, sizeof err);
+        lines_close(ro.lines);
+        model_free(r);
+        if (!ok) {
+            lw_err("report: %s", err);
+            return LW_EXIT_ERROR;
+        }
+        return lw_finish_stdout(LW_EXIT_OK);
+    }
+    if (strcmp(format, "html") == 0)
+        html_write(stdout, (const lw_report *const[]){r}, 1, NULL, &ro);
+    else if (strcmp(format, "folded") == 0)
         render_folded(stdout, r, &ro);
     else if (strcmp(format, "json") == 0)
         render_json(stdout, r, &ro);

@@ -1,5 +1,6 @@
 /* gate.c — rounds of reports to per-site series to a verdict (see gate.h). */
 #include "gate.h"
+#include "baseline.h"
 #include "util.h"
 #include <errno.h>
 #include <math.h>
@@ -168,6 +169,8 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         if (strcmp(s->site->kind, "mmap") == 0)
             s->limits.min_growth = g->min_growth_mmap;
         trend_judge(&ser, &s->limits, &s->v);
+        if (g->baseline && s->v.fails)
+            baseline_judge(g->baseline, g, s);
         if (s->suppressed_by >= 0) {
             suppress_rule *rule = &g->sup.v[s->suppressed_by];
             rule->sites++;
@@ -205,6 +208,8 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     char why[256], a[32], b[32], c[32];
     trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why);
     fprintf(out, "FAIL  site %s (%s): %s\n", s->id, s->site->kind, why);
+    if (s->base != GATE_BASE_NONE)
+        fprintf(out, "  baseline: %s\n", baseline_explain(g, s, why, sizeof why));
     size_t n = g->nrounds - g->warmup;
     double per_round = n > 1 ? s->v.growth / (double)(n - 1) : 0;
     fprintf(out, "  growth: %s per round", lw_bytes(per_round, true, a, sizeof a));
@@ -256,7 +261,8 @@ void gate_print(FILE *out, const gate_run *g)
     size_t shown = 0, grew = 0;
     for (size_t i = 0; i < g->nsites; i++) {
         const gate_site *s = &g->sites[i];
-        if (s->suppressed_by >= 0 || s->v.fails || s->v.kind == TREND_FLAT || s->v.growth <= 0)
+        if (s->suppressed_by >= 0 || s->v.fails || s->v.kind == TREND_FLAT || s->v.growth <= 0 ||
+            s->base == GATE_BASE_AS_BEFORE)
             continue;
         grew++;
         if (shown == 5)
@@ -272,6 +278,7 @@ void gate_print(FILE *out, const gate_run *g)
         fprintf(out, "      ... and %zu more passing sites that grew\n", grew - shown);
     if (shown)
         fputc('\n', out);
+    baseline_print_known(out, g);
     for (size_t i = 0; i < g->sup.n; i++) {
         const suppress_rule *r = &g->sup.v[i];
         fprintf(out, "suppressed: leak:%s (line %d) hid %zu site%s, %s live at the last round\n", r->pattern,
@@ -280,6 +287,9 @@ void gate_print(FILE *out, const gate_run *g)
     if (g->nfailed)
         fprintf(out, "leakwatch gate: FAIL: %zu site%s keep%s growing with load\n", g->nfailed,
                 g->nfailed == 1 ? "" : "s", g->nfailed == 1 ? "s" : "");
+    else if (g->baseline)
+        fprintf(out, "leakwatch gate: PASS: no site is new and growing or grows clearly faster than in the baseline "
+                "(%zu sites, %zu suppressed)\n", g->nsites, g->nsuppressed);
     else
         fprintf(out, "leakwatch gate: PASS: no site keeps growing with load (%zu sites, %zu suppressed)\n",
                 g->nsites, g->nsuppressed);
@@ -327,6 +337,11 @@ json_t *gate_to_json(const gate_run *g)
         json_object_set_new(o, "why", json_string(trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why)));
         if (s->suppressed_by >= 0)
             json_object_set_new(o, "suppressed_by", json_string(g->sup.v[s->suppressed_by].pattern));
+        if (s->base != GATE_BASE_NONE) {
+            static const char *base_names[] = {"", "new", "faster", "as_baseline"};
+            json_object_set_new(o, "baseline", json_string(base_names[s->base]));
+            json_object_set_new(o, "baseline_why", json_string(baseline_explain(g, s, why, sizeof why)));
+        }
         json_object_set_new(o, "slope", json_real(s->v.slope));
         json_object_set_new(o, "growth", json_real(s->v.growth));
         json_object_set_new(o, "early_rate", json_real(s->v.early_rate));

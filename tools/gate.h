@@ -11,6 +11,16 @@
 #include "suppress.h"
 #include "trend.h"
 
+/* What a stored verdict of the main branch (--baseline) says about a site that keeps growing. */
+typedef enum {
+    GATE_BASE_NONE,           /* no baseline given, or the site does not keep growing */
+    GATE_BASE_NEW,            /* no baseline site has its id or creation stack: fails */
+    GATE_BASE_FASTER,         /* grows clearly faster than its baseline site: fails */
+    GATE_BASE_AS_BEFORE,      /* grows as its baseline site did: passes */
+} gate_base;
+
+struct baseline;
+
 typedef struct {
     const char *id;
     const lw_report *report;  /* the report that describes the site: the latest round that has it */
@@ -20,6 +30,10 @@ typedef struct {
     trend_limits limits;      /* what it was judged by: mmap sites have their own --min-growth-mmap */
     int suppressed_by;        /* index of the rule that hid it, or -1 */
     trend_verdict v;
+    gate_base base;
+    bool base_by_stack;       /* matched by creation stack, not by id */
+    bool base_per_load;       /* the rates below are per load unit, else per round */
+    double rate, base_rate;   /* growth rate here and in the baseline (baseline.h) */
 } gate_site;
 
 typedef struct {
@@ -36,6 +50,7 @@ typedef struct {
     trend_limits limits;
     double min_growth_mmap;   /* --min-growth for sites of kind mmap */
     suppress_list sup;
+    const struct baseline *baseline; /* --baseline: judge growing sites against it (NULL: none) */
 } gate_run;
 
 void gate_init(gate_run *g);
