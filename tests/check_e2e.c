@@ -690,7 +690,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
     DIR *d = opendir(dir);
     if (!d)
         return NULL;
-    char *prefix = strf("%s.%d.", program, (int)pid), *best = NULL;
+    char *prefix = tu_strf("%s.%d.", program, (int)pid), *best = NULL;
     int best_seq = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t l = strlen(e->d_name);
@@ -700,7 +700,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
         if (seq > best_seq) {
             best_seq = seq;
             free(best);
-            best = strf("%s/%s", dir, e->d_name);
+            best = tu_strf("%s/%s", dir, e->d_name);
         }
     }
     closedir(d);
@@ -712,7 +712,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
 static void java_report_in_pprof(const char *dir, const char *lw, const char *json)
 {
     need_cmd("go", "golang-go");
-    char *pb = strf("%s/java.pb.gz", dir), *traces = strf("%s/java.traces", dir), *home = strf("HOME=%s", dir);
+    char *pb = tu_strf("%s/java.pb.gz", dir), *traces = tu_strf("%s/java.traces", dir), *home = tu_strf("HOME=%s", dir);
     char *rargv[] = { (char *)lw, "report", (char *)json, "--format", "pprof", NULL };
     int st = run_cmd(rargv, NULL, pb, 60);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch report %s --format pprof failed",
@@ -720,7 +720,7 @@ static void java_report_in_pprof(const char *dir, const char *lw, const char *js
     char *gargv[] = { "go", "tool", "pprof", "-traces", pb, NULL };
     char *env[] = { home, NULL };
     st = run_cmd(gargv, env, traces, 120);
-    char *t = slurp(traces);
+    char *t = tu_slurp(traces);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && t, "go tool pprof -traces %s failed:\n%.2000s",
                   pb, t ? t : "");
     /* A -traces frame line is the function name alone: perf-map names are "ret Class.method(args)". */
@@ -728,7 +728,7 @@ static void java_report_in_pprof(const char *dir, const char *lw, const char *js
     for (char *l = t; l && *l && found < 2; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
         char *e = strchr(l, '\n');
         size_t len = e ? (size_t)(e - l) : strlen(l);
-        char *line = strf("%.*s", (int)len, l);
+        char *line = tu_strf("%.*s", (int)len, l);
         if (strstr(line, "UnpooledByteBufAllocator.newDirectBuffer(int, int)") ||
             strstr(line, "NettyGateway.buildOrderBody("))
             found |= strstr(line, "newDirectBuffer") ? 1 : 2;
