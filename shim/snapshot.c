@@ -159,10 +159,11 @@ int snapshot_take(struct snapshot *s)
     s->stacks_dropped = stacks_dropped();
     s->pid = lw.pid;
     s->ppid = getppid();
-    ssize_t n = readlink("/proc/self/exe", s->program, sizeof s->program - 1);
+    char proc[40];
+    ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), s->program, sizeof s->program - 1);
     s->program[n > 0 ? n : 0] = '\0';
     format_time(s->when, sizeof s->when);
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    int fd = open(lw_proc_path("cmdline", proc, sizeof proc), O_RDONLY | O_CLOEXEC);
     n = fd >= 0 ? read(fd, s->cmdline, sizeof s->cmdline - 1) : -1;
     if (fd >= 0)
         close(fd);
