@@ -2,6 +2,7 @@
 #include <string.h>
 #include "groups.h"
 #include "arena.h"
+#include "rank.h"
 #include "sites.h"
 #include "sort.h"
 
@@ -69,17 +70,20 @@ static int cmp_site_index(const void *a, const void *b)
     return i < j ? -1 : i > j;
 }
 
-/* Largest first; equal sizes in the order the JSON lists them (by site, then within it), so that a
- * reader of the JSON can put the records in the same order. */
+/* The report's order (rank.h): grown since the previous report first, then the largest; equal ones in
+ * the order the JSON lists them (by site, then within it), so that a reader of the JSON can put the
+ * records in the same order. */
+static struct rank_entry group_rank(uint32_t i)
+{
+    const struct group *g = &sorting->groups[i];
+    return (struct rank_entry){ .growth = rank_growth(sorting->previous_seq != 0, g->had_previous, g->bytes, g->delta),
+                                .bytes = g->bytes, .key = (uint64_t)site_rank[g->site] << 32 | i };
+}
+
 static int cmp_group_index(const void *a, const void *b)
 {
-    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    const struct group *x = &sorting->groups[i], *y = &sorting->groups[j];
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    if (x->site != y->site)
-        return site_rank[x->site] < site_rank[y->site] ? -1 : 1;
-    return i < j ? -1 : i > j;
+    struct rank_entry x = group_rank(*(const uint32_t *)a), y = group_rank(*(const uint32_t *)b);
+    return rank_compare(&x, &y);
 }
 
 /* Sums every live block per site and keeps the old-enough ones, each under the stack it is shown with. */
@@ -95,15 +99,20 @@ static size_t sum_and_filter(struct grouping *g, struct snapshot *s)
             sum->oldest_birth = it.birth;
         sum->live_bytes += it.size;
         sum->live_blocks++;
+        sum->untouched_bytes += it.untouched;
         if (site_get(it.site)->kind == KIND_HEAP) {
             g->heap_bytes += it.size;
             g->heap_blocks++;
         } else {
             g->map_bytes += it.size;
             g->map_regions++;
+            g->map_untouched_bytes += it.untouched;
         }
-        if (snapshot_age(s, it.birth) < g->min_age_ms)
+        /* untouched address space holds no memory: it is never a leak candidate, and a mapping's record
+         * counts only its touched bytes */
+        if (snapshot_age(s, it.birth) < g->min_age_ms || (it.untouched && it.size <= it.untouched))
             continue;
+        it.size -= it.untouched;
         it.unstacked = it.stack == 0;
         if (it.stack == 0)
             it.stack = atomic_load_explicit(&site_get(it.site)->rep_stack, memory_order_relaxed);

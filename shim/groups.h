@@ -20,6 +20,7 @@ struct group {
 
 struct site_sum {
     uint64_t live_bytes, live_blocks;
+    uint64_t untouched_bytes;       /* reserved or never touched: part of live_bytes, never a leak */
     uint64_t oldest_birth;
     uint32_t first_group, ngroups;  /* its groups: groups[first_group ..], largest first */
 };
@@ -29,12 +30,13 @@ struct grouping {
     size_t sums_mapped;
     struct group *groups;           /* blocks at least min_age_ms old, by site */
     size_t ngroups, groups_mapped;
-    uint32_t *order;                /* group indexes, largest first; ties in site order */
+    uint32_t *order;                /* group indexes in report order (rank.h); ties in site order */
     size_t order_mapped;
     uint32_t *site_order;           /* sites with live blocks, largest first */
     uint32_t nlive_sites;
     size_t site_order_mapped;
     uint64_t heap_bytes, heap_blocks, map_bytes, map_regions;
+    uint64_t map_untouched_bytes;   /* of map_bytes: reserved or never touched */
     uint64_t min_age_ms;
     unsigned previous_seq;          /* the report the deltas are against, 0: none */
 };

@@ -255,7 +255,7 @@ static void emit_header(const struct render *r)
     struct emitter *e = r->e;
     const struct snapshot *s = r->s;
     emit_json_str(e, "format", "leakwatch-report");
-    emit_json_u64(e, "version", 1);
+    emit_json_u64(e, "version", 2);
     emit_text(e, "leakwatch report #");
     emit_u64(e, "seq", r->seq);
     emit_json_u64(e, "previous_seq", r->g->previous_seq);
@@ -320,7 +320,18 @@ static void emit_totals(const struct render *r)
     emit_bytes(e, "mmap_live_bytes", g->map_bytes);
     emit_text(e, " in ");
     emit_count(e, "mmap_live_regions", g->map_regions);
-    emit_text(e, " regions; ");
+    emit_text(e, " regions");
+    emit_json_u64(e, "reserved_untouched_bytes", g->map_untouched_bytes);
+    if (g->map_untouched_bytes) {
+        /* how much of the mappings is address space without memory, which no record counts */
+        emit_text(e, " (");
+        emit_text_bytes(e, g->map_untouched_bytes);
+        emit_text(e, " of it reserved or never touched, not counted in leak records");
+        if (s->untouched_swap_unseen)
+            emit_text(e, "; swap is in use and /proc/self/pagemap unreadable, so swapped-out pages are counted here");
+        emit_text(e, ")");
+    }
+    emit_text(e, "; ");
     emit_text_count(e, g->nlive_sites);
     emit_text(e, " sites with live memory; untracked frees: ");
     emit_count(e, "untracked_frees", s->untracked_frees);
@@ -363,6 +374,7 @@ static void emit_site(const struct render *r, uint32_t idx)
     emit_json_str(e, "kind", site->kind == KIND_HEAP ? "heap" : "mmap");
     emit_json_u64(e, "live_bytes", sum->live_bytes);
     emit_json_u64(e, "live_blocks", sum->live_blocks);
+    emit_json_u64(e, "reserved_untouched_bytes", sum->untouched_bytes);
     emit_json_u64(e, "allocs", t->allocs);
     emit_json_u64(e, "frees", t->frees);
     emit_json_u64(e, "bytes_allocated", t->bytes_allocated);
@@ -384,7 +396,14 @@ static void emit_leaks(const struct render *r)
     const struct grouping *g = r->g;
     emit_text(e, "Leak records: live blocks older than ");
     emit_text_age(e, g->min_age_ms);
-    emit_text(e, ", grouped by creation stack, largest first.\n");
+    emit_text(e, ", grouped by creation stack; ");
+    if (g->previous_seq) {
+        emit_text(e, "records that grew since report #");
+        emit_text_u64(e, g->previous_seq);
+        emit_text(e, " first, largest growth first, then the largest.\n");
+    } else {
+        emit_text(e, "largest first.\n");
+    }
     if (emit_is_json(e)) {
         emit_array_begin(e, "sites");
         for (uint32_t i = 0; i < g->nlive_sites; i++)

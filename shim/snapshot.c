@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "out.h"
 #include "regions.h"
+#include "residency.h"
 #include "sites.h"
 #include "sort.h"
 #include "stacks.h"
@@ -96,10 +97,17 @@ static int copy_regions(struct snapshot *s)
             return -1;
     }
     int rc = ensure((void **)&s->items, &s->items_mapped, s->nitems, s->nitems + n, sizeof *s->items);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        s->items[s->nitems++] = (struct item){ .site = scratch[i].site, .stack = scratch[i].stack,
-                                               .size = scratch[i].len, .birth = scratch[i].birth,
-                                               .ptr = scratch[i].start };
+    struct residency pages;
+    residency_begin(&pages);        /* without memory for it every byte counts as touched */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct region *r = &scratch[i];
+        s->items[s->nitems++] = (struct item){ .site = r->site, .stack = r->stack, .size = r->len,
+                                               .birth = r->birth, .ptr = r->start,
+                                               .untouched = r->heap ? 0 : residency_untouched(&pages, r->start,
+                                                                                              r->len) };
+    }
+    s->untouched_swap_unseen = pages.swap_unseen;
+    residency_end(&pages);
     arena_unmap(scratch, cap * sizeof *scratch);
     return rc;
 }

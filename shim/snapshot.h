@@ -22,6 +22,7 @@ struct item {
     uint64_t birth : 63;            /* ms since start */
     uint64_t unstacked : 1;         /* no stack of its own: grouped under the site's representative */
     uintptr_t ptr;
+    uint64_t untouched;             /* bytes of a mapping in pages that hold no memory (residency.h) */
 };
 
 /* The access records of one block of the snapshot: records[at .. at+n), newest first. */
@@ -39,6 +40,7 @@ struct snapshot {
     size_t totals_mapped;
     uint32_t nsites;                /* sites [1, nsites) existed when the copy ended */
     uint64_t now;                   /* ms since start, after the copy: every birth is before it */
+    int untouched_swap_unseen;      /* swap in use and unreadable: swapped-out pages counted untouched */
     uint64_t untracked_frees;
     uint64_t stacks, stack_bytes, stacks_dropped;
     uint64_t metadata_bytes;        /* the shim's own memory before this report's */
