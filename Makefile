@@ -6,6 +6,7 @@
 #   make check-witness  the shim's unit tests once more, built with the lock-order witness (lock.h)
 #   make demo       the example gateway under `leakwatch gate`
 #   make bench      the speed benchmarks (not part of check)
+#   make fuzz       a short fuzzing pass over the report and suppression readers (part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -31,6 +32,12 @@ CORE_OBJ   := $(filter-out $(B)/shim/hooks.o $(B)/shim/preload.o,$(SHIM_OBJ))
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-strict-aliasing -fno-omit-frame-pointer -pthread
 SHIM_LIBS  := -lunwind -ldl -pthread
+# JNI/JVMTI headers for Java frames (shim/jvm.c); without a JDK the shim builds without them.
+JAVA_INCLUDE ?= $(firstword $(wildcard /usr/lib/jvm/default-java/include /usr/lib/jvm/java-17-openjdk-*/include \
+	/usr/lib/jvm/java-*-openjdk-*/include))
+ifneq ($(JAVA_INCLUDE),)
+SHIM_CFLAGS += -I$(JAVA_INCLUDE) -I$(JAVA_INCLUDE)/linux
+endif
 
 # --- the command --------------------------------------------------------------------------------------------
 TOOLS_SRC  := $(wildcard tools/*.c)
@@ -44,13 +51,20 @@ CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
+STATIC_FIXTURE_SRC := $(wildcard tests/fixtures/static/*.c)
+STATIC_FIXTURES := $(STATIC_FIXTURE_SRC:tests/fixtures/static/%.c=$(B)/fixtures/static_%)
 DEMO_SRC   := $(wildcard tests/demo/*.c)
 DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-.PHONY: all check check-unit check-e2e check-witness deps bench demo install clean
-all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(DEMO_BIN)
+# --- the fuzzing pass over the readers of untrusted input (tests/fuzz), with AddressSanitizer and UBSan ------
+FUZZ_SRC   := tests/fuzz/fuzz_input.c $(filter-out tools/main.c,$(TOOLS_SRC)) shim/config.c shim/log.c shim/out.c
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 3
+
+.PHONY: all check check-unit check-e2e check-witness deps bench demo install clean fuzz
+all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(STATIC_FIXTURES) $(DEMO_BIN)
 
 $(B)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
@@ -89,6 +103,12 @@ $(B)/fixtures/%: tests/fixtures/%.c
 	$(Q)$(CC) $(CPPFLAGS_ALL) -Iinclude -O1 -g -fno-inline -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		$(WARN) -pthread $< -o $@
 
+# Statically linked fixtures: programs leakwatch attach must refuse (no dynamic loader to load the shim).
+$(B)/fixtures/static_%: tests/fixtures/static/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -O1 -g -static $(WARN) $< -o $@
+
 $(B)/demo/%: tests/demo/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
@@ -99,6 +119,16 @@ $(B)/bench/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -O2 -g $(WARN) -pthread $< -o $@
 
+$(B)/fuzz/fuzz_input: $(FUZZ_SRC) $(wildcard tools/*.h shim/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@ (asan, ubsan)")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools -Ishim $(FUZZ_FLAGS) $(WARN) $(FUZZ_SRC) -o $@ $(TOOLS_LIBS)
+
+# A short deterministic pass (fixed seed, FUZZ_SECONDS per reader); part of check.
+fuzz: $(B)/fuzz/fuzz_input
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/fuzz/fuzz_input tests/fuzz/corpus \
+		$(FUZZ_SECONDS)
+
 deps:
 	$(Q)scripts/deps.sh
 
@@ -106,11 +136,12 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all $(B)/tests/check_runner
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) $(B)/tests/check_runner
 	$(Q)$(MAKE) --no-print-directory check-witness
+	$(Q)$(MAKE) --no-print-directory fuzz
 
 # `check` runs every registered suite (a new suite file needs no edit here); these two split them for a
 # developer. A suite in neither list still runs in `check`.
-UNIT_SUITES := shim cfi locks report tools baseline html
-E2E_SUITES  := integration robust exactness tools_live pprof demo e2e
+UNIT_SUITES := shim cfi locks report tools input baseline html
+E2E_SUITES  := integration robust security attach exactness tools_live pprof demo e2e
 check-unit: all $(B)/tests/check_runner
 	$(Q)for suite in $(UNIT_SUITES); do \
 		LEAKWATCH_BUILD=$(abspath $(B)) CK_RUN_SUITE=$$suite $(B)/tests/check_runner || exit 1; \

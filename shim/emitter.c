@@ -164,10 +164,16 @@ void emit_age(struct emitter *e, const char *key, uint64_t ms)
     emit_text_age(e, ms);
 }
 
+void emit_text_name(struct emitter *e, const char *s)
+{
+    if (!emit_is_json(e))
+        out_text(e->o, s);
+}
+
 void emit_str(struct emitter *e, const char *key, const char *s)
 {
     emit_json_str(e, key, s);
-    emit_text(e, s);
+    emit_text_name(e, s);
 }
 
 void emit_hex(struct emitter *e, const char *key, uint64_t v)

@@ -40,6 +40,8 @@ void emit_json_hex_digits(struct emitter *e, const char *key, uint64_t v);    /*
 
 /* Text only. */
 void emit_text(struct emitter *e, const char *s);
+/* A name or path from outside (a program, module or function name): control characters escaped (out_text). */
+void emit_text_name(struct emitter *e, const char *s);
 void emit_text_char(struct emitter *e, char c);
 void emit_text_u64(struct emitter *e, uint64_t v);                            /* 1523 */
 void emit_text_count(struct emitter *e, uint64_t v);                          /* 1,523 */
@@ -53,7 +55,7 @@ void emit_u64(struct emitter *e, const char *key, uint64_t v);                /*
 void emit_count(struct emitter *e, const char *key, uint64_t v);              /* text 1,523 */
 void emit_bytes(struct emitter *e, const char *key, uint64_t v);              /* text 2.9 KiB */
 void emit_age(struct emitter *e, const char *key, uint64_t ms);               /* text 41.2 s; JSON ms */
-void emit_str(struct emitter *e, const char *key, const char *s);
+void emit_str(struct emitter *e, const char *key, const char *s);           /* text escaped, as a name */
 void emit_hex(struct emitter *e, const char *key, uint64_t v);                /* "0x1c3e0" / 0x1c3e0 */
 
 /* The end of the document: a newline in JSON (text ends with its own). */

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "groups.h"
 #include "arena.h"
+#include "jvm.h"
 #include "rank.h"
 #include "sites.h"
 #include "sort.h"
@@ -92,6 +93,9 @@ static size_t sum_and_filter(struct grouping *g, struct snapshot *s)
     size_t kept = 0;
     for (size_t i = 0; i < s->nitems; i++) {
         struct item it = s->items[i];
+        /* in a JVM the compiled versions of one Java path are one site and one stack (jvm.h) */
+        it.site = jvm_canonical_site(it.site);
+        it.stack = jvm_canonical_stack(it.stack);
         if (it.site >= s->nsites)
             continue;               /* a site born after the copy: next report */
         struct site_sum *sum = &g->sums[it.site];
@@ -115,7 +119,7 @@ static size_t sum_and_filter(struct grouping *g, struct snapshot *s)
         it.size -= it.untouched;
         it.unstacked = it.stack == 0;
         if (it.stack == 0)
-            it.stack = atomic_load_explicit(&site_get(it.site)->rep_stack, memory_order_relaxed);
+            it.stack = jvm_canonical_stack(atomic_load_explicit(&site_get(it.site)->rep_stack, memory_order_relaxed));
         s->items[kept++] = it;      /* items are used for grouping only from here on */
     }
     return kept;

@@ -5,7 +5,7 @@
  * Not for signal handlers.
  *
  * Lock order: a thread holding a lock takes only locks of a higher rank (enum lock_rank, below):
- *     signal -> report -> stacks -> sites -> regions -> count tables -> free queues -> block shards
+ *     signal -> report -> got -> stacks -> sites -> regions -> count tables -> free queues -> block shards
  *     (by address) -> arena
  * Every lock is registered in the table with its rank (LOCK_REGISTER, next to the lock it names). The
  * fork handlers walk that table: before fork they take every lock in rank order, the parent releases
@@ -23,6 +23,7 @@ enum lock_rank {
     LOCK_RANK_NONE = 0,           /* not in the table: the witness refuses it */
     LOCK_RANK_SIGNAL,             /* signals.c: the program's action for the report signal */
     LOCK_RANK_REPORT,             /* reporter.c: one report at a time, uid changes */
+    LOCK_RANK_GOT,                /* got.c: rewriting the modules' GOT entries (late start, detach) */
     LOCK_RANK_STACKS,             /* stacks.c: interning a new stack */
     LOCK_RANK_SITES,              /* sites.c: inserting a new site */
     LOCK_RANK_REGIONS,            /* regions.c: the sorted ranges */

@@ -8,6 +8,8 @@
 #include "arena.h"
 #include "emitter.h"
 #include "groups.h"
+#include "jvm.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "sites.h"
@@ -118,7 +120,7 @@ static void emit_frame(const struct render *r, uintptr_t ip)
     }
     if (res.module >= 0) {
         emit_text(e, " (");
-        emit_text(e, r->s->modules.items[res.module].path);
+        emit_text_name(e, r->s->modules.items[res.module].path);
         emit_text(e, "+");
         emit_text_hex(e, res.offset);
         emit_text(e, ")\n");
@@ -134,6 +136,13 @@ static void emit_frames(const struct render *r, const char *key, const uintptr_t
     for (unsigned i = 0; i < n; i++)
         emit_frame(r, frames[i]);
     emit_array_end(r->e);
+}
+
+/* The native frames of a Java path (jvm.h) are written as any other. */
+static void emit_native_frame(struct emitter *e, const void *render, uintptr_t ip)
+{
+    (void)e;                        /* the render's own emitter */
+    emit_frame(render, ip);
 }
 
 /* ---- one leak record --------------------------------------------------------------------------- */
@@ -171,7 +180,8 @@ static void emit_access_records(const struct render *r, const struct group *gr)
         emit_u64(e, "thread", recs[i].thread);
         emit_text(e, "\n");
         const struct site *at = site_get(recs[i].site);
-        emit_frames(r, "frames", at->frames, at->nframes);
+        if (!jvm_write_site_frames(e, "frames", recs[i].site, emit_native_frame, r))
+            emit_frames(r, "frames", at->frames, at->nframes);
         emit_object_end(e);
     }
     emit_array_end(e);
@@ -211,7 +221,9 @@ static void emit_created_at(const struct render *r, const struct group *gr)
     } else {
         emit_text(e, "Created at:\n");
     }
-    emit_frames(r, "created_at", frames, n);
+    if (!jvm_write_stack_frames(e, "created_at", gr->stack, emit_native_frame, r) &&
+        !(gr->stack == 0 && jvm_write_site_frames(e, "created_at", gr->site, emit_native_frame, r)))
+        emit_frames(r, "created_at", frames, n);
 }
 
 static void emit_leak(const struct render *r, const struct group *gr)
@@ -270,6 +282,7 @@ static void emit_header(const struct render *r)
     emit_str(e, "time", s->when);
     emit_text(e, ", uptime ");
     emit_age(e, "uptime_ms", s->now);
+    late_emit_header(e);
     emit_text(e, "\n");
     emit_array_begin(e, "cmdline");
     for (size_t i = 0; i < s->cmdline_len; i += strlen(s->cmdline + i) + 1)
@@ -335,6 +348,7 @@ static void emit_totals(const struct render *r)
     emit_text_count(e, g->nlive_sites);
     emit_text(e, " sites with live memory; untracked frees: ");
     emit_count(e, "untracked_frees", s->untracked_frees);
+    late_emit_note(e);
     emit_text(e, "\n");
     emit_json_u64(e, "allocs", allocs);
     emit_json_u64(e, "frees", frees);
@@ -370,7 +384,8 @@ static void emit_site(const struct render *r, uint32_t idx)
     const struct site_sum *sum = &r->g->sums[idx];
     const struct site_totals *t = &r->s->totals[idx];
     emit_object_begin(e, NULL);
-    emit_json_hex_digits(e, "id", stable_site_id(r->s, site));
+    uint64_t java_id = jvm_site_id(idx);    /* the compiled versions of one Java path: one id (jvm.h) */
+    emit_json_hex_digits(e, "id", java_id ? java_id : stable_site_id(r->s, site));
     emit_json_str(e, "kind", site->kind == KIND_HEAP ? "heap" : "mmap");
     emit_json_u64(e, "live_bytes", sum->live_bytes);
     emit_json_u64(e, "live_blocks", sum->live_blocks);
@@ -381,7 +396,10 @@ static void emit_site(const struct render *r, uint32_t idx)
     emit_json_u64(e, "oldest_age_ms", snapshot_age(r->s, sum->oldest_birth));
     if (idx <= SITE_OVERFLOW_MMAP)
         emit_json_bool(e, "overflow", 1);
-    emit_frames(r, "frames", site->frames, site->nframes);
+    if (java_id)
+        emit_json_u64(e, "raw_sites", jvm_merged_sites(idx));
+    if (!jvm_write_site_frames(e, "frames", idx, emit_native_frame, r))
+        emit_frames(r, "frames", site->frames, site->nframes);
     emit_array_begin(e, "leaks");
     for (uint32_t i = 0; i < sum->ngroups; i++)
         emit_leak(r, &r->g->groups[sum->first_group + i]);
@@ -467,15 +485,35 @@ int report_render(const struct snapshot *s, const struct grouping *g, enum repor
     return rc;
 }
 
+/* A site merged into its canonical one (jvm.h) adds its counts there, so every sum stays exact. */
+static void fold_totals(struct snapshot *s)
+{
+    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < s->nsites; i++) {
+        uint32_t c = jvm_canonical_site(i);
+        if (c == i || c >= s->nsites)
+            continue;
+        s->totals[c].allocs += s->totals[i].allocs;
+        s->totals[c].frees += s->totals[i].frees;
+        s->totals[c].bytes_allocated += s->totals[i].bytes_allocated;
+        s->totals[c].bytes_freed += s->totals[i].bytes_freed;
+        s->totals[i] = (struct site_totals){ 0 };
+    }
+}
+
 int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
                  struct report_summary *summary)
 {
+    /* Java paths named before anything is copied: names need the JVM, which may be slow or gone at exit */
+    jvm_prepare_report(reason == REASON_EXIT ? 200 : 5000);
     struct snapshot s;
     struct grouping g;
     memset(&g, 0, sizeof g);
     track_settle_frees();           /* the snapshot counts exactly what the program has freed */
     int rc = ENOMEM;
-    if (snapshot_take(&s) == 0 && groups_build(&g, &s, min_age_ms) == 0)
+    int copied = snapshot_take(&s) == 0;
+    if (copied)
+        fold_totals(&s);
+    if (copied && groups_build(&g, &s, min_age_ms) == 0)
         rc = report_render(&s, &g, reason, seq, txt_fd, json_fd);
     if (summary) {
         summary->live_bytes = g.heap_bytes;

@@ -15,6 +15,8 @@
 #include "reporter.h"
 #include "dirs.h"
 #include "lock.h"
+#include "jvm.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "growth.h"
@@ -162,6 +164,11 @@ static void remove_state(void)
     path[o.len] = '\0';
     unlink(path);
     state_dir[0] = '\0';
+}
+
+void reporter_withdraw(void)
+{
+    remove_state();
 }
 
 /* Writes both files of one report; report_lock held. */
@@ -344,6 +351,8 @@ static void *reporter_main(void *arg)
             exit(0);
         if (!lw_is_on())
             continue;
+        late_tick();
+        jvm_poll();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             growth_sample();

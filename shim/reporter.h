@@ -27,6 +27,9 @@ int reporter_write_now(enum report_reason reason);
  * pid, and its own reporter thread. */
 void reporter_after_fork_in_child(void);
 
+/* Removes this process's state file, so `leakwatch dump` no longer signals it (leakwatch detach). */
+void reporter_withdraw(void);
+
 /* Called from the shim's destructor, which runs inside _dl_fini: registers an exit handler that runs
  * after _dl_fini has finished (glibc runs handlers registered while exiting), i.e. after every other
  * library destructor — when valgrind counts "in use at exit" too. */
