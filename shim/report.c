@@ -24,7 +24,7 @@
 
 const char *report_reason_name(enum report_reason reason)
 {
-    static const char *const names[] = { "signal", "exit", "interval", "api" };
+    static const char *const names[] = { "signal", "exit", "interval", "api", "http" };
     return names[reason];
 }
 
@@ -846,7 +846,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
         summary->live_blocks = s.heap_blocks;
         summary->leak_records = s.ngroups;
     }
-    if (rc == 0)
+    if (rc == 0 && reason != REASON_HTTP)
         remember(&s, seq);
 done:
     release(&s);

@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "blocks.h"
 #include "counts.h"
+#include "http.h"
 #include "lock.h"
 #include "log.h"
 #include "out.h"
@@ -184,6 +185,7 @@ static void publish_state(unsigned last_seq)
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
     out_char(&o, '\n');
+    http_describe(&o);
     int fd = create_exclusive(dirfd, tmp);
     if (fd >= 0) {
         int ok = write(fd, body, o.len) == (ssize_t)o.len;
@@ -295,6 +297,24 @@ int reporter_write_now(enum report_reason reason)
     lw_unlock(&rep.report_lock);
     errno = saved;
     return rc;
+}
+
+int reporter_with_lock(int (*fn)(int fd), int fd)
+{
+    lw_lock(&rep.report_lock);
+    int rc = atomic_load(&rep.exit_report_done) ? -1 : fn(fd);
+    lw_unlock(&rep.report_lock);
+    return rc;
+}
+
+static int json_only(int fd)
+{
+    return report_write(REASON_HTTP, rep.seq, lw.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
+}
+
+int reporter_json_now(int fd)
+{
+    return reporter_with_lock(json_only, fd);
 }
 
 /* The state file lives in the directory of the effective uid: move it when the uid changes (nginx
@@ -471,8 +491,11 @@ static void fork_child(void)
     atomic_store(&rep.pending, 0);
     int saved_guard = lw_guard;
     lw_guard = 1;
+    /* a child that serves says where in a state file of its own: its port is not its parent's */
     if (lw_is_on())
         reporter_start(0);
+    if (http_atfork_child() && lw_is_on())
+        publish_state(rep.seq);
     lw_guard = saved_guard;
 }
 

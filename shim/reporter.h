@@ -23,6 +23,12 @@ void reporter_request(enum report_reason reason);
 /* Writes a report now from the calling thread (the guard must be set); 0 or -1. */
 int reporter_write_now(enum report_reason reason);
 
+/* For the live endpoint (http.h), guard set: runs fn(fd) under the report lock, so it sees the same
+ * state a report would and never runs beside one; returns fn's result, or -1 once the exit report is
+ * done. reporter_json_now writes the JSON of a report (reason "http", no number of its own) to fd. */
+int reporter_with_lock(int (*fn)(int fd), int fd);
+int reporter_json_now(int fd);
+
 void reporter_install_fork_handlers(void);
 
 /* Called from the shim's destructor, which runs inside _dl_fini: registers an exit handler that runs

@@ -10,6 +10,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "state.h"
+#include "http.h"
 #include "log.h"
 #include "reporter.h"
 #include "signals.h"
@@ -134,6 +135,7 @@ void lw_start(void)
     if (lw.config.signal)
         signals_install();
     reporter_install_fork_handlers();
+    http_start();                   /* first: the state file names its address */
     reporter_start(1);
     lw_guard = saved_guard;
 }
