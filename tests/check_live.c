@@ -108,7 +108,7 @@ static char *read_all(int fd, double timeout_s, size_t *len)
 static char *get(const char *where, const char *path, size_t *len)
 {
     int fd = connect_to(where);
-    char *req = tu_strf("GET %s HTTP/1.1\r\nHost: test\r\nUser-Agent: check_live\r\n\r\n", path);
+    char *req = tu_strf("GET %s HTTP/1.1\r\nHost: test\r\nUser-Agent: check_live\r\nConnection: close\r\n\r\n", path);
     ck_assert(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
     char *resp = read_all(fd, 20, len);
     close(fd);
@@ -410,6 +410,101 @@ START_TEST(bad_setting_is_one_line)
 }
 END_TEST
 
+/* A loopback port nobody listens on now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Asks Prometheus for an instant query (already URL-encoded); the first result's value, or -1 while
+ * there is none. */
+static long long prometheus_value(const char *where, const char *query, json_t **metric_out)
+{
+    char *path = tu_strf("/api/v1/query?query=%s", query);
+    size_t len;
+    char *resp = get(where, path, &len);
+    free(path);
+    long long v = -1;
+    json_t *r = strncmp(resp, "HTTP/1.1 200", 12) == 0 ? json_loads(body_of(resp), 0, NULL) : NULL;
+    json_t *result = json_object_get(json_object_get(r, "data"), "result");
+    if (json_array_size(result) > 0) {
+        json_t *first = json_array_get(result, 0);
+        v = atoll(json_string_value(json_array_get(json_object_get(first, "value"), 1)));
+        if (metric_out)
+            *metric_out = json_incref(json_object_get(first, "metric"));
+    }
+    json_decref(r);
+    free(resp);
+    return v;
+}
+
+START_TEST(prometheus_scrapes_the_endpoint)
+{
+    ck_assert_msg(access("/usr/bin/prometheus", X_OK) == 0, "prometheus is not installed (scripts/deps.sh)");
+    char *dir = tu_tempdir();
+    struct tu_proc p;
+    start_fixture(&p, dir, "127.0.0.1:0", "120", NULL);
+    char *target = served_at(p.pid);
+    char *config = tu_strf("%s/prometheus.yml", dir);
+    FILE *f = fopen(config, "w");
+    fprintf(f, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n"
+               "  - job_name: leakwatch\n    static_configs:\n      - targets: ['%s']\n", target);
+    fclose(f);
+    char *listen = tu_strf("--web.listen-address=127.0.0.1:%d", free_port());
+    char *where = tu_strf("%s", strchr(listen, '=') + 1);
+    char *config_arg = tu_strf("--config.file=%s", config);
+    char *data_arg = tu_strf("--storage.tsdb.path=%s/data", dir);
+    char *argv[] = { "/usr/bin/prometheus", config_arg, data_arg, listen, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    struct tu_proc prom;
+    tu_spawn(&prom, argv, env.vars, dir);
+    tu_env_free(&env);
+    /* until a scrape has landed: up to a minute on a loaded machine */
+    json_t *labels = NULL;
+    long long site_bytes = -1;
+    double end = tu_now() + 60;
+    while (tu_now() < end) {
+        tu_read_until(&prom, "no such text", 0.5);   /* keeps its output pipes drained */
+        if (prom.out_fd < 0 && prom.err_fd < 0)
+            break;
+        int probe = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                 .sin_port = htons((uint16_t)atoi(strchr(where, ':') + 1)) };
+        int up = connect(probe, (struct sockaddr *)&a, sizeof a) == 0;
+        close(probe);
+        if (!up)
+            continue;
+        site_bytes = prometheus_value(where, "leakwatch_site_live_bytes%7Bsite%3D~%22fx_live_leak.*%22%7D", &labels);
+        if (site_bytes >= 0)
+            break;
+    }
+    ck_assert_msg(site_bytes == 5000, "fx_live_leak's series through Prometheus: %lld\nprometheus: %.3000s",
+                  site_bytes, prom.err);
+    ck_assert_str_eq(json_string_value(json_object_get(labels, "job")), "leakwatch");
+    ck_assert_str_eq(json_string_value(json_object_get(labels, "instance")), target);
+    ck_assert_str_eq(json_string_value(json_object_get(labels, "kind")), "heap");
+    const char *site = json_string_value(json_object_get(labels, "site"));
+    ck_assert_msg(site && strncmp(site, "fx_live_leak+0x", 15) == 0 && strstr(site, " < main+0x"), "site=%s", site);
+    json_decref(labels);
+    ck_assert_int_eq(prometheus_value(where, "leakwatch_live_bytes%7Bkind%3D%22heap%22%7D", NULL), 5000);
+    ck_assert_int_eq(prometheus_value(where, "leakwatch_live_blocks%7Bkind%3D%22heap%22%7D", NULL), 5);
+    ck_assert_int_eq(prometheus_value(where, "up%7Bjob%3D%22leakwatch%22%7D", NULL), 1);
+    kill(prom.pid, SIGTERM);
+    tu_finish(&prom, 30);
+    tu_proc_free(&prom);
+    stop(&p);
+    free(target), free(config), free(listen), free(where), free(config_arg), free(data_arg);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *live_suite(void);
 Suite *live_suite(void)
 {
@@ -423,6 +518,7 @@ Suite *live_suite(void)
     tcase_add_test(tc, bad_clients_change_nothing);
     tcase_add_test(tc, forked_child_serves_on_its_own);
     tcase_add_test(tc, bad_setting_is_one_line);
+    tcase_add_test(tc, prometheus_scrapes_the_endpoint);
     suite_add_tcase(s, tc);
     return s;
 }
