@@ -57,9 +57,12 @@ $(B)/libleakwatch.so: $(SHIM_OBJ)
 $(B)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools $(TOOLS_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools -Ishim $(TOOLS_CFLAGS) -c $< -o $@
 
-$(B)/leakwatch: $(TOOLS_OBJ)
+# The settings parser and its limits are the shim's own (shim/config.c), so run and gate reject up front
+# what the shim would refuse.
+TOOLS_SHIM_OBJ := $(B)/shim/config.o $(B)/shim/log.o $(B)/shim/out.o
+$(B)/leakwatch: $(TOOLS_OBJ) $(TOOLS_SHIM_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(TOOLS_LIBS)
 
@@ -99,7 +102,9 @@ check: deps
 bench: all $(BENCH_BIN)
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh
 
-demo: all
+# Like check, demo starts with deps: it is the README's first command on a fresh machine.
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/demo/run.sh
 
 install: all

@@ -98,6 +98,24 @@ static void signal_display_name(int sig, char *name, unsigned name_size)
     name[o.len] = '\0';
 }
 
+int config_signal_usable(int sig)
+{
+    /* Signals whose default action matters cannot carry requests: faults and SIGSYS (the kernel's), SIGKILL
+     * and SIGSTOP (cannot be caught), job control (SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU), the kernel's
+     * SIGPIPE, SIGXCPU and SIGXFSZ, the ones people and supervisors stop programs with (SIGHUP, SIGINT,
+     * SIGQUIT, SIGTERM: a `kill PID` must still stop the program), and those glibc reserves below SIGRTMIN. */
+    static const int refused[] = {
+        SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS, SIGCHLD, SIGCONT,
+        SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGXCPU, SIGXFSZ, SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+    };
+    if (sig <= 0 || sig > SIGRTMAX || (sig > SIGSYS && sig < SIGRTMIN))
+        return 0;
+    for (unsigned i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (sig == refused[i])
+            return 0;
+    return 1;
+}
+
 int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size)
 {
     if (strcasecmp(text, "none") == 0 || strcmp(text, "0") == 0) {
@@ -123,10 +141,7 @@ int config_parse_signal(const char *text, int *sig, char *name, unsigned name_si
                 found = SIGRTMIN + (int)offset;
         }
     }
-    /* Fault signals, SIGKILL/SIGSTOP and the signals glibc reserves below SIGRTMIN cannot carry requests. */
-    if (found <= 0 || found == SIGKILL || found == SIGSTOP || found == SIGSEGV || found == SIGBUS ||
-        found == SIGFPE || found == SIGILL || found == SIGABRT || found == SIGTRAP || found == SIGCHLD ||
-        found == SIGCONT || (found > SIGSYS && found < SIGRTMIN) || found > SIGRTMAX)
+    if (found <= 0 || !config_signal_usable(found))
         return -1;
     *sig = found;
     signal_display_name(found, name, name_size);
@@ -213,7 +228,7 @@ static void load_duration(const char *(*get)(const char *), const char *var, con
 void config_load(struct lw_config *c, const char *(*get)(const char *name), char *const *env)
 {
     memset(c, 0, sizeof *c);
-    strcpy(c->out, "/tmp/leakwatch-%u");
+    strcpy(c->out, CONFIG_DEFAULT_OUT);
     c->signal = SIGUSR2;
     strcpy(c->signal_name, "SIGUSR2");
     c->min_age_ms = 10000;
@@ -237,17 +252,17 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
                   " is not a signal leakwatch can use (try SIGUSR1, SIGUSR2, SIGRTMIN+3 or none);",
                   " using the default SIGUSR2");
     load_duration(get, "LEAKWATCH_INTERVAL", "0 (off)", &c->interval_ms);
-    if (c->interval_ms > 0 && c->interval_ms < 100) {
+    if (c->interval_ms > 0 && c->interval_ms < CONFIG_MIN_INTERVAL_MS) {
         bad_value("LEAKWATCH_INTERVAL", get("LEAKWATCH_INTERVAL"), " is shorter than 100ms;",
                   " using 100ms");
         c->interval_ms = 100;
     }
     load_duration(get, "LEAKWATCH_MIN_AGE", "10s", &c->min_age_ms);
-    load_uint(get, "LEAKWATCH_TOP", 1, 1000000, &c->top);
+    load_uint(get, "LEAKWATCH_TOP", 1, CONFIG_MAX_TOP, &c->top);
     load_uint(get, "LEAKWATCH_DEPTH", 1, CONFIG_MAX_DEPTH, &c->depth);
     load_uint(get, "LEAKWATCH_RECORDS", 0, CONFIG_MAX_RECORDS, &c->records);
     load_uint(get, "LEAKWATCH_SITE_DEPTH", 1, CONFIG_MAX_SITE_DEPTH, &c->site_depth);
-    load_uint(get, "LEAKWATCH_SAMPLE", 0, 1u << 30, &c->sample);
+    load_uint(get, "LEAKWATCH_SAMPLE", 0, CONFIG_MAX_SAMPLE, &c->sample);
     text = get("LEAKWATCH_MMAP");
     if (text) {
         if (strcmp(text, "all") == 0)

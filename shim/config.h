@@ -1,6 +1,7 @@
 /* config.h — the LEAKWATCH_* settings, read once at start-up (nginx later overwrites its environment
  * with the process title). A bad value is reported in one line naming the variable, the value and the
- * default used, and the default applies. Parsing functions are pure so unit tests can drive them. */
+ * default used, and the default applies. Parsing functions and limits are pure and shared with the
+ * leakwatch command, so `run` and `gate` refuse up front what the shim would refuse. */
 #ifndef LW_CONFIG_H
 #define LW_CONFIG_H
 
@@ -9,6 +10,16 @@
 #define CONFIG_MAX_SITE_DEPTH 16
 #define CONFIG_MAX_DEPTH 256
 #define CONFIG_MAX_RECORDS 16
+#define CONFIG_MAX_TOP 1000000
+#define CONFIG_MAX_SAMPLE (1u << 30)
+#define CONFIG_MIN_INTERVAL_MS 100    /* a shorter LEAKWATCH_INTERVAL is raised to this */
+
+/* Where the shim publishes <pid>.state (and writes reports under the default LEAKWATCH_OUT), "%u" being the
+ * effective uid: the first it can create or that is already its own and private. Another user can squat
+ * /tmp/leakwatch-<uid>; nobody but the user (and root) can create the others. `leakwatch dump` looks in
+ * the same places. */
+#define CONFIG_DEFAULT_OUT "/tmp/leakwatch-%u"
+#define CONFIG_STATE_DIRS { "/tmp/leakwatch-%u", "/run/user/%u/leakwatch", "/run/leakwatch-%u" }
 
 struct lw_config {
     char out[512];            /* report directory; "%u" is replaced by the uid at report time */
@@ -38,5 +49,8 @@ int config_parse_bool(const char *text, int *value);
 /* host:port (IPv4, [IPv6] or localhost; port 0-65535) or an absolute socket path short enough for
  * sun_path once %p is replaced by a pid. */
 int config_parse_http(const char *text);
+/* 1 when sig may be the report signal: one whose default action nobody relies on (SIGUSR1, SIGUSR2,
+ * SIGRTMIN..SIGRTMAX, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGWINCH, SIGURG). */
+int config_signal_usable(int sig);
 
 #endif

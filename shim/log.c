@@ -1,4 +1,5 @@
 /* log.c — capped, allocation-free stderr lines (see log.h). */
+#include <errno.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include "log.h"
@@ -36,8 +37,9 @@ static void write_line(unsigned n, const char *a, const char *b, const char *c, 
                 out_str(&o, parts[i]);
     }
     buf[o.len++] = '\n';
-    ssize_t ignored = write(2, buf, o.len);
-    (void)ignored;
+    int saved = errno;
+    out_write_quiet(2, buf, o.len);
+    errno = saved;
 }
 
 const char *log_num(char *buf, uint64_t v)

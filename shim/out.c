@@ -1,8 +1,38 @@
 /* out.c — buffered, allocation-free formatting for reports and log lines (see out.h). */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include "out.h"
+
+/* The kernel's sigset is 8 bytes on Linux; glibc's sigset_t is larger, which the raw calls accept. */
+#define KERNEL_SIGSET_SIZE (_NSIG / 8)
+
+ssize_t out_write_quiet(int fd, const void *buf, size_t len)
+{
+    /* A write to a pipe nobody reads raises SIGPIPE in the writing thread, whose default kills the host.
+     * Blocked, it stays pending; unless one was pending before ours, it is taken back so the host never
+     * sees a signal it did not cause. Raw system calls: async-signal-safe, and glibc's wrappers would
+     * refuse nothing here. */
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_only, &old, KERNEL_SIGSET_SIZE);
+    sigemptyset(&pending);
+    syscall(SYS_rt_sigpending, &pending, KERNEL_SIGSET_SIZE);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = write(fd, buf, len);
+    int saved = errno;
+    if (n < 0 && errno == EPIPE && !was_pending) {
+        struct timespec now = { 0, 0 };
+        syscall(SYS_rt_sigtimedwait, &pipe_only, NULL, &now, KERNEL_SIGSET_SIZE);
+    }
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, KERNEL_SIGSET_SIZE);
+    errno = saved;
+    return n;
+}
 
 void out_init(struct out *o, int fd, char *buf, size_t cap)
 {
@@ -18,7 +48,7 @@ static void drain(struct out *o)
 {
     size_t done = 0;
     while (done < o->len && o->err == 0) {
-        ssize_t n = write(o->fd, o->buf + done, o->len - done);
+        ssize_t n = out_write_quiet(o->fd, o->buf + done, o->len - done);
         if (n > 0)
             done += (size_t)n;
         else if (n < 0 && errno == EINTR)

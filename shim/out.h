@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct out {
     int fd;          /* -1: collect in the buffer only, never flush */
@@ -15,6 +16,10 @@ struct out {
     size_t len, cap;
     uint64_t written;
 };
+
+/* write(2) that never raises SIGPIPE in the caller's process (the shim's output goes to the host's
+ * stderr, which may be a closed pipe). Same result and errno as write. Async-signal-safe. */
+ssize_t out_write_quiet(int fd, const void *buf, size_t len);
 
 void out_init(struct out *o, int fd, char *buf, size_t cap);
 int out_flush(struct out *o);   /* returns 0 or the sticky errno */

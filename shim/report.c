@@ -693,8 +693,8 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
 
 static void json_cmdline(struct out *o)
 {
-    char buf[4096];
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    char buf[4096], proc[40];
+    int fd = open(lw_proc_path("cmdline", proc, sizeof proc), O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0)
         close(fd);
@@ -823,8 +823,8 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     if (!(s.totals = arena_map(s.totals_mapped)))
         goto done;
     counts_read_all(s.totals, s.nsites);
-    char program[512], when[40];
-    ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+    char program[512], when[40], proc[40];
+    ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), program, sizeof program - 1);
     program[n > 0 ? n : 0] = '\0';
     format_time(when, sizeof when);
     size_t bufsize = 1 << 16;

@@ -17,6 +17,7 @@
 #include "blocks.h"
 #include "counts.h"
 #include "http.h"
+#include "dirs.h"
 #include "lock.h"
 #include "log.h"
 #include "out.h"
@@ -45,57 +46,10 @@ void reporter_request(enum report_reason reason)
 
 /* ---- the report directory -------------------------------------------------------------------- */
 
-static void expand_dir(const char *template, char *dst, size_t cap, uid_t uid)
-{
-    struct out o;
-    out_init(&o, -1, dst, cap - 1);
-    for (const char *p = template; *p; p++) {
-        if (p[0] == '%' && p[1] == 'u') {
-            out_u64(&o, uid);
-            p++;
-        } else {
-            out_char(&o, *p);
-        }
-    }
-    dst[o.len] = '\0';
-}
-
-/* Opens (creating if needed) a directory that only this user can write to. Returns an O_PATH-free
- * directory fd or -1 after saying why once. Refuses symlinks, directories of other users, and
- * directories others can write to. */
-typedef void (*log_fn)(const char *, const char *, const char *, const char *, const char *);
-
-static int open_private_dir(const char *path, int is_default, log_fn say)
-{
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        say("cannot create the report directory ", path, ": ", strerror(errno),
-               is_default ? "" : " (set LEAKWATCH_OUT to a directory you can write)");
-        return -1;
-    }
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        say("cannot open the report directory ", path, ": ",
-               errno == ELOOP || errno == ENOTDIR ? "it is a symlink or not a directory; refusing to write there"
-                                                 : strerror(errno), "");
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & (is_default ? 077 : 022))) {
-        char uid[24];
-        say("refusing the report directory ", path,
-               st.st_uid != geteuid() ? ": it belongs to another user (uid " : ": others can write to it (uid ",
-               log_num(uid, st.st_uid), is_default ? "); remove it or set LEAKWATCH_OUT"
-                                                   : "); use a directory only you can write to");
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static const char *program_name(char *buf, size_t cap)
 {
-    char path[512];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    char path[512], proc[40];
+    ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), path, sizeof path - 1);
     path[n > 0 ? n : 0] = '\0';
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -151,13 +105,17 @@ static void remove_dead_states(int dirfd)
 
 /* Writes <pid>.state into the default per-user directory so `leakwatch dump PID` finds our signal
  * and directory without reading the environment (which nginx overwrites). */
+/* The state directory this process last published into ("" when none), so it can take its file back. */
+static char state_dir[96];
+
 static void publish_state(unsigned last_seq)
 {
-    char dir[64], tmp[64], name[64], body[1024];
-    expand_dir("/tmp/leakwatch-%u", dir, sizeof dir, geteuid());
-    int dirfd = open_private_dir(dir, 1, lw_log);
+    char dir[96], tmp[64], name[64], body[1024];
+    const char *template;
+    int dirfd = dirs_open_state(dir, sizeof dir, &template, lw_log);
     if (dirfd < 0)
         return;
+    memcpy(state_dir, dir, sizeof state_dir);
     if (last_seq == 0) {
         int saved = errno;
         remove_dead_states(dirfd);
@@ -181,7 +139,8 @@ static void publish_state(unsigned last_seq)
     out_str(&o, "\nsignal_name=");
     out_str(&o, lw.config.signal_name);
     out_str(&o, "\nout=");
-    out_str(&o, lw.config.out);
+    /* Default reports go where the state goes (they share a directory, which may be a fallback). */
+    out_str(&o, strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : lw.config.out);
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
     out_char(&o, '\n');
@@ -198,24 +157,32 @@ static void publish_state(unsigned last_seq)
 
 static void remove_state(void)
 {
-    char path[96];
+    if (!state_dir[0])
+        return;
+    char path[128];
     struct out o;
     out_init(&o, -1, path, sizeof path - 1);
-    expand_dir("/tmp/leakwatch-%u/", path, sizeof path, geteuid());
-    o.len = strlen(path);
+    out_str(&o, state_dir);
+    out_char(&o, '/');
     out_u64(&o, (uint64_t)lw.pid);
     out_str(&o, ".state");
     path[o.len] = '\0';
     unlink(path);
+    state_dir[0] = '\0';
 }
 
 /* Writes both files of one report; report_lock held. */
 static int write_report_locked(enum report_reason reason)
 {
     char dir[600], program[256], tmp_txt[400], tmp_json[400], txt[400], json[400];
-    int is_default = strcmp(lw.config.out, "/tmp/leakwatch-%u") == 0;
-    expand_dir(lw.config.out, dir, sizeof dir, geteuid());
-    int dirfd = open_private_dir(dir, is_default, lw_log_always);
+    const char *template;
+    int dirfd;
+    if (strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0) {
+        dirfd = dirs_open_state(dir, sizeof dir, &template, lw_log_always);
+    } else {
+        dirs_expand(lw.config.out, dir, sizeof dir, geteuid());
+        dirfd = dirs_open_private(dir, 0, lw_log_always);
+    }
     if (dirfd < 0)
         return -1;
     unsigned seq = rep.seq + 1;
@@ -327,15 +294,8 @@ void reporter_uid_changing(void)
 {
     lw_lock(&rep.report_lock);
     uid_before_change = geteuid();
-    char path[96];
-    struct out o;
-    expand_dir("/tmp/leakwatch-%u/", path, sizeof path, uid_before_change);
-    out_init(&o, -1, path, sizeof path - 1);
-    o.len = strlen(path);
-    out_u64(&o, (uint64_t)lw.pid);
-    out_str(&o, ".state");
-    path[o.len] = '\0';
-    had_state = unlink(path) == 0;
+    had_state = state_dir[0] != '\0';
+    remove_state();
 }
 
 void reporter_uid_changed(void)
@@ -351,6 +311,47 @@ void reporter_uid_changed(void)
 
 #define TICK_MS 200
 
+/* One field of a /proc stat line after the command name: 3 is the state letter, 20 the thread count. */
+static int stat_field(const char *path, int field, char *text, unsigned cap)
+{
+    char buf[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    for (int f = 2; p && f < field; f++)
+        p = strchr(p + 1, ' ');
+    if (!p)
+        return -1;
+    unsigned len = (unsigned)strcspn(++p, " ");
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(text, p, len);
+    text[len] = '\0';
+    return 0;
+}
+
+/* True when every thread of the program is gone and only ours keeps the process alive: main left with
+ * pthread_exit (a zombie leader, still counted) and the others ended. Without us glibc would have called
+ * exit(0) when the last of them ended, so that is what the caller does. */
+static int only_reporter_left(void)
+{
+    char text[24], path[64];
+    if (stat_field("/proc/self/stat", 20, text, sizeof text) < 0 || strcmp(text, "2") != 0)
+        return 0;
+    struct out o;
+    out_init(&o, -1, path, sizeof path - 1);
+    out_str(&o, "/proc/self/task/");
+    out_u64(&o, (uint64_t)lw.pid);
+    out_str(&o, "/stat");
+    path[o.len] = '\0';
+    return stat_field(path, 3, text, sizeof text) == 0 && text[0] == 'Z';
+}
+
 static void *reporter_main(void *arg)
 {
     (void)arg;
@@ -364,6 +365,8 @@ static void *reporter_main(void *arg)
             struct timespec tick = { 0, TICK_MS * 1000000L };
             syscall(SYS_futex, &rep.wake, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
         }
+        if (only_reporter_left())
+            exit(0);
         if (!lw_is_on())
             continue;
         now = lw_now_ms();
@@ -484,6 +487,7 @@ static void fork_child(void)
     sites_atfork_child();
     stacks_atfork_child();
     lw_lock_reinit(&rep.report_lock);
+    state_dir[0] = '\0';           /* the parent's file; this child has none until it writes a report */
     lw.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();
     rep.seq = 0;

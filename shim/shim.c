@@ -12,6 +12,7 @@
 #include "state.h"
 #include "http.h"
 #include "log.h"
+#include "out.h"
 #include "reporter.h"
 #include "signals.h"
 #include "track.h"
@@ -28,6 +29,16 @@ void lw_disable(const char *why)
     int expected = LW_ON;
     if (atomic_compare_exchange_strong(&lw.status, &expected, LW_OFF))
         lw_log("tracking is off from now on: ", why, "; the program runs on unaffected", NULL, NULL);
+}
+
+const char *lw_proc_path(const char *entry, char *buf, unsigned cap)
+{
+    struct out o;
+    out_init(&o, -1, buf, cap - 1);
+    out_str(&o, access("/proc/thread-self", F_OK) == 0 ? "/proc/thread-self/" : "/proc/self/");
+    out_str(&o, entry);
+    buf[o.len] = '\0';
+    return buf;
 }
 
 static void *next_symbol(const char *name, const char *fallback)

@@ -25,23 +25,43 @@ static int is_function(const struct sigaction *a)
     return a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
 }
 
+/* The report signal arrived for the program with the default action: do that action, as if we were not
+ * there. Ignored by default: nothing. Otherwise put the default back and send the signal again to this
+ * thread; it is blocked while this handler runs, so it is delivered when the handler returns and the
+ * kernel terminates the process with it (status 128+signal, a core where that is the default). Only
+ * async-signal-safe calls. */
+static void act_as_default(int signo)
+{
+    if (signo == SIGWINCH || signo == SIGURG)
+        return;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    lw.real.sigaction(signo, &dfl, NULL);
+    syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), signo);
+}
+
 static void on_report_signal(int signo, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     const struct sigaction *program = &sig.program[atomic_load_explicit(&sig.current, memory_order_acquire)];
-    /* Sent by another process (kill, sigqueue): a report request. Sent by this process itself (a
-     * thread of the program, e.g. HotSpot's suspend/resume) or by the kernel: the program's business. */
-    int from_outside = info && info->si_code <= 0 && info->si_pid != (pid_t)syscall(SYS_getpid);
-    if (!from_outside && is_function(program)) {
+    /* Sent by another process (kill, sigqueue, tgkill): a report request. Sent by this process itself (a
+     * thread of the program, e.g. HotSpot's suspend/resume, or raise), or arranged by it (timers, alarm,
+     * I/O signals, the kernel): the program's business. */
+    int sent = info && (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL);
+    if (sent && info->si_pid != (pid_t)syscall(SYS_getpid)) {
+        reporter_request(REASON_SIGNAL);
+    } else if (is_function(program)) {
         errno = saved_errno;
         if (program->sa_flags & SA_SIGINFO)
             program->sa_sigaction(signo, info, context);
         else
             program->sa_handler(signo);
         return;
+    } else if (program->sa_handler == SIG_DFL) {
+        act_as_default(signo);
     }
-    if (from_outside || program->sa_handler == SIG_DFL)
-        reporter_request(REASON_SIGNAL);
     errno = saved_errno;
 }
 

@@ -1,8 +1,9 @@
 /* signals.h — the report signal. Our handler stays installed even when the program installs its own
  * for the same signal (we interpose sigaction/signal): signals the process sends itself (si_pid ==
- * getpid(), e.g. HotSpot suspending its threads with SIGUSR2) go to the program's handler, exactly as
- * if we were not there; signals from other processes are report requests. The program is told once on
- * stderr. The handler only sets a flag and wakes the reporter (async-signal-safe). */
+ * getpid(), e.g. HotSpot suspending its threads with SIGUSR2) and those the kernel or its timers generate
+ * go to the program's handler, or with none take the default action, exactly as if we were not there;
+ * signals from other processes are report requests. The program is told once on stderr when it installs
+ * a handler. The handler only sets a flag and wakes the reporter, or re-raises (async-signal-safe). */
 #ifndef LW_SIGNALS_H
 #define LW_SIGNALS_H
 

@@ -93,4 +93,9 @@ void lw_start(void);
 /* Turns tracking off for good, saying why once. Safe to call from any thread. */
 void lw_disable(const char *why);
 
+/* "/proc/thread-self/<entry>" into buf (cap bytes), or "/proc/self/<entry>" on kernels before 3.17.
+ * /proc/self reads through the thread group leader: after main has called pthread_exit its exe and
+ * cmdline give nothing, while every other thread still runs the program. Async-signal-safe. */
+const char *lw_proc_path(const char *entry, char *buf, unsigned cap);
+
 #endif

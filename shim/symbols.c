@@ -134,7 +134,8 @@ static struct symtab *symtab_for(const struct module *m)
     struct stat st;
     /* /proc/self/exe still reaches the running executable when its file was replaced (an upgrade
      * while the server runs); its path then names a new, different file, or none. */
-    const char *file = m->is_main ? "/proc/self/exe" : m->path;
+    char proc[40];
+    const char *file = m->is_main ? lw_proc_path("exe", proc, sizeof proc) : m->path;
     if (m->path[0] != '/' || map_file(file, &f, &st) < 0)
         return NULL;
     for (struct symtab *t = symtab_cache; t; t = t->next) {
@@ -226,7 +227,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
         return 0;
     const char *name = info->dlpi_name;
     if (!name || !name[0]) {
-        ssize_t n = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
+        char proc[40];
+        ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), m->path, sizeof m->path - 1);
         m->path[n > 0 ? n : 0] = '\0';
         m->is_main = 1;
     } else {

@@ -3,6 +3,7 @@
  * itself (fork/exec of build/leakwatch) on report files the tests write: gate verdicts and exit codes, diff
  * order, JUnit/SVG/JSON outputs checked with xmllint and jansson. */
 #include <check.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -457,6 +458,20 @@ START_TEST(model_rejects_broken_reports)
     p = tu_strf("%s/missing.json", dir);
     expect_load_error(p, "cannot read");
     free(p);
+
+    /* NUL bytes are binary data, not a cut; a /proc file (st_size 0) has content, it is not empty. */
+    p = tu_strf("%s/nul.json", dir);
+    write_text(p, "\0\0\0\0", 4);
+    expect_load_error(p, "a NUL byte at byte 1");
+    free(p);
+    p = tu_strf("%s/nul_inside.json", dir);
+    write_text(p, text, len);
+    int nfd = open(p, O_WRONLY);
+    ck_assert(pwrite(nfd, "\0", 1, 10) == 1);
+    close(nfd);
+    expect_load_error(p, "a NUL byte at byte 11");
+    free(p);
+    expect_load_error("/proc/self/status", "invalid JSON at line 1");
 
     /* Cut at every length: always a clean error, never a crash or a half-read report. */
     p = tu_strf("%s/cut.json", dir);

@@ -3,6 +3,7 @@
  * shim, and times out on a stopped one), `report --lines/--format folded` on what the shim wrote, and the live
  * gate over a forking server's whole process tree, including servers that die or never get ready. */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,10 +137,31 @@ START_TEST(dump_refuses_clearly)
     free(spid);
     tu_env_free(&env);
 
-    /* A stopped process cannot answer: the wait is bounded and says so. */
+    /* A thread id is not a process: dump names the process it belongs to (the shim's reporter thread). */
     char *out = tu_tempdir();
     struct tu_proc stopped;
     start_idle(&stopped, &env, out);
+    char *task_dir = tu_strf("/proc/%d/task", (int)stopped.pid);
+    DIR *tasks = opendir(task_dir);
+    ck_assert(tasks != NULL);
+    struct dirent *e;
+    long tid = 0;
+    while ((e = readdir(tasks)))
+        if (atol(e->d_name) > 0 && atol(e->d_name) != stopped.pid)
+            tid = atol(e->d_name);
+    closedir(tasks);
+    ck_assert_msg(tid > 0, "the idle fixture under the shim has no second thread");
+    spid = tu_strf("%ld", tid);
+    char *a4[] = {"dump", spid, NULL};
+    lw(&p, &env, 30, a4);
+    char *named = tu_strf("%ld is a thread of PID %d", tid, (int)stopped.pid);
+    ck_assert_msg(exit_code(&p) == 2 && strstr(p.err, named), "thread id: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    free(named);
+    free(task_dir);
+    free(spid);
+
+    /* A stopped process cannot answer: the wait is bounded and says so. */
     kill(stopped.pid, SIGSTOP);
     spid = tu_strf("%d", (int)stopped.pid);
     char *a3[] = {"dump", spid, "--timeout", "300ms", NULL};
@@ -212,6 +234,80 @@ START_TEST(run_finds_the_installed_shim)
     free(lib);
     tu_rmtree(prefix);
     free(prefix);
+}
+END_TEST
+
+/* run and gate refuse up front every value the shim would refuse (it would only say so on stderr and use its
+ * default): one line naming the option, exit 2, and the command never starts. */
+static const char *const refused_run_options[][2] = {
+    {"--depth", "100000"}, {"--depth", "0"}, {"--top", "1000001"}, {"--min-age", "0x10"}, {"--min-age", "1e3"},
+    {"--interval", "50ms"}, {"--signal", "9"}, {"--signal", "SIGPIPE"}, {"--signal", "SIGTERM"},
+    {"--signal", "SIGCHLD"},
+};
+
+/* The exit report counts every live block as a leak (age 0): report must say "older than 0.0 s" as the shim's
+ * own text does, not the configured LEAKWATCH_MIN_AGE of 10 s. */
+START_TEST(report_of_exit_report_age)
+{
+    char *out = tu_tempdir();
+    struct tu_proc p;
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    char *fixture = tu_fixture("leak_direct");
+    char *a1[] = {"run", "--out", out, "--", fixture, NULL};
+    lw(&p, &env, 30, a1);
+    ck_assert_msg(exit_code(&p) == 3, "leak_direct under run: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    DIR *d = opendir(out);
+    ck_assert(d != NULL);
+    struct dirent *e;
+    char *json = NULL;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".1.json"))
+            json = tu_strf("%s/%s", out, e->d_name);
+    closedir(d);
+    ck_assert_msg(json != NULL, "no exit report in %s", out);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(json) - 5), json);
+    char *shim_text = tu_slurp(txt);
+    ck_assert_msg(shim_text && strstr(shim_text, "Leak records: live blocks older than 0.0 s"), "%s", shim_text);
+    char *a2[] = {"report", json, NULL};
+    lw(&p, &env, 30, a2);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "Leak records: live blocks older than 0.0 s") &&
+                  strstr(p.out, "LEAK: "), "report of the exit report:\n%s", p.out);
+    tu_proc_free(&p);
+    free(shim_text);
+    free(txt);
+    free(json);
+    free(fixture);
+    tu_env_free(&env);
+    tu_rmtree(out);
+    free(out);
+}
+END_TEST
+
+START_TEST(run_refuses_what_the_shim_refuses)
+{
+    struct tu_proc p;
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    const char *opt = refused_run_options[_i][0], *value = refused_run_options[_i][1];
+    char *a1[] = {"run", (char *)opt, (char *)value, "--", "/bin/sh", "-c", "echo started", NULL};
+    lw(&p, &env, 30, a1);
+    char *named = tu_strf("%s \"%s\"", opt, value);
+    ck_assert_msg(exit_code(&p) == 2 && strstr(p.out, "started") == NULL && strstr(p.err, named) &&
+                  strchr(p.err, '\n') == p.err + strlen(p.err) - 1,
+                  "run %s %s: %s, stdout %s, stderr %s", opt, value, tu_status_str(&p), p.out, p.err);
+    tu_proc_free(&p);
+    if (strcmp(opt, "--signal") == 0) {
+        char *a2[] = {"gate", "--signal", (char *)value, "--rounds", "1", "--load", "true", "--", "/bin/sh", "-c",
+                      "echo started", NULL};
+        lw(&p, &env, 30, a2);
+        ck_assert_msg(exit_code(&p) == 2 && strstr(p.out, "started") == NULL && strstr(p.err, named),
+                      "gate --signal %s: %s, stdout %s, stderr %s", value, tu_status_str(&p), p.out, p.err);
+        tu_proc_free(&p);
+    }
+    free(named);
+    tu_env_free(&env);
 }
 END_TEST
 
@@ -369,6 +465,9 @@ static Suite *tools_live_suite(void)
     tcase_add_test(tc, run_then_dump);
     tcase_add_test(tc, dump_refuses_clearly);
     tcase_add_test(tc, run_sets_the_environment);
+    tcase_add_test(tc, report_of_exit_report_age);
+    tcase_add_loop_test(tc, run_refuses_what_the_shim_refuses, 0,
+                        (int)(sizeof refused_run_options / sizeof *refused_run_options));
     tcase_add_test(tc, run_finds_the_installed_shim);
     tcase_add_test(tc, gate_live_process_tree);
     tcase_add_test(tc, gate_live_errors);

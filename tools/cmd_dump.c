@@ -2,6 +2,8 @@
  * for it and prints its text. The signal and report directory come from the state file the shim publishes
  * per process, not from /proc/PID/environ (which nginx workers overwrite). */
 #include <getopt.h>
+#include <jansson.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,25 @@
 static const char usage_text[] =
     "usage: leakwatch dump PID [--timeout D]\n"
     "  --timeout D   how long to wait for the report (default 5s)\n";
+
+/* True when the report in fd says it is of pid. */
+static bool report_is_of(int fd, const char *path, int pid, char *err, size_t errlen)
+{
+    json_error_t je;
+    int copy = dup(fd);
+    FILE *f = copy >= 0 ? fdopen(copy, "r") : NULL;
+    json_t *root = f ? json_loadf(f, JSON_REJECT_DUPLICATES, &je) : NULL;   /* json_loadfd reads bytewise */
+    if (f)
+        fclose(f);
+    else if (copy >= 0)
+        close(copy);
+    json_t *p = root ? json_object_get(root, "pid") : NULL;
+    bool ok = json_is_integer(p) && json_integer_value(p) == pid;
+    if (!ok)
+        snprintf(err, errlen, "refusing %s: it is not a leakwatch report of PID %d", path, pid);
+    json_decref(root);
+    return ok;
+}
 
 int cmd_dump(int argc, char **argv)
 {
@@ -53,16 +74,26 @@ int cmd_dump(int argc, char **argv)
         lw_err("dump: %s", err);
         return LW_EXIT_ERROR;
     }
-    FILE *f = fopen(txt, "r");
-    if (!f) {
-        lw_err("dump: cannot read %s: run leakwatch as the user of PID %ld, or as root", txt, pid);
+    /* Both files are opened through checked directories without following symlinks, and the JSON must
+     * name this process: what is printed is the process's own report, not a file another user pointed at. */
+    int json_fd = snap_open(&st, json, err, sizeof err);
+    if (json_fd < 0 || !report_is_of(json_fd, json, (int)pid, err, sizeof err)) {
+        if (json_fd >= 0)
+            close(json_fd);
+        lw_err("dump: PID %ld: %s", pid, err);
+        return LW_EXIT_ERROR;
+    }
+    close(json_fd);
+    int fd = snap_open(&st, txt, err, sizeof err);
+    if (fd < 0) {
+        lw_err("dump: PID %ld: %s", pid, err);
         return LW_EXIT_ERROR;
     }
     char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, n, stdout);
-    fclose(f);
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        fwrite(buf, 1, (size_t)n, stdout);
+    close(fd);
     fprintf(stderr, "leakwatch: report of PID %ld: %s (and %s)\n", pid, txt, lw_basename(json));
     return lw_finish_stdout(LW_EXIT_OK);
 }

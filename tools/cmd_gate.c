@@ -228,7 +228,15 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
             ok = false;
             break;
         }
-        reports[nr] = model_load(json, err, errlen);
+        int fd = snap_open(&st[i], json, err, errlen);
+        reports[nr] = fd < 0 ? NULL : model_load_fd(fd, json, err, errlen);
+        if (fd >= 0)
+            close(fd);
+        if (reports[nr] && reports[nr]->pid != st[i].pid) {
+            snprintf(err, errlen, "refusing %s: it is not a leakwatch report of PID %d", json, st[i].pid);
+            model_free(reports[nr]);
+            reports[nr] = NULL;
+        }
         ok = reports[nr] != NULL;
         nr += ok;
     }
@@ -429,7 +437,9 @@ int cmd_gate(int argc, char **argv)
             break;
         case 'G':
             if (!lw_parse_signal(optarg, &sig) || sig == 0) {
-                lw_err("gate: --signal \"%s\" is not a usable signal: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3", optarg);
+                lw_err("gate: --signal \"%s\" is not a signal leakwatch can use: use e.g. SIGUSR2, SIGUSR1, "
+                       "SIGRTMIN+3 (signals whose default action matters, such as SIGTERM, SIGPIPE or SIGKILL, "
+                       "are refused)", optarg);
                 goto out;
             }
             lc.signal = optarg;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "commands.h"
+#include "config.h"
 #include "launch.h"
 #include "util.h"
 
@@ -16,10 +17,11 @@ static const char usage_text[] =
     "                     [--quiet] -- CMD ARGS...\n"
     "  --out DIR        report directory (LEAKWATCH_OUT; default /tmp/leakwatch-<uid>)\n"
     "  --signal SIG     report on this signal: SIGUSR2 (default), SIGUSR1, SIGRTMIN+3, a number, or none\n"
+    "                   (not one whose default action matters: SIGTERM, SIGPIPE, SIGCHLD, SIGKILL, ...)\n"
     "  --min-age D      leak records count blocks older than D (LEAKWATCH_MIN_AGE; default 10s)\n"
-    "  --interval D     also write a report every D (LEAKWATCH_INTERVAL; default off)\n"
-    "  --top N          leak records in the text report (LEAKWATCH_TOP; default 20)\n"
-    "  --depth N        frames captured per stack (LEAKWATCH_DEPTH; default 64)\n"
+    "  --interval D     also write a report every D, at least 100ms (LEAKWATCH_INTERVAL; default off)\n"
+    "  --top N          leak records in the text report, 1-1000000 (LEAKWATCH_TOP; default 20)\n"
+    "  --depth N        frames captured per stack, 1-256 (LEAKWATCH_DEPTH; default 64)\n"
     "  --quiet          no stderr line per report (LEAKWATCH_QUIET=1)\n";
 
 /* Absolute form of a directory argument: the program may change its working directory. */
@@ -45,7 +47,6 @@ int cmd_run(int argc, char **argv)
     launch_opts lo = {0};
     char outbuf[PATH_MAX + 256];
     int c, sig;
-    long n;
     long long ms;
     optind = 0;
     opterr = 0;
@@ -56,8 +57,9 @@ int cmd_run(int argc, char **argv)
             break;
         case 's':
             if (!lw_parse_signal(optarg, &sig)) {
-                lw_err("run: --signal \"%s\" is not a signal: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3, 12 or none",
-                       optarg);
+                lw_err("run: --signal \"%s\" is not a signal leakwatch can use: use e.g. SIGUSR2, SIGUSR1, "
+                       "SIGRTMIN+3, 12 or none (signals whose default action matters, such as SIGTERM, SIGPIPE "
+                       "or SIGKILL, are refused)", optarg);
                 return LW_EXIT_ERROR;
             }
             lo.signal = optarg;
@@ -69,16 +71,24 @@ int cmd_run(int argc, char **argv)
                        c == 'a' ? "min-age" : "interval", optarg);
                 return LW_EXIT_ERROR;
             }
+            if (c == 'i' && ms > 0 && ms < CONFIG_MIN_INTERVAL_MS) {
+                lw_err("run: --interval \"%s\" is shorter than %dms: use 0 (off) or at least %dms", optarg,
+                       CONFIG_MIN_INTERVAL_MS, CONFIG_MIN_INTERVAL_MS);
+                return LW_EXIT_ERROR;
+            }
             *(c == 'a' ? &lo.min_age : &lo.interval) = optarg;
             break;
         case 't':
-        case 'd':
-            if (!lw_parse_count(optarg, &n) || n == 0) {
-                lw_err("run: --%s \"%s\" is not a positive count", c == 't' ? "top" : "depth", optarg);
+        case 'd': {
+            unsigned max = c == 't' ? CONFIG_MAX_TOP : CONFIG_MAX_DEPTH, value;
+            if (config_parse_uint(optarg, 1, max, &value) < 0) {
+                lw_err("run: --%s \"%s\" is not a whole number from 1 to %u", c == 't' ? "top" : "depth", optarg,
+                       max);
                 return LW_EXIT_ERROR;
             }
             *(c == 't' ? &lo.top : &lo.depth) = optarg;
             break;
+        }
         case 'q':
             lo.quiet = true;
             break;

@@ -4,11 +4,13 @@
 #include "model.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -207,6 +209,9 @@ static void read_report(load_ctx *c, lw_report *r)
         r->min_age_ms = get_int(c, cfg, "min_age_ms", "config.", false);
         r->top = get_int(c, cfg, "top", "config.", false);
     }
+    /* config holds the setting; the exit report applies 0 (every live block is a leak then). */
+    if (r->reason && strcmp(r->reason, "exit") == 0)
+        r->min_age_ms = 0;
     json_t *tot = json_object_get(root, "totals");
     if (json_is_object(tot)) {
         r->live_bytes = get_int(c, tot, "live_bytes", "totals.", false);
@@ -278,12 +283,26 @@ static bool is_truncation(const json_error_t *je)
 
 lw_report *model_load(const char *path, char *err, size_t errlen)
 {
+    /* Non-blocking, so a FIFO or a device given as a report cannot hang the command before fstat sees it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
+                 strerror(errno));
+        return NULL;
+    }
+    lw_report *r = model_load_fd(fd, path, err, errlen);
+    close(fd);
+    return r;
+}
+
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen)
+{
     const char *hint_txt = "";
     size_t plen = strlen(path);
     if (plen > 4 && strcmp(path + plen - 4, ".txt") == 0)
         hint_txt = " (this is the text report; use the .json file beside it)";
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: cannot read (%s): pass the .json file of a leakwatch report", path,
                  strerror(errno));
         return NULL;
@@ -292,13 +311,53 @@ lw_report *model_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: is a directory: pass one <program>.<pid>.<seq>.json file from it", path);
         return NULL;
     }
-    if (st.st_size == 0) {
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (a pipe, socket or device): pass the .json file of a "
+                 "leakwatch report", path);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    /* Read whole, not by st_size: /proc and other pseudo files say 0 and have content. */
+    size_t len = 0, cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    char *text = malloc(cap);
+    ssize_t n;
+    while (text && (n = read(fd, text + len, cap - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, strerror(errno));
+            free(text);
+            return NULL;
+        }
+        len += (size_t)n;
+        if (len == cap) {
+            char *more = realloc(text, cap * 2);
+            if (!more)
+                free(text);
+            text = more;
+            cap *= 2;
+        }
+    }
+    if (!text) {
+        snprintf(err, errlen, "%s: not enough memory to read it", path);
+        return NULL;
+    }
+    if (len == 0) {
         snprintf(err, errlen, "%s: not a leakwatch report (empty file): take a new report, e.g. with leakwatch dump PID",
                  path);
+        free(text);
+        return NULL;
+    }
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        snprintf(err, errlen, "%s: not a leakwatch report (a NUL byte at byte %zu: binary data, not JSON text): pass "
+                 "an unmodified .json report", path, (size_t)(nul - text) + 1);
+        free(text);
         return NULL;
     }
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!root) {
         if (json_error_code(&je) == json_error_cannot_open_file)
             snprintf(err, errlen, "%s: cannot read (%s): check the path and its permissions", path, je.text);

@@ -79,6 +79,9 @@ typedef struct {
  * "leakwatch: " prefix) into err, naming the file, what is wrong and what to do. */
 lw_report *model_load(const char *path, char *err, size_t errlen);
 
+/* The same from an open fd (a regular file; path names it in messages and r->file). The fd stays open. */
+lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
+
 /* As model_load, printing the error with lw_err. */
 lw_report *model_load_or_say(const char *path);
 

@@ -58,6 +58,21 @@ bool proc_uids(int pid, int *ruid, int *euid)
     return ok;
 }
 
+int proc_tgid(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int tgid = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Tgid: %d", &tgid) == 1)
+            break;
+    fclose(f);
+    return tgid;
+}
+
 bool proc_exe_name(int pid, char *buf, size_t len)
 {
     char path[64], target[PATH_MAX];

@@ -15,6 +15,10 @@ int proc_parent(int pid);
 /* Real and effective uid from /proc/PID/status; false when unreadable. */
 bool proc_uids(int pid, int *ruid, int *euid);
 
+/* The process a thread id belongs to (pid itself for a process), 0 when unknown. /proc/TID exists for
+ * every thread even though /proc lists only processes. */
+int proc_tgid(int pid);
+
 /* Basename of the executable (/proc/PID/exe, else /proc/PID/comm). */
 bool proc_exe_name(int pid, char *buf, size_t len);
 

@@ -1,11 +1,13 @@
 /* snap.c — state files, report signals and waiting for the new report (see snap.h). */
 #include "snap.h"
 #include "child.h"
+#include "config.h"
 #include "proc.h"
+#include "trust.h"
 #include "util.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
-#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +32,17 @@ static void expand_out(const char *tmpl, int uid, char *buf, size_t len)
     buf[o < len ? o : len - 1] = '\0';
 }
 
-static bool parse_state(const char *path, int uid, snap_state *st)
+/* Reads a state file through a checked fd. A signal the shim would refuse (SIGKILL, SIGSTOP, ...) means the
+ * file was not written by it. */
+static bool parse_state(int fd, snap_state *st)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
         return false;
+    }
     char line[PATH_MAX + 64], out[PATH_MAX] = "";
-    bool have_signal = false;
+    bool have_signal = false, signal_ok = true;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         char *eq = strchr(line, '=');
@@ -45,9 +51,12 @@ static bool parse_state(const char *path, int uid, snap_state *st)
         *eq = '\0';
         const char *k = line, *v = eq + 1;
         long n;
-        if (strcmp(k, "signal") == 0 && lw_parse_count(v, &n)) {
-            st->signal = (int)n;
+        if (strcmp(k, "signal") == 0) {
+            int sig;
+            char name[24];
             have_signal = true;
+            signal_ok = config_parse_signal(v, &sig, name, sizeof name) == 0;
+            st->signal = signal_ok ? sig : -1;
         } else if (strcmp(k, "signal_name") == 0) {
             snprintf(st->signal_name, sizeof st->signal_name, "%s", v);
         } else if (strcmp(k, "out") == 0) {
@@ -57,41 +66,45 @@ static bool parse_state(const char *path, int uid, snap_state *st)
         }
     }
     fclose(f);
-    if (!have_signal || !out[0])
+    if (!have_signal || !signal_ok || out[0] != '/')
         return false;
-    expand_out(out, uid, st->out, sizeof st->out);
-    snprintf(st->state_path, sizeof st->state_path, "%s", path);
+    expand_out(out, st->euid, st->out, sizeof st->out);
     return true;
 }
 
-/* The state file sits in /tmp/leakwatch-<uid> for the uid the process had when it wrote it: try the real
- * and effective uid, then any such directory (a worker that changed user), newest first. */
-static bool find_state(int pid, int ruid, int euid, snap_state *st)
+/* The state file sits in the shim's state directory for the uid the process had when it wrote it (it moves
+ * the file when the uid changes), or in root's. Only directories and files of root and of the process's
+ * own uids count: any other user could plant one there. */
+static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
 {
-    char path[PATH_MAX];
-    int uids[2] = {ruid, euid};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "/tmp/leakwatch-%d/%d.state", uids[i], pid);
-        if (parse_state(path, euid, st))
-            return true;
-    }
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "/tmp/leakwatch-*/%d.state", pid);
-    glob_t gl;
-    if (glob(pattern, 0, NULL, &gl) != 0)
-        return false;
-    const char *best = NULL;
-    time_t best_m = 0;
-    for (size_t i = 0; i < gl.gl_pathc; i++) {
-        struct stat sb;
-        if (stat(gl.gl_pathv[i], &sb) == 0 && (!best || sb.st_mtime > best_m)) {
-            best = gl.gl_pathv[i];
-            best_m = sb.st_mtime;
+    static const char *const dirs[] = CONFIG_STATE_DIRS;
+    const uid_t *uids = st->owners.uid;
+    for (int i = 2; i >= 0; i--) {
+        bool seen = false;
+        for (int j = i + 1; j < 3; j++)
+            seen |= uids[j] == uids[i];
+        for (size_t d = 0; d < sizeof dirs / sizeof dirs[0] && !seen; d++) {
+            char dir[256], name[32], err[PATH_MAX + 256];
+            expand_out(dirs[d], (int)uids[i], dir, sizeof dir);
+            snprintf(name, sizeof name, "%d.state", pid);
+            int dfd = trust_open_dir(dir, &st->owners, err, sizeof err);
+            int fd = dfd < 0 ? -1 : trust_open_file(dfd, dir, name, &st->owners, err, sizeof err);
+            if (dfd >= 0)
+                close(dfd);
+            if (fd < 0) {
+                if (errno != ENOENT && !refused[0])
+                    snprintf(refused, refusedlen, "%s", err);
+                continue;
+            }
+            snprintf(st->state_path, sizeof st->state_path, "%s/%s", dir, name);
+            if (parse_state(fd, st))
+                return 1;
+            if (!refused[0])
+                snprintf(refused, refusedlen, "refusing %s: not a state file written by leakwatch (no usable "
+                         "signal or report directory)", st->state_path);
         }
     }
-    bool ok = best && parse_state(best, euid, st);
-    globfree(&gl);
-    return ok;
+    return 0;
 }
 
 bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
@@ -108,6 +121,11 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
                  "in the report directory", pid);
         return false;
     }
+    int tgid = proc_tgid(pid);
+    if (tgid > 0 && tgid != pid) {
+        snprintf(err, errlen, "%d is a thread of PID %d, not a process: run leakwatch dump %d", pid, tgid, tgid);
+        return false;
+    }
     int has = proc_has_shim(pid, err, errlen);
     if (has < 0)
         return false;
@@ -115,14 +133,25 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
         snprintf(err, errlen, "PID %d has no leakwatch loaded: start it with leakwatch run -- CMD", pid);
         return false;
     }
-    int ruid = (int)getuid(), euid = ruid;
-    proc_uids(pid, &ruid, &euid);
+    int ruid, euid;
+    if (!proc_uids(pid, &ruid, &euid)) {
+        snprintf(err, errlen, "cannot read the uids of PID %d from /proc/%d/status: check the PID", pid, pid);
+        return false;
+    }
+    st->euid = euid;
+    st->owners = trust_owners_of((uid_t)ruid, (uid_t)euid);
     /* A forked child (an nginx worker) publishes no state file of its own: it has its parent's settings,
      * so the nearest ancestor's file says how to ask it. */
-    bool found = find_state(pid, ruid, euid, st);
+    char refused[PATH_MAX + 256] = "";
+    bool found = find_state(pid, st, refused, sizeof refused);
     for (int up = proc_parent(pid), hops = 0; !found && up > 1 && hops < 32; up = proc_parent(up), hops++)
-        if ((found = find_state(up, ruid, euid, st)))
+        if ((found = find_state(up, st, refused, sizeof refused)))
             st->last_seq = 0;           /* the ancestor's count; the child's own comes from its files below */
+    if (!found && refused[0]) {
+        snprintf(err, errlen, "PID %d: %s; leakwatch trusts only files of root and of the process's user "
+                 "(uid %d): remove it and restart the process", pid, refused, euid);
+        return false;
+    }
     if (!found) {
         snprintf(err, errlen, "PID %d has leakwatch loaded but no readable state file /tmp/leakwatch-%d/%d.state: "
                  "it may still be starting (retry), or run leakwatch as root", pid, euid, pid);
@@ -134,17 +163,24 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
         return false;
     }
     char json[PATH_MAX];
-    long seen = snap_latest(st->out, pid, json, sizeof json);
+    long seen = snap_latest(st, json, sizeof json, err, errlen);
+    if (seen < 0)
+        return false;
     if (seen > st->last_seq)
         st->last_seq = seen;
     return true;
 }
 
-long snap_latest(const char *dir, int pid, char *json, size_t len)
+long snap_latest(const snap_state *st, char *json, size_t len, char *err, size_t errlen)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    int dfd = trust_open_dir(st->out, &st->owners, err, errlen);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
         return 0;
+    }
     long best = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -162,15 +198,25 @@ long snap_latest(const char *dir, int pid, char *json, size_t len)
         *dot = '\0';
         char *pdot = strrchr(name, '.');
         long p;
-        if (!pdot || pdot == name || !lw_parse_count(pdot + 1, &p) || p != pid)
+        if (!pdot || pdot == name || !lw_parse_count(pdot + 1, &p) || p != st->pid)
             continue;
         if (seq > best) {
             best = seq;
-            snprintf(json, len, "%s/%s", dir, e->d_name);
+            snprintf(json, len, "%s/%s", st->out, e->d_name);
         }
     }
     closedir(d);
     return best;
+}
+
+int snap_open(const snap_state *st, const char *path, char *err, size_t errlen)
+{
+    int dfd = trust_open_dir(st->out, &st->owners, err, errlen);
+    if (dfd < 0)
+        return -1;
+    int fd = trust_open_file(dfd, st->out, lw_basename(path), &st->owners, err, errlen);
+    close(dfd);
+    return fd;
 }
 
 bool snap_request(const snap_state *st, char *err, size_t errlen)
@@ -188,10 +234,12 @@ bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *tx
                size_t errlen)
 {
     for (;;) {
-        long seq = snap_latest(st->out, st->pid, json, len);
+        long seq = snap_latest(st, json, len, err, errlen);
+        if (seq < 0)
+            return false;
         if (seq > st->last_seq) {
             snprintf(txt, len, "%.*s.txt", (int)(strlen(json) - 5), json);
-            if (access(txt, R_OK) == 0)
+            if (faccessat(AT_FDCWD, txt, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return true;
         }
         if (proc_status(st->pid) != PROC_ALIVE) {

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "trust.h"
 
 typedef struct {
     int pid;
@@ -14,14 +15,21 @@ typedef struct {
     char out[PATH_MAX];       /* report directory, "%u" expanded with the process's uid */
     long last_seq;            /* the newest report before our request */
     char state_path[PATH_MAX];
+    int euid;                 /* the process's effective uid when asked */
+    trust_owners owners;      /* root and the process's uids: the only owners of files we read for it */
 } snap_state;
 
 /* Checks that pid is alive and carries the shim, and reads its state file. False with one error line in
- * err (dead PID, no shim: "start it with leakwatch run", no state file, unreadable maps). */
+ * err (dead PID, a thread id, no shim: "start it with leakwatch run", no state file, one planted by another
+ * user, unreadable maps). */
 bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen);
 
-/* The newest report of pid in dir: its sequence number (0 when none) and .json path. */
-long snap_latest(const char *dir, int pid, char *json, size_t len);
+/* The newest report of st->pid in its report directory: its sequence number (0 when none or the directory
+ * does not exist yet) and .json path; -1 with one line in err when the directory is not to be trusted. */
+long snap_latest(const snap_state *st, char *json, size_t len, char *err, size_t errlen);
+
+/* Opens one of the process's report files (a path snap_wait gave) safely, see trust.h; -1 with err. */
+int snap_open(const snap_state *st, const char *path, char *err, size_t errlen);
 
 /* For a JVM: asks it (jcmd PID Compiler.perfmap, bounded to 20 s) to write /tmp/perf-PID.map so the shim
  * can name JIT-compiled frames. A failure is said on stderr and otherwise ignored. Does nothing for other

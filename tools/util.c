@@ -1,5 +1,6 @@
 /* util.c — shared parsing and formatting for the leakwatch command (see util.h). */
 #include "util.h"
+#include "config.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -34,28 +35,10 @@ int lw_finish_stdout(int code)
 
 bool lw_parse_duration_ms(const char *s, long long *ms)
 {
-    if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+    uint64_t v;
+    if (!s || config_parse_duration(s, &v) < 0)
         return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !isfinite(v) || v < 0)
-        return false;
-    double mult;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else
-        return false;
-    double r = v * mult;
-    if (r > 1e15)
-        return false;
-    *ms = (long long)llround(r);
+    *ms = (long long)v;
     return true;
 }
 
@@ -94,48 +77,10 @@ bool lw_parse_bytes(const char *s, double *out)
     return false;
 }
 
-static const struct { const char *name; int sig; } signal_names[] = {
-    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-    {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"WINCH", SIGWINCH},
-    {"PROF", SIGPROF}, {"VTALRM", SIGVTALRM}, {"URG", SIGURG}, {"PWR", SIGPWR}, {"SYS", SIGSYS},
-};
-
 bool lw_parse_signal(const char *s, int *sig)
 {
-    if (!s || !*s)
-        return false;
-    if (strcasecmp(s, "none") == 0) {
-        *sig = 0;
-        return true;
-    }
-    long n;
-    if (lw_parse_count(s, &n)) {
-        if (n < 1 || n > SIGRTMAX)
-            return false;
-        *sig = (int)n;
-        return true;
-    }
-    const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
-    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-        if (strcasecmp(name, signal_names[i].name) == 0) {
-            *sig = signal_names[i].sig;
-            return true;
-        }
-    if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
-        bool min = strncasecmp(name, "RTMIN", 5) == 0;
-        const char *rest = name + 5;
-        long off = 0;
-        if (*rest) {
-            if ((min && *rest != '+') || (!min && *rest != '-') || !lw_parse_count(rest + 1, &off))
-                return false;
-        }
-        long v = min ? SIGRTMIN + off : SIGRTMAX - off;
-        if (v < SIGRTMIN || v > SIGRTMAX)
-            return false;
-        *sig = (int)v;
-        return true;
-    }
-    return false;
+    char name[24];
+    return s && config_parse_signal(s, sig, name, sizeof name) == 0;
 }
 
 const char *lw_bytes(double b, bool sign, char *buf, size_t len)

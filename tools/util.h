@@ -18,7 +18,8 @@ void lw_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Flushes stdout and reports a write error (full disk, closed pipe) as exit code 2; 0 when all went out. */
 int lw_finish_stdout(int code);
 
-/* "10s", "500ms", "2m", "1h", "1.5" (seconds) -> milliseconds. Returns false on anything else. */
+/* "10s", "500ms", "2m", "1h", "1.5" (seconds) -> milliseconds. Returns false on anything else. The shim's
+ * own parser (config_parse_duration), so the command and LEAKWATCH_* agree. */
 bool lw_parse_duration_ms(const char *s, long long *ms);
 
 /* A non-negative decimal integer (no sign, no suffix) that fits in a long. */
@@ -27,7 +28,8 @@ bool lw_parse_count(const char *s, long *out);
 /* A byte amount: "65536", "64K", "64KiB", "1.5M", "2MiB", "1G" (binary multiples). */
 bool lw_parse_bytes(const char *s, double *out);
 
-/* "SIGUSR2", "USR2", "12", "SIGRTMIN+3", "RTMIN+3" -> signal number; "none" -> 0. False when unknown. */
+/* "SIGUSR2", "USR2", "12", "SIGRTMIN+3", "RTMIN+3" -> signal number; "none" -> 0. False when unknown or
+ * when the shim would refuse it (config_parse_signal: a signal whose default action matters). */
 bool lw_parse_signal(const char *s, int *sig);
 
 /* "2.9 MiB", "512 B", "-1.1 MiB"; with sign forces a leading "+" for positive values. */
