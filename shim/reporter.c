@@ -82,8 +82,37 @@ static int create_exclusive(int dirfd, const char *name)
 
 /* Removes <pid>.state files of processes that no longer exist (killed, or left with _exit), reading
  * the directory with getdents64 since opendir allocates. */
+/* The inode of our PID namespace ("pid:[4026531836]"), 0 if unknown. State files carry it: pids of
+ * other namespaces cannot be probed with kill(), so a process in a container would otherwise take the
+ * files of host processes (or of other containers) sharing its /tmp for files of dead ones. */
+static uint64_t pid_namespace(void)
+{
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    uint64_t ino = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (link[i] >= '0' && link[i] <= '9')
+            ino = ino * 10 + (uint64_t)(link[i] - '0');
+    return ino;
+}
+
+/* Whether the state file `name` says it was written in our PID namespace. */
+static int state_in_our_namespace(int dirfd, const char *name, uint64_t ours)
+{
+    char body[1025];
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, body, sizeof body - 1);
+    close(fd);
+    body[n > 0 ? n : 0] = '\0';
+    const char *line = strstr(body, "\npidns=");
+    return line && ours != 0 && strtoull(line + 7, NULL, 10) == ours;
+}
+
 static void remove_dead_states(int dirfd)
 {
+    uint64_t ours = pid_namespace();
     char buf[4096];
     for (;;) {
         long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
@@ -97,7 +126,7 @@ static void remove_dead_states(int dirfd)
             unsigned long pid = strtoul(d->name, &end, 10);
             if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)lw.pid)
                 continue;
-            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH && state_in_our_namespace(dirfd, d->name, ours))
                 unlinkat(dirfd, d->name, 0);
         }
     }
@@ -143,6 +172,8 @@ static void publish_state(unsigned last_seq)
     out_str(&o, strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : lw.config.out);
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
+    out_str(&o, "\npidns=");
+    out_u64(&o, pid_namespace());
     out_char(&o, '\n');
     http_describe(&o);
     int fd = create_exclusive(dirfd, tmp);

@@ -67,7 +67,7 @@ START_TEST(dump_through_proc_root)
     /* a private /tmp: what the process writes there is visible from the host only through /proc/PID/root */
     char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--mount", "/bin/sh",
                      "-c", "mount -t tmpfs -o mode=1777 none /tmp && exec \"$0\" 60", fx, NULL };
-    const char *settings[] = { "LEAKWATCH_OUT=/tmp/reports", NULL };
+    const char *settings[] = { "LEAKWATCH_OUT=/tmp/reports", "LEAKWATCH_MIN_AGE=0", NULL };
     struct tu_env env;
     tu_env_with(&env, dir, 1, settings);
     struct tu_proc p;

@@ -42,9 +42,12 @@ void ns_view_of(int pid, ns_view *v)
     v->host_pid = pid;
     v->own_pid = own_pid_of(pid);
     v->root[0] = '\0';
-    char ns[64], root[64];
+    char ns[64], root[64], path_pidns[64];
     snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", pid);
     snprintf(root, sizeof root, "/proc/%d/root/", pid);
+    struct stat sb;
+    snprintf(path_pidns, sizeof path_pidns, "/proc/%d/ns/pid", pid);
+    v->pidns = stat(path_pidns, &sb) == 0 ? (unsigned long long)sb.st_ino : 0;
     if (!same_file(ns, "/proc/self/ns/mnt") || !same_file(root, "/"))
         snprintf(v->root, sizeof v->root, "/proc/%d/root", pid);
 }

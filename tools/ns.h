@@ -12,6 +12,7 @@ typedef struct {
     int host_pid;             /* as we see it: for kill() and /proc */
     int own_pid;              /* as it sees itself: in its file names and reports */
     char root[32];            /* "" (our /) or "/proc/PID/root" */
+    unsigned long long pidns; /* inode of its PID namespace (the shim writes it as pidns=), 0 if unknown */
 } ns_view;
 
 /* Never fails: a process whose status cannot be read is taken to be in our namespaces. */
