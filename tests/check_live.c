@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "metrics.h"
+#include "out.h"
+#include "pprof_out.h"
+#include "sites.h"
+#include "symbols.h"
 #include "testutil.h"
 
 /* Starts live_leak under the shim with LEAKWATCH_HTTP=http and waits for "ready". */
@@ -505,6 +510,56 @@ START_TEST(prometheus_scrapes_the_endpoint)
 }
 END_TEST
 
+/* Label values as the exposition format wants them, from names no one should have to trust. */
+START_TEST(site_label_is_escaped)
+{
+    struct module mod;
+    memset(&mod, 0, sizeof mod);
+    strcpy(mod.path, "/opt/x/lib\"q\\uote\n\x01\xc3\xa9.so");
+    mod.base = 0x400000;
+    mod.lo = 0x401000;
+    mod.hi = 0x402000;
+    struct module_set set = { &mod, 1, 1, NULL };
+    union { struct site s; char room[sizeof(struct site) + 3 * sizeof(uintptr_t)]; } u;
+    memset(&u, 0, sizeof u);
+    u.s.nframes = 2;
+    u.s.frames[0] = 0x401234;
+    u.s.frames[1] = 0x7777;          /* in no module */
+    char buf[512];
+    struct out o;
+    out_init(&o, -1, buf, sizeof buf - 1);
+    metrics_site_label(&o, &set, &u.s);
+    buf[o.len] = '\0';
+    ck_assert_str_eq(buf, "lib\\\"q\\\\uote\\n???.so+0x1234 < 0x7777");
+}
+END_TEST
+
+/* The gzip trailer's CRC-32: the standard check value of "123456789". */
+START_TEST(crc32_check_value)
+{
+    ck_assert_uint_eq(pprof_crc32(0, "123456789", 9), 0xcbf43926u);
+    ck_assert_uint_eq(pprof_crc32(pprof_crc32(0, "1234", 4), "56789", 5), 0xcbf43926u);
+}
+END_TEST
+
+START_TEST(exec_inherits_no_socket)
+{
+    char *dir = tu_tempdir();
+    struct tu_proc p;
+    start_fixture(&p, dir, "127.0.0.1:0", "1", "exec");
+    char *where = served_at(p.pid);
+    tu_finish(&p, 30);
+    /* the program exec'd `env -u LD_PRELOAD ls -l /proc/self/fd/`: ls lists what it inherited */
+    ck_assert_msg(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s %s", tu_status_str(&p), p.err);
+    ck_assert_msg(strstr(p.out, "/proc/") || strstr(p.out, "total"), "no listing: %s", p.out);
+    ck_assert_msg(!strstr(p.out, "socket:"), "a socket reached the exec'd program:\n%s", p.out);
+    tu_proc_free(&p);
+    free(where);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *live_suite(void);
 Suite *live_suite(void)
 {
@@ -519,6 +574,9 @@ Suite *live_suite(void)
     tcase_add_test(tc, forked_child_serves_on_its_own);
     tcase_add_test(tc, bad_setting_is_one_line);
     tcase_add_test(tc, prometheus_scrapes_the_endpoint);
+    tcase_add_test(tc, exec_inherits_no_socket);
+    tcase_add_test(tc, site_label_is_escaped);
+    tcase_add_test(tc, crc32_check_value);
     suite_add_tcase(s, tc);
     return s;
 }
