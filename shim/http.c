@@ -378,8 +378,8 @@ static void *http_main(void *arg)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 poll(NULL, 0, 100);   /* the program holds every descriptor: try again later */
-            else if (errno == EBADF || errno == EINVAL)
-                return NULL;
+            else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+                return NULL;          /* the program closed our socket (a daemon closing every fd): stop */
             continue;
         }
         srv.conn_fd = fd;
