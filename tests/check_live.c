@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "config.h"
 #include "metrics.h"
 #include "out.h"
 #include "pprof_out.h"
@@ -534,6 +535,19 @@ START_TEST(site_label_is_escaped)
 }
 END_TEST
 
+START_TEST(http_setting_parses)
+{
+    const char *good[] = { "127.0.0.1:6061", "localhost:0", "[::1]:6061", "0.0.0.0:65535", "/tmp/app.%p.sock",
+                           "/run/x.sock" };
+    const char *bad[] = { "6061", ":6061", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:http", "relative.sock", "",
+                          "/a/very/long/path/that/with/a/pid/in/it/twice/%p/%p/does/not/fit/in/sun_path/of/108/bytes/at/all" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(config_parse_http(good[i]) == 0, "%s refused", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(config_parse_http(bad[i]) < 0, "%s accepted", bad[i]);
+}
+END_TEST
+
 /* The gzip trailer's CRC-32: the standard check value of "123456789". */
 START_TEST(crc32_check_value)
 {
@@ -577,6 +591,7 @@ Suite *live_suite(void)
     tcase_add_test(tc, exec_inherits_no_socket);
     tcase_add_test(tc, site_label_is_escaped);
     tcase_add_test(tc, crc32_check_value);
+    tcase_add_test(tc, http_setting_parses);
     suite_add_tcase(s, tc);
     return s;
 }
