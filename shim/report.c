@@ -13,6 +13,8 @@
 #include "blocks.h"
 #include "log.h"
 #include "out.h"
+#include "rank.h"
+#include "residency.h"
 #include "counts.h"
 #include "regions.h"
 #include "sites.h"
@@ -35,6 +37,7 @@ struct item {
     uint64_t birth : 63;
     uint64_t unstacked : 1;         /* no stack of its own: grouped under the site's representative */
     uintptr_t ptr;
+    uint64_t untouched;             /* bytes of a mapping in pages that hold no memory (residency.h) */
 };
 
 struct group {
@@ -49,6 +52,7 @@ struct group {
 
 struct site_sum {
     uint64_t live_bytes, live_blocks;
+    uint64_t untouched_bytes;       /* reserved or never touched: part of live_bytes, never a leak */
     uint64_t oldest_birth;
     uint32_t first_group, ngroups;
 };
@@ -91,12 +95,17 @@ static int cmp_group_in_site(const void *a, const void *b)
 static const struct group *sort_groups;
 static const struct site_sum *sort_sums;
 
+static struct rank_entry group_rank(const struct group *g)
+{
+    return (struct rank_entry){ .growth = rank_growth(previous.seq != 0, g->had_previous, g->bytes, g->delta),
+                                .bytes = g->bytes, .key = g->key };
+}
+
 static int cmp_group_index(const void *a, const void *b)
 {
-    const struct group *x = &sort_groups[*(const uint32_t *)a], *y = &sort_groups[*(const uint32_t *)b];
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    return x->key < y->key ? -1 : x->key > y->key;
+    struct rank_entry x = group_rank(&sort_groups[*(const uint32_t *)a]);
+    struct rank_entry y = group_rank(&sort_groups[*(const uint32_t *)b]);
+    return rank_compare(&x, &y);
 }
 
 static int cmp_site_index(const void *a, const void *b)
@@ -121,6 +130,8 @@ struct snapshot {
     uint32_t nlive_sites;
     uint64_t now;                   /* ms since start */
     uint64_t heap_bytes, heap_blocks, map_bytes, map_regions;
+    uint64_t map_untouched_bytes;   /* of map_bytes: reserved or never touched */
+    int untouched_swap_unseen;      /* swap in use and unreadable: swapped-out pages counted untouched */
     uint64_t min_age_ms;
     uint64_t metadata_bytes;
     struct site_totals *totals;     /* per site, summed over threads once for the whole report */
@@ -189,10 +200,17 @@ static int collect_regions(struct snapshot *s)
             return -1;
     }
     int rc = grow_items(s, s->nitems + n);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        s->items[s->nitems++] = (struct item){ .key = ((uint64_t)scratch[i].site << 24) | scratch[i].stack,
-                                               .size = scratch[i].len, .birth = scratch[i].birth,
-                                               .ptr = scratch[i].start };
+    struct residency pages;
+    residency_begin(&pages);        /* without memory for it every byte counts as touched */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct region *r = &scratch[i];
+        s->items[s->nitems++] = (struct item){ .key = ((uint64_t)r->site << 24) | r->stack, .size = r->len,
+                                               .birth = r->birth, .ptr = r->start,
+                                               .untouched = r->heap ? 0 : residency_untouched(&pages, r->start,
+                                                                                              r->len) };
+    }
+    s->untouched_swap_unseen = pages.swap_unseen;
+    residency_end(&pages);
     arena_unmap(scratch, cap * sizeof *scratch);
     return rc;
 }
@@ -240,14 +258,19 @@ static int build(struct snapshot *s)
             sum->oldest_birth = it->birth;
         sum->live_bytes += it->size;
         sum->live_blocks++;
+        sum->untouched_bytes += it->untouched;
         if (site_get(site)->kind == KIND_HEAP) {
             s->heap_bytes += it->size;
             s->heap_blocks++;
         } else {
             s->map_bytes += it->size;
             s->map_regions++;
+            s->map_untouched_bytes += it->untouched;
         }
-        if (age(s, it->birth) >= s->min_age_ms) {
+        /* untouched address space holds no memory: it is never a leak candidate, and a mapping's record
+         * counts only its touched bytes */
+        if (age(s, it->birth) >= s->min_age_ms && (it->untouched == 0 || it->size > it->untouched)) {
+            it->size -= it->untouched;
             assign_group(it);
             s->items[nold++] = *it;  /* items are used for grouping only from here on */
         }
@@ -550,6 +573,31 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
         text_frame(o, s, frames[i]);
 }
 
+/* How much of the mappings is address space without memory, which no record counts. */
+static void text_untouched_note(struct out *o, const struct snapshot *s)
+{
+    if (s->map_untouched_bytes == 0)
+        return;
+    out_str(o, " (");
+    out_bytes_human(o, s->map_untouched_bytes);
+    out_str(o, " of it reserved or never touched, not counted in leak records");
+    if (s->untouched_swap_unseen)
+        out_str(o, "; swap is in use and /proc/self/pagemap unreadable, so swapped-out pages are counted here");
+    out_char(o, ')');
+}
+
+static void text_order_note(struct out *o)
+{
+    out_str(o, ", grouped by creation stack; ");
+    if (previous.seq) {
+        out_str(o, "records that grew since report #");
+        out_u64(o, previous.seq);
+        out_str(o, " first, largest growth first, then the largest.\n");
+    } else {
+        out_str(o, "largest first.\n");
+    }
+}
+
 static void text_report(struct out *o, const struct snapshot *s, enum report_reason reason, unsigned seq,
                         const char *program, const char *when)
 {
@@ -576,13 +624,15 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_bytes_human(o, s->map_bytes);
     out_str(o, " in ");
     out_u64_grouped(o, s->map_regions);
-    out_str(o, " regions; ");
+    out_str(o, " regions");
+    text_untouched_note(o, s);
+    out_str(o, "; ");
     out_u64_grouped(o, s->nlive_sites);
     out_str(o, " sites with live memory; untracked frees: ");
     out_u64_grouped(o, track_untracked_frees());
     out_str(o, "\nLeak records: live blocks older than ");
     out_age(o, s->min_age_ms);
-    out_str(o, ", grouped by creation stack, largest first.\n");
+    text_order_note(o);
     unsigned shown = s->ngroups < lw.config.top ? (unsigned)s->ngroups : lw.config.top;
     if (s->ngroups == 0)
         out_str(o, "\nNo live blocks are that old.\n");
@@ -675,6 +725,7 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
     out_str(o, site->kind == KIND_HEAP ? "\",\"kind\":\"heap\"" : "\",\"kind\":\"mmap\"");
     json_kv_u64(o, "live_bytes", sum->live_bytes, 1);
     json_kv_u64(o, "live_blocks", sum->live_blocks, 1);
+    json_kv_u64(o, "reserved_untouched_bytes", sum->untouched_bytes, 1);
     json_kv_u64(o, "allocs", t->allocs, 1);
     json_kv_u64(o, "frees", t->frees, 1);
     json_kv_u64(o, "bytes_allocated", t->bytes_allocated, 1);
@@ -723,7 +774,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
         frees += s->totals[i].frees;
         bytes_allocated += s->totals[i].bytes_allocated;
     }
-    out_str(o, "{\"format\":\"leakwatch-report\",\"version\":1");
+    out_str(o, "{\"format\":\"leakwatch-report\",\"version\":2");
     json_kv_u64(o, "pid", (uint64_t)lw.pid, 1);
     json_kv_u64(o, "ppid", (uint64_t)getppid(), 1);
     out_str(o, ",\"program\":");
@@ -747,6 +798,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
     json_kv_u64(o, "bytes_allocated", bytes_allocated, 1);
     json_kv_u64(o, "mmap_live_bytes", s->map_bytes, 1);
     json_kv_u64(o, "mmap_live_regions", s->map_regions, 1);
+    json_kv_u64(o, "reserved_untouched_bytes", s->map_untouched_bytes, 1);
     json_kv_u64(o, "untracked_frees", track_untracked_frees(), 1);
     json_kv_u64(o, "sites", s->nsites - 1, 1);
     json_kv_u64(o, "stacks", stacks_count(), 1);

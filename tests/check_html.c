@@ -253,6 +253,41 @@ START_TEST(html_sums_the_smallest_stacks_of_a_big_report)
 }
 END_TEST
 
+/* A mapping's reserved, untouched address space holds no memory: the page counts it apart and draws it nowhere. */
+START_TEST(html_leaves_reserved_space_out)
+{
+    char *dir = tu_tempdir();
+    char *rep = fr_write(dir, "svc.100.1.json", 1, 30, sites, 1);
+    json_error_t je;
+    json_t *root = json_load_file(rep, 0, &je);
+    ck_assert_ptr_nonnull(root);
+    json_t *frame = json_pack("{s:s,s:i}", "ip", "0x7f0000001000", "module", -1);
+    json_array_append_new(json_object_get(root, "sites"),
+                          json_pack("{s:s,s:s,s:I,s:i,s:I,s:[o],s:[]}", "id", "00000000000000ee", "kind", "mmap",
+                                    "live_bytes", (json_int_t)1 << 30, "live_blocks", 1, "reserved_untouched_bytes",
+                                    (json_int_t)1 << 30, "frames", frame, "leaks"));
+    json_t *totals = json_object_get(root, "totals");
+    json_object_set_new(totals, "mmap_live_bytes", json_integer((json_int_t)1 << 30));
+    json_object_set_new(totals, "mmap_live_regions", json_integer(1));
+    json_object_set_new(totals, "reserved_untouched_bytes", json_integer((json_int_t)1 << 30));
+    ck_assert_int_eq(json_dump_file(root, rep, JSON_COMPACT), 0);
+    json_decref(root);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *argv[] = {lw, "report", rep, "--format", "html", NULL};
+    struct tu_proc p;
+    ck_assert_int_eq(run(&p, argv, dir), 0);
+    ck_assert_msg(strstr(p.out, "300.0 KiB live in heap blocks and anonymous mappings, besides 1.0 GiB of mappings "
+                                "reserved or never touched (no memory: not drawn)."), "%.800s", p.out);
+    ck_assert_msg(!strstr(p.out, "\"site\":\"00000000000000ee\""), "the reservation is drawn in the flame graph");
+    ck_assert_msg(strstr(p.out, "\"site\":\"00000000000000a1\""), "the heap site is not drawn");
+    tu_proc_free(&p);
+    free(lw);
+    free(rep);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *html_suite(void)
 {
     Suite *s = suite_create("html");
@@ -262,6 +297,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, html_report_draws_the_flame_graph_in_a_browser);
     tcase_add_test(tc, gate_html_charts_the_failing_sites_rounds);
     tcase_add_test(tc, html_sums_the_smallest_stacks_of_a_big_report);
+    tcase_add_test(tc, html_leaves_reserved_space_out);
     suite_add_tcase(s, tc);
     return s;
 }

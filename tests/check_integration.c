@@ -113,7 +113,7 @@ START_TEST(test_direct_leaks)
     ck_assert_int_eq(tu_count_files(out, "leak_direct."), 2);
     json_t *r = exit_report(&p, "leak_direct");
     ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "leakwatch-report");
-    ck_assert_int_eq(tu_int(r, "version"), 1);
+    ck_assert_int_eq(tu_int(r, "version"), 2);
     tu_assert_totals(r, 3866, 6);
     json_t *s = assert_site(r, "fx_direct_malloc", "heap", 3000, 3);
     ck_assert_int_eq(tu_int(s, "allocs"), 3);
@@ -639,13 +639,24 @@ static void check_mmap(int all)
     json_t *r = exit_report(&p, "leak_mmap");
     tu_assert_totals(r, 0, 0);
     json_t *t = json_object_get(r, "totals");
-    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (25 + all) * page);
-    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 5 + all);
+    ck_assert_int_eq(tu_int(t, "mmap_live_bytes"), (37 + all) * page);
+    ck_assert_int_eq(tu_int(t, "mmap_live_regions"), 7 + all);
+    ck_assert_int_eq(tu_int(t, "reserved_untouched_bytes"), 11 * page);
     assert_site(r, "fx_map_leak", "mmap", 5 * page, 1);
     assert_site(r, "fx_map_partial", "mmap", 7 * page, 1);
     assert_site(r, "fx_map_grow", "mmap", 6 * page, 1);
     assert_site(r, "fx_map_shrink", "mmap", 3 * page, 1);
     assert_site(r, "fx_map_move", "mmap", 4 * page, 1);
+    /* a mapping's leak record counts its touched pages only; a reservation never touched is no record */
+    json_t *half = tu_site(r, "fx_map_half");
+    ck_assert_int_eq(tu_int(half, "live_bytes"), 4 * page);
+    ck_assert_int_eq(tu_int(half, "reserved_untouched_bytes"), 3 * page);
+    ck_assert_int_eq(json_array_size(json_object_get(half, "leaks")), 1);
+    ck_assert_int_eq(tu_int(json_array_get(json_object_get(half, "leaks"), 0), "bytes"), page);
+    json_t *reserve = tu_site(r, "fx_map_reserve");
+    ck_assert_int_eq(tu_int(reserve, "live_bytes"), 8 * page);
+    ck_assert_int_eq(tu_int(reserve, "reserved_untouched_bytes"), 8 * page);
+    ck_assert_int_eq(json_array_size(json_object_get(reserve, "leaks")), 0);
     ck_assert_int_eq(tu_sites_naming(r, "fx_map_unmapped"), 0);
     if (all)
         assert_site(r, "fx_map_file", "mmap", page, 1);
@@ -782,6 +793,97 @@ START_TEST(test_interval_reports)
     ck_assert_int_eq(tu_int(json_object_get(r, "config"), "interval_ms"), 200);
     assert_site(r, "fx_idle_leak", "heap", 4321, 1);
     json_decref(r);
+    free(path);
+    tu_env_free(&env);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* The first line of the text record that names fn in its creation stack, or NULL; *index is the record's
+ * position (1 = the first LEAK record). */
+static char *leak_record_naming(const char *text, const char *fn, int *index)
+{
+    *index = 0;
+    for (const char *rec = strstr(text, "\nLEAK: "); rec; rec = strstr(rec + 1, "\nLEAK: ")) {
+        ++*index;
+        const char *next = strstr(rec + 1, "\nLEAK: ");
+        size_t len = next ? (size_t)(next - rec) : strlen(rec);
+        char *record = strndup(rec + 1, len);
+        char *name = tu_strf(" %s+", fn);
+        int hit = strstr(record, name) != NULL;
+        free(name);
+        if (hit) {
+            *strchrnul(record, '\n') = '\0';
+            return record;
+        }
+        free(record);
+    }
+    return NULL;
+}
+
+/* A 1 GiB PROT_NONE reservation, a 32 MiB buffer touched once, and a steady small leak: in the second signal
+ * report the leaking site is the first LEAK record (it grew since report #1, the others did not), the
+ * reservation is no LEAK record at all, and the totals and its site show it apart as reserved, untouched. */
+START_TEST(test_leak_leads_reservation_apart)
+{
+    struct tu_proc p;
+    struct tu_env env;
+    tu_env_shim(&env, out);
+    tu_env_set(&env, "LEAKWATCH_MIN_AGE", "0");
+    char *path = tu_fixture("reserve_and_leak");
+    char *argv[] = { path, NULL };
+    tu_spawn(&p, argv, env.vars, NULL);
+    ck_assert_msg(tu_read_until(&p, "ready\n", RUN_LIMIT_S) == 0, "the fixture never became ready: %s", p.err);
+    double took[2] = { -1, -1 };
+    for (int seq = 1; seq <= 2; seq++) {
+        struct timespec pause = { 0, 300 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+        ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
+        took[seq - 1] = wait_report("reserve_and_leak", p.pid, seq, 10.0);
+        if (took[seq - 1] < 0)
+            break;
+    }
+    kill(p.pid, SIGKILL);
+    tu_finish(&p, RUN_LIMIT_S);
+    ck_assert_msg(took[0] >= 0 && took[1] >= 0, "reports missing after SIGUSR2; stderr:\n%s", p.err);
+    const long long gib = 1ll << 30;
+
+    json_t *r = tu_report(out, "reserve_and_leak", p.pid, 2);
+    ck_assert_int_eq(tu_int(r, "previous_seq"), 1);
+    json_t *t = json_object_get(r, "totals");
+    ck_assert_int_ge(tu_int(t, "reserved_untouched_bytes"), gib);
+    ck_assert_int_le(tu_int(t, "reserved_untouched_bytes"), tu_int(t, "mmap_live_bytes"));
+    json_t *reserve = tu_site(r, "fx_reserve");
+    ck_assert_int_eq(tu_int(reserve, "live_bytes"), gib);
+    ck_assert_int_eq(tu_int(reserve, "reserved_untouched_bytes"), gib);
+    ck_assert_int_eq(json_array_size(json_object_get(reserve, "leaks")), 0);
+    json_t *once = tu_site(r, "fx_touch_once");
+    ck_assert_int_eq(tu_int(once, "live_bytes"), 32 << 20);
+    ck_assert_int_eq(tu_int(once, "reserved_untouched_bytes"), 0);
+    json_t *leak = tu_site(r, "fx_leak_step");
+    json_t *g = json_array_get(json_object_get(leak, "leaks"), 0);
+    ck_assert_msg(g && tu_int(g, "since_previous_bytes") > 0, "the leaking site did not grow since report #1");
+    json_decref(r);
+
+    char *txt = tu_report_path(out, "reserve_and_leak", p.pid, 2, "txt");
+    char *text = tu_slurp(txt);
+    ck_assert_ptr_nonnull(text);
+    int at = 0;
+    char *first = leak_record_naming(text, "fx_leak_step", &at);
+    ck_assert_msg(first && at == 1, "the leaking site is LEAK record %d, not the first:\n%.3000s", at, text);
+    ck_assert_msg(strstr(first, "; +") && strstr(first, " since report #1."),
+                  "the first record does not say how much it grew: %s", first);
+    free(first);
+    char *rec = leak_record_naming(text, "fx_reserve", &at);
+    ck_assert_msg(rec == NULL, "the reservation is LEAK record %d: %s", at, rec);
+    rec = leak_record_naming(text, "fx_touch_once", &at);
+    ck_assert_msg(rec && at == 2 && strstr(rec, "unchanged since report #1"), "the touched buffer: record %d: %s",
+                  at, rec);
+    free(rec);
+    ck_assert_msg(strstr(text, "GiB of it reserved or never touched, not counted in leak records"),
+                  "the header does not set the reservation apart:\n%.600s", text);
+    free(text);
+    free(txt);
     free(path);
     tu_env_free(&env);
     tu_proc_free(&p);
@@ -1207,6 +1309,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_interval_reports);
     tcase_add_test(tc, test_signal_none);
     tcase_add_test(tc, test_program_owns_the_signal);
+    tcase_add_test(tc, test_leak_leads_reservation_apart);
     tcase_add_loop_test(tc, test_own_signal_takes_default_action, 0,
                         (int)(sizeof default_action_cases / sizeof *default_action_cases));
     tcase_add_test(tc, test_stderr_closed_pipe);

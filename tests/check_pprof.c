@@ -300,6 +300,33 @@ START_TEST(pprof_of_a_real_report)
 }
 END_TEST
 
+/* A mapping's reserved, untouched pages hold no memory: they are not in inuse_space. */
+START_TEST(pprof_leaves_reserved_space_out)
+{
+    char *dir = tu_tempdir();
+    char *rep = fr_write(dir, "svc.100.1.json", 1, 30, svc_sites, 1);
+    json_error_t je;
+    json_t *root = json_load_file(rep, 0, &je);
+    ck_assert_ptr_nonnull(root);
+    json_t *frame = json_pack("{s:s,s:i,s:s,s:s}", "ip", "0x7f0000001000", "module", -1, "function", "reserve_fn",
+                              "function_offset", "0x10");
+    json_array_append_new(json_object_get(root, "sites"),
+                          json_pack("{s:s,s:s,s:I,s:i,s:I,s:[o],s:[]}", "id", "00000000000000ee", "kind", "mmap",
+                                    "live_bytes", (json_int_t)4 << 20, "live_blocks", 1, "reserved_untouched_bytes",
+                                    (json_int_t)3 << 20, "frames", frame, "leaks"));
+    ck_assert_int_eq(json_dump_file(root, rep, JSON_COMPACT), 0);
+    json_decref(root);
+    char *pb = to_pprof(dir, rep, "heap.pb.gz");
+    char *top = pprof(dir, "-top", "-unit=B", pb, NULL, NULL);
+    ck_assert_int_eq(top_flat(top, "reserve_fn"), 1 << 20);
+    free(top);
+    free(pb);
+    free(rep);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *pprof_suite(void)
 {
     Suite *s = suite_create("pprof");
@@ -309,6 +336,7 @@ static Suite *pprof_suite(void)
     tcase_add_test(tc, pprof_shows_the_reports_sites_and_bytes);
     tcase_add_test(tc, pprof_diff_base_between_two_reports);
     tcase_add_test(tc, pprof_of_a_real_report);
+    tcase_add_test(tc, pprof_leaves_reserved_space_out);
     suite_add_tcase(s, tc);
     return s;
 }

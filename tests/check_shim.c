@@ -19,6 +19,7 @@
 #include "out.h"
 #include "regions.h"
 #include "report.h"
+#include "residency.h"
 #include "sites.h"
 #include "sort.h"
 #include "stacks.h"
@@ -725,6 +726,34 @@ static int cmp_int(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Untouched bytes are counted per page, the same by mincore and by pagemap: pages never accessed, PROT_NONE
+ * pages and pages given back with MADV_DONTNEED are untouched; written and read pages are touched. */
+START_TEST(residency_counts_untouched_pages)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, 16 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(p != MAP_FAILED);
+    p[0] = 1;                                   /* written */
+    p[3 * page + 100] = 1;
+    ck_assert_int_eq(((volatile char *)p)[5 * page], 0);   /* read: the zero page is mapped */
+    p[7 * page] = 1;
+    ck_assert_int_eq(madvise(p + 7 * page, page, MADV_DONTNEED), 0);   /* given back */
+    ck_assert_int_eq(mprotect(p + 8 * page, 8 * page, PROT_NONE), 0);  /* reserved */
+    for (int use_pagemap = 0; use_pagemap <= 1; use_pagemap++) {
+        struct residency r;
+        ck_assert_int_eq(residency_begin_with(&r, use_pagemap), 0);
+        ck_assert_int_eq(r.pagemap_fd >= 0, use_pagemap);
+        ck_assert_int_eq(residency_untouched(&r, (uintptr_t)p, 16 * page), 13 * page);
+        ck_assert_int_eq(residency_untouched(&r, (uintptr_t)p, page), 0);
+        /* a range that ends inside a page counts only its own bytes of it */
+        ck_assert_int_eq(residency_untouched(&r, (uintptr_t)p + page, page + 10), page + 10);
+        ck_assert_int_eq(residency_untouched(&r, (uintptr_t)p + 3 * page, 3 * page), page);
+        residency_end(&r);
+    }
+    munmap(p, 16 * page);
+}
+END_TEST
+
 START_TEST(heapsort_sorts)
 {
     enum { N = 10007 };
@@ -798,7 +827,7 @@ START_TEST(report_groups_and_totals)
     json_t *root = json_loads(js, 0, &error);
     ck_assert_msg(root != NULL, "JSON does not parse: %s at %d", error.text, error.position);
     ck_assert_str_eq(json_string_value(json_object_get(root, "format")), "leakwatch-report");
-    ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(root, "reason")), "api");
     json_t *totals = json_object_get(root, "totals");
     ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_bytes")), 5406);
@@ -889,6 +918,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, growth_sampler_marks_growing_sites_only);
     tcase_add_test(tc, counts_are_per_thread_and_exact);
     tcase_add_test(tc, regions_partial_removal_is_exact);
+    tcase_add_test(tc, residency_counts_untouched_pages);
     tcase_add_test(tc, stacks_are_interned_once);
     tcase_add_test(tc, heapsort_sorts);
     suite_add_tcase(s, tc);

@@ -16,6 +16,7 @@
 #include "check_suites.h"
 #include "gate.h"
 #include "model.h"
+#include "pool.h"
 #include "render.h"
 #include "suppress.h"
 #include "testutil.h"
@@ -789,6 +790,78 @@ START_TEST(cli_gate_fails_a_leak)
 }
 END_TEST
 
+/* The pool chunk frames are recognised in the spellings JIT and JVMTI names take, and nothing else is. */
+START_TEST(pool_frames_recognised)
+{
+    const char *yes[] = { "io.netty.buffer.PoolArena$DirectArena::newChunk", "io.netty.buffer.PoolArena::newChunk",
+                          "Lio/netty/buffer/PoolArena$DirectArena;::newChunk", "io.netty.buffer.PoolArena.newChunk(int)",
+                          "PoolArena$HeapArena.newChunk", "Lio/netty/buffer/PoolArena;.newChunk (12 bytes)",
+                          "io.netty.buffer.PoolChunk io.netty.buffer.PoolArena$DirectArena.newChunk(int, int, int, int)" };
+    const char *no[] = { "io.netty.buffer.PoolArena$DirectArena::newUnpooledChunk",
+                         "io.netty.buffer.PoolArena::newChunkList", "com.acme.MyPoolArena.newChunk",
+                         "io.netty.buffer.PoolArenaMetric::newChunk", "io.netty.buffer.PoolArena::allocate",
+                         "newChunk", "PoolArena", "" };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        ck_assert_msg(pool_match_function(yes[i]) != NULL, "not recognised: %s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        ck_assert_msg(pool_match_function(no[i]) == NULL, "recognised by mistake: %s", no[i]);
+    ck_assert_ptr_null(pool_match_function(NULL));
+}
+END_TEST
+
+/* A gate whose growing site is Netty's pool chunk allocation says so and how to get per-buffer stacks; a
+ * growing site elsewhere gets no such note. */
+START_TEST(cli_gate_names_pool_chunk)
+{
+    char *dir = tu_tempdir();
+    char *files[2][4];
+    const char *fns[2] = { "io.netty.buffer.PoolArena$DirectArena::newChunk", "build_response" };
+    for (int k = 0; k < 2; k++) {
+        for (int r = 1; r <= 4; r++) {
+            struct fake_site s[] = {
+                {LEAK_ID, fns[k], r * 16777216LL, r, r * 1000 + 500, NULL},
+                {FLAT_ID, "config_load", 4096, 2, r * 1000 + 500, NULL},
+            };
+            char name[64];
+            snprintf(name, sizeof name, "svc%d.100.%d.json", k, r);
+            files[k][r - 1] = write_fake(dir, name, 100, r, 10 + r, s, 2);
+        }
+    }
+    char *js = tu_strf("%s/gate.json", dir);
+    struct tu_proc p;
+    char *args[] = {"gate", files[0][0], files[0][1], files[0][2], files[0][3], "--json", js, NULL};
+    run_lw(&p, args);
+    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    ck_assert_msg(strstr(p.out, "FAIL  site " LEAK_ID), "%s", p.out);
+    ck_assert_msg(strstr(p.out, "This site is a chunk allocation of Netty's pooled allocator "
+                                "(io.netty.buffer.PoolArena$DirectArena::newChunk)") &&
+                      strstr(p.out, "-Dio.netty.allocator.type=unpooled"),
+                  "the verdict does not name the pool chunk site:\n%s", p.out);
+    json_error_t je;
+    json_t *j = json_load_file(js, 0, &je);
+    ck_assert_msg(j != NULL, "--json output: %s", je.text);
+    json_t *s0 = json_array_get(json_object_get(j, "sites"), 0), *pool = json_object_get(s0, "pool_chunk");
+    ck_assert_str_eq(json_string_value(json_object_get(s0, "id")), LEAK_ID);
+    ck_assert_msg(pool && strstr(json_string_value(json_object_get(pool, "hint")), "-Dio.netty.allocator.type=unpooled"),
+                  "no pool_chunk in the JSON verdict's failing site");
+    ck_assert_str_eq(json_string_value(json_object_get(pool, "frame")), fns[0]);
+    json_decref(j);
+    tu_proc_free(&p);
+
+    char *args2[] = {"gate", files[1][0], files[1][1], files[1][2], files[1][3], NULL};
+    run_lw(&p, args2);
+    ck_assert_int_eq(exit_code(&p), 1);
+    ck_assert_msg(!strstr(p.out, "chunk allocation") && !strstr(p.out, "unpooled"), "%s", p.out);
+    tu_proc_free(&p);
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 4; r++)
+            free(files[k][r]);
+    free(js);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(cli_gate_passes_and_suppresses)
 {
     char *dir = tu_tempdir();
@@ -921,6 +994,47 @@ START_TEST(cli_diff_orders_by_growth)
 }
 END_TEST
 
+/* `leakwatch report` orders records as the shim does: those that grew since the previous report first, by
+ * growth, then by size; the header says so and sets reserved, untouched mappings apart. */
+START_TEST(cli_report_grown_first)
+{
+    char *dir = tu_tempdir();
+    struct fake_site s[] = {
+        {CACHE_ID, "cache_insert", 8 << 20, 8, 9000, NULL},
+        {LEAK_ID, "build_response", 300 * 1024, 300, 9000, NULL},
+        {SAW_ID, "grow_buffer", 200 * 1024, 2, 9000, NULL},
+    };
+    char *path = write_fake(dir, "svc.100.2.json", 100, 2, 20, s, 3);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(root);
+    const long long since[] = { 0, 1024, 150 * 1024 };
+    for (int i = 0; i < 3; i++) {
+        json_t *leak = json_array_get(json_object_get(json_array_get(json_object_get(root, "sites"), i), "leaks"), 0);
+        json_object_set_new(leak, "since_previous_bytes", json_integer(since[i]));
+    }
+    json_object_set_new(json_object_get(root, "totals"), "reserved_untouched_bytes", json_integer(1LL << 30));
+    json_object_set_new(json_object_get(root, "totals"), "mmap_live_bytes", json_integer(1LL << 30));
+    ck_assert_int_eq(json_dump_file(root, path, JSON_COMPACT), 0);
+    json_decref(root);
+    struct tu_proc p;
+    char *args[] = {"report", path, NULL};
+    run_lw(&p, args);
+    ck_assert_int_eq(exit_code(&p), 0);
+    const char *grow = strstr(p.out, "grow_buffer+0x10"), *build = strstr(p.out, "build_response+0x10"),
+               *cache = strstr(p.out, "cache_insert+0x10");
+    ck_assert_msg(grow && build && cache && grow < build && build < cache,
+                  "expected grow_buffer (+150 KiB), build_response (+1 KiB), then cache_insert (unchanged):\n%s", p.out);
+    ck_assert_msg(strstr(p.out, "records that grew since report #1 first, largest growth first, then the largest.") &&
+                      strstr(p.out, "(1.0 GiB of it reserved or never touched, not counted in leak records)"),
+                  "%s", p.out);
+    tu_proc_free(&p);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(cli_report_formats)
 {
     char *dir = tu_tempdir();
@@ -979,14 +1093,17 @@ static Suite *tools_suite(void)
     tcase_add_test(data, gate_judges_rounds);
     tcase_add_test(data, gate_sums_a_process_tree);
     tcase_add_test(data, gate_mmap_sites_need_more_growth);
+    tcase_add_test(data, pool_frames_recognised);
     suite_add_tcase(s, data);
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);
     tcase_add_test(cli, cli_gate_fails_a_leak);
+    tcase_add_test(cli, cli_gate_names_pool_chunk);
     tcase_add_test(cli, cli_gate_passes_and_suppresses);
     tcase_add_test(cli, cli_errors_are_one_line);
     tcase_add_test(cli, cli_diff_orders_by_growth);
     tcase_add_test(cli, cli_report_formats);
+    tcase_add_test(cli, cli_report_grown_first);
     suite_add_tcase(s, cli);
     return s;
 }

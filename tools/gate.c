@@ -1,6 +1,7 @@
 /* gate.c — rounds of reports to per-site series to a verdict (see gate.h). */
 #include "gate.h"
 #include "baseline.h"
+#include "pool.h"
 #include "util.h"
 #include <errno.h>
 #include <math.h>
@@ -203,6 +204,18 @@ void gate_site_label(const gate_site *s, size_t n, char *buf, size_t len)
         snprintf(buf, len, "site %s", s->id);
 }
 
+/* A growing pool chunk site: the stack shown is not the leak's, and the note says how to get the leak's. */
+static void print_pool_note(FILE *out, const gate_site *s)
+{
+    const char *frame = NULL;
+    const pool_kind *k = pool_site(s->site, &frame);
+    if (k) {
+        char note[1024];
+        pool_note(k, frame, note, sizeof note);
+        fprintf(out, "  %s\n", note);
+    }
+}
+
 static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 {
     char why[256], a[32], b[32], c[32];
@@ -243,6 +256,7 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     }
     if (st->n > 5)
         fprintf(out, "\t... %zu more frames\n", st->n - 5);
+    print_pool_note(out, s);
     fputc('\n', out);
 }
 
@@ -359,6 +373,15 @@ json_t *gate_to_json(const gate_run *g)
             json_array_append_new(st, json_string(name));
         }
         json_object_set_new(o, "created_at", st);
+        const char *pool_frame = NULL;
+        const pool_kind *pool = pool_site(s->site, &pool_frame);
+        if (pool) {
+            json_t *po = json_object();
+            json_object_set_new(po, "pool", json_string(pool->pool));
+            json_object_set_new(po, "frame", json_string(pool_frame));
+            json_object_set_new(po, "hint", json_string(pool->hint));
+            json_object_set_new(o, "pool_chunk", po);
+        }
         json_array_append_new(sites, o);
     }
     json_object_set_new(root, "sites", sites);

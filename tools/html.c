@@ -112,7 +112,7 @@ static json_t *flame_data(const lw_report *const *reports, size_t n)
         const lw_report *r = reports[k];
         for (size_t i = 0; i < r->nsites; i++) {
             const lw_site *s = &r->sites[i];
-            long long rest = s->live_bytes;
+            long long rest = s->live_bytes - s->reserved_untouched_bytes;   /* no memory: not drawn */
             for (size_t j = 0; j <= s->nleaks; j++) {
                 bool record = j < s->nleaks;
                 long long bytes = record ? s->leaks[j].bytes : rest;
@@ -230,9 +230,11 @@ void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate
     if (!ro)
         ro = &all;
     const lw_report *r0 = n ? reports[0] : NULL;
-    long long live = 0;
-    for (size_t k = 0; k < n; k++)
-        live += reports[k]->live_bytes + reports[k]->mmap_live_bytes;
+    long long live = 0, reserved = 0;
+    for (size_t k = 0; k < n; k++) {
+        live += reports[k]->live_bytes + reports[k]->mmap_live_bytes - reports[k]->reserved_untouched_bytes;
+        reserved += reports[k]->reserved_untouched_bytes;
+    }
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
             "script-src 'unsafe-inline'\">\n<title>leakwatch: ");
@@ -243,7 +245,11 @@ void html_write(FILE *out, const lw_report *const *reports, size_t n, const gate
     fprintf(out, "</h1>\n<p>%zu report%s", n, n == 1 ? "" : "s");
     if (n == 1)
         fprintf(out, " (PID %lld, report #%lld)", r0->pid, r0->seq);
-    fprintf(out, ", %s live in heap blocks and anonymous mappings.</p>\n", lw_bytes((double)live, false, a, sizeof a));
+    fprintf(out, ", %s live in heap blocks and anonymous mappings", lw_bytes((double)live, false, a, sizeof a));
+    if (reserved > 0)
+        fprintf(out, ", besides %s of mappings reserved or never touched (no memory: not drawn)",
+                lw_bytes((double)reserved, false, a, sizeof a));
+    fprintf(out, ".</p>\n");
     if (g)
         gate_section(out, g);
     fprintf(out, "<h2>Live bytes by creation stack</h2>\n<p class=\"legend\">Width: live bytes. Colour: age of the "

@@ -1,4 +1,4 @@
-/* model.c — reads a leakwatch JSON report with jansson and checks it against the version-1 contract.
+/* model.c — reads a leakwatch JSON report with jansson and checks it against the contract (versions 1 and 2).
  * Field getters record the first problem in the load context and return a neutral value, so the loader
  * reads straight through and reports one precise reason ("sites[3].live_bytes is not an integer"). */
 #include "model.h"
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define REPORT_VERSION 1
+#define REPORT_VERSION 2
 
 typedef struct {
     char why[256];            /* first problem found, empty while all is well */
@@ -222,6 +222,7 @@ static void read_report(load_ctx *c, lw_report *r)
         r->mmap_live_regions = get_int(c, tot, "mmap_live_regions", "totals.", false);
         r->nsites_total = get_int(c, tot, "sites", "totals.", false);
         r->untracked_frees = get_int(c, tot, "untracked_frees", "totals.", false);
+        r->reserved_untouched_bytes = get_int(c, tot, "reserved_untouched_bytes", "totals.", false);
     }
     json_t *mods = get_array(c, root, "modules", "", false);
     r->nmodules = mods ? json_array_size(mods) : 0;
@@ -260,6 +261,7 @@ static void read_report(load_ctx *c, lw_report *r)
             s->kind = "heap";
         s->live_bytes = get_int(c, so, "live_bytes", w, true);
         s->live_blocks = get_int(c, so, "live_blocks", w, true);
+        s->reserved_untouched_bytes = get_int(c, so, "reserved_untouched_bytes", w, false);
         s->allocs = get_int(c, so, "allocs", w, false);
         s->frees = get_int(c, so, "frees", w, false);
         s->bytes_allocated = get_int(c, so, "bytes_allocated", w, false);

@@ -1,4 +1,4 @@
-/* model.h — a leakwatch JSON report (docs/report-format.md, version 1) read into plain structs.
+/* model.h — a leakwatch JSON report (docs/report-format.md, versions 1 and 2) read into plain structs.
  * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
  * file always gets the same kind of one-line error. Strings point into the parsed JSON kept in `root`. */
 #ifndef LW_MODEL_H
@@ -47,6 +47,7 @@ typedef struct {
     const char *kind;         /* "heap" or "mmap" */
     long long live_bytes, live_blocks, allocs, frees, bytes_allocated;
     long long oldest_age_ms;  /* -1 when the report does not say */
+    long long reserved_untouched_bytes; /* of live_bytes: mapped pages with no memory (0 in version 1) */
     lw_stack frames;
     lw_leak *leaks;
     size_t nleaks;
@@ -69,6 +70,7 @@ typedef struct {
     long long min_age_ms, top;
     long long live_bytes, live_blocks, allocs, frees, mmap_live_bytes, mmap_live_regions, nsites_total;
     long long untracked_frees;
+    long long reserved_untouched_bytes; /* of mmap_live_bytes: pages with no memory (0 in version 1) */
     lw_module *modules;
     size_t nmodules;
     lw_site *sites;

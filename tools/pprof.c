@@ -313,7 +313,8 @@ static void encode(pprof_ctx *c, const lw_report *r)
     value_type(c, PROFILE_SAMPLE_TYPE, "inuse_space", "bytes");
     for (size_t i = 0; i < r->nsites; i++) {
         const lw_site *s = &r->sites[i];
-        long long blocks = s->live_blocks, bytes = s->live_bytes;
+        /* a mapping's reserved, untouched pages hold no memory: not in use */
+        long long blocks = s->live_blocks, bytes = s->live_bytes - s->reserved_untouched_bytes;
         for (size_t k = 0; k < s->nleaks; k++) {
             const lw_leak *g = &s->leaks[k];
             int64_t v[NVALUES] = {0, 0, g->blocks, g->bytes};

@@ -10,16 +10,28 @@ typedef struct {
     const lw_leak *leak;
 } record;
 
+/* What a record gained since the previous report (a new record: all it holds); 0 in a first report. */
+static long long growth(const lw_leak *l)
+{
+    return l->has_since ? l->since_previous_bytes : 0;
+}
+
+/* The shim's order: records that grew since the previous report first, largest growth first, then the largest. */
 static int record_cmp(const void *a, const void *b)
 {
     const record *x = a, *y = b;
+    long long gx = growth(x->leak), gy = growth(y->leak);
+    if ((gx > 0) != (gy > 0))
+        return gx > 0 ? -1 : 1;
+    if (gx > 0 && gx != gy)
+        return gx > gy ? -1 : 1;
     if (x->leak->bytes != y->leak->bytes)
         return x->leak->bytes > y->leak->bytes ? -1 : 1;
     int c = strcmp(x->site->id, y->site->id);
     return c ? c : (x->leak < y->leak ? -1 : x->leak > y->leak);
 }
 
-/* Every leak group that passes the age filter, largest first. */
+/* Every leak group that passes the age filter, in the shim's order (record_cmp). */
 static record *collect(const lw_report *r, const render_opts *o, size_t *n)
 {
     size_t cap = 0;
@@ -134,14 +146,22 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o)
     fprintf(out, "leakwatch report #%lld (%s) for %s [pid %lld], %s, uptime %s\n", r->seq,
             r->reason ? r->reason : "?", r->program, r->pid, r->time ? r->time : "?",
             secs(r->uptime_ms, up, sizeof up));
-    fprintf(out, "Live heap: %s (%s bytes) in %s blocks; live mappings: %s in %s regions; %s sites with live memory; "
-            "untracked frees: %s\n", lw_bytes((double)r->live_bytes, false, a, sizeof a),
+    char reserved[96] = "";
+    if (r->reserved_untouched_bytes > 0)
+        snprintf(reserved, sizeof reserved, " (%s of it reserved or never touched, not counted in leak records)",
+                 lw_bytes((double)r->reserved_untouched_bytes, false, a, sizeof a));
+    fprintf(out, "Live heap: %s (%s bytes) in %s blocks; live mappings: %s in %s regions%s; %s sites with live "
+            "memory; untracked frees: %s\n", lw_bytes((double)r->live_bytes, false, a, sizeof a),
             lw_commas(r->live_bytes, b, sizeof b), lw_commas(r->live_blocks, c, sizeof c),
             lw_bytes((double)r->mmap_live_bytes, false, d, sizeof d), lw_commas(r->mmap_live_regions, e, sizeof e),
-            lw_commas((long long)r->nsites, f, sizeof f), lw_commas(r->untracked_frees, up, sizeof up));
+            reserved, lw_commas((long long)r->nsites, f, sizeof f), lw_commas(r->untracked_frees, up, sizeof up));
     long long min_age = o->min_age_ms >= 0 ? o->min_age_ms : r->min_age_ms;
-    fprintf(out, "Leak records: live blocks older than %s, grouped by creation stack, largest first.\n",
-            secs(min_age, a, sizeof a));
+    fprintf(out, "Leak records: live blocks older than %s, grouped by creation stack; ", secs(min_age, a, sizeof a));
+    if (r->previous_seq > 0)
+        fprintf(out, "records that grew since report #%lld first, largest growth first, then the largest.\n",
+                r->previous_seq);
+    else
+        fprintf(out, "largest first.\n");
     size_t n;
     record *recs = collect(r, o, &n);
     size_t top = o->top >= 0 ? (size_t)o->top : (r->top > 0 ? (size_t)r->top : 20);

@@ -2,19 +2,22 @@
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
 # interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java live"  CHURN_OPS=2000000 (allocator calls per
-# thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  REPORT_THREADS=1  BENCH_CALLGRIND=1
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty live"  CHURN_OPS=2000000 (allocator
+# calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6  NETTY_WARMUP=10 (s)
+# REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
 set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java live}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty live}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
 NGINX_SECS=${NGINX_SECS:-5}
 JAVA_CALLS=${JAVA_CALLS:-3000000}
+NETTY_SECS=${NETTY_SECS:-6}
+NETTY_WARMUP=${NETTY_WARMUP:-10}
 REPORT_THREADS=${REPORT_THREADS:-1}
 BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
 BENCH_PERF=${BENCH_PERF:-0}
@@ -415,6 +418,102 @@ bench_java() {
     done
 }
 
+# --- the Netty gateway ------------------------------------------------------------------------------------
+# tests/java/NettyGateway.java as users run it: Netty's default pooled allocator, no JIT flags. base is plain
+# java; lw is `leakwatch run -- java ...`, which preloads the shim and adds -XX:+PreserveFramePointer (through
+# JAVA_TOOL_OPTIONS) so that reports can walk Java frames: the cost measured is the cost of that command.
+# Heaptrack is left out (it is not what a JVM user would run). Both JVMs run at once on their own ports, each is
+# warmed up by NETTY_WARMUP s of load (not counted: the JIT compiles under load for that long), then wrk loads
+# one at a time in NETTY_SECS one-second slices taken in turn, as for nginx.
+declare -A NY_PID NY_BG NY_PORT NY_REQ NY_SECS
+netty_start() {
+    local cfg=$1 tag=$2 cp=$3 port i jpid
+    port=$(free_port) || { say "  $tag: no free port"; return 1; }
+    local -a jvm=(java -Xmx256m -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$tmp/$tag.hs_err_%p.log"
+        -Dio.netty.tryReflectionSetAccessible=true --add-opens java.base/java.nio=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.misc=ALL-UNNAMED -cp "$cp" NettyGateway "$port" ok)
+    mkdir -p "$tmp/lw.$tag"
+    case $cfg in
+    base) "${jvm[@]}" >"$tmp/$tag.out" 2>&1 & ;;
+    lw) "$B/leakwatch" run --quiet --out "$tmp/lw.$tag" -- "${jvm[@]}" >"$tmp/$tag.out" 2>&1 & ;;
+    esac
+    bg=$!
+    for ((i = 0; i < 300; i++)); do
+        jpid=$(sed -n 's/^NettyGateway: listening on .* pid=\([0-9]*\).*/\1/p' "$tmp/$tag.out" 2>/dev/null)
+        [ -n "$jpid" ] && break
+        kill -0 $bg 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$jpid" ]; then
+        kill $bg 2>/dev/null
+        wait $bg 2>/dev/null
+        fail_run "$tag" "$tag"
+        return 1
+    fi
+    NY_PID[$cfg]=$jpid NY_BG[$cfg]=$bg NY_PORT[$cfg]=$port NY_REQ[$cfg]=0 NY_SECS[$cfg]=0
+}
+netty_stop() {
+    local pid=${NY_PID[$1]} bg=${NY_BG[$1]} i
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 200; i++)); do kill -0 $bg 2>/dev/null || break; sleep 0.1; done
+    kill -0 $bg 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait $bg 2>/dev/null
+}
+netty_rep() {
+    local cp=$1 rep=$2 cfg tag slice out req secs started=""
+    for cfg in $(order $rep); do
+        case $cfg in base | lw) ;; *) continue ;; esac
+        tag=netty.$cfg.$rep
+        netty_start $cfg $tag "$cp" || continue
+        started="$started $cfg"
+    done
+    for cfg in $started; do
+        wrk -t2 -c32 -d${NETTY_WARMUP}s "http://127.0.0.1:${NY_PORT[$cfg]}/orders" >/dev/null 2>&1
+    done
+    for ((slice = 0; slice < NETTY_SECS; slice++)); do
+        for cfg in $(order $((rep + slice))); do
+            case " $started " in *" $cfg "*) ;; *) continue ;; esac
+            out=$tmp/netty.$cfg.$rep.wrk
+            wrk -t2 -c32 -d1s "http://127.0.0.1:${NY_PORT[$cfg]}/orders" >"$out" 2>&1
+            req=$(sed -n 's/^[[:space:]]*\([0-9]*\) requests in \([0-9.]*\)\(m\?s\).*/\1 \2 \3/p' "$out")
+            if [ -z "$req" ]; then say "  netty.$cfg.$rep: wrk failed: $(tail -n 2 "$out" | tr '\n' ' ')"; continue; fi
+            set -- $req
+            secs=$2
+            [ "$3" = ms ] && secs=$(calc "$2 / 1000")
+            NY_REQ[$cfg]=$((NY_REQ[$cfg] + $1))
+            NY_SECS[$cfg]=$(calc "${NY_SECS[$cfg]} + $secs")
+            add netty.$cfg.slice_rps "$(calc "$1 / $secs")" "$rep.$slice"
+            if grep -qE 'Non-2xx|Socket errors' "$out"; then
+                say "  netty.$cfg.$rep WARNING: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | tr '\n' ';')"
+            fi
+        done
+    done
+    for cfg in $started; do
+        local rps=n/a peak
+        peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' /proc/${NY_PID[$cfg]}/status 2>/dev/null)
+        netty_stop $cfg
+        [ "${NY_REQ[$cfg]}" -gt 0 ] && rps=$(awk "BEGIN {printf \"%.0f\", ${NY_REQ[$cfg]} / ${NY_SECS[$cfg]}}")
+        add netty.$cfg.rps "$rps" $rep
+        add netty.$cfg.peak_kb "${peak:-n/a}" $rep
+        say "  rep $rep $cfg: requests/s=$rps peak_rss_kb=${peak:-n/a}"
+        rm -rf "$tmp/lw.netty.$cfg.$rep"
+    done
+}
+bench_netty() {
+    if ! need java openjdk-17-jdk-headless || ! need javac openjdk-17-jdk-headless || ! need wrk wrk; then
+        skip "netty: java, javac or wrk is not installed and could not be installed"
+        return
+    fi
+    if [ ! -x "$B/leakwatch" ]; then skip "netty: $B/leakwatch is not built"; return; fi
+    local cp rep
+    if ! cp=$("$(dirname "$0")/../e2e/build-java.sh" "$B" 2>"$tmp/netty-build.out" | tail -n 1) || [ -z "$cp" ]; then
+        skip "netty: the gateway did not build: $(tail -n 3 "$tmp/netty-build.out")"
+        return
+    fi
+    say "== netty: tests/java/NettyGateway (pooled allocator, no JIT flags), wrk -t2 -c32 on loopback, ${NETTY_WARMUP} s warm-up, $NETTY_SECS 1 s slices per configuration taken in turn, $REPS reps"
+    for ((rep = 1; rep <= REPS; rep++)); do netty_rep "$cp" $rep; done
+}
+
 # --- callgrind -------------------------------------------------------------------------------------------
 bench_callgrind() {
     if ! need valgrind valgrind || ! need callgrind_annotate valgrind; then
@@ -527,6 +626,20 @@ summary() {
         col "java process wall ms" "$(cell java proc_ms base)" "$(cell java proc_ms lw)" "$(cell java proc_ms ht)"
         col "java peak RSS, KiB" "$(cell java maxrss_kb base)" "$(cell java maxrss_kb lw)" "$(cell java maxrss_kb ht)"
     fi
+    if wanted netty; then
+        col "netty gateway requests/s" "$(cell netty rps base)" "$(cell netty rps lw)" ""
+        col "netty gateway peak RSS, KiB" "$(cell netty peak_kb base)" "$(cell netty peak_kb lw)" ""
+        local k pairs=0
+        R[netty.slice_ratio]=""
+        for k in "${!R[@]}"; do
+            case $k in netty.lw.slice_rps@*) ;; *) continue ;; esac
+            [ -n "${R[netty.base.slice_rps@${k#*@}]:-}" ] || continue
+            add netty.slice_ratio "$(calc "${R[$k]} / ${R[netty.base.slice_rps@${k#*@}]}")"
+            pairs=$((pairs + 1))
+        done
+        say "  netty: median of the $pairs ratios leakwatch/base of the 1 s slices taken back to back: $(med netty.slice_ratio)x"
+        say "  netty 1 s slices, requests/s: base min $(printf '%s\n' ${R[netty.base.slice_rps]:-} | sort -g | head -n 1) max $(printf '%s\n' ${R[netty.base.slice_rps]:-} | sort -g | tail -n 1); leakwatch min $(printf '%s\n' ${R[netty.lw.slice_rps]:-} | sort -g | head -n 1) max $(printf '%s\n' ${R[netty.lw.slice_rps]:-} | sort -g | tail -n 1)"
+    fi
 
     local base lw ht lw_add ht_add meta hold
     base=$(med churn.base.ns_per_op) lw=$(med churn.lw.ns_per_op) ht=$(med churn.ht.ns_per_op)
@@ -570,6 +683,11 @@ summary() {
         target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(unit "$(calc "$r * 100")" %))"
     done
     target "$meta <= 48" "metadata <= 48 bytes per live block ($meta)"
+    if wanted netty; then
+        local nr
+        nr=$(pratio netty rps lw)
+        target "$nr >= 0.9" "netty gateway (pooled, no JIT flags): >= 90% of baseline requests/s ($(unit "$(calc "$nr * 100")" %))"
+    fi
     target "${hold:-n/a} < 50" "a report over 100k live blocks holds allocating threads up < 50 ms (worst median extra time ${hold:-n/a} ms)"
     if [ ${#SKIPPED[@]} -gt 0 ]; then
         say ""
@@ -591,6 +709,7 @@ wanted churn && bench_churn
 wanted report && bench_report
 wanted nginx && bench_nginx
 wanted java && bench_java
+wanted netty && bench_netty
 wanted live && bench_live
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf
