@@ -3,6 +3,7 @@
 #   make check      installs missing Debian packages (as root), builds, runs every test
 #   make demo       the example gateway under `leakwatch gate`
 #   make bench      the speed benchmarks (not part of check)
+#   make fuzz       a short fuzzing pass over the report and suppression readers (part of check)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -37,13 +38,20 @@ CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
 CHECK_OBJ  := $(CHECK_SRC:%.c=$(B)/%.o)
 FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
+STATIC_FIXTURE_SRC := $(wildcard tests/fixtures/static/*.c)
+STATIC_FIXTURES := $(STATIC_FIXTURE_SRC:tests/fixtures/static/%.c=$(B)/fixtures/static_%)
 DEMO_SRC   := $(wildcard tests/demo/*.c)
 DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-.PHONY: all check deps bench demo install clean
-all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(DEMO_BIN)
+# --- the fuzzing pass over the readers of untrusted input (tests/fuzz), with AddressSanitizer and UBSan ------
+FUZZ_SRC   := tests/fuzz/fuzz_input.c $(filter-out tools/main.c,$(TOOLS_SRC)) shim/config.c shim/log.c shim/out.c
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 3
+
+.PHONY: all check deps bench demo install clean fuzz
+all: $(B)/libleakwatch.so $(B)/leakwatch $(FIXTURES) $(STATIC_FIXTURES) $(DEMO_BIN)
 
 $(B)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
@@ -82,6 +90,12 @@ $(B)/fixtures/%: tests/fixtures/%.c
 	$(Q)$(CC) $(CPPFLAGS_ALL) -Iinclude -O1 -g -fno-inline -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		$(WARN) -pthread $< -o $@
 
+# Statically linked fixtures: programs leakwatch attach must refuse (no dynamic loader to load the shim).
+$(B)/fixtures/static_%: tests/fixtures/static/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -O1 -g -static $(WARN) $< -o $@
+
 $(B)/demo/%: tests/demo/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
@@ -92,12 +106,23 @@ $(B)/bench/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -O2 -g $(WARN) -pthread $< -o $@
 
+$(B)/fuzz/fuzz_input: $(FUZZ_SRC) $(wildcard tools/*.h shim/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@ (asan, ubsan)")
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itools -Ishim $(FUZZ_FLAGS) $(WARN) $(FUZZ_SRC) -o $@ $(TOOLS_LIBS)
+
+# A short deterministic pass (fixed seed, FUZZ_SECONDS per reader); part of check.
+fuzz: $(B)/fuzz/fuzz_input
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/fuzz/fuzz_input tests/fuzz/corpus \
+		$(FUZZ_SECONDS)
+
 deps:
 	$(Q)scripts/deps.sh
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(B)/tests/check_runner
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) $(B)/tests/check_runner
+	$(Q)$(MAKE) --no-print-directory fuzz
 
 bench: all $(BENCH_BIN)
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) tests/bench/run.sh

@@ -34,7 +34,7 @@ static void write_line(unsigned n, const char *a, const char *b, const char *c, 
         const char *parts[] = { a, b, c, d, e };
         for (unsigned i = 0; i < 5; i++)
             if (parts[i])
-                out_str(&o, parts[i]);
+                out_text(&o, parts[i]);     /* paths and names others chose must not drive the terminal */
     }
     buf[o.len++] = '\n';
     int saved = errno;

@@ -183,7 +183,7 @@ void out_bytes_human(struct out *o, uint64_t bytes)
     out_str(o, units[unit]);
 }
 
-/* Length of the well-formed UTF-8 sequence at p, or 0 if there is none. */
+/* Length of the well-formed UTF-8 sequence at p, or 0 if there is none. Reads no further than a NUL. */
 static int utf8_sequence(const unsigned char *p)
 {
     int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
@@ -196,6 +196,29 @@ static int utf8_sequence(const unsigned char *p)
         (n == 4 && p[0] == 0xf4 && p[1] > 0x8f) || (n == 3 && p[0] == 0xed && p[1] > 0x9f))
         return 0;                   /* overlong, beyond U+10FFFF, or a surrogate */
     return n;
+}
+
+void out_text(struct out *o, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        int n = c >= 0x80 ? utf8_sequence(p) : 1;
+        /* C1 controls (0xc2 0x80..0x9f) act on terminals; U+FFFE/U+FFFF are not characters XML allows. */
+        int plain = c >= 0x80 ? n && !(c == 0xc2 && p[1] < 0xa0) && !(c == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
+                              : c >= 0x20 && c != 0x7f && c != '\\';
+        if (plain) {
+            out_mem(o, (const char *)p, (size_t)n);
+            p += n - 1;
+        } else if (c == '\\') {
+            out_str(o, "\\\\");
+        } else {
+            for (int i = 0; i < (n ? n : 1); i++) {
+                out_str(o, "\\x");
+                out_hex_digits(o, p[i], 2);
+            }
+            p += (n ? n : 1) - 1;
+        }
+    }
 }
 
 /* JSON strings must be UTF-8: paths and command lines need not be. A byte that is not part of a

@@ -36,6 +36,9 @@ void out_hex_digits(struct out *o, uint64_t v, int digits); /* 16 digits, no 0x 
 void out_bytes_human(struct out *o, uint64_t bytes);      /* 512 B, 2.9 KiB, 1.1 MiB */
 void out_tenths(struct out *o, uint64_t tenths);          /* 41.2 */
 void out_json_str(struct out *o, const char *s);          /* quoted, escaped */
+/* Text others chose (paths, names) for a terminal: control bytes (C0, DEL, C1), bytes outside well-formed
+ * UTF-8 and U+FFFE/U+FFFF become \xHH per byte, a backslash \\ (docs/report-format.md, "Escaping"). */
+void out_text(struct out *o, const char *s);
 void out_json_key(struct out *o, const char *key);        /* "key": */
 
 #endif

@@ -1,10 +1,13 @@
 /* preload.c — what happens when the shim is loaded into a process and when the process exits.
  * Kept out of the core so the unit tests, which link the core, do not start a tracker in themselves. */
+#include "late.h"
 #include "reporter.h"
 #include "state.h"
 
 __attribute__((constructor)) static void leakwatch_load(void)
 {
+    if (late_requested())
+        return;                 /* leakwatch attach loaded us: it calls leakwatch_attach() next */
     lw_start();
 }
 

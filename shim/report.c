@@ -11,6 +11,7 @@
 #include "report.h"
 #include "arena.h"
 #include "blocks.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "rank.h"
@@ -397,7 +398,7 @@ static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     out_hex_padded(o, ip, 16);
     out_char(o, ' ');
     if (r.function) {
-        out_str(o, readable_name(r.function));
+        out_text(o, readable_name(r.function));
         out_str(o, "+");
         out_hex(o, r.function_offset);
     } else {
@@ -405,7 +406,7 @@ static void text_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     }
     if (r.module >= 0) {
         out_str(o, " (");
-        out_str(o, module_label(s, r.module));
+        out_text(o, module_label(s, r.module));
         out_char(o, '+');
         out_hex(o, r.offset);
         out_str(o, ")\n");
@@ -607,7 +608,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_str(o, " (");
     out_str(o, report_reason_name(reason));
     out_str(o, ") for ");
-    out_str(o, program);
+    out_text(o, program);
     out_str(o, " [pid ");
     out_str(o, log_num(num, (uint64_t)lw.pid));
     out_str(o, "], ");
@@ -630,6 +631,7 @@ static void text_report(struct out *o, const struct snapshot *s, enum report_rea
     out_u64_grouped(o, s->nlive_sites);
     out_str(o, " sites with live memory; untracked frees: ");
     out_u64_grouped(o, track_untracked_frees());
+    late_report_text(o);
     out_str(o, "\nLeak records: live blocks older than ");
     out_age(o, s->min_age_ms);
     text_order_note(o);
@@ -788,6 +790,7 @@ static void json_report(struct out *o, const struct snapshot *s, enum report_rea
     out_str(o, ",\"time\":");
     out_json_str(o, when);
     json_kv_u64(o, "uptime_ms", s->now, 1);
+    late_report_json(o);
     out_str(o, ",\"config\":");
     json_config(o);
     out_str(o, ",\"totals\":{");

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "dirs.h"
 #include "lock.h"
+#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "regions.h"
@@ -200,6 +201,11 @@ static void remove_state(void)
     path[o.len] = '\0';
     unlink(path);
     state_dir[0] = '\0';
+}
+
+void reporter_withdraw(void)
+{
+    remove_state();
 }
 
 /* Writes both files of one report; report_lock held. */
@@ -400,6 +406,7 @@ static void *reporter_main(void *arg)
             exit(0);
         if (!lw_is_on())
             continue;
+        late_tick();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             sites_sample_growth();

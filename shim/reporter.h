@@ -31,6 +31,9 @@ int reporter_json_now(int fd);
 
 void reporter_install_fork_handlers(void);
 
+/* Removes this process's state file, so `leakwatch dump` no longer signals it (leakwatch detach). */
+void reporter_withdraw(void);
+
 /* Called from the shim's destructor, which runs inside _dl_fini: registers an exit handler that runs
  * after _dl_fini has finished (glibc runs handlers registered while exiting), i.e. after every other
  * library destructor — when valgrind counts "in use at exit" too. */

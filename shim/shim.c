@@ -11,6 +11,7 @@
 #include <libunwind.h>
 #include "state.h"
 #include "http.h"
+#include "got.h"
 #include "log.h"
 #include "out.h"
 #include "reporter.h"
@@ -41,9 +42,11 @@ const char *lw_proc_path(const char *entry, char *buf, unsigned cap)
     return buf;
 }
 
+/* Preloaded: the next definition after ours. Loaded late (with RTLD_LOCAL, outside the global scope): the
+ * definition the program's own modules are bound to, which is what their GOT entries hold. */
 static void *next_symbol(const char *name, const char *fallback)
 {
-    void *p = dlsym(RTLD_NEXT, name);
+    void *p = lw.late ? got_global_definition(name) : dlsym(RTLD_NEXT, name);
     if (!p && fallback)
         p = dlsym(RTLD_DEFAULT, fallback);
     return p;
@@ -86,6 +89,8 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+static const char *(*late_settings)(const char *name);
+
 static void resolve(void)
 {
     lw.real.malloc = next_symbol("malloc", "__libc_malloc");
@@ -114,10 +119,16 @@ int lw_init(void)
     int saved_guard = lw_guard;
     lw_guard = 1;
     resolve();
-    config_load(&lw.config, env_get, environ);
+    if (late_settings)
+        config_load(&lw.config, late_settings, NULL);
+    else
+        config_load(&lw.config, env_get, environ);
     lw.page_size = (size_t)sysconf(_SC_PAGESIZE);
     lw.pid = (pid_t)syscall(SYS_getpid);
     lw.start_ms = lw_now_ms();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    lw.start_realtime_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     code_range((void *)lw_init, &lw.self_lo[0], &lw.self_hi[0]);
     code_range((void *)unw_backtrace, &lw.self_lo[1], &lw.self_hi[1]);
     int status = LW_ON;
@@ -132,6 +143,13 @@ int lw_init(void)
     atomic_store_explicit(&lw.status, status, memory_order_release);
     lw_guard = saved_guard;
     return status;
+}
+
+int lw_init_late(const char *(*settings)(const char *name))
+{
+    lw.late = 1;
+    late_settings = settings;
+    return lw_init();
 }
 
 void lw_start(void)

@@ -148,3 +148,14 @@ sighandler_t signals_signal(int signo, sighandler_t handler, int *handled)
         return SIG_ERR;
     return rc == 0 ? old.sa_handler : SIG_ERR;
 }
+
+void signals_restore_program(void)
+{
+    lw_lock(&sig.lock);
+    if (atomic_load_explicit(&sig.installed, memory_order_acquire)) {
+        int cur = atomic_load_explicit(&sig.current, memory_order_relaxed);
+        lw.real.sigaction(lw.config.signal, &sig.program[cur], NULL);
+        atomic_store_explicit(&sig.installed, 0, memory_order_release);
+    }
+    lw_unlock(&sig.lock);
+}

@@ -17,4 +17,7 @@ int signals_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 /* The interposed signal()/bsd_signal() for our signal, BSD semantics (SA_RESTART). */
 sighandler_t signals_signal(int sig, sighandler_t handler, int *handled);
 
+/* Gives the signal back to the program: its own action goes back into the kernel (leakwatch detach). */
+void signals_restore_program(void);
+
 #endif

@@ -53,6 +53,7 @@ struct lw_state {
     uint64_t start_realtime_ms;
     uintptr_t self_lo[2], self_hi[2];  /* the shim's and libunwind's code: left out of stacks */
     pid_t pid;                  /* refreshed in a forked child */
+    int late;                   /* loaded into a running process by leakwatch attach (late.h) */
     size_t page_size;
 };
 
@@ -85,6 +86,10 @@ static inline int lw_is_on(void)
 
 /* Resolves the real functions and starts tracking if nobody has yet; returns the status after. */
 int lw_init(void);
+
+/* lw_init for a shim loaded into a running process: settings from `settings` instead of the environment,
+ * real functions from the global scope. */
+int lw_init_late(const char *(*settings)(const char *name));
 
 /* Starts what needs a fully initialised C library: the report signal, the reporter thread and the
  * fork handlers. Called once, from the preload constructor. */

@@ -179,9 +179,10 @@ void baseline_print_known(FILE *out, const gate_run *g)
         if (n++ == 0)
             fprintf(out, "Growing as in the baseline (not failed; not more than %.0fx the baseline's rate plus "
                     "--min-growth):\n", BASELINE_FASTER_RATIO);
-        char why[256], label[512];
+        char why[256], label[512], e1[1024], e2[2048];
         gate_site_label(s, 3, label, sizeof label);
-        fprintf(out, "known site %s: %s; %s\n", s->id, baseline_explain(g, s, why, sizeof why), label);
+        fprintf(out, "known site %s: %s; %s\n", s->id, lw_esc(baseline_explain(g, s, why, sizeof why), e1, sizeof e1),
+                lw_esc(label, e2, sizeof e2));
     }
     if (n)
         fputc('\n', out);

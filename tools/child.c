@@ -39,7 +39,7 @@ pid_t child_spawn(char *const argv[], const child_opts *o, char *err, size_t err
     if (o->prepare)
         o->prepare(o->ctx);
     execvp(argv[0], argv);
-    fprintf(stderr, "leakwatch: cannot run %s (%s): check the command name and PATH\n", argv[0], strerror(errno));
+    lw_err("cannot run %s (%s): check the command name and PATH", argv[0], strerror(errno));
     _exit(127);
 }
 

@@ -28,24 +28,16 @@ static int change_cmp(const void *x, const void *y)
     return strcmp(p->id, q->id);
 }
 
-static const lw_site *find_site(const lw_report *r, const char *id)
-{
-    for (size_t i = 0; i < r->nsites; i++)
-        if (strcmp(r->sites[i].id, id) == 0)
-            return &r->sites[i];
-    return NULL;
-}
-
-/* "leaf < caller < caller" from the site's creation stack, for one table cell. */
+/* "leaf < caller < caller" from the site's creation stack, for one table cell; escaped (lw_esc). */
 static void stack_summary(const lw_report *r, const lw_site *s, char *buf, size_t len)
 {
     const lw_stack *st = model_site_stack(s);
     size_t o = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < st->n && i < 3 && o < len; i++) {
-        char name[256];
+        char name[256], e[1024];
         model_frame_name(r, &st->v[i], false, name, sizeof name);
-        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? " < " : "", name);
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? " < " : "", lw_esc(name, e, sizeof e));
     }
 }
 
@@ -84,19 +76,20 @@ int cmd_diff(int argc, char **argv)
     change *v = calloc(a->nsites + b->nsites + 1, sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < b->nsites; i++) {
-        const lw_site *sb = &b->sites[i], *sa = find_site(a, sb->id);
+        const lw_site *sb = &b->sites[i], *sa = model_find_site(a, sb->id);
         v[n++] = (change){sb->id, sa, sb, sb->live_bytes - (sa ? sa->live_bytes : 0),
                           sb->live_blocks - (sa ? sa->live_blocks : 0)};
     }
     for (size_t i = 0; i < a->nsites; i++)
-        if (!find_site(b, a->sites[i].id))
+        if (!model_find_site(b, a->sites[i].id))
             v[n++] = (change){a->sites[i].id, &a->sites[i], NULL, -a->sites[i].live_bytes,
                               -a->sites[i].live_blocks};
     qsort(v, n, sizeof *v, change_cmp);
 
-    char s1[32], s2[32], s3[32], s4[32];
+    char s1[32], s2[32], s3[32], s4[32], pa[1024], pb[1024];
     printf("leakwatch diff: %s[%lld] report #%lld -> %s[%lld] report #%lld: live %s -> %s (%s), blocks %s\n",
-           lw_basename(a->program), a->pid, a->seq, lw_basename(b->program), b->pid, b->seq,
+           lw_esc(lw_basename(a->program), pa, sizeof pa), a->pid, a->seq,
+           lw_esc(lw_basename(b->program), pb, sizeof pb), b->pid, b->seq,
            lw_bytes((double)a->live_bytes, false, s1, sizeof s1), lw_bytes((double)b->live_bytes, false, s2, sizeof s2),
            lw_bytes((double)(b->live_bytes - a->live_bytes), true, s3, sizeof s3),
            lw_commas(b->live_blocks - a->live_blocks, s4, sizeof s4));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "commands.h"
 #include "snap.h"
@@ -89,11 +90,21 @@ int cmd_dump(int argc, char **argv)
         lw_err("dump: PID %ld: %s", pid, err);
         return LW_EXIT_ERROR;
     }
-    char buf[65536];
+    /* The shim escapes what it writes; a report from an older shim, or one someone else wrote into the
+     * directory, still must not drive the terminal: control bytes other than tab and newline are escaped. */
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        lw_err("dump: PID %ld: cannot read %s", pid, txt);
+        return LW_EXIT_ERROR;
+    }
+    char *line = NULL;
+    size_t cap = 0;
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        fwrite(buf, 1, (size_t)n, stdout);
-    close(fd);
-    fprintf(stderr, "leakwatch: report of PID %ld: %s (and %s)\n", pid, txt, lw_basename(json));
+    while ((n = getline(&line, &cap, f)) > 0)
+        lw_fwrite_esc(stdout, line, (size_t)n, LW_ESC_KEEP_LAYOUT);
+    free(line);
+    fclose(f);
+    lw_err("report of PID %ld: %s (and %s)", pid, txt, lw_basename(json));
     return lw_finish_stdout(LW_EXIT_OK);
 }

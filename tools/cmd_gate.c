@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "annotate.h"
+#include "attach.h"
 #include "baseline.h"
 #include "child.h"
 #include "commands.h"
@@ -32,6 +33,7 @@ static const char usage_text[] =
     "usage: leakwatch gate SNAP1.json SNAP2.json ... [--load N1,N2,...] [options]\n"
     "       leakwatch gate --rounds N --load 'LOAD CMD' [--ready-port P | --ready-cmd CMD] [--timeout D]\n"
     "                      [options] -- SERVER CMD...\n"
+    "       leakwatch gate --attach PID --rounds N --load 'LOAD CMD' [options]\n"
     "  A.json+B.json      one round made of several processes' reports (summed per site)\n"
     "  --load N1,N2,...   cumulative load at each snapshot (files; default: equal rounds)\n"
     "  --load 'CMD'       shell command run to completion in each round (live; gets LEAKWATCH_ROUND)\n"
@@ -54,12 +56,14 @@ static const char usage_text[] =
     "  --timeout D        live: bound for readiness, each load round and each snapshot (default 60s)\n"
     "  --out DIR          live: report directory, %u = uid (default: $LEAKWATCH_OUT, else\n"
     "                     /tmp/leakwatch-gate.XXXXXX/%u)\n"
-    "  --signal SIG       live: report signal for the server (default SIGUSR2)\n";
+    "  --signal SIG       live: report signal for the server (default SIGUSR2)\n"
+    "  --attach PID       live, on a server that is already running: attach to PID and its descendants\n"
+    "                     (leakwatch attach), gate them, detach them again; nothing is started or stopped\n";
 
 typedef struct {
     long rounds;
     const char *load_cmd, *ready_cmd, *out, *signal;
-    long ready_port;
+    long ready_port, attach_pid;
     long long timeout_ms;
     char **server;
 } live_cfg;
@@ -248,12 +252,12 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
     char name[64];
     snprintf(name, sizeof name, "round %ld", round);
     gate_add_loaded(g, name, reports, nr);
-    long long live = 0;
+    double live = 0;          /* only shown rounded: a double cannot overflow here */
     for (size_t i = 0; i < nr; i++)
-        live += reports[i]->live_bytes + reports[i]->mmap_live_bytes;
+        live += (double)reports[i]->live_bytes + (double)reports[i]->mmap_live_bytes;
     char b[32];
     fprintf(stderr, "leakwatch: gate: round %ld/%ld: snapshot of %zu process%s, %s live\n", round, lc->rounds, nr,
-            nr == 1 ? "" : "es", lw_bytes((double)live, false, b, sizeof b));
+            nr == 1 ? "" : "es", lw_bytes(live, false, b, sizeof b));
     return true;
 }
 
@@ -307,7 +311,9 @@ static void print_report_paths(const gate_run *g)
         }
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(order[i]->file);
-        printf("leakwatch gate: round %zu report: %.*s.txt\n", g->nrounds, (int)(l > 5 ? l - 5 : l), order[i]->file);
+        printf("leakwatch gate: round %zu report: ", g->nrounds);
+        lw_fwrite_esc(stdout, order[i]->file, l > 5 ? l - 5 : l, 0);
+        printf(".txt\n");
     }
     printf("\n");
 }
@@ -331,8 +337,8 @@ static int run_live(const live_cfg *lc, gate_run *g)
     }
     server_pid = pid;
     char *uid = strstr(out, "%u");
-    fprintf(stderr, "leakwatch: gate: started %s as PID %d, reports in %.*s%s\n", lc->server[0], (int)pid,
-            uid ? (int)(uid - out) : (int)strlen(out), out, uid ? "<uid>/" : "");
+    lw_err("gate: started %s as PID %d, reports in %.*s%s", lc->server[0], (int)pid,
+           uid ? (int)(uid - out) : (int)strlen(out), out, uid ? "<uid>/" : "");
     bool ok = wait_ready(lc, pid, err, sizeof err);
     for (long r = 1; ok && r <= lc->rounds; r++)
         ok = run_load(lc, r, pid, err, sizeof err) && snapshot_tree(lc, g, r, pid, err, sizeof err);
@@ -347,6 +353,44 @@ static int run_live(const live_cfg *lc, gate_run *g)
         if (proc_status(tree[i]) == PROC_ALIVE)
             kill(tree[i], SIGKILL);
     server_pid = 0;
+    if (!ok) {
+        lw_err("gate: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    print_report_paths(g);
+    return LW_EXIT_OK;
+}
+
+/* The live gate on a server that runs already: every process of its tree without the shim is attached
+ * for the rounds and detached afterwards; processes that carry it already are only snapshotted. */
+static int run_attached(const live_cfg *lc, gate_run *g)
+{
+    char shim[PATH_MAX], out[4200], err[PATH_MAX * 2 + 512];
+    pid_t pid = (pid_t)lc->attach_pid;
+    if (!launch_find_shim(shim, sizeof shim, err, sizeof err) || !make_out_dir(lc, out, sizeof out, err, sizeof err)) {
+        lw_err("gate: %s", err);
+        return LW_EXIT_ERROR;
+    }
+    launch_opts lo = {.out = out, .signal = lc->signal, .min_age = "0", .quiet = true};
+    int tree[MAX_TREE], attached[MAX_TREE];
+    size_t nt = proc_descendants(pid, tree, MAX_TREE), na = 0;
+    bool ok = nt > 0 || (snprintf(err, sizeof err, "no running process has PID %d", (int)pid), false);
+    for (size_t i = 0; ok && i < nt; i++) {
+        char e2[PATH_MAX + 512];
+        double ms;
+        if (proc_has_shim(tree[i], e2, sizeof e2) != 1 &&
+            (ok = attach_process(tree[i], shim, &lo, lc->timeout_ms, &ms, err, sizeof err))) {
+            attached[na++] = tree[i];
+            fprintf(stderr, "leakwatch: gate: attached to PID %d in %.1f ms\n", tree[i], ms);
+        }
+    }
+    for (long r = 1; ok && r <= lc->rounds; r++)
+        ok = run_load(lc, r, pid, err, sizeof err) && snapshot_tree(lc, g, r, pid, err, sizeof err);
+    for (size_t i = 0; i < na; i++) {
+        char e2[PATH_MAX + 512];
+        if (proc_status(attached[i]) == PROC_ALIVE && !detach_process(attached[i], lc->timeout_ms, e2, sizeof e2))
+            lw_err("gate: %s", e2);
+    }
     if (!ok) {
         lw_err("gate: %s", err);
         return LW_EXIT_ERROR;
@@ -375,7 +419,7 @@ int cmd_gate(int argc, char **argv)
         {"ready-cmd", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'}, {"signal", required_argument, NULL, 'G'},
         {"baseline", required_argument, NULL, 'B'}, {"annotations", required_argument, NULL, 'A'},
-        {"html", required_argument, NULL, 'H'},
+        {"html", required_argument, NULL, 'H'}, {"attach", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     gate_run g;
@@ -423,6 +467,12 @@ int cmd_gate(int argc, char **argv)
                 goto out;
             }
             break;
+        case 'P':
+            if (!lw_parse_count(optarg, &lc.attach_pid) || lc.attach_pid <= 0 || lc.attach_pid > 0x7fffffff) {
+                lw_err("gate: --attach \"%s\" is not a process id", optarg);
+                goto out;
+            }
+            break;
         case 'p':
             if (!lw_parse_count(optarg, &lc.ready_port) || lc.ready_port < 1 || lc.ready_port > 65535) {
                 lw_err("gate: --ready-port \"%s\" is not a TCP port (1-65535)", optarg);
@@ -465,7 +515,7 @@ int cmd_gate(int argc, char **argv)
             goto out;
         }
     }
-    bool live = lc.server != NULL;
+    bool live = lc.server != NULL || lc.attach_pid > 0;
     if (suppress && !suppress_load(suppress, &g.sup, err, sizeof err)) {
         lw_err("gate: %s", err);
         goto out;
@@ -478,7 +528,11 @@ int cmd_gate(int argc, char **argv)
         g.baseline = &base;
     }
     if (live) {
-        if (ncmd == 0) {
+        if (lc.attach_pid > 0 && lc.server) {
+            lw_err("gate: --attach PID gates a server that runs already: give no server command after --");
+            goto out;
+        }
+        if (!lc.attach_pid && ncmd == 0) {
             lw_err("gate: nothing after --: give the server command, e.g. -- ./server --port 8080");
             goto out;
         }
@@ -503,7 +557,7 @@ int cmd_gate(int argc, char **argv)
                    "more", lc.rounds, g.warmup, g.warmup + 2);
             goto out;
         }
-        code = run_live(&lc, &g);
+        code = lc.attach_pid > 0 ? run_attached(&lc, &g) : run_live(&lc, &g);
         if (code != LW_EXIT_OK)
             goto out;
         code = LW_EXIT_ERROR;

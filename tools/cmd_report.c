@@ -81,13 +81,18 @@ int cmd_report(int argc, char **argv)
         lw_err("report: --format pprof writes a compressed binary profile: redirect it, e.g. > heap.pb.gz");
         return LW_EXIT_ERROR;
     }
-    lw_report *r = model_load_or_say(argv[optind]);
-    if (!r)
+    /* JSON is re-rendered from the site objects it shows (--top N: the first N); the other formats need only
+     * the sites' structs. */
+    char err[1024];
+    lw_report *r = strcmp(format, "json") == 0 ? model_load_keep(argv[optind], ro.top, err, sizeof err)
+                                                : model_load(argv[optind], err, sizeof err);
+    if (!r) {
+        lw_err("%s", err);
         return LW_EXIT_ERROR;
+    }
     if (want_lines)
         ro.lines = lines_open();
     if (binary) {
-        char err[512];
         bool ok = pprof_write(stdout, r, ro.lines, err, sizeof err);
         lines_close(ro.lines);
         model_free(r);

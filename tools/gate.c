@@ -4,6 +4,7 @@
 #include "pool.h"
 #include "util.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,17 +103,70 @@ bool gate_set_load(gate_run *g, const char *list, char *err, size_t errlen)
     return true;
 }
 
-static gate_site *site_get(gate_run *g, const char *id)
+/* One site of one report, for grouping every report's sites by id. */
+typedef struct {
+    const char *id;
+    size_t k;                 /* index into g->reports: reports are in round order */
+    const lw_site *site;
+} site_ref;
+
+static int ref_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < g->nsites; i++)
-        if (strcmp(g->sites[i].id, id) == 0)
-            return &g->sites[i];
-    g->sites = realloc(g->sites, (g->nsites + 1) * sizeof *g->sites);
+    const site_ref *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->k < y->k ? -1 : x->k > y->k);
+}
+
+static gate_site *site_new(gate_run *g, const char *id)
+{
     gate_site *s = &g->sites[g->nsites++];
     *s = (gate_site){.id = id, .held_ms = -1, .suppressed_by = -1};
     s->bytes = calloc(g->nrounds, sizeof *s->bytes);
     s->blocks = calloc(g->nrounds, sizeof *s->blocks);
+    s->live_bytes = calloc(g->nrounds, sizeof *s->live_bytes);
+    s->live_blocks = calloc(g->nrounds, sizeof *s->live_blocks);
     return s;
+}
+
+/* Builds one series per site id: every report's sites sorted by (id, report), so matching is O(n log n).
+ * A round's sum over its files is exact; one that passes 2^63-1 is an error naming the site and round. */
+static bool build_series(gate_run *g, char *err, size_t errlen)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < g->nreports; k++)
+        total += g->reports[k]->nsites;
+    site_ref *refs = malloc((total ? total : 1) * sizeof *refs);
+    size_t n = 0;
+    for (size_t k = 0; k < g->nreports; k++)
+        for (size_t i = 0; i < g->reports[k]->nsites; i++)
+            refs[n++] = (site_ref){g->reports[k]->sites[i].id, k, &g->reports[k]->sites[i]};
+    qsort(refs, n, sizeof *refs, ref_cmp);
+    g->sites = calloc(n ? n : 1, sizeof *g->sites);
+    g->nsites = 0;
+    size_t last = g->nrounds - 1;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        gate_site *s = i > 0 && strcmp(refs[i - 1].id, refs[i].id) == 0 ? &g->sites[g->nsites - 1]
+                                                                         : site_new(g, refs[i].id);
+        const lw_site *site = refs[i].site;
+        const lw_report *r = g->reports[refs[i].k];
+        size_t round = g->report_round[refs[i].k];
+        if (__builtin_add_overflow(s->live_bytes[round], site->live_bytes, &s->live_bytes[round]) ||
+            __builtin_add_overflow(s->live_blocks[round], site->live_blocks, &s->live_blocks[round])) {
+            snprintf(err, errlen, "%s: site %s: its live bytes or blocks summed over round %zu's files pass "
+                     "2^63-1: these reports cannot be right; take new ones", r->file, s->id, round + 1);
+            ok = false;
+        }
+        s->bytes[round] = (double)s->live_bytes[round];
+        s->blocks[round] = (double)s->live_blocks[round];
+        /* Reports come in round order, so the description ends up from the latest round. */
+        s->report = r;
+        s->site = site;
+        if (round == last)
+            s->held_ms = fmax(s->held_ms, (double)site->oldest_age_ms);
+    }
+    free(refs);
+    return ok;
 }
 
 static int site_cmp(const void *a, const void *b)
@@ -147,18 +201,9 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         const lw_report *r = g->reports[k];
         size_t round = g->report_round[k];
         g->time_ms[round] = isnan(r->time_ms) || isnan(g->time_ms[round]) ? NAN : fmax(g->time_ms[round], r->time_ms);
-        for (size_t i = 0; i < r->nsites; i++) {
-            const lw_site *site = &r->sites[i];
-            gate_site *s = site_get(g, site->id);
-            s->bytes[round] += (double)site->live_bytes;
-            s->blocks[round] += (double)site->live_blocks;
-            /* Reports come in round order, so the description ends up from the latest round. */
-            s->report = r;
-            s->site = site;
-            if (round == last)
-                s->held_ms = fmax(s->held_ms, (double)site->oldest_age_ms);
-        }
     }
+    if (!build_series(g, err, errlen))
+        return false;
     size_t n = g->nrounds - g->warmup, mid = g->warmup + n / 2;
     double window = isfinite(g->time_ms[last]) && isfinite(g->time_ms[mid]) ? g->time_ms[last] - g->time_ms[mid] : -1;
     g->nfailed = g->nsuppressed = 0;
@@ -175,7 +220,9 @@ bool gate_evaluate(gate_run *g, char *err, size_t errlen)
         if (s->suppressed_by >= 0) {
             suppress_rule *rule = &g->sup.v[s->suppressed_by];
             rule->sites++;
-            rule->bytes += s->bytes[last];
+            /* A total over many sites may pass 2^63-1: it saturates there (each site's own value is exact). */
+            if (__builtin_add_overflow(rule->bytes, s->live_bytes[last], &rule->bytes))
+                rule->bytes = LLONG_MAX;
             g->nsuppressed++;
         } else if (s->v.fails) {
             g->nfailed++;
@@ -218,9 +265,9 @@ static void print_pool_note(FILE *out, const gate_site *s)
 
 static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
 {
-    char why[256], a[32], b[32], c[32];
+    char why[256], a[32], b[32], c[32], kind[64];
     trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why);
-    fprintf(out, "FAIL  site %s (%s): %s\n", s->id, s->site->kind, why);
+    fprintf(out, "FAIL  site %s (%s): %s\n", s->id, lw_esc(s->site->kind, kind, sizeof kind), why);
     if (s->base != GATE_BASE_NONE)
         fprintf(out, "  baseline: %s\n", baseline_explain(g, s, why, sizeof why));
     size_t n = g->nrounds - g->warmup;
@@ -249,10 +296,11 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     fprintf(out, "\n  Created at:\n");
     const lw_stack *st = model_site_stack(s->site);
     for (size_t i = 0; i < st->n && i < 5; i++) {
-        char name[512];
+        char name[512], e1[2048], e2[1024];
         model_frame_name(s->report, &st->v[i], true, name, sizeof name);
         const char *mod = model_frame_module(s->report, &st->v[i]);
-        fprintf(out, "\t%s%s%s%s\n", name, mod ? " (" : "", mod ? lw_basename(mod) : "", mod ? ")" : "");
+        fprintf(out, "\t%s%s%s%s\n", lw_esc(name, e1, sizeof e1), mod ? " (" : "",
+                mod ? lw_esc(lw_basename(mod), e2, sizeof e2) : "", mod ? ")" : "");
     }
     if (st->n > 5)
         fprintf(out, "\t... %zu more frames\n", st->n - 5);
@@ -283,10 +331,10 @@ void gate_print(FILE *out, const gate_run *g)
             continue;
         if (shown++ == 0)
             fprintf(out, "Passing sites that grew:\n");
-        char why[256], label[512];
+        char why[256], label[512], e[2048];
         gate_site_label(s, 3, label, sizeof label);
         fprintf(out, "pass  site %s: %s; %s\n", s->id, trend_explain(&s->v, &s->limits, gate_unit(g), why, sizeof why),
-                label);
+                lw_esc(label, e, sizeof e));
     }
     if (grew > shown)
         fprintf(out, "      ... and %zu more passing sites that grew\n", grew - shown);
@@ -295,8 +343,9 @@ void gate_print(FILE *out, const gate_run *g)
     baseline_print_known(out, g);
     for (size_t i = 0; i < g->sup.n; i++) {
         const suppress_rule *r = &g->sup.v[i];
-        fprintf(out, "suppressed: leak:%s (line %d) hid %zu site%s, %s live at the last round\n", r->pattern,
-                r->line, r->sites, r->sites == 1 ? "" : "s", lw_bytes(r->bytes, false, a, sizeof a));
+        char pat[2048];
+        fprintf(out, "suppressed: leak:%s (line %d) hid %zu site%s, %s live at the last round\n",
+                lw_esc(r->pattern, pat, sizeof pat), r->line, r->sites, r->sites == 1 ? "" : "s", lw_bytes(r->bytes, false, a, sizeof a));
     }
     if (g->nfailed)
         fprintf(out, "leakwatch gate: FAIL: %zu site%s keep%s growing with load\n", g->nfailed,
@@ -362,8 +411,8 @@ json_t *gate_to_json(const gate_run *g)
         json_object_set_new(o, "late_rate", json_real(s->v.late_rate));
         json_t *lb = json_array(), *bl = json_array(), *st = json_array();
         for (size_t r = 0; r < g->nrounds; r++) {
-            json_array_append_new(lb, json_integer((json_int_t)s->bytes[r]));
-            json_array_append_new(bl, json_integer((json_int_t)s->blocks[r]));
+            json_array_append_new(lb, json_integer(s->live_bytes[r]));
+            json_array_append_new(bl, json_integer(s->live_blocks[r]));
         }
         json_object_set_new(o, "live_bytes", lb);
         json_object_set_new(o, "live_blocks", bl);
@@ -390,7 +439,7 @@ json_t *gate_to_json(const gate_run *g)
         json_t *o = json_object();
         json_object_set_new(o, "pattern", json_string(g->sup.v[i].pattern));
         json_object_set_new(o, "sites", json_integer((json_int_t)g->sup.v[i].sites));
-        json_object_set_new(o, "bytes", json_integer((json_int_t)g->sup.v[i].bytes));
+        json_object_set_new(o, "bytes", json_integer(g->sup.v[i].bytes));
         json_array_append_new(sup, o);
     }
     json_object_set_new(root, "suppressions", sup);
@@ -402,6 +451,8 @@ void gate_free(gate_run *g)
     for (size_t i = 0; i < g->nsites; i++) {
         free(g->sites[i].bytes);
         free(g->sites[i].blocks);
+        free(g->sites[i].live_bytes);
+        free(g->sites[i].live_blocks);
     }
     free(g->sites);
     for (size_t i = 0; i < g->nreports; i++)

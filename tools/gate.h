@@ -25,7 +25,8 @@ typedef struct {
     const char *id;
     const lw_report *report;  /* the report that describes the site: the latest round that has it */
     const lw_site *site;
-    double *bytes, *blocks;   /* per round, 0 where the site had nothing live */
+    double *bytes, *blocks;   /* per round, 0 where the site had nothing live (for the trend) */
+    long long *live_bytes, *live_blocks; /* the same, exact */
     double held_ms;           /* oldest live block at the last round (max over processes); -1 unknown */
     trend_limits limits;      /* what it was judged by: mmap sites have their own --min-growth-mmap */
     int suppressed_by;        /* index of the rule that hid it, or -1 */

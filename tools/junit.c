@@ -30,7 +30,9 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
     fputs("; created at ", f);
     lw_xml_escape(f, top);
     fputs("\">", f);
-    fprintf(f, "Live bytes at site %s (%s) per round:", s->id, s->site->kind);
+    fprintf(f, "Live bytes at site %s (", s->id);
+    lw_xml_escape(f, s->site->kind);
+    fputs(") per round:", f);
     for (size_t r = 0; r < g->nrounds; r++)
         fprintf(f, " %s%s", lw_bytes(s->bytes[r], false, a, sizeof a), r < g->warmup ? " (warm-up)" : "");
     fputs("\nCreated at:\n", f);

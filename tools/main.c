@@ -15,6 +15,8 @@ static const struct {
     {"report", cmd_report, "re-render a JSON report (text, folded stacks, JSON; file:line)"},
     {"diff", cmd_diff, "per-site change of live memory between two reports"},
     {"gate", cmd_gate, "CI gate: fail only on sites whose live memory keeps growing with load"},
+    {"attach", cmd_attach, "load the leak finder into a running process (no restart)"},
+    {"detach", cmd_detach, "put an attached process's allocation functions back"},
 };
 
 static void usage(FILE *out)
@@ -39,6 +41,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    lw_err("unknown command \"%s\": use one of run, dump, report, diff, gate (leakwatch --help)", argv[1]);
+    lw_err("unknown command \"%s\": use one of run, dump, report, diff, gate, attach, detach (leakwatch --help)", argv[1]);
     return LW_EXIT_ERROR;
 }

@@ -1,6 +1,7 @@
 /* model.h — a leakwatch JSON report (docs/report-format.md, versions 1 and 2) read into plain structs.
  * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
- * file always gets the same kind of one-line error. Strings point into the parsed JSON kept in `root`. */
+ * file always gets the same kind of one-line error. The sites are decoded one at a time and kept only as
+ * these structs (a whole jansson tree takes ten times the file); their strings live in `strings`. */
 #ifndef LW_MODEL_H
 #define LW_MODEL_H
 #include <jansson.h>
@@ -14,7 +15,6 @@ typedef struct {
     uint64_t offset;          /* ip - module base; valid when module >= 0 */
     const char *function;     /* NULL when the address could not be named */
     uint64_t function_offset;
-    json_t *json;             /* the frame object, so re-rendered JSON can be annotated */
 } lw_frame;
 
 typedef struct {
@@ -39,7 +39,6 @@ typedef struct {
     lw_stack created_at;
     lw_access *recent;
     size_t nrecent;
-    json_t *json;
 } lw_leak;
 
 typedef struct {
@@ -51,7 +50,6 @@ typedef struct {
     lw_stack frames;
     lw_leak *leaks;
     size_t nleaks;
-    json_t *json;
 } lw_site;
 
 typedef struct {
@@ -61,9 +59,13 @@ typedef struct {
     const char *build_id;     /* may be NULL */
 } lw_module;
 
+struct lw_strings;
+
 typedef struct {
     const char *file;         /* the path it was read from (owned) */
-    json_t *root;
+    json_t *root;             /* the whole report (model_load_tree), or all but the sites not kept (model_load:
+                                 none kept; model_load_keep: the first N) */
+    struct lw_strings *strings; /* every string the structs point to, copied out of the JSON */
     long long version, pid, ppid, seq, previous_seq, uptime_ms;
     const char *program, *reason, *time;
     double time_ms;           /* "time" as milliseconds since the epoch; NAN when absent or unparsable */
@@ -75,11 +77,21 @@ typedef struct {
     size_t nmodules;
     lw_site *sites;
     size_t nsites;
+    size_t sites_cap;
+    const lw_site **by_id;    /* the sites sorted by id, for model_find_site */
+    void *why;                /* while loading: the reader's state */
 } lw_report;
 
 /* Reads and checks one report. On failure returns NULL and writes one error line (without the
  * "leakwatch: " prefix) into err, naming the file, what is wrong and what to do. */
 lw_report *model_load(const char *path, char *err, size_t errlen);
+
+/* As model_load, and `root` keeps the whole JSON tree too (for re-rendering it as JSON). */
+lw_report *model_load_tree(const char *path, char *err, size_t errlen);
+
+/* As model_load, and root's "sites" keeps the first keep_sites site objects (all when negative): what
+ * `report --format json --top N` re-renders, without the memory of the whole tree. */
+lw_report *model_load_keep(const char *path, long keep_sites, char *err, size_t errlen);
 
 /* The same from an open fd (a regular file; path names it in messages and r->file). The fd stays open. */
 lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
@@ -88,6 +100,9 @@ lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
 lw_report *model_load_or_say(const char *path);
 
 void model_free(lw_report *r);
+
+/* The site with this id, or NULL: a binary search, O(log n). */
+const lw_site *model_find_site(const lw_report *r, const char *id);
 
 /* The module path of frame f, or NULL. */
 const char *model_frame_module(const lw_report *r, const lw_frame *f);

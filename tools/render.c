@@ -50,20 +50,22 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
     return v;
 }
 
-/* One stack frame as the shim's text report prints it, without the leading tab or the newline. */
+/* One stack frame as the shim's text report prints it, without the leading tab or the newline; names and
+ * paths escaped (lw_esc). */
 static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
-    char name[512], src[300] = "", where[600];
+    char name[1024], src[600] = "", where[1100], e[1024];
     if (f->function)
-        snprintf(name, sizeof name, "%s+0x%llx", f->function, (unsigned long long)f->function_offset);
+        snprintf(name, sizeof name, "%s+0x%llx", lw_esc(f->function, e, sizeof e),
+                 (unsigned long long)f->function_offset);
     else
         snprintf(name, sizeof name, "??");
     const char *mod = model_frame_module(r, f);
     if (mod) {
         char pos[256];
         if (L && lines_lookup(L, mod, r->modules[f->module].base, f->offset, pos, sizeof pos))
-            snprintf(src, sizeof src, " (%s)", pos);
-        snprintf(where, sizeof where, " (%s+0x%llx)", mod, (unsigned long long)f->offset);
+            snprintf(src, sizeof src, " (%s)", lw_esc(pos, e, sizeof e));
+        snprintf(where, sizeof where, " (%s+0x%llx)", lw_esc(mod, e, sizeof e), (unsigned long long)f->offset);
     } else {
         snprintf(where, sizeof where, f->function ? " (JIT)" : " (unknown)");
     }
@@ -72,7 +74,7 @@ static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *
 
 static void print_stack(FILE *out, const lw_report *r, const lw_stack *s, lines *L)
 {
-    char line[1400];
+    char line[3000];
     for (size_t i = 0; i < s->n; i++) {
         render_frame(r, &s->v[i], L, line, sizeof line);
         fprintf(out, "\t%s\n", line);
@@ -89,18 +91,18 @@ static const char *secs(long long ms, char *buf, size_t len)
 /* "512 -> 1024" becomes "512 -> 1,024 bytes"; other details are printed as they are. */
 static void print_hint(FILE *out, const lw_access *a)
 {
-    char age[32], d[128];
+    char age[32], d[600], e[512], k[128];
     long long from, to;
     int used = 0;
     if (a->detail && sscanf(a->detail, "%lld -> %lld%n", &from, &to, &used) == 2 && a->detail[used] == '\0') {
         char f1[32], f2[32];
         snprintf(d, sizeof d, " %s -> %s bytes", lw_commas(from, f1, sizeof f1), lw_commas(to, f2, sizeof f2));
     } else if (a->detail) {
-        snprintf(d, sizeof d, " %s", a->detail);
+        snprintf(d, sizeof d, " %s", lw_esc(a->detail, e, sizeof e));
     } else {
         d[0] = '\0';
     }
-    fprintf(out, "\tHint: %s%s, %s ago, thread %lld\n", a->kind ? a->kind : "access", d,
+    fprintf(out, "\tHint: %s%s, %s ago, thread %lld\n", lw_esc(a->kind ? a->kind : "access", k, sizeof k), d,
             secs(a->age_ms, age, sizeof age), a->thread);
 }
 
@@ -142,10 +144,10 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
 
 void render_text(FILE *out, const lw_report *r, const render_opts *o)
 {
-    char a[32], b[32], c[32], d[32], e[32], f[32], up[32];
+    char a[32], b[32], c[32], d[32], e[32], f[32], up[32], reason[64], prog[4096], time[128];
     fprintf(out, "leakwatch report #%lld (%s) for %s [pid %lld], %s, uptime %s\n", r->seq,
-            r->reason ? r->reason : "?", r->program, r->pid, r->time ? r->time : "?",
-            secs(r->uptime_ms, up, sizeof up));
+            lw_esc(r->reason ? r->reason : "?", reason, sizeof reason), lw_esc(r->program, prog, sizeof prog), r->pid,
+            lw_esc(r->time ? r->time : "?", time, sizeof time), secs(r->uptime_ms, up, sizeof up));
     char reserved[96] = "";
     if (r->reserved_untouched_bytes > 0)
         snprintf(reserved, sizeof reserved, " (%s of it reserved or never touched, not counted in leak records)",
@@ -177,18 +179,19 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o)
     free(recs);
 }
 
-/* Folded stack frames must not contain ';' (the separator) or a newline. */
+/* A folded frame is escaped (lw_esc) and must not contain ';', the separator of frames. */
 static void folded_name(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
-    char name[512], pos[256];
+    char name[512], pos[256], raw[800];
     model_frame_name(r, f, false, name, sizeof name);
     const char *mod = model_frame_module(r, f);
     if (L && mod && lines_lookup(L, mod, r->modules[f->module].base, f->offset, pos, sizeof pos))
-        snprintf(buf, len, "%s (%s)", name, pos);
+        snprintf(raw, sizeof raw, "%s (%s)", name, pos);
     else
-        snprintf(buf, len, "%s", name);
+        snprintf(raw, sizeof raw, "%s", name);
+    lw_esc(raw, buf, len);
     for (char *p = buf; *p; p++)
-        if (*p == ';' || *p == '\n')
+        if (*p == ';')
             *p = ',';
 }
 
@@ -198,7 +201,7 @@ void render_folded(FILE *out, const lw_report *r, const render_opts *o)
     record *recs = collect(r, o, &n);
     for (size_t i = 0; i < n && (o->top < 0 || i < (size_t)o->top); i++) {
         const lw_stack *s = recs[i].leak->created_at.n ? &recs[i].leak->created_at : &recs[i].site->frames;
-        char name[800];
+        char name[2400];
         if (s->n == 0)
             fputs("[unknown]", out);
         for (size_t k = s->n; k-- > 0;) {
@@ -238,27 +241,45 @@ static void annotate(json_t *v, const lw_report *r, lines *L)
         annotate(e, r, L);
 }
 
+/* The JSON is the report's own tree, shared rather than copied (a deep copy doubled the memory of a large
+ * report): a new top-level object and "sites" array hold references to the first --top site objects; a site
+ * whose leak groups --min-age thins out is a new object of shared members with a new "leaks" array. */
 void render_json(FILE *out, const lw_report *r, const render_opts *o)
 {
-    json_t *root = json_deep_copy(r->root);
-    json_t *sites = json_object_get(root, "sites");
-    if (o->top >= 0)
-        while (json_array_size(sites) > (size_t)o->top)
-            json_array_remove(sites, json_array_size(sites) - 1);
-    if (o->min_age_ms >= 0) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(sites, i, s) {
-            json_t *leaks = json_object_get(s, "leaks");
-            for (size_t j = json_array_size(leaks); j-- > 0;) {
-                json_t *age = json_object_get(json_array_get(leaks, j), "oldest_age_ms");
-                if (json_is_integer(age) && json_integer_value(age) < o->min_age_ms)
-                    json_array_remove(leaks, j);
-            }
+    json_t *root = json_object(), *src_sites = json_object_get(r->root, "sites");
+    const char *key;
+    json_t *val;
+    json_object_foreach(r->root, key, val) {
+        if (val != src_sites) {
+            json_object_set(root, key, val);
+            continue;
         }
+        json_t *sites = json_array();
+        size_t n = json_array_size(val);
+        if (o->top >= 0 && n > (size_t)o->top)
+            n = (size_t)o->top;
+        for (size_t i = 0; i < n; i++) {
+            json_t *site = json_array_get(val, i), *leaks = json_object_get(site, "leaks");
+            if (o->min_age_ms < 0 || !json_is_array(leaks)) {
+                json_array_append(sites, site);
+                continue;
+            }
+            json_t *copy = json_object(), *kept = json_array();
+            json_object_update(copy, site);
+            size_t j;
+            json_t *leak;
+            json_array_foreach(leaks, j, leak) {
+                json_t *age = json_object_get(leak, "oldest_age_ms");
+                if (!(json_is_integer(age) && json_integer_value(age) < o->min_age_ms))
+                    json_array_append(kept, leak);
+            }
+            json_object_set_new(copy, "leaks", kept);
+            json_array_append_new(sites, copy);
+        }
+        json_object_set_new(root, key, sites);
     }
     if (o->lines)
-        annotate(sites, r, o->lines);
+        annotate(json_object_get(root, "sites"), r, o->lines);
     json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);
     json_decref(root);

@@ -18,7 +18,8 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o);
 /* One line per leak group: "outermost;...;allocating_function BYTES". */
 void render_folded(FILE *out, const lw_report *r, const render_opts *o);
 
-/* The report itself, indented, filtered like the text and with "source" added to frames under --lines. */
+/* The report itself, indented, filtered like the text and with "source" added to frames under --lines.
+ * Needs the site objects: r from model_load_tree, or model_load_keep with at least o->top sites. */
 void render_json(FILE *out, const lw_report *r, const render_opts *o);
 
 #endif

@@ -3,10 +3,13 @@
 #include "util.h"
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *trim(char *s)
 {
@@ -20,8 +23,22 @@ static char *trim(char *s)
 
 bool suppress_parse(const char *text, const char *name, suppress_list *out, char *err, size_t errlen)
 {
+    return suppress_parse_mem(text, strlen(text), name, out, err, errlen);
+}
+
+bool suppress_parse_mem(const char *text, size_t len, const char *name, suppress_list *out, char *err,
+                        size_t errlen)
+{
     *out = (suppress_list){0};
-    char *copy = strdup(text), *save = NULL;
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        snprintf(err, errlen, "%s:%d: a NUL byte: a suppression file is text, one leak:PATTERN a line", name, line);
+        return false;
+    }
+    char *copy = strndup(text, len), *save = NULL;
     int lineno = 0;
     bool ok = true;
     /* strtok_r would skip empty lines and so miscount them. */
@@ -67,10 +84,24 @@ bool suppress_parse(const char *text, const char *name, suppress_list *out, char
 
 bool suppress_load(const char *path, suppress_list *out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    /* Non-blocking, and only a regular file: a FIFO or a device would hang the gate or never end. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: cannot read the suppressions (%s): check the --suppress path", path,
                  strerror(errno));
+        return false;
+    }
+    struct stat st = {0};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: the suppressions are not a regular file (%s): give a file of leak:PATTERN lines",
+                 path, S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" : "a device or socket");
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read the suppressions (%s)", path, strerror(errno));
+        close(fd);
         return false;
     }
     char *text = NULL;
@@ -88,7 +119,7 @@ bool suppress_load(const char *path, suppress_list *out, char *err, size_t errle
         free(text);
         return false;
     }
-    bool ok = suppress_parse(text, path, out, err, errlen);
+    bool ok = suppress_parse_mem(text, len, path, out, err, errlen);
     free(text);
     return ok;
 }

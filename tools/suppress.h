@@ -11,7 +11,7 @@ typedef struct {
     char *pattern;        /* with '*' or '?': a glob over the whole name; otherwise a substring */
     int line;             /* line in the file, for messages */
     size_t sites;         /* sites it hid */
-    double bytes;         /* their live bytes at the last round */
+    long long bytes;      /* their live bytes at the last round, saturating at 2^63-1 */
 } suppress_rule;
 
 typedef struct {
@@ -22,7 +22,11 @@ typedef struct {
 /* Parses suppression text; name is used in errors ("FILE:LINE: ..."). False with one error line in err. */
 bool suppress_parse(const char *text, const char *name, suppress_list *out, char *err, size_t errlen);
 
-/* Reads and parses a file. */
+/* The same over len bytes that need not end in a NUL; a NUL byte inside is an error naming its line. */
+bool suppress_parse_mem(const char *text, size_t len, const char *name, suppress_list *out, char *err,
+                        size_t errlen);
+
+/* Reads and parses a file; only a regular file (a FIFO or device is an error, never a hang). */
 bool suppress_load(const char *path, suppress_list *out, char *err, size_t errlen);
 
 /* Does one rule match a name? Exposed for tests. */

@@ -39,6 +39,19 @@ static void tick_label(double v, char *buf, size_t len)
     snprintf(buf, len, "%.3g %s", v, names[k]);
 }
 
+/* Text that lw_esc already made printable, with XML's entities added. */
+static void xml_entities(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+}
+
 static double px(const gate_run *g, size_t r)
 {
     return g->nrounds > 1 ? PL + (PR - PL) * (double)r / (double)(g->nrounds - 1) : (PL + PR) / 2.0;
@@ -121,10 +134,12 @@ bool svg_write(const char *path, const gate_run *g, char *err, size_t errlen)
         for (size_t r = 0; r < g->nrounds; r++)
             fprintf(f, "  <circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"/>\n", px(g, r),
                     PB - (PB - PT) * s->bytes[r] / top, fail ? "4" : "2.5", color);
-        char label[512], head[80];
-        gate_site_label(s, 2, label, sizeof label);
-        if (strlen(label) > 40)
-            strcpy(label + 37, "...");
+        char raw[512], label[600], head[80];
+        gate_site_label(s, 2, raw, sizeof raw);
+        lw_esc(raw, label, sizeof label - 3);
+        /* Cut between characters (never inside a UTF-8 sequence or an escape) so the file stays XML. */
+        if (strlen(label) > 40 && lw_esc_cut(label, 37))
+            strcat(label, "...");
         snprintf(head, sizeof head, "%s %.8s", fail ? "FAIL" : "pass", s->id);
         ly += 14;
         fprintf(f, "  <line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"%s\"/>\n", PR + 24,
@@ -133,7 +148,7 @@ bool svg_write(const char *path, const gate_run *g, char *err, size_t errlen)
                 fail ? " font-weight=\"bold\"" : "");
         lw_xml_escape(f, head);
         fprintf(f, "</text>\n  <text x=\"%d\" y=\"%d\" fill=\"#555555\" font-size=\"11\">", PR + 58, ly + 14);
-        lw_xml_escape(f, label);
+        xml_entities(f, label);
         fprintf(f, "</text>\n");
         ly += 24;
     }

@@ -13,14 +13,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Messages quote paths, names and arguments others chose: the whole line is escaped, so it stays one line
+ * and cannot drive the terminal. */
 void lw_err(const char *fmt, ...)
 {
+    char msg[8192];
     va_list ap;
     va_start(ap, fmt);
-    fputs("leakwatch: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs("leakwatch: ", stderr);
+    lw_fwrite_esc(stderr, msg, strlen(msg), 0);
+    fputc('\n', stderr);
 }
 
 int lw_finish_stdout(int code)
@@ -149,20 +153,149 @@ int lw_option_error(const char *cmd, int c, char **argv)
     return LW_EXIT_ERROR;
 }
 
-void lw_xml_escape(FILE *f, const char *s)
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), or 0 when there is none. */
+static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            fputc(c < 0x20 && c != '\n' && c != '\t' && c != '\r' ? '?' : c, f);
+    size_t k = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    if (k == 0 || k > n)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;                   /* overlong, a surrogate, or beyond U+10FFFF */
+    return k;
+}
+
+/* The escaped form of the character at p (n bytes left) into out (at most 17 bytes with the NUL); returns
+ * how many input bytes it took. */
+static size_t esc_next(const unsigned char *p, size_t n, int flags, char out[17])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = p[0];
+    size_t k = 1;
+    bool plain;
+    if (c == '\\')
+        plain = flags & LW_ESC_KEEP_LAYOUT;
+    else if (c == '\t' || c == '\n')
+        plain = flags & LW_ESC_KEEP_LAYOUT;
+    else if (c < 0x20 || c == 0x7f)
+        plain = false;
+    else if (c < 0x80)
+        plain = true;
+    else {
+        k = utf8_len(p, n);
+        /* C1 controls (U+0080..U+009F: 0xc2 0x80..0x9f) act on terminals; U+FFFE/U+FFFF are not XML. */
+        plain = k && !(k == 2 && c == 0xc2 && p[1] < 0xa0) && !(k == 3 && c == 0xef && p[1] == 0xbf && p[2] >= 0xbe);
+        if (!k)
+            k = 1;
+    }
+    size_t o = 0;
+    if (plain) {
+        memcpy(out, p, k);
+        o = k;
+    } else if (c == '\\') {
+        out[o++] = '\\';
+        out[o++] = '\\';
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[p[i] >> 4];
+            out[o++] = hex[p[i] & 15];
         }
     }
+    out[o] = '\0';
+    return k;
+}
+
+const char *lw_esc(const char *s, char *buf, size_t len)
+{
+    size_t o = 0, n = s ? strlen(s) : 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        char t[17];
+        size_t k = esc_next(p, n, 0, t), tl = strlen(t);
+        if (o + tl >= len)
+            break;
+        memcpy(buf + o, t, tl);
+        o += tl;
+        p += k;
+        n -= k;
+    }
+    if (len)
+        buf[o < len ? o : len - 1] = '\0';
+    return buf;
+}
+
+void lw_fwrite_esc(FILE *f, const char *s, size_t n, int flags)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        char t[17];
+        size_t k = esc_next(p, n, flags, t);
+        fputs(t, f);
+        p += k;
+        n -= k;
+    }
+}
+
+bool lw_esc_cut(char *s, size_t max)
+{
+    size_t n = strlen(s), o = 0;
+    if (n <= max)
+        return false;
+    while (o < n) {
+        size_t k = s[o] == '\\' ? (s[o + 1] == 'x' ? 4 : 2) : utf8_len((const unsigned char *)s + o, n - o);
+        if (k == 0)
+            k = 1;
+        if (o + k > max)
+            break;
+        o += k;
+    }
+    s[o] = '\0';
+    return true;
+}
+
+void lw_xml_escape(FILE *f, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        char t[17];
+        size_t k = esc_next(p, n, 0, t);
+        for (const char *q = t; *q; q++)
+            switch (*q) {
+            case '&': fputs("&amp;", f); break;
+            case '<': fputs("&lt;", f); break;
+            case '>': fputs("&gt;", f); break;
+            case '"': fputs("&quot;", f); break;
+            case '\'': fputs("&apos;", f); break;
+            default: fputc(*q, f);
+            }
+        p += k;
+        n -= k;
+    }
+}
+
+double lw_parse_time_ms(const char *s)
+{
+    if (!s)
+        return NAN;
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return NAN;
+    double frac = 0;
+    if (*rest == '.') {
+        char *end;
+        frac = strtod(rest, &end);
+        rest = end;
+    }
+    if (*rest != 'Z' && *rest != '\0')
+        return NAN;
+    return (double)timegm(&tm) * 1000.0 + frac * 1000.0;
 }
 
 long long lw_now_ms(void)

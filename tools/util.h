@@ -9,6 +9,9 @@
 /* Milliseconds on CLOCK_MONOTONIC: the clock of every deadline. */
 long long lw_now_ms(void);
 
+/* "2026-11-22T03:40:00.123Z" -> milliseconds since the epoch; NAN when it does not look like that. */
+double lw_parse_time_ms(const char *s);
+
 /* Exit codes of every subcommand. */
 enum { LW_EXIT_OK = 0, LW_EXIT_FINDING = 1, LW_EXIT_ERROR = 2 };
 
@@ -41,7 +44,25 @@ const char *lw_commas(long long v, char *buf, size_t len);
 /* The last path component of p (p itself when it has no '/'). */
 const char *lw_basename(const char *p);
 
-/* Writes s with XML escaping; characters XML 1.0 cannot carry become '?'. */
+/* Text from a report or the command line made safe for a terminal, the one escape form of every
+ * human-facing output (docs/report-format.md, "Escaping"): a control byte (C0, DEL, and the two bytes of
+ * a C1 control), a byte that is not part of well-formed UTF-8 and the non-characters U+FFFE/U+FFFF become
+ * \xHH per byte, a backslash becomes \\; other UTF-8 stays as it is. LW_ESC_KEEP_LAYOUT keeps tab,
+ * newline and backslash as they are (for copying a text report that is already escaped). */
+enum { LW_ESC_KEEP_LAYOUT = 1 };
+
+/* Escapes s into buf (always NUL-terminated); when it does not fit, it is cut between escaped characters,
+ * never inside one. Returns buf. */
+const char *lw_esc(const char *s, char *buf, size_t len);
+
+/* Writes n bytes of s escaped to f (flags: LW_ESC_KEEP_LAYOUT or 0). */
+void lw_fwrite_esc(FILE *f, const char *s, size_t n, int flags);
+
+/* Cuts escaped text s (from lw_esc) to at most max bytes at a character boundary, never inside a UTF-8
+ * sequence or an escape; returns true when it cut something. */
+bool lw_esc_cut(char *s, size_t max);
+
+/* Writes s escaped (lw_esc) and then with XML's entities, so every character is one XML 1.0 allows. */
 void lw_xml_escape(FILE *f, const char *s);
 
 /* Splits argv at the first "--": *cmd gets what follows it (NULL when there is none) and the return value is

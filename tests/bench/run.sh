@@ -1,17 +1,18 @@
 #!/bin/bash
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
-# interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
+# and nginx also started bare and then `leakwatch attach`ed worker by worker (at), interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty live"  CHURN_OPS=2000000 (allocator
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools live"  CHURN_OPS=2000000 (allocator
 # calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6  NETTY_WARMUP=10 (s)
-# REPORT_THREADS=1  BENCH_CALLGRIND=1
+# TOOLS_SITES=120000 (sites in the synthetic reports the command reads)  REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
 set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty live}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools live}
+TOOLS_SITES=${TOOLS_SITES:-120000}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
 NGINX_SECS=${NGINX_SECS:-5}
@@ -84,9 +85,9 @@ fi
 wanted() { case " $BENCH_ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 has_cfg() { case " $CFGS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# order REP: the configurations rotated by REP, so that none always runs first or last.
+# order REP [CONFIGS]: the configurations (default $CFGS) rotated by REP, so that none always runs first or last.
 order() {
-    local -a c=($CFGS)
+    local -a c=(${2:-$CFGS})
     local n=${#c[@]} i out=""
     for ((i = 0; i < n; i++)); do out="$out ${c[$(((i + $1) % n))]}"; done
     echo $out
@@ -100,7 +101,7 @@ under() {
     shift 2
     local t="timeout -k 5 $RUN_TIMEOUT"
     case $cfg in
-    base) $t "$@" ;;
+    base | at) $t "$@" ;;
     lw) mkdir -p "$tmp/lw.$tag" && $t env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$tmp/lw.$tag" "$@" ;;
     ht) $t heaptrack -o "$tmp/ht.$tag" "$@" ;;
     esac >"$tmp/$tag.out" 2>&1
@@ -224,6 +225,40 @@ bench_report() {
     done
 }
 
+# --- the command on large reports ---------------------------------------------------------------------------
+# diff, gate and report over synthetic reports of TOOLS_SITES sites (bigreport; b.json grows every third site):
+# wall and CPU seconds and peak RSS of each.
+bench_tools() {
+    local big=$B/bench/bigreport lw=$B/leakwatch n=$TOOLS_SITES rep name wall user sys kb
+    if [ ! -x "$big" ] || ! need /usr/bin/time time; then
+        skip "tools: needs $big (make bench) and /usr/bin/time (package time)"
+        return
+    fi
+    if ! "$big" "$n" >"$tmp/a.json" || ! "$big" "$n" 100000 >"$tmp/b.json"; then
+        skip "tools: bigreport failed"
+        return
+    fi
+    add tools.json_mb "$(calc "$(stat -c %s "$tmp/a.json") / 1048576")"
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for name in diff_same diff gate text_top3 json_top3; do
+            case $name in
+            diff_same) set -- diff "$tmp/a.json" "$tmp/a.json" ;;
+            diff) set -- diff "$tmp/a.json" "$tmp/b.json" ;;
+            gate) set -- gate "$tmp/a.json" "$tmp/b.json" "$tmp/b.json" ;;
+            text_top3) set -- report "$tmp/a.json" --top 3 ;;
+            json_top3) set -- report "$tmp/a.json" --top 3 --format json ;;
+            esac
+            /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$lw" "$@" >/dev/null 2>"$tmp/tools.err"
+            read -r wall user sys kb <"$tmp/time"
+            add tools.$name.wall_s "$wall"
+            add tools.$name.cpu_s "$(calc "$user + $sys")"
+            add tools.$name.maxrss_mb "$(calc "$kb / 1024")"
+            say "  rep $rep tools $name: wall ${wall} s, cpu $(calc "$user + $sys") s, peak RSS $(calc "$kb / 1024") MiB"
+        done
+    done
+    rm -f "$tmp/a.json" "$tmp/b.json"
+}
+
 # --- nginx -----------------------------------------------------------------------------------------------
 # free_port: a port below the kernel's ephemeral range (where wrk's and everyone's client sockets live, which a
 # connect test cannot see) with nothing listening on it.
@@ -329,17 +364,37 @@ nginx_stop() {
 # loads one at a time, in NGINX_SECS one-second slices taken in turn, so that a change of load on the machine
 # hits every configuration alike. Adds requests/s (requests over seconds, summed over slices) and peak RSS.
 declare -A NG_PID NG_BG NG_PORT NG_REQ NG_SECS
+NG_CFGS=$CFGS
+has_cfg lw && NG_CFGS="$NG_CFGS at"
+# nginx_attach W TAG: attaches leakwatch to every worker of the instance of configuration at, under wrk's load;
+# adds the time each worker's thread was held (what `leakwatch attach` prints) as nginxW.at.attach_ms.
+nginx_attach() {
+    local w=$1 tag=$2 kid out ms
+    mkdir -p "$tmp/lw.$tag"
+    wrk -t2 -c32 -d2s "http://127.0.0.1:${NG_PORT[at]}/" >"$tmp/$tag.attach.wrk" 2>&1 &
+    local load=$!
+    sleep 0.5
+    for kid in $(cat /proc/${NG_PID[at]}/task/*/children 2>/dev/null); do
+        out=$("$B/leakwatch" attach --quiet --out "$tmp/lw.$tag" "$kid" 2>&1)
+        ms=$(sed -n 's/.*attached to PID [0-9]* in \([0-9.]*\) ms.*/\1/p' <<<"$out")
+        if [ -n "$ms" ]; then add nginx$w.at.attach_ms "$ms"; else say "  $tag: attach failed: $out"; fi
+    done
+    wait $load
+    grep -qE 'Non-2xx|Socket errors' "$tmp/$tag.attach.wrk" &&
+        say "  $tag WARNING while attaching: $(grep -E 'Non-2xx|Socket errors' "$tmp/$tag.attach.wrk" | tr -s ' ' | tr '\n' ';')"
+}
 nginx_rep() {
     local w=$1 rep=$2 cfg tag front bg slice out req secs started=""
-    for cfg in $(order $rep); do
+    for cfg in $(order $rep "$NG_CFGS"); do
         tag=nginx$w.$cfg.$rep
         nginx_start $cfg $tag $w || continue
         NG_PID[$cfg]=$(cat "$tmp/$tag.d/nginx.pid") NG_BG[$cfg]=$bg NG_PORT[$cfg]=$front NG_REQ[$cfg]=0 NG_SECS[$cfg]=0
         started="$started $cfg"
+        if [ $cfg = at ]; then nginx_attach $w $tag; fi
         wrk -t2 -c32 -d1s "http://127.0.0.1:$front/" >/dev/null 2>&1  # warm-up, not counted
     done
     for ((slice = 0; slice < NGINX_SECS; slice++)); do
-        for cfg in $(order $((rep + slice))); do
+        for cfg in $(order $((rep + slice)) "$NG_CFGS"); do
             case " $started " in *" $cfg "*) ;; *) continue ;; esac
             out=$tmp/nginx$w.$cfg.$rep.wrk
             wrk -t2 -c32 -d1s "http://127.0.0.1:${NG_PORT[$cfg]}/" >"$out" 2>&1
@@ -415,6 +470,21 @@ bench_java() {
             [ $cfg = ht ] && extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
             say "  rep $rep $cfg: calls/s=$(kv "$line" calls_per_s) loop_ms=$(kv "$line" ms) process_ms=$(kv "$line" proc_ms) peak_rss_kb=$(kv "$line" maxrss_kb)$extra"
         done
+    done
+    has_cfg lw || return
+    # Time to attach to a busy JVM started bare (HotSpot's attach listener woken, the agent loaded, the GOT
+    # entries of every module rewritten) while DirectAlloc runs; what `leakwatch attach` says it took.
+    local jvm out ms
+    for ((rep = 1; rep <= REPS; rep++)); do
+        java -cp "$B/bench" DirectAlloc 2 $((JAVA_CALLS * 20)) 10000 >"$tmp/java.at.$rep.out" 2>&1 &
+        jvm=$!
+        sleep 1.5
+        out=$("$B/leakwatch" attach --quiet --out "$tmp" "$jvm" 2>&1)
+        ms=$(sed -n 's/.*attached to PID [0-9]* in \([0-9.]*\) ms.*/\1/p' <<<"$out")
+        if [ -n "$ms" ]; then add java.at.attach_ms "$ms"; say "  rep $rep: leakwatch attach to the running JVM took $ms ms"
+        else say "  rep $rep: attach to the JVM failed: $out"; fi
+        kill -KILL $jvm 2>/dev/null
+        wait $jvm 2>/dev/null
     done
 }
 
@@ -620,11 +690,13 @@ summary() {
         wanted nginx || break
         col "nginx $w worker(s) requests/s" "$(cell nginx$w rps base)" "$(cell nginx$w rps lw)" "$(cell nginx$w rps ht)"
         col "nginx $w worker(s) peak RSS, KiB" "$(cell nginx$w peak_kb base)" "$(cell nginx$w peak_kb lw)" "$(cell nginx$w peak_kb ht)"
+        has_cfg lw && col "  attached instead of preloaded" "" "$(cell nginx$w rps at) req/s" "attach $(med nginx$w.at.attach_ms) ms/worker"
     done
     if wanted java; then
         col "java allocator calls/s" "$(cell java calls_per_s base)" "$(cell java calls_per_s lw)" "$(cell java calls_per_s ht)"
         col "java process wall ms" "$(cell java proc_ms base)" "$(cell java proc_ms lw)" "$(cell java proc_ms ht)"
         col "java peak RSS, KiB" "$(cell java maxrss_kb base)" "$(cell java maxrss_kb lw)" "$(cell java maxrss_kb ht)"
+        has_cfg lw && col "  time to attach a running JVM" "" "$(med java.at.attach_ms) ms" ""
     fi
     if wanted netty; then
         col "netty gateway requests/s" "$(cell netty rps base)" "$(cell netty rps lw)" ""
@@ -681,6 +753,8 @@ summary() {
         local r
         r=$(pratio nginx$w rps lw)
         target "$r >= 0.9" "nginx, $w worker(s): >= 90% of baseline requests/s ($(unit "$(calc "$r * 100")" %))"
+        r=$(pratio nginx$w rps at)
+        target "$r >= 0.9" "nginx, $w worker(s), attached while serving: >= 90% of baseline requests/s ($(unit "$(calc "$r * 100")" %)); time to attach a worker $(med nginx$w.at.attach_ms) ms (median)"
     done
     target "$meta <= 48" "metadata <= 48 bytes per live block ($meta)"
     if wanted netty; then
@@ -693,6 +767,13 @@ summary() {
         say ""
         say "Not measured:"
         printf '  %s\n' "${SKIPPED[@]}"
+    fi
+    if wanted tools && [ -n "${R[tools.json_mb]:-}" ]; then
+        say ""
+        say "the command over reports of $TOOLS_SITES sites ($(med tools.json_mb) MiB of JSON each): median wall s / CPU s / peak RSS MiB"
+        for name in diff_same diff gate text_top3 json_top3; do
+            say "  $name: $(med tools.$name.wall_s) / $(med tools.$name.cpu_s) / $(med tools.$name.maxrss_mb)"
+        done
     fi
     if [ "$BENCH_CALLGRIND" = 1 ] && [ -n "${R[cg.base]:-}" ] && [ -n "${R[cg.lw]:-}" ]; then
         say ""
@@ -710,6 +791,7 @@ wanted report && bench_report
 wanted nginx && bench_nginx
 wanted java && bench_java
 wanted netty && bench_netty
+wanted tools && bench_tools
 wanted live && bench_live
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf

@@ -1,0 +1,224 @@
+/* late.c — start and stop of a shim loaded into a running process (see late.h). */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "late.h"
+#include "got.h"
+#include "log.h"
+#include "reporter.h"
+#include "signals.h"
+#include "state.h"
+
+#define LW_EXPORT __attribute__((visibility("default")))
+#define MAX_SETTINGS 32
+
+static struct {
+    char text[4096];                 /* the attach file, lines split in place */
+    const char *key[MAX_SETTINGS], *value[MAX_SETTINGS];
+    unsigned n;
+    int attached, detached;
+    uint64_t since_realtime_ms;
+} late;
+
+/* "/tmp/leakwatch-<euid>" and "<pid>.attach": the default per-user directory, never LEAKWATCH_OUT, so
+ * the tool and the shim agree on it before any setting is known. */
+static void attach_paths(char *dir, size_t dir_cap, char *name, size_t name_cap)
+{
+    char num[24];
+    struct out o;
+    out_init(&o, -1, dir, dir_cap - 1);
+    out_str(&o, "/tmp/leakwatch-");
+    out_str(&o, log_num(num, (uint64_t)geteuid()));
+    dir[o.len] = '\0';
+    out_init(&o, -1, name, name_cap - 1);
+    out_str(&o, log_num(num, (uint64_t)syscall(SYS_getpid)));
+    out_str(&o, ".attach");
+    name[o.len] = '\0';
+}
+
+/* Our user's and nobody else's to write: owned by the effective uid, no write bit for group or others. */
+static int private_to_us(int fd, mode_t type)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type && st.st_uid == geteuid() &&
+           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/* Opens the attach file read-only, refusing symlinks and files or a directory others could have written. */
+static int open_attach_file(void)
+{
+    char dir[64], name[64];
+    attach_paths(dir, sizeof dir, name, sizeof name);
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0)
+        return -1;
+    int fd = -1;
+    if (private_to_us(dirfd, S_IFDIR))
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0 && !private_to_us(fd, S_IFREG)) {
+        close(fd);
+        fd = -1;
+    }
+    close(dirfd);
+    return fd;
+}
+
+int late_requested(void)
+{
+    int fd = open_attach_file();
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* Reads KEY=VALUE lines (LEAKWATCH_* settings only) and removes the file: it was meant for this start. */
+static int read_settings(void)
+{
+    int fd = open_attach_file();
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, late.text, sizeof late.text - 1);
+    close(fd);
+    char dir[64], name[64], path[128];
+    attach_paths(dir, sizeof dir, name, sizeof name);
+    struct out o;
+    out_init(&o, -1, path, sizeof path - 1);
+    out_str(&o, dir);
+    out_char(&o, '/');
+    out_str(&o, name);
+    path[o.len] = '\0';
+    unlink(path);
+    if (n < 0)
+        return -1;
+    late.text[n] = '\0';
+    late.n = 0;
+    for (char *line = late.text; *line && late.n < MAX_SETTINGS;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        char *eq = strchr(line, '=');
+        if (eq && strncmp(line, "LEAKWATCH_", 10) == 0) {
+            *eq = '\0';
+            late.key[late.n] = line;
+            late.value[late.n++] = eq + 1;
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+static const char *setting(const char *key)
+{
+    for (unsigned i = 0; i < late.n; i++)
+        if (strcmp(late.key[i], key) == 0)
+            return late.value[i];
+    return NULL;
+}
+
+LW_EXPORT int leakwatch_attach(void)
+{
+    if (late.detached)
+        return LATE_DETACHED;
+    if (late.attached || atomic_load(&lw.status) != LW_UNINIT)
+        return LATE_ALREADY;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    int result = LATE_OK;
+    if (read_settings() < 0) {
+        result = LATE_NO_SETTINGS;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        late.since_realtime_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (lw_init_late(setting) != LW_ON) {
+            result = LATE_CANNOT_TRACK;
+        } else {
+            lw_start();
+            /* none rewritten (mprotect refused, a program without a GOT entry for malloc): nothing would
+             * ever be tracked, so give everything back rather than pretend */
+            if (got_redirect() <= 0) {
+                got_restore();
+                signals_restore_program();
+                atomic_store(&lw.status, LW_OFF);
+                reporter_withdraw();
+                late.detached = 1;
+                result = LATE_NO_HOOKS;
+            } else {
+                late.attached = 1;
+            }
+        }
+    }
+    lw_guard = saved_guard;
+    return result;
+}
+
+LW_EXPORT int leakwatch_detach(void)
+{
+    if (late.detached)
+        return LATE_DETACHED;
+    if (!late.attached)
+        return LATE_NOT_ATTACHED;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    got_restore();
+    signals_restore_program();
+    atomic_store(&lw.status, LW_OFF);
+    reporter_withdraw();
+    late.detached = 1;
+    lw_guard = saved_guard;
+    return LATE_OK;
+}
+
+void late_tick(void)
+{
+    if (late.attached && !late.detached)
+        got_redirect_new_modules();
+}
+
+static void iso_time(struct out *o, uint64_t realtime_ms)
+{
+    time_t secs = (time_t)(realtime_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    const int parts[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
+    const char seps[] = "--T::";
+    out_u64(o, (uint64_t)parts[0]);
+    for (int i = 1; i < 6; i++) {
+        out_char(o, seps[i - 1]);
+        out_char(o, (char)('0' + parts[i] / 10));
+        out_char(o, (char)('0' + parts[i] % 10));
+    }
+    unsigned ms = (unsigned)(realtime_ms % 1000);
+    out_char(o, '.');
+    out_char(o, (char)('0' + ms / 100));
+    out_char(o, (char)('0' + ms / 10 % 10));
+    out_char(o, (char)('0' + ms % 10));
+    out_char(o, 'Z');
+}
+
+void late_report_text(struct out *o)
+{
+    if (!late.attached)
+        return;
+    out_str(o, "\nTracking started ");
+    iso_time(o, late.since_realtime_ms);
+    out_str(o, ", when leakwatch attached to the running process: memory allocated before then is not"
+               " attributed to any site, and its frees are counted as untracked frees.");
+}
+
+void late_report_json(struct out *o)
+{
+    out_str(o, late.attached ? ",\"attached\":true" : ",\"attached\":false");
+    uint64_t since = late.attached ? late.since_realtime_ms : lw.start_realtime_ms;
+    if (since) {
+        out_str(o, ",\"tracking_since\":\"");
+        iso_time(o, since);
+        out_char(o, '"');
+    }
+}

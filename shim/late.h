@@ -1,0 +1,40 @@
+/* late.h — the shim loaded into a process that is already running (`leakwatch attach`): the tool writes
+ * the settings to /tmp/leakwatch-<euid>/<pid>.attach, loads the library with the process's own dlopen
+ * (whose constructor then stays idle) and calls leakwatch_attach(), which reads them, starts tracking and
+ * sends the loaded modules' allocation calls to the hooks (got.h). leakwatch_detach() puts the original
+ * entries back; the library stays loaded and does nothing more. Exported entry points run in a thread the
+ * tool stopped at a safe point (outside any lock); none is async-signal-safe. */
+#ifndef LW_LATE_H
+#define LW_LATE_H
+
+#include "out.h"
+
+/* True when the tool asked for a late start of this process (its attach file exists): the constructor
+ * must then leave the start to leakwatch_attach. Two system calls, no allocation. */
+int late_requested(void);
+
+/* From the reporter thread on every tick: redirects modules loaded since the last look. */
+void late_tick(void);
+
+/* Report header parts: the text line saying when tracking started and that older memory is not
+ * attributed (attached processes only), and the JSON fields "attached" and "tracking_since". */
+void late_report_text(struct out *o);
+void late_report_json(struct out *o);
+
+/* The exported entry points (called by the tool through ptrace, or by Agent_OnAttach in a JVM): start
+ * tracking from the attach file's settings, or undo it. Return a late_result. */
+int leakwatch_attach(void);
+int leakwatch_detach(void);
+
+/* Results of the exported entry points, as the tool reads them. */
+enum late_result {
+    LATE_OK = 0,
+    LATE_ALREADY = 1,          /* already tracking: preloaded, or attached before */
+    LATE_DETACHED = 2,         /* attached and detached before: stays inert */
+    LATE_NO_SETTINGS = 3,      /* the attach file is missing or unsafe */
+    LATE_CANNOT_TRACK = 4,     /* real functions or memory missing */
+    LATE_NO_HOOKS = 5,         /* the GOT entries could not be rewritten */
+    LATE_NOT_ATTACHED = 6,     /* detach: the shim was preloaded or never attached */
+};
+
+#endif

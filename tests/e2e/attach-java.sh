@@ -1,0 +1,40 @@
+#!/bin/bash
+# Attaches leakwatch to the Netty gateway (tests/java/NettyGateway.java, leak mode, Netty's default pooled
+# allocator, no JVM flag of leakwatch's) while wrk puts load on it, through HotSpot's attach mechanism.
+# Usage: attach-java.sh BUILD_DIR DIR PORT [WRK_SECONDS]
+# wrk runs WRK_SECONDS (default 8) over loopback; two seconds in, `leakwatch attach`, three seconds later
+# `leakwatch dump`, after wrk `leakwatch detach`, then the JVM is stopped. Prints "attach PID rc=N ms=T",
+# "dump PID rc=N tracking=yes|no java_frames=N", "detach PID rc=N", "alive PID yes|no", then wrk's output.
+# wrk's --timeout is 10 s: a response that takes longer than its default 2 s on this loaded 2-core machine (a
+# jcmd JVM started by dump competes for the CPU) is slow, not failed; any error or non-2xx still fails the test.
+set -u
+build=$1 dir=$2 port=$3 secs=${4:-8}
+here=$(cd "$(dirname "$0")" && pwd)
+cp=$("$here/build-java.sh" "$build" | tail -n 1) || exit 1
+java -Xmx256m -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$dir/hs_err_%p.log" -Dio.netty.tryReflectionSetAccessible=true \
+    --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
+    -cp "$cp" NettyGateway "$port" leak >"$dir/java.log" 2>&1 &
+jvm=$!
+trap 'kill -TERM $jvm 2>/dev/null; wait $jvm 2>/dev/null' EXIT
+for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 $jvm 2>/dev/null || { echo "the JVM exited:"; cat "$dir/java.log"; exit 1; }
+    sleep 0.1
+done
+wrk -t1 -c4 --timeout 10s -d"${secs}s" "http://127.0.0.1:$port/orders" >"$dir/wrk.log" 2>&1 &
+wrk=$!
+sleep 2
+out=$("$build/leakwatch" attach --quiet --min-age 0 "$jvm" 2>&1)
+rc=$?
+echo "attach $jvm rc=$rc ms=$(echo "$out" | sed -n 's/.* in \([0-9.]*\) ms.*/\1/p')"
+[ $rc -eq 0 ] || echo "$out"
+sleep 3
+"$build/leakwatch" dump "$jvm" >"$dir/dump.txt" 2>"$dir/dump.err"
+rc=$?
+grep -q "^Tracking started .*when leakwatch attached" "$dir/dump.txt" && t=yes || t=no
+echo "dump $jvm rc=$rc tracking=$t java_frames=$(grep -cE '^	0x[0-9a-f]+ .*(io\.netty\.|NettyGateway).* \(JIT\)$' "$dir/dump.txt")"
+wait $wrk
+"$build/leakwatch" detach "$jvm" >/dev/null 2>&1
+echo "detach $jvm rc=$?"
+kill -0 "$jvm" 2>/dev/null && echo "alive $jvm yes" || echo "alive $jvm no"
+cat "$dir/wrk.log"
