@@ -25,6 +25,12 @@ CORE_OBJ   := $(filter-out $(B)/shim/hooks.o $(B)/shim/preload.o,$(SHIM_OBJ))
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-strict-aliasing -fno-omit-frame-pointer -pthread
 SHIM_LIBS  := -lunwind -ldl -pthread
+# JNI/JVMTI headers for Java frames (shim/jvm.c); without a JDK the shim builds without them.
+JAVA_INCLUDE ?= $(firstword $(wildcard /usr/lib/jvm/default-java/include /usr/lib/jvm/java-17-openjdk-*/include \
+	/usr/lib/jvm/java-*-openjdk-*/include))
+ifneq ($(JAVA_INCLUDE),)
+SHIM_CFLAGS += -I$(JAVA_INCLUDE) -I$(JAVA_INCLUDE)/linux
+endif
 
 # --- the command --------------------------------------------------------------------------------------------
 TOOLS_SRC  := $(wildcard tools/*.c)

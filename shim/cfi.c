@@ -519,6 +519,31 @@ static inline int stack_word(uintptr_t addr, uintptr_t lo, uintptr_t hi, uintptr
     return 1;
 }
 
+/* HotSpot 17 on x86_64 (frame_x86.hpp): an interpreted frame keeps its Method* at fp[-3] and its bytecode
+ * pointer at fp[-8]; both are saved there before any call out of the frame. */
+#define INTERP_METHOD_SLOT (-3)
+#define INTERP_BCP_SLOT (-8)
+static atomic_uintptr_t interp_lo, interp_hi;
+
+void cfi_set_interpreter(uintptr_t lo, uintptr_t hi)
+{
+    atomic_store_explicit(&interp_hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&interp_lo, lo, memory_order_release);
+}
+
+/* The key of an interpreted frame whose frame pointer is fp, or its return address when the slots
+ * cannot be read. */
+__attribute__((noinline)) static uintptr_t interpreted_key(uintptr_t rip, uintptr_t fp, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t method, bcp;
+    if (!stack_word(fp + INTERP_METHOD_SLOT * (intptr_t)sizeof(uintptr_t), lo, hi, &method) ||
+        !stack_word(fp + INTERP_BCP_SLOT * (intptr_t)sizeof(uintptr_t), lo, hi, &bcp))
+        return rip;
+    uint64_t h = (method ^ 0x243f6a8885a308d3ull) * 0x9e3779b97f4a7c15ull;
+    h = (h ^ (h >> 29) ^ bcp) * 0xbf58476d1ce4e5b9ull;
+    return (uintptr_t)(CFI_INTERPRETED_TAG | (h >> 1));
+}
+
 __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo,
                                             uintptr_t skip_hi)
 {
@@ -540,8 +565,11 @@ __attribute__((noinline)) int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_
         rsp = frame + 2 * sizeof(uintptr_t);
     }
     unsigned got = 0;
+    uintptr_t ilo = atomic_load_explicit(&interp_lo, memory_order_acquire);
+    uintptr_t ilen = ilo ? atomic_load_explicit(&interp_hi, memory_order_relaxed) - ilo : 0;
     while (got < n) {
-        out[got++] = rip;
+        /* rbp is this frame's own frame pointer here (the interpreter keeps one) */
+        out[got++] = LW_CFI_LIKELY(rip - ilo >= ilen) ? rip : interpreted_key(rip, rbp, lo, hi);
         if (got == n)
             break;
         uint64_t rule = rule_of(rip);

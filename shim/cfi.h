@@ -21,4 +21,11 @@
  * when a frame of a loaded object has no usable rule. */
 int cfi_backtrace(uintptr_t *out, unsigned n, uintptr_t stack_top, uintptr_t skip_lo, uintptr_t skip_hi);
 
+/* HotSpot's template interpreter, once known (jvm.h): every interpreted frame returns into this code,
+ * so its return address says nothing about which method runs there. A walk replaces such a frame by
+ * CFI_INTERPRETED_TAG | a hash of the frame's Method* and bytecode pointer, so that two interpreted
+ * call paths never share a site. [0, 0) until set. */
+#define CFI_INTERPRETED_TAG (1ull << 63)
+void cfi_set_interpreter(uintptr_t lo, uintptr_t hi);
+
 #endif

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define CONFIG_MAX_SITE_DEPTH 16
+#define CONFIG_MAX_SITE_DEPTH 24
 #define CONFIG_MAX_DEPTH 256
 #define CONFIG_MAX_RECORDS 16
 #define CONFIG_MAX_TOP 1000000

@@ -17,6 +17,7 @@
 #include "rank.h"
 #include "residency.h"
 #include "counts.h"
+#include "jvm.h"
 #include "regions.h"
 #include "sites.h"
 #include "sort.h"
@@ -75,6 +76,12 @@ void report_reset_history(void)
 
 static inline uint32_t key_site(uint64_t key) { return (uint32_t)(key >> 24); }
 static inline uint32_t key_stack(uint64_t key) { return (uint32_t)(key & 0xffffff); }
+
+/* In a JVM, the compiled versions of one Java path are one site and one stack (jvm.h). */
+static inline uint64_t logical_key(uint64_t key)
+{
+    return ((uint64_t)jvm_canonical_site(key_site(key)) << 24) | jvm_canonical_stack(key_stack(key));
+}
 
 static int cmp_item(const void *a, const void *b)
 {
@@ -251,6 +258,7 @@ static int build(struct snapshot *s)
     size_t nold = 0;
     for (size_t i = 0; i < s->nitems; i++) {
         struct item *it = &s->items[i];
+        it->key = logical_key(it->key);
         uint32_t site = key_site(it->key);
         if (site >= s->nsites)
             continue;               /* a site born after we counted: next report */
@@ -273,6 +281,7 @@ static int build(struct snapshot *s)
         if (age(s, it->birth) >= s->min_age_ms && (it->untouched == 0 || it->size > it->untouched)) {
             it->size -= it->untouched;
             assign_group(it);
+            it->key = logical_key(it->key);
             s->items[nold++] = *it;  /* items are used for grouping only from here on */
         }
     }
@@ -438,6 +447,9 @@ static void json_frame(struct out *o, const struct snapshot *s, uintptr_t ip)
     out_char(o, '}');
 }
 
+static void text_native_frame(struct out *o, const void *s, uintptr_t ip) { text_frame(o, s, ip); }
+static void json_native_frame(struct out *o, const void *s, uintptr_t ip) { json_frame(o, s, ip); }
+
 static void json_frames(struct out *o, const struct snapshot *s, const uintptr_t *frames, unsigned n)
 {
     out_char(o, '[');
@@ -514,6 +526,8 @@ static void text_access_records(struct out *o, const struct snapshot *s, const s
         out_u64(o, recs[i].thread);
         out_char(o, '\n');
         const struct site *at = site_get(recs[i].site);
+        if (jvm_write_site_frames(o, recs[i].site, 0, text_native_frame, s))
+            continue;
         for (unsigned f = 0; f < at->nframes; f++)
             text_frame(o, s, at->frames[f]);
     }
@@ -570,6 +584,9 @@ static void text_record(struct out *o, const struct snapshot *s, const struct gr
     } else {
         out_str(o, "Created at:\n");
     }
+    if (jvm_write_stack_frames(o, key_stack(g->key), 0, text_native_frame, s) ||
+        (!key_stack(g->key) && jvm_write_site_frames(o, key_site(g->key), 0, text_native_frame, s)))
+        return;
     for (unsigned i = 0; i < n; i++)
         text_frame(o, s, frames[i]);
 }
@@ -697,7 +714,9 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
         out_i64(o, g->delta);
     }
     out_str(o, ",\"created_at\":");
-    json_frames(o, s, frames, n);
+    if (!jvm_write_stack_frames(o, key_stack(g->key), 1, json_native_frame, s) &&
+        !(!key_stack(g->key) && jvm_write_site_frames(o, key_site(g->key), 1, json_native_frame, s)))
+        json_frames(o, s, frames, n);
     out_str(o, ",\"recent_access\":[");
     struct access_record recs[CONFIG_MAX_RECORDS];
     unsigned nrec = blocks_copy_records(g->oldest_ptr, recs, lw.config.records);
@@ -711,7 +730,8 @@ static void json_group(struct out *o, const struct snapshot *s, const struct gro
         out_u64(o, recs[i].new_size);
         out_str(o, "\",\"frames\":");
         const struct site *at = site_get(recs[i].site);
-        json_frames(o, s, at->frames, at->nframes);
+        if (!jvm_write_site_frames(o, recs[i].site, 1, json_native_frame, s))
+            json_frames(o, s, at->frames, at->nframes);
         out_char(o, '}');
     }
     out_str(o, "]}");
@@ -723,7 +743,8 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
     const struct site_sum *sum = &s->sums[idx];
     const struct site_totals *t = &s->totals[idx];
     out_str(o, "{\"id\":\"");
-    out_hex_digits(o, stable_site_id(s, site), 16);
+    uint64_t java_id = jvm_site_id(idx);
+    out_hex_digits(o, java_id ? java_id : stable_site_id(s, site), 16);
     out_str(o, site->kind == KIND_HEAP ? "\",\"kind\":\"heap\"" : "\",\"kind\":\"mmap\"");
     json_kv_u64(o, "live_bytes", sum->live_bytes, 1);
     json_kv_u64(o, "live_blocks", sum->live_blocks, 1);
@@ -734,8 +755,11 @@ static void json_site(struct out *o, const struct snapshot *s, uint32_t idx)
     json_kv_u64(o, "oldest_age_ms", age(s, sum->oldest_birth), 1);
     if (idx <= SITE_OVERFLOW_MMAP)
         out_str(o, ",\"overflow\":true");
+    if (java_id)
+        json_kv_u64(o, "raw_sites", jvm_merged_sites(idx), 1);
     out_str(o, ",\"frames\":");
-    json_frames(o, s, site->frames, site->nframes);
+    if (!jvm_write_site_frames(o, idx, 1, json_native_frame, s))
+        json_frames(o, s, site->frames, site->nframes);
     out_str(o, ",\"leaks\":[");
     for (uint32_t i = 0; i < sum->ngroups; i++) {
         out_str(o, i ? ",{" : "{");
@@ -855,9 +879,26 @@ static void format_time(char *dst, size_t cap)
     dst[o.len] = '\0';
 }
 
+/* A site merged into its canonical one (jvm.h) adds its counts there, so every sum stays exact. */
+static void fold_totals(struct snapshot *s)
+{
+    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < s->nsites; i++) {
+        uint32_t c = jvm_canonical_site(i);
+        if (c == i || c >= s->nsites)
+            continue;
+        s->totals[c].allocs += s->totals[i].allocs;
+        s->totals[c].frees += s->totals[i].frees;
+        s->totals[c].bytes_allocated += s->totals[i].bytes_allocated;
+        s->totals[c].bytes_freed += s->totals[i].bytes_freed;
+        s->totals[i] = (struct site_totals){ 0 };
+    }
+}
+
 int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
                  struct report_summary *summary)
 {
+    /* Java paths named before anything is copied: names need the JVM, which may be slow or gone at exit */
+    jvm_prepare_report(reason == REASON_EXIT ? 200 : 5000);
     struct snapshot s;
     memset(&s, 0, sizeof s);
     s.min_age_ms = min_age_ms;
@@ -878,6 +919,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     if (!(s.totals = arena_map(s.totals_mapped)))
         goto done;
     counts_read_all(s.totals, s.nsites);
+    fold_totals(&s);
     char program[512], when[40], proc[40];
     ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), program, sizeof program - 1);
     program[n > 0 ? n : 0] = '\0';

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "dirs.h"
 #include "lock.h"
+#include "jvm.h"
 #include "late.h"
 #include "log.h"
 #include "out.h"
@@ -407,6 +408,7 @@ static void *reporter_main(void *arg)
         if (!lw_is_on())
             continue;
         late_tick();
+        jvm_poll();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
             sites_sample_growth();
@@ -524,6 +526,7 @@ static void fork_child(void)
     regions_atfork_child();
     sites_atfork_child();
     stacks_atfork_child();
+    jvm_atfork_child();
     lw_lock_reinit(&rep.report_lock);
     state_dir[0] = '\0';           /* the parent's file; this child has none until it writes a report */
     lw.pid = (pid_t)syscall(SYS_getpid);

@@ -13,6 +13,7 @@
 #include "stacks.h"
 #include "state.h"
 #include "unwind.h"
+#include "jvm.h"
 
 static atomic_uint_fast64_t untracked_frees;
 static __thread int32_t tls_sample_countdown __attribute__((tls_model("initial-exec")));
@@ -70,7 +71,9 @@ __attribute__((noinline, cold)) static uint32_t capture_stack(void)
 {
     uintptr_t frames[lw.config.depth];
     unsigned n = unwind_full(frames, lw.config.depth);
-    return stacks_intern(frames, n);
+    uint32_t id = stacks_intern(frames, n);
+    jvm_note_stack(id, frames, n);
+    return id;
 }
 
 /* Finds the caller's site; a new one gets a full stack, which the first block keeps too. Inlined so
@@ -83,7 +86,9 @@ static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned ki
     uint32_t site = sites_find(h, kind, key, n);
     if (LW_UNLIKELY(site == 0)) {
         *own_stack = capture_stack();
-        return sites_insert(h, kind, key, n, *own_stack);
+        site = sites_insert(h, kind, key, n, *own_stack);
+        jvm_note_site(site, kind, key, n);
+        return site;
     }
     struct site *s = site_get(site);
     if (LW_UNLIKELY(atomic_load_explicit(&s->capture_all, memory_order_relaxed)) &&

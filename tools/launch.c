@@ -66,8 +66,9 @@ void launch_setenv(const char *shim, const launch_opts *o, const char *cmd0)
         const char *jto = getenv("JAVA_TOOL_OPTIONS");
         if (!jto || !strstr(jto, "PreserveFramePointer"))
             append_env("JAVA_TOOL_OPTIONS", "-XX:+PreserveFramePointer", " ");
-        /* Every direct buffer comes through os::malloc <- Unsafe_AllocateMemory0 <- two or three JDK
-         * frames: the Java caller that tells leaks apart is further up than 4 frames. */
-        setenv("LEAKWATCH_SITE_DEPTH", "12", 0);
+        /* Every direct buffer comes through os::malloc <- Unsafe_AllocateMemory0 <- a dozen JDK and Netty
+         * frames (allocateMemory, allocateDirectNoCleaner, the buffer's constructors, newDirectBuffer,
+         * directBuffer): the Java caller that tells leaks apart is the 17th frame or so. */
+        setenv("LEAKWATCH_SITE_DEPTH", "20", 0);
     }
 }

@@ -156,6 +156,31 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
             f->offset = get_hex(c, fo, "offset", w, false);
         f->function = get_str(c, fo, "function", w, false);
         f->function_offset = get_hex(c, fo, "function_offset", w, false);
+        json_t *jo = json_object_get(fo, "java");
+        if (jo && json_is_object(jo)) {
+            char jw[180];
+            snprintf(jw, sizeof jw, "%.150sjava.", w);
+            f->is_java = true;
+            f->java_class = get_str(c, jo, "class", jw, true);
+            f->java_method = get_str(c, jo, "method", jw, true);
+            f->java_file = get_str(c, jo, "file", jw, false);
+            f->java_line = json_object_get(jo, "line") ? get_int(c, jo, "line", jw, false) : 0;
+            f->java_native = json_is_true(json_object_get(jo, "native"));
+            /* Tools that know only functions and addresses (pprof, html, suppressions) see "Class.method" and a
+             * made-up address per Java frame (class, method, line): the report gives Java frames no address. */
+            if (f->java_class && f->java_method && !f->function) {
+                size_t n = strlen(f->java_class) + strlen(f->java_method) + 2;
+                if ((f->owned_function = malloc(n))) {
+                    snprintf(f->owned_function, n, "%s.%s", f->java_class, f->java_method);
+                    f->function = f->owned_function;
+                }
+                uint64_t h = 0xcbf29ce484222325ull;
+                for (const char *p = f->owned_function ? f->owned_function : ""; *p; p++)
+                    h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+                h = (h ^ (uint64_t)f->java_line) * 0x100000001b3ull;
+                f->ip = h | (1ull << 63);
+            }
+        }
     }
 }
 
@@ -601,6 +626,8 @@ lw_report *model_load_or_say(const char *path)
 
 static void free_stack(lw_stack *s)
 {
+    for (size_t i = 0; s->v && i < s->n; i++)
+        free(s->v[i].owned_function);
     free(s->v);
 }
 
@@ -640,10 +667,25 @@ const char *model_frame_module(const lw_report *r, const lw_frame *f)
     return r->modules[f->module].path;
 }
 
+/* io.netty.buffer.PoolArena.allocate(PoolArena.java:147), as a Java stack trace prints it. */
+static void java_frame_name(const lw_frame *f, char *buf, size_t len)
+{
+    if (f->java_native)
+        snprintf(buf, len, "%s.%s(Native Method)", f->java_class, f->java_method);
+    else if (f->java_line > 0)
+        snprintf(buf, len, "%s.%s(%s:%lld)", f->java_class, f->java_method,
+                 f->java_file ? f->java_file : "unknown source", f->java_line);
+    else
+        snprintf(buf, len, "%s.%s(%s, line unknown)", f->java_class, f->java_method,
+                 f->java_file ? f->java_file : "unknown source");
+}
+
 void model_frame_name(const lw_report *r, const lw_frame *f, bool with_offset, char *buf, size_t len)
 {
     const char *mod = model_frame_module(r, f);
-    if (f->function && with_offset)
+    if (f->is_java && f->java_class && f->java_method)
+        java_frame_name(f, buf, len);
+    else if (f->function && with_offset)
         snprintf(buf, len, "%s+0x%llx", f->function, (unsigned long long)f->function_offset);
     else if (f->function)
         snprintf(buf, len, "%s", f->function);

@@ -15,6 +15,12 @@ typedef struct {
     uint64_t offset;          /* ip - module base; valid when module >= 0 */
     const char *function;     /* NULL when the address could not be named */
     uint64_t function_offset;
+    /* A Java frame ("java" in the JSON): the method as Java developers read it. */
+    bool is_java;
+    const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
+    long long java_line;      /* 0 when unknown */
+    bool java_native;
+    char *owned_function;     /* a Java frame's "Class.method", which `function` points to (freed with the report) */
 } lw_frame;
 
 typedef struct {

@@ -55,6 +55,12 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
 static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
     char name[1024], src[600] = "", where[1100], e[1024];
+    if (f->is_java) {
+        char java[1024];
+        model_frame_name(r, f, false, java, sizeof java);
+        lw_esc(java, buf, len);
+        return;
+    }
     if (f->function)
         snprintf(name, sizeof name, "%s+0x%llx", lw_esc(f->function, e, sizeof e),
                  (unsigned long long)f->function_offset);

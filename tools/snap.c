@@ -296,10 +296,35 @@ bool snap_wait(const snap_state *st, long long deadline_ms, char *json, char *tx
     }
 }
 
+/* Does the JVM have the shim's helper thread, which names Java frames through JVMTI? */
+static bool names_java_itself(int pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[320], comm[32] = "";
+        snprintf(path, sizeof path, "%s/%.40s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            found = fgets(comm, sizeof comm, f) && strcmp(comm, "leakwatch-jvm\n") == 0;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 void snap_refresh_jit_names(int pid, const char *who)
 {
     char exe[256];
-    if (!proc_exe_name(pid, exe, sizeof exe) || strcmp(exe, "java") != 0)
+    if (!proc_exe_name(pid, exe, sizeof exe) || strcmp(exe, "java") != 0 || names_java_itself(pid))
         return;
     char spid[24], err[256], st[64];
     snprintf(spid, sizeof spid, "%d", pid);

@@ -1,8 +1,13 @@
 /*
  * A small Netty 4.1 HTTP gateway for leakwatch's end-to-end tests: every request gets an order body built in
- * buildOrderBody() into a direct ByteBuf, wrapped into an HTTP response by an outbound encoder. In `leak` mode the
- * encoder retains the body one time too many (the mistake of the seeds), so each response leaks its body's native
- * memory; in `ok` mode it does not. Usage: NettyGateway PORT ok|leak
+ * buildOrderBody() into a direct ByteBuf, wrapped into an HTTP response by an outbound encoder. Modes:
+ *   ok         releases everything;
+ *   leak       the encoder retains the body one time too many (the mistake of the seeds): each response leaks
+ *              its body's native memory;
+ *   norelease  the handler never releases the request (with its aggregated body: POST to it);
+ *   cache      keeps the last CACHED bodies it answered with (a cache that fills, then stays the same size).
+ * The allocator is Netty's default (pooled) unless -Dio.netty.allocator.type=unpooled.
+ * Usage: NettyGateway PORT ok|leak|norelease|cache
  */
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -36,9 +41,14 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 public final class NettyGateway {
-    /* The body is large enough that a leak of one per request stands far above the JVM's own malloc noise. */
-    private static final int ITEMS = 24;
+    /*
+     * The body (~5 KiB; -Dgateway.items=N: N items of ~45 bytes) is large enough that a leak of one per request
+     * stands far above the JVM's own malloc noise.
+     */
+    private static final int ITEMS = Integer.getInteger("gateway.items", 120);
     private static final AtomicLong ORDER_SEQ = new AtomicLong();
+    private static final int CACHED = 2000;
+    private static final ByteBuf[] CACHE = new ByteBuf[CACHED];
 
     private NettyGateway() {
     }
@@ -68,9 +78,28 @@ public final class NettyGateway {
 
     /* Answers every request with an order body; the response itself is made by ResponseEncoder. */
     static final class OrderHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+        private final String mode;
+
+        OrderHandler(String mode) {
+            super(!mode.equals("norelease"));   /* norelease: the request is never released */
+            this.mode = mode;
+        }
+
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
             ByteBuf body = buildOrderBody(ctx.alloc(), req.uri());
+            if (mode.equals("cache")) {
+                int slot = (int) (ORDER_SEQ.get() % CACHED);
+                ByteBuf copy = body.retainedDuplicate();
+                ByteBuf old;
+                synchronized (CACHE) {
+                    old = CACHE[slot];
+                    CACHE[slot] = copy;
+                }
+                if (old != null) {
+                    old.release();
+                }
+            }
             ChannelFuture f = ctx.writeAndFlush(body);
             if (!HttpUtil.isKeepAlive(req)) {
                 f.addListener(ChannelFutureListener.CLOSE);
@@ -108,12 +137,13 @@ public final class NettyGateway {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2 || !(args[1].equals("ok") || args[1].equals("leak"))) {
-            System.err.println("usage: NettyGateway PORT ok|leak");
+        if (args.length != 2 || !List.of("ok", "leak", "norelease", "cache").contains(args[1])) {
+            System.err.println("usage: NettyGateway PORT ok|leak|norelease|cache");
             System.exit(2);
         }
         int port = Integer.parseInt(args[0]);
-        boolean leak = args[1].equals("leak");
+        String mode = args[1];
+        boolean leak = mode.equals("leak");
 
         /* The tests rely on one malloc per body, freed only by release(); say plainly when that is not so. */
         System.out.println("NettyGateway: useDirectBufferNoCleaner=" + PlatformDependent.useDirectBufferNoCleaner()
@@ -132,7 +162,7 @@ public final class NettyGateway {
                         p.addLast(new HttpServerCodec());
                         p.addLast(new HttpObjectAggregator(64 * 1024));
                         p.addLast(new ResponseEncoder(leak));
-                        p.addLast(new OrderHandler());
+                        p.addLast(new OrderHandler(mode));
                     }
                 });
             ChannelFuture bound = b.bind(new InetSocketAddress("127.0.0.1", port)).sync();

@@ -1,0 +1,44 @@
+/* jvm.h — Java call paths for sites and stacks in a HotSpot JVM (see docs/java.md).
+ * When the process runs a JVM, a helper thread attaches to it as a daemon, takes JVMTI and keeps it for
+ * names; from then on a new site or stack made on a Java thread gets its Java call path once, when it is
+ * created (HotSpot's AsyncGetCallTrace, walking from the thread's last Java frame), and the helper turns
+ * that path into a logical id (a hash of class, method, signature and bytecode index of each Java frame)
+ * and a canonical site/stack: the first one with that id. Reports merge every site/stack into its
+ * canonical one, so the compiled versions of one Java path are one record with one id.
+ * jvm_note_* run inside allocation calls with the guard set and no shim lock held; they take no lock
+ * and never call the JVM unless the current thread is a Java thread. The rest runs on the reporter
+ * thread or the helper. Not async-signal-safe. */
+#ifndef LW_JVM_H
+#define LW_JVM_H
+
+#include <stdint.h>
+#include "jvm_names.h"
+
+/* Each reporter tick: notices a JVM and starts the helper. Cheap once decided. */
+void jvm_poll(void);
+
+/* A new site (kind: sites.h) or a stack seen for the first time: keep its Java path, if it has one. */
+void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n);
+void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n);
+
+/* Before a report: lets the helper name what is new (waits up to wait_ms); then the mappings below hold
+ * for the whole report. */
+void jvm_prepare_report(unsigned wait_ms);
+
+/* The canonical site/stack (itself when it has no Java path or is not named yet). */
+uint32_t jvm_canonical_site(uint32_t idx);
+uint32_t jvm_canonical_stack(uint32_t id);
+
+/* The logical id of a site with a named Java path, 0 otherwise. */
+uint64_t jvm_site_id(uint32_t idx);
+/* How many raw sites were merged into this canonical one (1 when none). */
+uint32_t jvm_merged_sites(uint32_t idx);
+
+/* Writes the frames of the site's/stack's Java path (native frames through write_native); returns 0
+ * when it has none, and the caller writes its raw frames. json: a JSON array, else text lines. */
+int jvm_write_site_frames(struct out *o, uint32_t idx, int json, jvm_native_writer write_native, const void *ctx);
+int jvm_write_stack_frames(struct out *o, uint32_t id, int json, jvm_native_writer write_native, const void *ctx);
+
+void jvm_atfork_child(void);
+
+#endif
