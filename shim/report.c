@@ -21,7 +21,7 @@
 
 const char *report_reason_name(enum report_reason reason)
 {
-    static const char *const names[] = { "signal", "exit", "interval", "api" };
+    static const char *const names[] = { "signal", "exit", "interval", "api", "http" };
     return names[reason];
 }
 
@@ -520,7 +520,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
         summary->live_blocks = g.heap_blocks;
         summary->leak_records = g.ngroups;
     }
-    if (rc == 0)
+    if (rc == 0 && reason != REASON_HTTP)
         groups_remember(&g, seq);
     groups_release(&g);
     snapshot_release(&s);

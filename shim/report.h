@@ -10,7 +10,8 @@
 
 #include <stdint.h>
 
-enum report_reason { REASON_SIGNAL, REASON_EXIT, REASON_INTERVAL, REASON_API };
+/* REASON_HTTP: served by the live endpoint; it leaves the "since report #N" history alone. */
+enum report_reason { REASON_SIGNAL, REASON_EXIT, REASON_INTERVAL, REASON_API, REASON_HTTP };
 
 const char *report_reason_name(enum report_reason reason);
 

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "reporter.h"
+#include "http.h"
 #include "dirs.h"
 #include "lock.h"
 #include "jvm.h"
@@ -78,8 +79,37 @@ static int create_exclusive(int dirfd, const char *name)
 
 /* Removes <pid>.state files of processes that no longer exist (killed, or left with _exit), reading
  * the directory with getdents64 since opendir allocates. */
+/* The inode of our PID namespace ("pid:[4026531836]"), 0 if unknown. State files carry it: pids of
+ * other namespaces cannot be probed with kill(), so a process in a container would otherwise take the
+ * files of host processes (or of other containers) sharing its /tmp for files of dead ones. */
+static uint64_t pid_namespace(void)
+{
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    uint64_t ino = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (link[i] >= '0' && link[i] <= '9')
+            ino = ino * 10 + (uint64_t)(link[i] - '0');
+    return ino;
+}
+
+/* Whether the state file `name` says it was written in our PID namespace. */
+static int state_in_our_namespace(int dirfd, const char *name, uint64_t ours)
+{
+    char body[1025];
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, body, sizeof body - 1);
+    close(fd);
+    body[n > 0 ? n : 0] = '\0';
+    const char *line = strstr(body, "\npidns=");
+    return line && ours != 0 && strtoull(line + 7, NULL, 10) == ours;
+}
+
 static void remove_dead_states(int dirfd)
 {
+    uint64_t ours = pid_namespace();
     char buf[4096];
     for (;;) {
         long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
@@ -93,7 +123,7 @@ static void remove_dead_states(int dirfd)
             unsigned long pid = strtoul(d->name, &end, 10);
             if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)lw.pid)
                 continue;
-            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH && state_in_our_namespace(dirfd, d->name, ours))
                 unlinkat(dirfd, d->name, 0);
         }
     }
@@ -139,7 +169,10 @@ static void publish_state(unsigned last_seq)
     out_str(&o, strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : lw.config.out);
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
+    out_str(&o, "\npidns=");
+    out_u64(&o, pid_namespace());
     out_char(&o, '\n');
+    http_describe(&o);
     int fd = create_exclusive(dirfd, tmp);
     if (fd >= 0) {
         int ok = write(fd, body, o.len) == (ssize_t)o.len;
@@ -264,6 +297,24 @@ int reporter_write_now(enum report_reason reason)
     lw_unlock(&rep.report_lock);
     errno = saved;
     return rc;
+}
+
+int reporter_with_lock(int (*fn)(int fd), int fd)
+{
+    lw_lock(&rep.report_lock);
+    int rc = atomic_load(&rep.exit_report_done) ? -1 : fn(fd);
+    lw_unlock(&rep.report_lock);
+    return rc;
+}
+
+static int json_only(int fd)
+{
+    return report_write(REASON_HTTP, rep.seq, lw.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
+}
+
+int reporter_json_now(int fd)
+{
+    return reporter_with_lock(json_only, fd);
 }
 
 /* The state file lives in the directory of the effective uid: move it when the uid changes (nginx
@@ -448,4 +499,7 @@ void reporter_after_fork_in_child(void)
     atomic_store(&rep.pending, 0);
     if (lw_is_on())
         reporter_start(0);
+    /* a child that serves says where in a state file of its own: its port is not its parent's */
+    if (http_atfork_child() && lw_is_on())
+        publish_state(rep.seq);
 }

@@ -27,6 +27,12 @@ int reporter_write_now(enum report_reason reason);
  * pid, and its own reporter thread. */
 void reporter_after_fork_in_child(void);
 
+/* For the live endpoint (http.h), guard set: runs fn(fd) under the report lock, so it sees the same
+ * state a report would and never runs beside one; returns fn's result, or -1 once the exit report is
+ * done. reporter_json_now writes the JSON of a report (reason "http", no number of its own) to fd. */
+int reporter_with_lock(int (*fn)(int fd), int fd);
+int reporter_json_now(int fd);
+
 /* Removes this process's state file, so `leakwatch dump` no longer signals it (leakwatch detach). */
 void reporter_withdraw(void);
 

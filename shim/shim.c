@@ -12,6 +12,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "state.h"
+#include "http.h"
 #include "got.h"
 #include "jvm.h"
 #include "lock.h"
@@ -145,6 +146,7 @@ void lw_start(void)
     if (lw.config.signal)
         signals_install();
     lw_install_fork_handlers();
+    http_start();                   /* first: the state file names its address */
     reporter_start(1);
     lw_guard = saved_guard;
 }
