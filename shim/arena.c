@@ -23,7 +23,8 @@ static struct {
     struct free_block *free_lists[NCLASSES];
     char *slab_cur, *slab_end;
     atomic_uint_fast64_t mapped;
-} arena;
+} arena = { .lock = LW_LOCK_INIT(LOCK_RANK_ARENA) };
+LOCK_REGISTER(LOCK_RANK_ARENA, &arena.lock, 1, 0)
 
 static void *raw_mmap(size_t size, int extra_flags)
 {
@@ -140,6 +141,3 @@ uint64_t arena_bytes_in_use(void)
     return atomic_load_explicit(&arena.mapped, memory_order_relaxed);
 }
 
-void arena_atfork_prepare(void) { lw_lock(&arena.lock); }
-void arena_atfork_parent(void) { lw_unlock(&arena.lock); }
-void arena_atfork_child(void) { lw_lock_reinit(&arena.lock); }

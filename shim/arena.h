@@ -19,8 +19,5 @@ void arena_unmap(void *p, size_t size);
 
 uint64_t arena_bytes_in_use(void);           /* everything mapped by the arena, for the report */
 
-void arena_atfork_prepare(void);
-void arena_atfork_parent(void);
-void arena_atfork_child(void);
 
 #endif

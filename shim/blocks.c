@@ -4,56 +4,15 @@
  * together; a byte per bucket counts the records of that first bucket that live in their second, and
  * while it is zero the second is not read. When both are full, records are moved to their other
  * bucket along a short random walk. Unlike linear probing, nothing clusters: lookups, inserts and
- * removals read one or two lines at any fill, so a shard can grow by a quarter when 90% full and stay
- * between 72% and 90% full (18-22 bytes per live block). Bucket counts are not powers of two; buckets
- * are found by multiply-shift. Extras (own stacks, access rings) hang off a small per-shard
- * open-addressing map from address, for the few blocks that have them. */
+ * removals read one or two lines at any fill, so a shard grows by a quarter when 90% full (to 72%), and
+ * one that falls below 30% full is rebuilt 60% full: between 30% and 90% full, 72% after it grows.
+ * Bucket counts are not powers of two; buckets are found by multiply-shift. Extras (own stacks, access
+ * rings) hang off a small per-shard side map (extras.c), for the few blocks that have them. */
 #include <pthread.h>
 #include <string.h>
 #include "blocks.h"
 #include "lock.h"
 #include "arena.h"
-
-/* An access record as a ring keeps it: 24 bytes. Both sizes are those of a block in the map (below
- * BLOCK_SIZE_LIMIT), and the time fits 40 bits of ms (34 years). */
-struct packed_record {
-    uint64_t when_site_kind;             /* when_ms : 40 | site : 20 | kind : 4 */
-    uint32_t old_size, new_size;
-    uint32_t thread, unused;
-};
-
-struct access_ring {
-    uint16_t count;
-    uint16_t next;                       /* slot the next record goes to */
-    uint16_t cap;                        /* grows 1, 2, 4, ... up to the configured records */
-    struct packed_record recs[];
-};
-
-static struct packed_record pack_record(const struct access_record *r)
-{
-    return (struct packed_record){
-        .when_site_kind = (r->when_ms & ((1ull << 40) - 1)) | (uint64_t)(r->site & 0xfffff) << 40 |
-                          (uint64_t)(r->kind & 0xf) << 60,
-        .old_size = (uint32_t)r->old_size, .new_size = (uint32_t)r->new_size, .thread = r->thread,
-    };
-}
-
-static struct access_record unpack_record(const struct packed_record *p)
-{
-    return (struct access_record){
-        .when_ms = p->when_site_kind & ((1ull << 40) - 1), .site = (uint32_t)(p->when_site_kind >> 40) & 0xfffff,
-        .kind = (uint32_t)(p->when_site_kind >> 60), .old_size = p->old_size, .new_size = p->new_size,
-        .thread = p->thread,
-    };
-}
-
-struct extra_slot {
-    uint64_t key_stack;                  /* address/8 : 44 | own stack : 20; 0: empty */
-    struct access_ring *ring;
-};
-
-static inline uintptr_t extra_ptr(const struct extra_slot *e) { return (uintptr_t)(e->key_stack & ((1ull << 44) - 1)) << 3; }
-static inline uint32_t extra_stack(const struct extra_slot *e) { return (uint32_t)(e->key_stack >> 44); }
 
 #define BUCKET_SLOTS 4
 
@@ -68,12 +27,13 @@ struct shard {
     struct bucket *buckets;
     uint8_t *in_second;                  /* per bucket: its records living in their second bucket (255: at least) */
     uint32_t walk;                       /* varies which slot a cuckoo walk displaces */
-    struct extra_slot *extra_slots;      /* power-of-two capacity, at most 3/4 full */
-    uint32_t extra_cap, extra_count;
+    struct extra_map extras;             /* own stacks and access rings of the few blocks with them */
 };
 
-static struct shard shards[BLOCKS_SHARDS];
-static unsigned ring_capacity;
+static struct shard shards[BLOCKS_SHARDS] = {
+    [0 ... BLOCKS_SHARDS - 1] = { .lock = LW_LOCK_INIT(LOCK_RANK_BLOCK_SHARD) },
+};
+LOCK_REGISTER(LOCK_RANK_BLOCK_SHARD, &shards[0].lock, BLOCKS_SHARDS, sizeof shards[0])
 
 #define INITIAL_BUCKETS 48u              /* one page */
 #define ADDR_MASK ((1ull << 44) - 1)
@@ -129,11 +89,6 @@ static inline int too_full(const struct shard *s)
     return (uint64_t)(s->count + 1) * 10 > (uint64_t)s->nbuckets * BUCKET_SLOTS * 9;
 }
 
-static size_t ring_size(unsigned cap)
-{
-    return sizeof(struct access_ring) + cap * sizeof(struct packed_record);
-}
-
 /* Buckets and their counts in one mapping. */
 static size_t table_bytes(uint32_t nbuckets)
 {
@@ -159,7 +114,7 @@ static void pending_init(void);
 
 int blocks_init(unsigned records_per_block)
 {
-    ring_capacity = records_per_block;
+    extras_init(records_per_block);
     pending_init();
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++) {
         struct bucket *b = table_new(INITIAL_BUCKETS);
@@ -304,70 +259,6 @@ static inline void shrink_if_sparse(struct shard *s)
     }
 }
 
-/* ---- the side map of extras: linear probing over a power-of-two table ----------------------------- */
-
-static uint32_t extra_find_locked(const struct shard *s, uintptr_t ptr)
-{
-    if (!s->extra_cap)
-        return UINT32_MAX;
-    uint32_t mask = s->extra_cap - 1;
-    for (uint32_t i = (uint32_t)addr_hash(ptr) & mask;; i = (i + 1) & mask) {
-        if (s->extra_slots[i].key_stack && extra_ptr(&s->extra_slots[i]) == ptr)
-            return i;
-        if (s->extra_slots[i].key_stack == 0)
-            return UINT32_MAX;
-    }
-}
-
-/* Takes the extra of ptr out of the map (backward-shift deletion); all zero if there is none. */
-static struct block_extra extra_take_locked(struct shard *s, uintptr_t ptr)
-{
-    uint32_t i = extra_find_locked(s, ptr);
-    if (i == UINT32_MAX)
-        return (struct block_extra){ NULL, 0 };
-    struct block_extra extra = { s->extra_slots[i].ring, extra_stack(&s->extra_slots[i]) };
-    uint32_t mask = s->extra_cap - 1, hole = i;
-    for (uint32_t j = (hole + 1) & mask; s->extra_slots[j].key_stack; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)addr_hash(extra_ptr(&s->extra_slots[j])) & mask;
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            s->extra_slots[hole] = s->extra_slots[j];
-            hole = j;
-        }
-    }
-    s->extra_slots[hole].key_stack = 0;
-    s->extra_count--;
-    return extra;
-}
-
-static void extra_slot_put(struct extra_slot *slots, uint32_t cap, const struct extra_slot *e)
-{
-    uint32_t i = (uint32_t)addr_hash(extra_ptr(e)) & (cap - 1);
-    while (slots[i].key_stack)
-        i = (i + 1) & (cap - 1);
-    slots[i] = *e;
-}
-
-/* Adds ptr -> extra; 0, or -1 without memory. */
-static int extra_put_locked(struct shard *s, uintptr_t ptr, const struct block_extra *extra)
-{
-    if ((s->extra_count + 1) * 4 > s->extra_cap * 3) {
-        uint32_t cap = s->extra_cap ? s->extra_cap * 2 : 64;
-        struct extra_slot *bigger = arena_map(cap * sizeof *bigger);
-        if (!bigger)
-            return -1;
-        for (uint32_t i = 0; i < s->extra_cap; i++)
-            if (s->extra_slots[i].key_stack)
-                extra_slot_put(bigger, cap, &s->extra_slots[i]);
-        arena_unmap(s->extra_slots, s->extra_cap * sizeof *s->extra_slots);
-        s->extra_slots = bigger;
-        s->extra_cap = cap;
-    }
-    struct extra_slot e = { key_of(ptr) | (uint64_t)extra->stack << 44, extra->ring };
-    extra_slot_put(s->extra_slots, s->extra_cap, &e);
-    s->extra_count++;
-    return 0;
-}
-
 static int pending_clear_locked(uintptr_t ptr);
 
 int blocks_insert(const struct block *b, const struct block_extra *extra, struct block *stale)
@@ -383,8 +274,8 @@ int blocks_insert(const struct block *b, const struct block_extra *extra, struct
     lw_lock(&s->lock);
     struct block *there = find_locked(s, key, h);
     if (__builtin_expect(there && block_has_extra(there), 0))
-        dropped = extra_take_locked(s, ptr);
-    if (extra && (extra->ring || extra->stack) && extra_put_locked(s, ptr, extra) == 0) {
+        dropped = extras_take_locked(&s->extras, ptr);
+    if (extra && (extra->ring || extra->stack) && extras_put_locked(&s->extras, ptr, extra) == 0) {
         rec.size_birth |= BLOCK_HAS_EXTRA;
         unkept = NULL;
     }
@@ -408,7 +299,7 @@ int blocks_insert(const struct block *b, const struct block_extra *extra, struct
         if (rc < 0) {
             *stale = homeless;
             if (block_has_extra(&homeless)) {
-                struct block_extra lost = extra_take_locked(s, block_ptr(&homeless));
+                struct block_extra lost = extras_take_locked(&s->extras, block_ptr(&homeless));
                 access_ring_free(lost.ring);
             }
             stale->size_birth &= ~BLOCK_HAS_EXTRA;
@@ -455,7 +346,7 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_ou
     }
     *out = *slot;
     if (block_has_extra(out)) {
-        extra = extra_take_locked(s, ptr);
+        extra = extras_take_locked(&s->extras, ptr);
         out->size_birth &= ~BLOCK_HAS_EXTRA;
     }
     erase_locked(s, slot, h);
@@ -488,7 +379,8 @@ struct pending {
 };
 
 static __thread struct pending *tls_pending __attribute__((tls_model("initial-exec")));
-static lw_lock_t pending_lock = LW_LOCK_INIT;       /* making, reusing and listing queues */
+static lw_lock_t pending_lock = LW_LOCK_INIT(LOCK_RANK_FREE_QUEUES);   /* making, reusing and listing queues */
+LOCK_REGISTER(LOCK_RANK_FREE_QUEUES, &pending_lock, 1, 0)
 static _Atomic(struct pending *) all_pending;
 static struct pending *free_pending;
 static pthread_key_t pending_key;
@@ -536,7 +428,7 @@ static void settle(struct pending *q, unsigned i, const struct pending_done *don
     if (at) {
         b = *at;
         if (block_has_extra(&b)) {
-            extra = extra_take_locked(s, ptr);
+            extra = extras_take_locked(&s->extras, ptr);
             b.size_birth &= ~BLOCK_HAS_EXTRA;
         }
         erase_locked(s, at, h);
@@ -616,90 +508,48 @@ void blocks_settle_all(const struct pending_done *done)
             settle(q, i, done);
 }
 
-/* ---- access rings -------------------------------------------------------------------------------- */
-
-/* A copy of ring with room for cap records, oldest first; NULL without memory. */
-static struct access_ring *ring_regrow(const struct access_ring *ring, unsigned cap)
-{
-    struct access_ring *bigger = arena_alloc(ring_size(cap));
-    if (!bigger)
-        return NULL;
-    bigger->cap = (uint16_t)cap;
-    if (ring) {
-        for (unsigned k = 0; k < ring->count; k++)
-            bigger->recs[k] = ring->recs[(ring->next + ring->cap - ring->count + k) % ring->cap];
-        bigger->count = ring->count;
-        bigger->next = (uint16_t)(ring->count % cap);
-    }
-    return bigger;
-}
-
-struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec)
-{
-    if (ring_capacity == 0)
-        return ring;
-    if (!ring || (ring->count == ring->cap && ring->cap < ring_capacity)) {
-        unsigned cap = ring ? ring->cap * 2u : 1u;
-        struct access_ring *bigger = ring_regrow(ring, cap < ring_capacity ? cap : ring_capacity);
-        if (!bigger)
-            return NULL;
-        access_ring_free(ring);
-        ring = bigger;
-    }
-    ring->recs[ring->next] = pack_record(rec);
-    ring->next = (uint16_t)((ring->next + 1) % ring->cap);
-    if (ring->count < ring->cap)
-        ring->count++;
-    return ring;
-}
-
-void access_ring_free(struct access_ring *ring)
-{
-    if (ring)
-        arena_free(ring, ring_size(ring->cap));
-}
-
 /* ---- what reports read --------------------------------------------------------------------------- */
 
-size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uint64_t now)
+int blocks_copy_shard(unsigned shard, struct shard_copy *c, uint64_t now)
 {
     struct shard *s = &shards[shard];
-    size_t n = 0;
+    size_t n = 0, nrec = 0;
+    unsigned ring_cap = extras_ring_capacity();
     lw_lock(&s->lock);
-    size_t total = s->count;
-    if (total <= cap) {
+    size_t total = s->count, records_room = (size_t)s->extras.count * ring_cap;
+    int fits = total <= c->blocks_cap && records_room <= c->records_cap;
+    if (fits) {
         for (size_t i = 0; i < (size_t)s->nbuckets * BUCKET_SLOTS; i++) {
             const struct block *b = &s->buckets[i / BUCKET_SLOTS].slot[i % BUCKET_SLOTS];
             if (!b->addr_site)
                 continue;
             uintptr_t ptr = block_ptr(b);
-            uint32_t stack = 0;
-            if (block_has_extra(b)) {
-                uint32_t at = extra_find_locked(s, ptr);
-                if (at != UINT32_MAX)
-                    stack = extra_stack(&s->extra_slots[at]);
+            struct block_view *v = &c->blocks[n++];
+            *v = (struct block_view){ .ptr = ptr, .size = block_size(b), .site = block_site(b),
+                                      .birth = block_birth_at(block_birth_bits(b), now), .first_record = nrec };
+            if (!block_has_extra(b))
+                continue;
+            int got = extras_read_locked(&s->extras, ptr, &v->stack, c->records + nrec, ring_cap);
+            if (got > 0) {
+                v->nrecords = (uint32_t)got;
+                nrec += (size_t)got;
             }
-            dst[n++] = (struct block_view){ .ptr = ptr, .size = block_size(b), .site = block_site(b),
-                                            .birth = block_birth_at(block_birth_bits(b), now), .stack = stack };
         }
     }
     lw_unlock(&s->lock);
-    return total;
+    c->nblocks = total;
+    c->nrecords = fits ? nrec : records_room;
+    return fits ? 0 : -1;
 }
 
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap)
 {
     struct shard *s = shard_of(ptr);
-    unsigned n = 0;
+    uint32_t stack;
     lw_lock(&s->lock);
-    uint32_t at = extra_find_locked(s, ptr);
-    const struct access_ring *r = at == UINT32_MAX ? NULL : s->extra_slots[at].ring;
-    if (r) {
-        for (unsigned k = 0; k < r->count && n < cap; k++)
-            dst[n++] = unpack_record(&r->recs[(r->next + r->cap - 1 - k) % r->cap]);
-    }
+    int n = extras_read_locked(&s->extras, ptr, &stack, dst, cap);
     lw_unlock(&s->lock);
-    return n;
+    return n > 0 ? (unsigned)n : 0;
 }
 
 uint64_t blocks_count(void)
@@ -708,25 +558,4 @@ uint64_t blocks_count(void)
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
         n += __atomic_load_n(&shards[i].count, __ATOMIC_RELAXED);
     return n;
-}
-
-void blocks_atfork_prepare(void)
-{
-    lw_lock(&pending_lock);
-    for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        lw_lock(&shards[i].lock);
-}
-
-void blocks_atfork_parent(void)
-{
-    for (unsigned i = BLOCKS_SHARDS; i-- > 0;)
-        lw_unlock(&shards[i].lock);
-    lw_unlock(&pending_lock);
-}
-
-void blocks_atfork_child(void)
-{
-    lw_lock_reinit(&pending_lock);
-    for (unsigned i = 0; i < BLOCKS_SHARDS; i++)
-        lw_lock_reinit(&shards[i].lock);
 }

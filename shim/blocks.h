@@ -1,5 +1,5 @@
 /* blocks.h — the live heap blocks: a map from address to a 16-byte record (size, site, birth), sharded
- * 256 ways by where an address is (blocks.c), each shard an open-addressing table under its own
+ * 256 ways by where an address is (blocks.c), each shard a bucketed cuckoo table under its own
  * lock, so threads freeing what they allocated rarely meet. The few blocks with more to keep (an own
  * creation stack, a ring of recent access records) have it in a small side map of their shard.
  * Blocks that do not fit a record (see block_fits) are kept by regions.h. Never calls malloc; never
@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "extras.h"
 
 #define BLOCKS_SHARDS 256
 #define BLOCK_ADDR_BITS 47               /* user-space addresses without 5-level paging */
@@ -55,25 +56,6 @@ static inline uint64_t block_birth_at(uint64_t bits, uint64_t now)
     return now - back;
 }
 
-enum access_kind { ACCESS_REALLOC = 1 };
-
-struct access_record {
-    uint64_t when_ms;                    /* ms since start */
-    uint64_t old_size, new_size;
-    uint32_t thread;
-    uint32_t site;                       /* the caller's site: its frames say where the access was */
-    uint32_t kind;
-};
-
-/* The records of one block, newest last, at most config.records. */
-struct access_ring;
-
-/* What a block may have besides its record. */
-struct block_extra {
-    struct access_ring *ring;            /* NULL: none */
-    uint32_t stack;                      /* own creation stack (stacks.h id), 0: none */
-};
-
 /* A block as a report sees it. */
 struct block_view {
     uintptr_t ptr;
@@ -81,6 +63,15 @@ struct block_view {
     uint64_t birth;                      /* ms since start */
     uint32_t site;
     uint32_t stack;
+    uint32_t first_record, nrecords;     /* its access records in shard_copy.records, newest first */
+};
+
+/* Where blocks_copy_shard puts one shard's blocks and their access records. */
+struct shard_copy {
+    struct block_view *blocks;
+    size_t blocks_cap, nblocks;
+    struct access_record *records;
+    size_t records_cap, nrecords;
 };
 
 int blocks_init(unsigned records_per_block);
@@ -112,22 +103,17 @@ int blocks_free_later(uintptr_t ptr, const struct pending_done *done);
 /* Removes the records of every queued free, in every thread's queue (before a report). */
 void blocks_settle_all(const struct pending_done *done);
 
-/* Appends a record to ring (making one when ring is NULL); returns the ring, which may have moved, or
- * NULL without memory (ring is then unchanged). The oldest record is dropped when the ring is full. */
-struct access_ring *access_ring_add(struct access_ring *ring, const struct access_record *rec);
-void access_ring_free(struct access_ring *ring);
 
-/* Copies shard i's blocks into dst (at most cap) under the shard lock, births as seen at `now` (ms since
- * start); returns how many there were, which may exceed cap (then call again with more room). */
-size_t blocks_copy_shard(unsigned shard, struct block_view *dst, size_t cap, uint64_t now);
+/* Copies shard i's blocks and the access records of each, in one hold of the shard lock, births as seen
+ * at `now` (ms since start): the records shown with a block are that block's, whatever happens to its
+ * address afterwards. Returns 0; or -1 when the room was too small, with nblocks and nrecords set to
+ * the room needed (then call again with more). */
+int blocks_copy_shard(unsigned shard, struct shard_copy *c, uint64_t now);
 
-/* Copies the access records of the block at ptr, newest first, into dst; returns how many. */
+/* Copies the access records of the block at ptr, newest first, into dst; returns how many (tests). */
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap);
 
 uint64_t blocks_count(void);             /* racy sum of the shards' counts */
 
-void blocks_atfork_prepare(void);
-void blocks_atfork_parent(void);
-void blocks_atfork_child(void);
 
 #endif

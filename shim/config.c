@@ -148,6 +148,22 @@ int config_parse_signal(const char *text, int *sig, char *name, unsigned name_si
     return 0;
 }
 
+int config_parse_http(const char *text)
+{
+    size_t len = strlen(text);
+    if (text[0] == '/') {
+        size_t percent_p = 0;
+        for (const char *p = text; (p = strstr(p, "%p")) != NULL; p += 2)
+            percent_p++;
+        return len + percent_p * 8 < 108 ? 0 : -1;   /* a pid has at most 10 digits: 8 more than "%p" */
+    }
+    const char *colon = strrchr(text, ':');
+    unsigned port;
+    if (!colon || colon == text || len >= 108 || config_parse_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    return 0;   /* the host part is checked when the address is made (http.c) */
+}
+
 static void bad_value(const char *var, const char *value, const char *why, const char *fallback)
 {
     lw_log(var, "=", value, why, fallback);
@@ -156,7 +172,7 @@ static void bad_value(const char *var, const char *value, const char *why, const
 static const char *const known_names[] = {
     "LEAKWATCH_OUT", "LEAKWATCH_SIGNAL", "LEAKWATCH_INTERVAL", "LEAKWATCH_MIN_AGE", "LEAKWATCH_TOP",
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
-    "LEAKWATCH_QUIET", "LEAKWATCH_JAVA_FRAMES",
+    "LEAKWATCH_QUIET", "LEAKWATCH_HTTP", "LEAKWATCH_JAVA_FRAMES",
     "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS",   /* read by jheap.c */
     "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
@@ -258,5 +274,13 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
     text = get("LEAKWATCH_QUIET");
     if (text && config_parse_bool(text, &c->quiet) < 0)
         bad_value("LEAKWATCH_QUIET", text, " is not 0 or 1;", " using the default 0");
+    text = get("LEAKWATCH_HTTP");
+    if (text && *text) {
+        if (config_parse_http(text) < 0)
+            bad_value("LEAKWATCH_HTTP", text, " is neither host:port (like 127.0.0.1:6061) nor an absolute",
+                      " socket path (like /tmp/app.%p.sock); the live endpoint stays off");
+        else
+            strcpy(c->http, text);
+    }
     warn_unknown(env);
 }

@@ -34,6 +34,7 @@ struct lw_config {
     unsigned sample;          /* one allocation in `sample` gets its own full stack; 0: none */
     int mmap_all;             /* track file-backed mappings too */
     int quiet;
+    char http[108];           /* LEAKWATCH_HTTP as given ("" off): host:port, or a socket path (%p: pid) */
 };
 
 /* Fills c from getenv-like `get` (NULL means unset), logging one line per bad value. Also warns
@@ -45,6 +46,9 @@ int config_parse_duration(const char *text, uint64_t *ms);   /* 10s 500ms 2m 1h 
 int config_parse_uint(const char *text, unsigned min, unsigned max, unsigned *value);
 int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size); /* "none" gives 0 */
 int config_parse_bool(const char *text, int *value);
+/* host:port (IPv4, [IPv6] or localhost; port 0-65535) or an absolute socket path short enough for
+ * sun_path once %p is replaced by a pid. */
+int config_parse_http(const char *text);
 /* 1 when sig may be the report signal: one whose default action nobody relies on (SIGUSR1, SIGUSR2,
  * SIGRTMIN..SIGRTMAX, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGWINCH, SIGURG). */
 int config_signal_usable(int sig);

@@ -10,7 +10,8 @@
 
 __thread struct count_table *counts_tls __attribute__((tls_model("initial-exec")));
 
-static lw_lock_t tables_lock = LW_LOCK_INIT;        /* making, freeing and listing tables */
+static lw_lock_t tables_lock = LW_LOCK_INIT(LOCK_RANK_COUNT_TABLES);   /* making, freeing and listing tables */
+LOCK_REGISTER(LOCK_RANK_COUNT_TABLES, &tables_lock, 1, 0)
 static _Atomic(struct count_table *) all_tables;
 static struct count_table *free_tables;
 static pthread_key_t exit_key;
@@ -124,6 +125,3 @@ unsigned counts_tables(void)
     return n;
 }
 
-void counts_atfork_prepare(void) { lw_lock(&tables_lock); }
-void counts_atfork_parent(void) { lw_unlock(&tables_lock); }
-void counts_atfork_child(void) { lw_lock_reinit(&tables_lock); }

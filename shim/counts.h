@@ -80,8 +80,5 @@ void counts_read_all(struct site_totals *out, uint32_t nsites); /* the same for 
 
 unsigned counts_tables(void);          /* tables made so far */
 
-void counts_atfork_prepare(void);
-void counts_atfork_parent(void);
-void counts_atfork_child(void);
 
 #endif

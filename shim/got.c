@@ -48,7 +48,8 @@ static struct {
     unsigned long long adds_seen;
     size_t page;
     char self_path[512];
-} got = { .lock = LW_LOCK_INIT };
+} got = { .lock = LW_LOCK_INIT(LOCK_RANK_GOT) };
+LOCK_REGISTER(LOCK_RANK_GOT, &got.lock, 1, 0)
 
 /* Our own hooks by name: a lookup through our own handle finds our definitions first, whatever the
  * global scope holds (a shim loaded with RTLD_LOCAL is not in it). */

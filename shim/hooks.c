@@ -35,6 +35,46 @@ static void *boot_or_enomem(size_t size, size_t align)
 
 #define PASS_THROUGH() (LW_UNLIKELY(lw_guard) || LW_UNLIKELY(!lw_is_on()))
 
+/* The shim at work inside a hook: from hook_enter to hook_leave the guard is set (allocations made by
+ * the shim, libunwind or the loader pass straight through), and hook_leave gives the host back the
+ * errno kept: the real call's (HOOK_REAL, right after it) or, with hook_enter_keeping_errno, the one
+ * the hook was entered with (free, whose real call sets none). Every hook that does bookkeeping goes
+ * through this pair and sets neither lw_guard nor errno itself. A hook enters only with the guard
+ * clear (it passes straight through otherwise), so leaving clears it: nothing to save on the hot
+ * path. Code inside the shim that sets the guard (start-up, the exit report) saves and restores it. */
+struct hook {
+    int *err;
+    int errno_kept;
+};
+
+static inline struct hook hook_enter(void)
+{
+    struct hook h = { lw_errno(), 0 };
+    lw_guard = 1;
+    return h;
+}
+
+static inline struct hook hook_enter_keeping_errno(void)
+{
+    struct hook h = hook_enter();
+    h.errno_kept = *h.err;
+    return h;
+}
+
+/* The real call, its errno kept for the host. */
+#define HOOK_REAL(h, call)                   \
+    ({                                       \
+        __typeof__(call) real_result_ = (call); \
+        (h).errno_kept = *(h).err;           \
+        real_result_;                        \
+    })
+
+static inline void hook_leave(const struct hook *h)
+{
+    *h->err = h->errno_kept;
+    lw_guard = 0;
+}
+
 LW_EXPORT void *malloc(size_t size)
 {
     if (PASS_THROUGH()) {
@@ -42,13 +82,11 @@ LW_EXPORT void *malloc(size_t size)
             return malloc(size);
         return lw.real.malloc ? lw.real.malloc(size) : boot_or_enomem(size, 16);
     }
-    lw_guard = 1;
-    void *p = lw.real.malloc(size);
-    int *err = lw_errno(), saved = *err;
+    struct hook h = hook_enter();
+    void *p = HOOK_REAL(h, lw.real.malloc(size));
     if (LW_LIKELY(p != NULL))
         track_alloc(p, size);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return p;
 }
 
@@ -56,21 +94,20 @@ LW_EXPORT void free(void *p)
 {
     if (!p || LW_UNLIKELY(boot_owns(p)))
         return;
-    int *err = lw_errno(), saved = *err;
     if (PASS_THROUGH()) {
+        int *err = lw_errno(), saved = *err;
         if (lw.real.free)
             lw.real.free(p);
         *err = saved;
         return;
     }
-    lw_guard = 1;
+    struct hook h = hook_enter_keeping_errno();
     /* The allocator's free reads the chunk header just below p: start loading it now, so that its
      * miss overlaps ours in the block map instead of following it. A prefetch never faults. */
     __builtin_prefetch((const char *)p - 16, 1, 3);
     track_free(p);
     lw.real.free(p);
-    lw_guard = 0;
-    *err = saved;
+    hook_leave(&h);
 }
 
 LW_EXPORT void *calloc(size_t count, size_t size)
@@ -86,13 +123,11 @@ LW_EXPORT void *calloc(size_t count, size_t size)
             return errno = ENOMEM, NULL;
         return boot_or_enomem(total, 16);   /* the boot buffer is static, hence zeroed */
     }
-    lw_guard = 1;
-    void *p = lw.real.calloc(count, size);
-    int *err = lw_errno(), saved = *err;
+    struct hook h = hook_enter();
+    void *p = HOOK_REAL(h, lw.real.calloc(count, size));
     if (p && !overflow)
         track_alloc(p, total);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return p;
 }
 
@@ -119,15 +154,13 @@ LW_EXPORT void *realloc(void *old, size_t size)
             return lw.real.realloc(old, size);
         return old ? (errno = ENOMEM, NULL) : boot_or_enomem(size, 16);
     }
-    lw_guard = 1;
+    struct hook h = hook_enter();
     struct realloc_ticket ticket = { 0 };
     if (old)
         track_realloc_begin(old, &ticket);
-    void *p = lw.real.realloc(old, size);
-    int *err = lw_errno(), saved = *err;
+    void *p = HOOK_REAL(h, lw.real.realloc(old, size));
     track_realloc_end(old, p, size, &ticket);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return p;
 }
 
@@ -139,34 +172,58 @@ LW_EXPORT void *reallocarray(void *old, size_t count, size_t size)
     return realloc(old, total);
 }
 
-/* The aligned family: same shape, different real call. */
-#define ALIGNED_HOOK(call_real, boot_align, tracked_size)                  \
-    if (PASS_THROUGH()) {                                                \
-        if (lw_guard || not_ready() != LW_ON)                            \
-            return lw.real.malloc ? call_real : boot_or_enomem(size, boot_align); \
-    }                                                                    \
-    lw_guard = 1;                                                        \
-    void *p = call_real;                                                 \
-    int *err = lw_errno(), saved = *err;                                 \
-    if (p)                                                               \
-        track_alloc(p, tracked_size);                                    \
-    *err = saved;                                                        \
-    lw_guard = 0;                                                        \
+/* The aligned family, one body: the real function it tests for is the one it calls. */
+enum aligned_kind { MEMALIGN, ALIGNED_ALLOC, VALLOC, PVALLOC };
+
+static inline __attribute__((always_inline)) void *call_aligned(enum aligned_kind kind, size_t align, size_t size)
+{
+    switch (kind) {
+    case MEMALIGN: return lw.real.memalign(align, size);
+    case ALIGNED_ALLOC: return lw.real.aligned_alloc(align, size);
+    case VALLOC: return lw.real.valloc(size);
+    case PVALLOC: return lw.real.pvalloc(size);
+    }
+    return NULL;
+}
+
+static inline int have_aligned(enum aligned_kind kind)
+{
+    switch (kind) {
+    case MEMALIGN: return lw.real.memalign != NULL;
+    case ALIGNED_ALLOC: return lw.real.aligned_alloc != NULL;
+    case VALLOC: return lw.real.valloc != NULL;
+    case PVALLOC: return lw.real.pvalloc != NULL;
+    }
+    return 0;
+}
+
+/* tracked: what the block really takes (pvalloc rounds up to whole pages). */
+static inline __attribute__((always_inline)) void *aligned_hook(enum aligned_kind kind, size_t align, size_t size,
+                                                                size_t tracked)
+{
+    if (PASS_THROUGH() && (lw_guard || not_ready() != LW_ON))
+        return have_aligned(kind) ? call_aligned(kind, align, size) : boot_or_enomem(size, align);
+    struct hook h = hook_enter();
+    void *p = HOOK_REAL(h, call_aligned(kind, align, size));
+    if (p)
+        track_alloc(p, tracked);
+    hook_leave(&h);
     return p;
+}
 
 LW_EXPORT void *memalign(size_t align, size_t size)
 {
-    ALIGNED_HOOK(lw.real.memalign(align, size), align, size)
+    return aligned_hook(MEMALIGN, align, size, size);
 }
 
 LW_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-    ALIGNED_HOOK(lw.real.aligned_alloc(align, size), align, size)
+    return aligned_hook(ALIGNED_ALLOC, align, size, size);
 }
 
 LW_EXPORT void *valloc(size_t size)
 {
-    ALIGNED_HOOK(lw.real.valloc(size), 4096, size)
+    return aligned_hook(VALLOC, 4096, size, size);
 }
 
 /* pvalloc really hands out whole pages (at least one): that is what is live. */
@@ -174,12 +231,11 @@ LW_EXPORT void *pvalloc(size_t size)
 {
     size_t page = lw.page_size ? lw.page_size : 4096;
     size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-    ALIGNED_HOOK(lw.real.pvalloc(size), 4096, rounded)
+    return aligned_hook(PVALLOC, 4096, size, rounded);
 }
 
 LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    int *err = lw_errno(), saved = *err;
     if (PASS_THROUGH() && (lw_guard || not_ready() != LW_ON)) {
         if (lw.real.posix_memalign)
             return lw.real.posix_memalign(out, align, size);
@@ -189,12 +245,12 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = p;
         return 0;
     }
-    lw_guard = 1;
+    /* errno: posix_memalign reports by its result and leaves errno alone; keep the host's */
+    struct hook h = hook_enter_keeping_errno();
     int rc = lw.real.posix_memalign(out, align, size);
     if (rc == 0)
         track_alloc(*out, size);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return rc;
 }
 
@@ -213,13 +269,11 @@ LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
         return errno = ENOMEM, MAP_FAILED;
     if (PASS_THROUGH())
         return lw.real.mmap(addr, len, prot, flags, fd, offset);
-    lw_guard = 1;
-    void *p = lw.real.mmap(addr, len, prot, flags, fd, offset);
-    int *err = lw_errno(), saved = *err;
+    struct hook h = hook_enter();
+    void *p = HOOK_REAL(h, lw.real.mmap(addr, len, prot, flags, fd, offset));
     if (p != MAP_FAILED)
         track_mmap(p, len, flags);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return p;
 }
 
@@ -233,10 +287,10 @@ LW_EXPORT int munmap(void *addr, size_t len)
     /* the kernel refuses these with EINVAL: nothing is unmapped, so nothing is untracked */
     if (PASS_THROUGH() || len == 0 || ((uintptr_t)addr & (lw.page_size - 1)))
         return lw.real.munmap(addr, len);
-    lw_guard = 1;
+    struct hook h = hook_enter();
     track_munmap(addr, len);
-    int rc = lw.real.munmap(addr, len);
-    lw_guard = 0;
+    int rc = HOOK_REAL(h, lw.real.munmap(addr, len));
+    hook_leave(&h);
     return rc;
 }
 
@@ -253,15 +307,13 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
         return errno = ENOMEM, MAP_FAILED;
     if (PASS_THROUGH())
         return lw.real.mremap(old, old_len, new_len, flags, new_addr);
-    lw_guard = 1;
+    struct hook h = hook_enter();
     /* Tracked after the call: another thread that maps the vacated range within that window would have its
      * new region taken for the moved one. Removing first would need the old regions put back on failure. */
-    void *p = lw.real.mremap(old, old_len, new_len, flags, new_addr);
-    int *err = lw_errno(), saved = *err;
+    void *p = HOOK_REAL(h, lw.real.mremap(old, old_len, new_len, flags, new_addr));
     if (p != MAP_FAILED)
         track_mremap(old, old_len, p, new_len);
-    *err = saved;
-    lw_guard = 0;
+    hook_leave(&h);
     return p;
 }
 
@@ -298,14 +350,11 @@ LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
             return errno = ENOSYS, -1;                                             \
         if (!lw_is_on() || lw_guard)                                               \
             return real args;                                                      \
-        int saved_guard = lw_guard;                                                \
-        lw_guard = 1;                                                              \
+        struct hook h = hook_enter();                                              \
         reporter_uid_changing();                                                   \
-        int rc = real args;                                                        \
-        int saved_errno = errno;                                                   \
+        int rc = HOOK_REAL(h, real args);                                          \
         reporter_uid_changed();                                                    \
-        lw_guard = saved_guard;                                                    \
-        errno = saved_errno;                                                       \
+        hook_leave(&h);                                                            \
         return rc;                                                                 \
     }
 
@@ -326,9 +375,10 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 
 LW_EXPORT int leakwatch_dump(void)
 {
-    int saved_guard = lw_guard;
-    lw_guard = 1;
-    int rc = reporter_write_now(REASON_API);
-    lw_guard = saved_guard;
+    if (lw_guard)
+        return -1;                  /* called from inside the shim's own work (a signal handler): not now */
+    struct hook h = hook_enter();
+    int rc = HOOK_REAL(h, reporter_write_now(REASON_API));
+    hook_leave(&h);
     return rc;
 }

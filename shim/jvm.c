@@ -484,21 +484,23 @@ uint32_t jvm_merged_sites(uint32_t idx)
     return n ? n : 1;
 }
 
-int jvm_write_site_frames(struct out *o, uint32_t idx, int json, jvm_native_writer write_native, const void *ctx)
+int jvm_write_site_frames(struct emitter *e, const char *key, uint32_t idx, jvm_native_writer write_native,
+                          const void *ctx)
 {
     const struct jvm_path *p = named(jvm.site_paths, idx);
     if (!p)
         return 0;
-    jvm_names_write(o, p, json, write_native, ctx);
+    jvm_names_write(e, key, p, write_native, ctx);
     return 1;
 }
 
-int jvm_write_stack_frames(struct out *o, uint32_t id, int json, jvm_native_writer write_native, const void *ctx)
+int jvm_write_stack_frames(struct emitter *e, const char *key, uint32_t id, jvm_native_writer write_native,
+                           const void *ctx)
 {
     const struct jvm_path *p = id ? named(jvm.stack_paths, id) : NULL;
     if (!p)
         return 0;
-    jvm_names_write(o, p, json, write_native, ctx);
+    jvm_names_write(e, key, p, write_native, ctx);
     return 1;
 }
 
@@ -513,10 +515,10 @@ uint32_t jvm_canonical_site(uint32_t idx) { return idx; }
 uint32_t jvm_canonical_stack(uint32_t id) { return id; }
 uint64_t jvm_site_id(uint32_t idx) { (void)idx; return 0; }
 uint32_t jvm_merged_sites(uint32_t idx) { (void)idx; return 1; }
-int jvm_write_site_frames(struct out *o, uint32_t idx, int json, jvm_native_writer w, const void *ctx)
-{ (void)o, (void)idx, (void)json, (void)w, (void)ctx; return 0; }
-int jvm_write_stack_frames(struct out *o, uint32_t id, int json, jvm_native_writer w, const void *ctx)
-{ (void)o, (void)id, (void)json, (void)w, (void)ctx; return 0; }
+int jvm_write_site_frames(struct emitter *e, const char *key, uint32_t idx, jvm_native_writer w, const void *ctx)
+{ (void)e, (void)key, (void)idx, (void)w, (void)ctx; return 0; }
+int jvm_write_stack_frames(struct emitter *e, const char *key, uint32_t id, jvm_native_writer w, const void *ctx)
+{ (void)e, (void)key, (void)id, (void)w, (void)ctx; return 0; }
 void jvm_atfork_child(void) {}
 
 #endif

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "jvm_names.h"
 #include "arena.h"
+#include "emitter.h"
 
 #if __has_include(<jvmti.h>)
 #include <jvmti.h>
@@ -221,78 +222,60 @@ static jint line_of(const struct jvm_method *jm, int32_t bci)
     return line;
 }
 
-static void text_java_frame(struct out *o, const struct jvm_method *jm, int32_t bci)
+/* text: "\tio.netty.buffer.PoolArena.allocate(PoolArena.java:147)\n", as a Java stack trace prints it;
+ * JSON: {"ip":"0x0","module":-1,"java":{...}}: a Java frame has no one address (an inlined method shares its
+ * caller's), and no "function", so that readers of older reports skip it rather than misname it. */
+static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int32_t bci)
 {
-    out_char(o, '\t');
-    out_str(o, jm->klass);
-    out_char(o, '.');
-    out_str(o, jm->name);
-    out_char(o, '(');
+    jint line = !jm->is_native && bci >= 0 ? line_of(jm, bci) : 0;
+    emit_object_begin(e, NULL);
+    emit_json_hex(e, "ip", 0);
+    emit_json_i64(e, "module", -1);
+    emit_object_begin(e, "java");
+    emit_text(e, "\t");
+    emit_str(e, "class", jm->klass);
+    emit_text(e, ".");
+    emit_str(e, "method", jm->name);
+    emit_text(e, "(");
     if (jm->is_native) {
-        out_str(o, "Native Method");
+        emit_text(e, "Native Method");
     } else {
-        jint line = bci >= 0 ? line_of(jm, bci) : 0;
-        out_str(o, jm->file ? jm->file : "unknown source");
+        emit_text_name(e, jm->file ? jm->file : "unknown source");
         if (line > 0) {
-            out_char(o, ':');
-            out_u64(o, (uint64_t)line);
+            emit_text(e, ":");
+            emit_text_u64(e, (uint64_t)line);
         } else {
-            out_str(o, ", line unknown");
+            emit_text(e, ", line unknown");
         }
     }
-    out_str(o, ")\n");
+    emit_text(e, ")\n");
+    if (jm->file)
+        emit_json_str(e, "file", jm->file);
+    if (line > 0)
+        emit_json_u64(e, "line", (uint64_t)line);
+    emit_json_i64(e, "bci", bci);
+    if (jm->is_native)
+        emit_json_bool(e, "native", 1);
+    emit_object_end(e);
+    emit_object_end(e);
 }
 
-/* {"ip":"0x0","module":-1,"java":{...}}: a Java frame has no one address (an inlined method shares its
- * caller's), and no "function", so that readers of older reports skip it rather than misname it. */
-static void json_java_frame(struct out *o, const struct jvm_method *jm, int32_t bci)
-{
-    out_str(o, "{\"ip\":\"0x0\",\"module\":-1,\"java\":{\"class\":");
-    out_json_str(o, jm->klass);
-    out_str(o, ",\"method\":");
-    out_json_str(o, jm->name);
-    if (jm->file) {
-        out_str(o, ",\"file\":");
-        out_json_str(o, jm->file);
-    }
-    jint line = !jm->is_native && bci >= 0 ? line_of(jm, bci) : 0;
-    if (line > 0) {
-        out_str(o, ",\"line\":");
-        out_u64(o, (uint64_t)line);
-    }
-    out_str(o, ",\"bci\":");
-    out_i64(o, bci);
-    out_str(o, jm->is_native ? ",\"native\":true}}" : "}}");
-}
-
-void jvm_names_write(struct out *o, const struct jvm_path *p, int json, jvm_native_writer write_native,
+void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *p, jvm_native_writer write_native,
                      const void *ctx)
 {
-    if (json)
-        out_char(o, '[');
-    unsigned k = 0;
-    for (unsigned i = 0; i < p->nnative; i++, k++) {
-        if (json && k)
-            out_char(o, ',');
-        write_native(o, ctx, p->native[i]);
-    }
-    for (unsigned i = 0; i < p->njava; i++, k++) {
-        if (json && k)
-            out_char(o, ',');
-        if (json)
-            json_java_frame(o, p->java[i].named, p->java[i].bci);
-        else
-            text_java_frame(o, p->java[i].named, p->java[i].bci);
-    }
-    if (json)
-        out_char(o, ']');
+    emit_array_begin(e, key);
+    for (unsigned i = 0; i < p->nnative; i++)
+        write_native(e, ctx, p->native[i]);
+    for (unsigned i = 0; i < p->njava; i++)
+        emit_java_frame(e, p->java[i].named, p->java[i].bci);
+    emit_array_end(e);
 }
 
 #else  /* built without the JDK's headers: no Java paths are ever kept */
 
 void jvm_names_init(void *jvmti_env, void *jni_env) { (void)jvmti_env; (void)jni_env; }
 uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p) { (void)mods; (void)p; return 0; }
-void jvm_names_write(struct out *o, const struct jvm_path *p, int json, jvm_native_writer write_native,
-                     const void *ctx) { (void)o; (void)p; (void)json; (void)write_native; (void)ctx; }
+void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *p, jvm_native_writer write_native,
+                     const void *ctx) { (void)e; (void)key; (void)p; (void)write_native; (void)ctx; }
 
 #endif

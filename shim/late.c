@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "late.h"
+#include "emitter.h"
 #include "got.h"
 #include "log.h"
 #include "reporter.h"
@@ -202,23 +203,33 @@ static void iso_time(struct out *o, uint64_t realtime_ms)
     out_char(o, 'Z');
 }
 
-void late_report_text(struct out *o)
+static void format_since(char *buf, size_t cap, uint64_t realtime_ms)
+{
+    struct out o;
+    out_init(&o, -1, buf, cap - 1);
+    iso_time(&o, realtime_ms);
+    buf[o.len] = '\0';
+}
+
+void late_emit_note(struct emitter *e)
 {
     if (!late.attached)
         return;
-    out_str(o, "\nTracking started ");
-    iso_time(o, late.since_realtime_ms);
-    out_str(o, ", when leakwatch attached to the running process: memory allocated before then is not"
-               " attributed to any site, and its frees are counted as untracked frees.");
+    char when[40];
+    format_since(when, sizeof when, late.since_realtime_ms);
+    emit_text(e, "\nTracking started ");
+    emit_text(e, when);
+    emit_text(e, ", when leakwatch attached to the running process: memory allocated before then is not"
+                 " attributed to any site, and its frees are counted as untracked frees.");
 }
 
-void late_report_json(struct out *o)
+void late_emit_header(struct emitter *e)
 {
-    out_str(o, late.attached ? ",\"attached\":true" : ",\"attached\":false");
+    emit_json_bool(e, "attached", late.attached);
     uint64_t since = late.attached ? late.since_realtime_ms : lw.start_realtime_ms;
     if (since) {
-        out_str(o, ",\"tracking_since\":\"");
-        iso_time(o, since);
-        out_char(o, '"');
+        char when[40];
+        format_since(when, sizeof when, since);
+        emit_json_str(e, "tracking_since", when);
     }
 }

@@ -18,8 +18,11 @@ void late_tick(void);
 
 /* Report header parts: the text line saying when tracking started and that older memory is not
  * attributed (attached processes only), and the JSON fields "attached" and "tracking_since". */
-void late_report_text(struct out *o);
-void late_report_json(struct out *o);
+struct emitter;
+/* A report's header: "attached" and "tracking_since" (JSON only). */
+void late_emit_header(struct emitter *e);
+/* The text note that memory before the attach is not attributed (text only; nothing unless attached). */
+void late_emit_note(struct emitter *e);
 
 /* The exported entry points (called by the tool through ptrace, or by Agent_OnAttach in a JVM): start
  * tracking from the attach file's settings, or undo it. Return a late_result. */

@@ -8,7 +8,8 @@ static struct {
     lw_lock_t lock;
     struct region *items;
     size_t count, cap;
-} regions;
+} regions = { .lock = LW_LOCK_INIT(LOCK_RANK_REGIONS) };
+LOCK_REGISTER(LOCK_RANK_REGIONS, &regions.lock, 1, 0)
 
 int regions_init(void)
 {
@@ -131,6 +132,3 @@ size_t regions_copy(struct region *dst, size_t cap)
     return n;
 }
 
-void regions_atfork_prepare(void) { lw_lock(&regions.lock); }
-void regions_atfork_parent(void) { lw_unlock(&regions.lock); }
-void regions_atfork_child(void) { lw_lock_reinit(&regions.lock); }

@@ -31,8 +31,5 @@ unsigned regions_remove_heap_block(uintptr_t start, region_removed_fn removed, v
 
 size_t regions_copy(struct region *dst, size_t cap);  /* returns the count, which may exceed cap */
 
-void regions_atfork_prepare(void);
-void regions_atfork_parent(void);
-void regions_atfork_child(void);
 
 #endif

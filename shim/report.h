@@ -1,13 +1,17 @@
-/* report.h — one leak report: a consistent-enough snapshot of blocks, regions and sites, grouped by
- * creation stack, written as text (Netty's ResourceLeakDetector shape) and as JSON (the contract in
- * docs/report-format.md). Holds each shard lock only while copying that shard. Reports must be
- * serialised by the caller; the guard must be set. Not async-signal-safe. */
+/* report.h — one leak report, in four steps: settle the queued frees, take one snapshot of everything
+ * it shows (snapshot.h: each shard copied in one hold of its lock), group it by creation stack
+ * (groups.h), and render it through one emitter (emitter.h) as text (Netty's ResourceLeakDetector
+ * shape) and as JSON (the contract in docs/report-format.md), both from the same copy.
+ * Layers: report -> groups -> snapshot -> blocks, regions, counts, sites, stacks, symbols; the emitter
+ * sits on out.h. Reports must be serialised by the caller (the report lock); the guard must be set.
+ * Not async-signal-safe. */
 #ifndef LW_REPORT_H
 #define LW_REPORT_H
 
 #include <stdint.h>
 
-enum report_reason { REASON_SIGNAL, REASON_EXIT, REASON_INTERVAL, REASON_API };
+/* REASON_HTTP: served by the live endpoint; it leaves the "since report #N" history alone. */
+enum report_reason { REASON_SIGNAL, REASON_EXIT, REASON_INTERVAL, REASON_API, REASON_HTTP };
 
 const char *report_reason_name(enum report_reason reason);
 
@@ -18,6 +22,13 @@ struct report_summary {
 /* Writes report number `seq` to the two descriptors; returns 0 or the errno of the first failed write. */
 int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
                  struct report_summary *summary);
+
+struct snapshot;
+struct grouping;
+
+/* Renders a grouped snapshot to the two descriptors; reads nothing live. 0 or an errno. */
+int report_render(const struct snapshot *s, const struct grouping *g, enum report_reason reason, unsigned seq,
+                  int txt_fd, int json_fd);
 
 /* Forget the previous report's groups (a forked child starts its own series). */
 void report_reset_history(void);

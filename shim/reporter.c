@@ -13,9 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "reporter.h"
-#include "arena.h"
-#include "blocks.h"
-#include "counts.h"
+#include "http.h"
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
@@ -23,11 +21,8 @@
 #include "late.h"
 #include "log.h"
 #include "out.h"
-#include "regions.h"
-#include "sites.h"
-#include "stacks.h"
+#include "growth.h"
 #include "state.h"
-#include "track.h"
 
 static struct {
     atomic_uint pending;            /* bit per enum report_reason */
@@ -37,7 +32,8 @@ static struct {
     int thread_running;
     uint64_t next_interval_ms, next_sample_ms;
     atomic_int exit_report_done;
-} rep;
+} rep = { .report_lock = LW_LOCK_INIT(LOCK_RANK_REPORT) };
+LOCK_REGISTER(LOCK_RANK_REPORT, &rep.report_lock, 1, 0)
 
 void reporter_request(enum report_reason reason)
 {
@@ -84,8 +80,37 @@ static int create_exclusive(int dirfd, const char *name)
 
 /* Removes <pid>.state files of processes that no longer exist (killed, or left with _exit), reading
  * the directory with getdents64 since opendir allocates. */
+/* The inode of our PID namespace ("pid:[4026531836]"), 0 if unknown. State files carry it: pids of
+ * other namespaces cannot be probed with kill(), so a process in a container would otherwise take the
+ * files of host processes (or of other containers) sharing its /tmp for files of dead ones. */
+static uint64_t pid_namespace(void)
+{
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    uint64_t ino = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (link[i] >= '0' && link[i] <= '9')
+            ino = ino * 10 + (uint64_t)(link[i] - '0');
+    return ino;
+}
+
+/* Whether the state file `name` says it was written in our PID namespace. */
+static int state_in_our_namespace(int dirfd, const char *name, uint64_t ours)
+{
+    char body[1025];
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, body, sizeof body - 1);
+    close(fd);
+    body[n > 0 ? n : 0] = '\0';
+    const char *line = strstr(body, "\npidns=");
+    return line && ours != 0 && strtoull(line + 7, NULL, 10) == ours;
+}
+
 static void remove_dead_states(int dirfd)
 {
+    uint64_t ours = pid_namespace();
     char buf[4096];
     for (;;) {
         long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
@@ -99,7 +124,7 @@ static void remove_dead_states(int dirfd)
             unsigned long pid = strtoul(d->name, &end, 10);
             if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)lw.pid)
                 continue;
-            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+            if (kill((pid_t)pid, 0) < 0 && errno == ESRCH && state_in_our_namespace(dirfd, d->name, ours))
                 unlinkat(dirfd, d->name, 0);
         }
     }
@@ -145,7 +170,10 @@ static void publish_state(unsigned last_seq)
     out_str(&o, strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : lw.config.out);
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
+    out_str(&o, "\npidns=");
+    out_u64(&o, pid_namespace());
     out_char(&o, '\n');
+    http_describe(&o);
     int fd = create_exclusive(dirfd, tmp);
     if (fd >= 0) {
         int ok = write(fd, body, o.len) == (ssize_t)o.len;
@@ -272,6 +300,24 @@ int reporter_write_now(enum report_reason reason)
     return rc;
 }
 
+int reporter_with_lock(int (*fn)(int fd), int fd)
+{
+    lw_lock(&rep.report_lock);
+    int rc = atomic_load(&rep.exit_report_done) ? -1 : fn(fd);
+    lw_unlock(&rep.report_lock);
+    return rc;
+}
+
+static int json_only(int fd)
+{
+    return report_write(REASON_HTTP, rep.seq, lw.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
+}
+
+int reporter_json_now(int fd)
+{
+    return reporter_with_lock(json_only, fd);
+}
+
 /* The state file lives in the directory of the effective uid: move it when the uid changes (nginx
  * workers, daemons dropping root), or it would be left behind where the process can no longer remove
  * it. Reports are serialised with this by the report lock. */
@@ -362,7 +408,7 @@ static void *reporter_main(void *arg)
         jheap_poll();
         now = lw_now_ms();
         if (now >= rep.next_sample_ms) {
-            sites_sample_growth();
+            growth_sample();
             rep.next_sample_ms = now + SAMPLE_PERIOD_MS;
         }
         if (now >= rep.next_interval_ms) {
@@ -398,7 +444,8 @@ int reporter_start(int publish)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_t thread;
-    int rc = pthread_create(&thread, &attr, reporter_main, NULL);
+    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks) */
+    int rc = lw.real.pthread_create ? lw.real.pthread_create(&thread, &attr, reporter_main, NULL) : ENOSYS;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
@@ -446,54 +493,15 @@ void reporter_arrange_exit_report(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Lock order: report, stacks, sites, regions, count tables, block shards (ascending), arena. */
-static void fork_prepare(void)
+void reporter_after_fork_in_child(void)
 {
-    lw_lock(&rep.report_lock);
-    stacks_atfork_prepare();
-    sites_atfork_prepare();
-    regions_atfork_prepare();
-    counts_atfork_prepare();
-    blocks_atfork_prepare();
-    arena_atfork_prepare();
-}
-
-static void fork_parent(void)
-{
-    arena_atfork_parent();
-    blocks_atfork_parent();
-    counts_atfork_parent();
-    regions_atfork_parent();
-    sites_atfork_parent();
-    stacks_atfork_parent();
-    lw_unlock(&rep.report_lock);
-}
-
-static void fork_child(void)
-{
-    arena_atfork_child();
-    blocks_atfork_child();
-    counts_atfork_child();
-    regions_atfork_child();
-    sites_atfork_child();
-    stacks_atfork_child();
-    jvm_atfork_child();
-    jheap_atfork_child();
-    lw_lock_reinit(&rep.report_lock);
     state_dir[0] = '\0';           /* the parent's file; this child has none until it writes a report */
-    lw.pid = (pid_t)syscall(SYS_getpid);
-    track_after_fork();
     rep.seq = 0;
     report_reset_history();
     atomic_store(&rep.pending, 0);
-    int saved_guard = lw_guard;
-    lw_guard = 1;
     if (lw_is_on())
         reporter_start(0);
-    lw_guard = saved_guard;
-}
-
-void reporter_install_fork_handlers(void)
-{
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    /* a child that serves says where in a state file of its own: its port is not its parent's */
+    if (http_atfork_child() && lw_is_on())
+        publish_state(rep.seq);
 }

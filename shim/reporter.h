@@ -1,8 +1,8 @@
 /* reporter.h — when and where reports are written: the reporter thread (started with every signal
  * blocked and its guard set), report requests from the signal handler (a flag and a futex wake, both
  * async-signal-safe), the periodic interval, leakwatch_dump(), the exit report, and the report
- * directory with its safety checks. Also fork: every shim lock is taken before fork and re-initialised
- * in the child, which gets its own reporter thread and its own pid in file names. */
+ * directory with its safety checks. A forked child (shim.c) starts its own series and thread.
+ * Locks: the report lock (rank "report" in lock.h), held while a report is written. */
 #ifndef LW_REPORTER_H
 #define LW_REPORTER_H
 
@@ -23,7 +23,15 @@ void reporter_request(enum report_reason reason);
 /* Writes a report now from the calling thread (the guard must be set); 0 or -1. */
 int reporter_write_now(enum report_reason reason);
 
-void reporter_install_fork_handlers(void);
+/* In a forked child (its locks already reset; guard set): a new series of reports under the child's
+ * pid, and its own reporter thread. */
+void reporter_after_fork_in_child(void);
+
+/* For the live endpoint (http.h), guard set: runs fn(fd) under the report lock, so it sees the same
+ * state a report would and never runs beside one; returns fn's result, or -1 once the exit report is
+ * done. reporter_json_now writes the JSON of a report (reason "http", no number of its own) to fd. */
+int reporter_with_lock(int (*fn)(int fd), int fd);
+int reporter_json_now(int fd);
 
 /* Removes this process's state file, so `leakwatch dump` no longer signals it (leakwatch detach). */
 void reporter_withdraw(void);

@@ -1,6 +1,8 @@
-/* shim.c — start-up of the shim: resolving the real functions from the next object in the lookup
- * chain (so a preloaded jemalloc or tcmalloc keeps working), reading the settings once, and starting
- * tracking, the report signal, the reporter thread and the fork handlers. */
+/* shim.c — the shim's process lifecycle: start-up (resolving the real functions from the next object
+ * in the lookup chain, so a preloaded jemalloc or tcmalloc keeps working; reading the settings once;
+ * starting tracking, the report signal and the reporter thread) and fork (every lock of the table in
+ * lock.h taken before, released in the parent, reset in the child, which gets its own reporter).
+ * Sits on top of every other module; the process-wide state it fills in lives in state.c. */
 #include <dlfcn.h>
 #include <link.h>
 #include <stdlib.h>
@@ -10,36 +12,18 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "state.h"
+#include "http.h"
 #include "got.h"
+#include "jheap.h"
+#include "jvm.h"
+#include "lock.h"
 #include "log.h"
-#include "out.h"
 #include "reporter.h"
 #include "signals.h"
 #include "track.h"
 #include "unwind.h"
 
-struct lw_state lw;
-__thread int lw_guard __attribute__((tls_model("initial-exec")));
-__thread int *lw_errno_at __attribute__((tls_model("initial-exec")));
-
 extern char **environ;
-
-void lw_disable(const char *why)
-{
-    int expected = LW_ON;
-    if (atomic_compare_exchange_strong(&lw.status, &expected, LW_OFF))
-        lw_log("tracking is off from now on: ", why, "; the program runs on unaffected", NULL, NULL);
-}
-
-const char *lw_proc_path(const char *entry, char *buf, unsigned cap)
-{
-    struct out o;
-    out_init(&o, -1, buf, cap - 1);
-    out_str(&o, access("/proc/thread-self", F_OK) == 0 ? "/proc/thread-self/" : "/proc/self/");
-    out_str(&o, entry);
-    buf[o.len] = '\0';
-    return buf;
-}
 
 /* Preloaded: the next definition after ours. Loaded late (with RTLD_LOCAL, outside the global scope): the
  * definition the program's own modules are bound to, which is what their GOT entries hold. */
@@ -162,7 +146,39 @@ void lw_start(void)
         unwind_main_thread_started();
     if (lw.config.signal)
         signals_install();
-    reporter_install_fork_handlers();
+    lw_install_fork_handlers();
+    http_start();                   /* first: the state file names its address */
     reporter_start(1);
     lw_guard = saved_guard;
+}
+
+/* ---- fork ---------------------------------------------------------------------------------------- */
+
+/* No thread can be inside the shim's state when the child is made, so the child's copy is whole. */
+static void fork_prepare(void)
+{
+    locks_take_all();
+}
+
+static void fork_parent(void)
+{
+    locks_release_all();
+}
+
+static void fork_child(void)
+{
+    locks_reset_all_in_child();
+    lw.pid = (pid_t)syscall(SYS_getpid);
+    track_after_fork();
+    jvm_atfork_child();
+    jheap_atfork_child();
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    reporter_after_fork_in_child();
+    lw_guard = saved_guard;
+}
+
+void lw_install_fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -19,7 +19,8 @@ static struct {
     lw_lock_t lock;                  /* serialises changes made by the program */
     atomic_int installed;
     int told;
-} sig;
+} sig = { .lock = LW_LOCK_INIT(LOCK_RANK_SIGNAL) };
+LOCK_REGISTER(LOCK_RANK_SIGNAL, &sig.lock, 1, 0)
 
 static int is_function(const struct sigaction *a)
 {

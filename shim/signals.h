@@ -3,7 +3,9 @@
  * getpid(), e.g. HotSpot suspending its threads with SIGUSR2) and those the kernel or its timers generate
  * go to the program's handler, or with none take the default action, exactly as if we were not there;
  * signals from other processes are report requests. The program is told once on stderr when it installs
- * a handler. The handler only sets a flag and wakes the reporter, or re-raises (async-signal-safe). */
+ * a handler. The handler only sets a flag and wakes the reporter, or re-raises (async-signal-safe).
+ * Locks: the signal lock (the first rank in lock.h) is held around the real sigaction call while the
+ * program changes its action; fork takes it too, so a child never inherits it held. */
 #ifndef LW_SIGNALS_H
 #define LW_SIGNALS_H
 

@@ -1,8 +1,7 @@
-/* sites.c — the site table and the growth sampler (see sites.h).
+/* sites.c — the site table (see sites.h).
  * The table is open addressing over site indexes; when it passes half full a table twice the size is
  * built and published, and the old one is kept (readers may still be probing it). */
 #include "sites.h"
-#include "counts.h"
 #include "arena.h"
 #include "lock.h"
 
@@ -10,25 +9,13 @@ _Atomic(struct site_table *) sites_table;
 struct site *sites_chunks[SITES_MAX / SITES_PER_CHUNK];
 struct site_layout sites_layout;
 
-/* The growth sampler's state of a site, kept apart from the sites (only the reporter thread reads it):
- * after each chunk's sites. */
-struct growth {
-    int64_t high_water;
-    uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
-};
-
-static struct growth *growth_of(uint32_t idx)
-{
-    char *chunk = (char *)sites_chunks[idx / SITES_PER_CHUNK];
-    return (struct growth *)(chunk + SITES_PER_CHUNK * sites_layout.stride) + idx % SITES_PER_CHUNK;
-}
-
 static size_t chunk_bytes(void)
 {
-    return SITES_PER_CHUNK * ((size_t)sites_layout.stride + sizeof(struct growth));
+    return SITES_PER_CHUNK * (size_t)sites_layout.stride;
 }
 
-static lw_lock_t insert_lock = LW_LOCK_INIT;
+static lw_lock_t insert_lock = LW_LOCK_INIT(LOCK_RANK_SITES);
+LOCK_REGISTER(LOCK_RANK_SITES, &insert_lock, 1, 0)
 atomic_int sites_capture_budget;
 static atomic_uint next_index = 1;    /* index 0 means "no site" */
 
@@ -127,52 +114,3 @@ uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, uns
     lw_unlock(&insert_lock);
     return s->idx;
 }
-
-/* A site "keeps growing" when its live bytes set a new high-water mark in three samples within
- * GROWING_WINDOW samples (10 minutes): a fast leak is caught in 1.5 s, a leak of one block a minute
- * in 3 minutes. It stops being watched after GROWING_WINDOW samples without a new high. A watched site
- * gets full stacks for up to CAPTURES_PER_PERIOD allocations a period, so a hot leaking site (or a
- * cache that is filling) costs a bounded number of unwinds, never accuracy. */
-#define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
-
-void sites_sample_growth(void)
-{
-    static uint32_t sample;          /* reporter thread only; starts at 1 so 0 means "never" */
-    sample++;
-    atomic_store_explicit(&sites_capture_budget, CAPTURES_PER_PERIOD_ALL, memory_order_relaxed);
-    uint32_t count = sites_count();
-    static struct site_totals *totals;
-    static size_t totals_mapped;
-    size_t need = count * sizeof *totals;
-    if (need > totals_mapped) {
-        arena_unmap(totals, totals_mapped);
-        totals_mapped = need * 2;
-        if (!(totals = arena_map(totals_mapped))) {
-            totals_mapped = 0;
-            return;
-        }
-    }
-    counts_read_all(totals, count);
-    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
-        struct site *s = site_get(i);
-        const struct site_totals *t = &totals[i];
-        int64_t live = (int64_t)(t->bytes_allocated - t->bytes_freed);
-        struct growth *g = growth_of(i);
-        if (live > g->high_water && live > 0) {
-            g->high_water = live;
-            g->high_at[2] = g->high_at[1];
-            g->high_at[1] = g->high_at[0];
-            g->high_at[0] = sample;
-            if (g->high_at[2] && sample - g->high_at[2] <= GROWING_WINDOW)
-                atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
-        } else if (g->high_at[0] && sample - g->high_at[0] > GROWING_WINDOW) {
-            atomic_store_explicit(&s->capture_all, 0, memory_order_relaxed);
-        }
-        if (atomic_load_explicit(&s->capture_all, memory_order_relaxed))
-            atomic_store_explicit(&s->capture_budget, CAPTURES_PER_PERIOD, memory_order_relaxed);
-    }
-}
-
-void sites_atfork_prepare(void) { lw_lock(&insert_lock); }
-void sites_atfork_parent(void) { lw_unlock(&insert_lock); }
-void sites_atfork_child(void) { lw_lock_reinit(&insert_lock); }

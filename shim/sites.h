@@ -1,7 +1,7 @@
 /* sites.h — allocation sites: the first few return addresses above an allocation function, and what
- * the growth sampler marks on them (their counts are in counts.h). Lookup is lock-free (the table only
- * grows; a reader on an old table just misses and takes the locked insert path); insertion takes one
- * spinlock. Not async-signal-safe. */
+ * the growth sampler (growth.h) marks on them (their counts are in counts.h). Lookup is lock-free (the
+ * table only grows; a reader on an old table just misses and takes the locked insert path); insertion
+ * takes the insert lock (rank "sites" in lock.h). Not async-signal-safe. */
 #ifndef LW_SITES_H
 #define LW_SITES_H
 
@@ -90,17 +90,12 @@ static inline uint32_t sites_find(uint64_t hash, unsigned kind, const uintptr_t 
  * Returns the overflow site of the kind when no site can be made. */
 uint32_t sites_insert(uint64_t hash, unsigned kind, const uintptr_t *frames, unsigned n, uint32_t rep_stack);
 
-/* Called every SAMPLE_PERIOD_MS by the reporter thread: marks sites whose live bytes keep reaching new
- * highs so that every allocation there gets its own full stack, and unmarks sites that stopped. */
-#define SAMPLE_PERIOD_MS 500
+/* Budgets of full stacks for sites the growth sampler (growth.h) marks as growing, refilled by it
+ * every sample period and spent by the hot path. */
 #define CAPTURES_PER_PERIOD 64     /* full stacks per growing site per period: enough to show its paths */
 #define CAPTURES_PER_PERIOD_ALL 1024  /* and for all growing sites together: ~2,000 unwinds a second */
 
 extern atomic_int sites_capture_budget LW_HIDDEN;   /* what is left of the period's overall budget */
-void sites_sample_growth(void);
 
-void sites_atfork_prepare(void);
-void sites_atfork_parent(void);
-void sites_atfork_child(void);
 
 #endif

@@ -26,7 +26,8 @@ static struct {
     atomic_uint next_id;
     atomic_uint_fast64_t bytes;
     atomic_uint_fast64_t dropped;
-} stacks = { .next_id = 1 };
+} stacks = { .lock = LW_LOCK_INIT(LOCK_RANK_STACKS), .next_id = 1 };
+LOCK_REGISTER(LOCK_RANK_STACKS, &stacks.lock, 1, 0)
 
 static uint32_t frames_hash(const uintptr_t *frames, unsigned n)
 {
@@ -176,6 +177,3 @@ uint64_t stacks_dropped(void)
     return atomic_load_explicit(&stacks.dropped, memory_order_relaxed);
 }
 
-void stacks_atfork_prepare(void) { lw_lock(&stacks.lock); }
-void stacks_atfork_parent(void) { lw_unlock(&stacks.lock); }
-void stacks_atfork_child(void) { lw_lock_reinit(&stacks.lock); }

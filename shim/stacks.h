@@ -21,8 +21,5 @@ uint32_t stacks_count(void);
 uint64_t stacks_bytes(void);                                   /* everything the stacks take */
 uint64_t stacks_dropped(void);                                 /* stacks not kept because of the cap */
 
-void stacks_atfork_prepare(void);
-void stacks_atfork_parent(void);
-void stacks_atfork_child(void);
 
 #endif

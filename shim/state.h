@@ -1,5 +1,6 @@
 /* state.h — the shim's process-wide state in one struct: settings, the real libc functions, the
  * on/off switch and the clock. Written during initialisation (and in a forked child), read everywhere.
+ * Defined in state.c, a leaf of the module graph.
  * The per-thread recursion guard lives here too: set while the shim works, so allocations made by
  * the shim itself, libunwind or the loader pass straight through. */
 #ifndef LW_STATE_H
@@ -92,8 +93,11 @@ int lw_init(void);
 int lw_init_late(const char *(*settings)(const char *name));
 
 /* Starts what needs a fully initialised C library: the report signal, the reporter thread and the
- * fork handlers. Called once, from the preload constructor. */
+ * fork handlers. Called once, from the preload constructor. lw_init and lw_start live in shim.c. */
 void lw_start(void);
+
+/* The fork handlers (shim.c): every lock of the table in lock.h around fork; the child's reporter. */
+void lw_install_fork_handlers(void);
 
 /* Turns tracking off for good, saying why once. Safe to call from any thread. */
 void lw_disable(const char *why);

@@ -1,7 +1,9 @@
 /* track.h — the core API the interposed functions call: one call per event, made with the guard set,
  * after the real allocation succeeded and before the real free/munmap/moving realloc. Cheap per-site
  * counting for every event; a full stack only for a new site, a sample, and every allocation at a
- * site whose live bytes keep growing. Never allocates from the heap, never takes a global lock. */
+ * site whose live bytes keep growing. Never allocates from the heap. The common event takes one shard
+ * lock (blocks.h); a new site takes the site table's insert lock and interning a new stack the stacks
+ * lock (ranks in lock.h). */
 #ifndef LW_TRACK_H
 #define LW_TRACK_H
 

@@ -1,6 +1,7 @@
 /* unwind.h — return addresses of the current thread, with the shim's own frames left out.
- * unwind_site_key is the cheap per-allocation walk (libunwind's unw_backtrace: cached DWARF, no
- * system calls, ~17 ns a frame); unwind_full adds a frame-pointer walk past code that has no unwind
+ * unwind_site_key is the cheap per-allocation walk (cfi.h: each return address's frame rule read once
+ * from the .eh_frame tables and cached lock-free; libunwind's unw_backtrace only where a rule is
+ * unusable); unwind_full adds a frame-pointer walk past code that has no unwind
  * information (JIT-compiled Java with -XX:+PreserveFramePointer), never reading outside the thread's
  * stack. Both may call mmap or dl_iterate_phdr: call them with no shim lock held and the guard set. */
 #ifndef LW_UNWIND_H

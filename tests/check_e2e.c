@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "check_suites.h"
+#include "testutil.h"
 
 #define NGINX_BIN "/usr/sbin/nginx"
 
@@ -56,83 +57,30 @@ static void kids_add(pid_t pid)
         kids[nkids++] = pid;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(n >= 0, "out of memory");
-    return s;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
 /* The last `max` bytes of a log file, for failure messages. */
 static char *tail_of(const char *path, size_t max)
 {
-    char *s = slurp(path);
+    char *s = tu_slurp(path);
     if (!s)
-        return strf("(%s unreadable)", path);
+        return tu_strf("(%s unreadable)", path);
     size_t len = strlen(s);
     if (len > max) {
-        char *t = strf("...%s", s + len - max);
+        char *t = tu_strf("...%s", s + len - max);
         free(s);
         return t;
     }
     return s;
 }
 
-static const char *build_dir(void)
-{
-    const char *b = getenv("LEAKWATCH_BUILD");
-    ck_assert_msg(b && b[0] == '/', "LEAKWATCH_BUILD (absolute path of build/) is not set: run through make check");
-    return b;
-}
-
 /* The source tree: build/ sits at its top. */
 static char *src_path(const char *rel)
 {
-    char *b = strf("%s", build_dir());
+    char *b = tu_strf("%s", tu_build_dir());
     size_t len = strlen(b);
     while (len > 1 && b[len - 1] == '/')
         b[--len] = '\0';
     *strrchr(b, '/') = '\0';
-    char *p = strf("%s/%s", b, rel);
+    char *p = tu_strf("%s/%s", b, rel);
     free(b);
     return p;
 }
@@ -140,10 +88,10 @@ static char *src_path(const char *rel)
 static int on_path(const char *cmd)
 {
     const char *path = getenv("PATH");
-    char *dirs = strf("%s", path ? path : "/usr/bin:/bin");
+    char *dirs = tu_strf("%s", path ? path : "/usr/bin:/bin");
     int found = 0;
     for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char *p = strf("%s/%s", d, cmd);
+        char *p = tu_strf("%s/%s", d, cmd);
         found = access(p, X_OK) == 0;
         free(p);
     }
@@ -158,83 +106,29 @@ static void need_cmd(const char *cmd, const char *pkg)
 
 static void need_built(const char *name)
 {
-    char *p = strf("%s/%s", build_dir(), name);
+    char *p = tu_strf("%s/%s", tu_build_dir(), name);
     ck_assert_msg(access(p, R_OK) == 0, "%s is missing: build it first (make all)", p);
     free(p);
 }
 
-/* Starts argv with the current environment plus `env` ("NAME=value", NULL-terminated, may be NULL), stdin from
- * /dev/null and stdout+stderr appended to out_path (NULL: inherited). */
+/* tu_spawn_logged, the child remembered so that a failed test's leftovers are killed. */
 static pid_t spawn(char *const argv[], char *const env[], const char *out_path)
 {
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* make check's own variable is no setting of the shim's; the shim would warn about it in every log. */
-        unsetenv("LEAKWATCH_BUILD");
-        for (int i = 0; env && env[i]; i++)
-            putenv(env[i]);
-        int in = open("/dev/null", O_RDONLY);
-        if (in >= 0)
-            dup2(in, 0);
-        if (out_path) {
-            int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-        }
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    pid_t pid = tu_spawn_logged(argv, env, out_path);
     kids_add(pid);
     return pid;
-}
-
-/* Waits for a child; returns its wait status, or -1 (after SIGKILL) when it overran timeout_s. */
-static int wait_child(pid_t pid, double timeout_s)
-{
-    double end = now_s() + timeout_s;
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0)
-            return -2;
-        if (now_s() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        sleep_ms(20);
-    }
-}
-
-static char *status_str(int st)
-{
-    if (st == -1)
-        return strf("timed out");
-    if (st == -2)
-        return strf("not a child");
-    if (WIFEXITED(st))
-        return strf("exit %d", WEXITSTATUS(st));
-    if (WIFSIGNALED(st))
-        return strf("signal %d", WTERMSIG(st));
-    return strf("status 0x%x", st);
 }
 
 /* Runs a command to completion with output into out_path; returns the wait status (-1: timed out). */
 static int run_cmd(char *const argv[], char *const env[], const char *out_path, double timeout_s)
 {
-    return wait_child(spawn(argv, env, out_path), timeout_s);
+    return tu_wait_pid(spawn(argv, env, out_path), timeout_s);
 }
 
 static int alive(pid_t pid)
 {
-    char *p = strf("/proc/%d/stat", (int)pid);
-    char *s = slurp(p);
+    char *p = tu_strf("/proc/%d/stat", (int)pid);
+    char *s = tu_slurp(p);
     free(p);
     if (!s)
         return 0;
@@ -247,8 +141,8 @@ static int alive(pid_t pid)
 
 static pid_t ppid_of(pid_t pid)
 {
-    char *p = strf("/proc/%d/stat", (int)pid);
-    char *s = slurp(p);
+    char *p = tu_strf("/proc/%d/stat", (int)pid);
+    char *s = tu_slurp(p);
     free(p);
     if (!s)
         return -1;
@@ -263,8 +157,8 @@ static pid_t ppid_of(pid_t pid)
 
 static uid_t uid_of(pid_t pid)
 {
-    char *p = strf("/proc/%d/status", (int)pid);
-    char *s = slurp(p);
+    char *p = tu_strf("/proc/%d/status", (int)pid);
+    char *s = tu_slurp(p);
     free(p);
     ck_assert_msg(s != NULL, "process %d is gone", (int)pid);
     char *u = strstr(s, "\nUid:");
@@ -301,8 +195,8 @@ static int children_of(pid_t parent, pid_t *out, int max)
 
 static int maps_have(pid_t pid, const char *needle)
 {
-    char *p = strf("/proc/%d/maps", (int)pid);
-    char *s = slurp(p);
+    char *p = tu_strf("/proc/%d/maps", (int)pid);
+    char *s = tu_slurp(p);
     free(p);
     int found = s && strstr(s, needle);
     free(s);
@@ -312,7 +206,7 @@ static int maps_have(pid_t pid, const char *needle)
 /* The JIT symbol map a JVM leaves behind once jcmd Compiler.perfmap (or leakwatch dump) made it. */
 static void remove_perf_map(pid_t pid)
 {
-    char *p = strf("/tmp/perf-%d.map", (int)pid);
+    char *p = tu_strf("/tmp/perf-%d.map", (int)pid);
     unlink(p);
     free(p);
 }
@@ -347,8 +241,8 @@ static int connect_port(int port)
 /* Waits until something accepts connections on the port, or the process dies, or timeout_s passes. */
 static int wait_port(int port, pid_t pid, double timeout_s)
 {
-    double end = now_s() + timeout_s;
-    while (now_s() < end) {
+    double end = tu_now() + timeout_s;
+    while (tu_now() < end) {
         int fd = connect_port(port);
         if (fd >= 0) {
             close(fd);
@@ -356,7 +250,7 @@ static int wait_port(int port, pid_t pid, double timeout_s)
         }
         if (pid > 0 && !alive(pid))
             return -1;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return -1;
 }
@@ -369,7 +263,7 @@ static int http_status(int port, const char *path)
         return -1;
     struct timeval tv = { 10, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char *req = strf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    char *req = tu_strf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
     ssize_t w = write(fd, req, strlen(req));
     free(req);
     char buf[64] = "";
@@ -387,11 +281,11 @@ static int http_status(int port, const char *path)
 /* wrk on loopback for a bounded time; the test fails when wrk cannot run or gets no responses. */
 static void load(int port, const char *path, int seconds, const char *log)
 {
-    char *url = strf("http://127.0.0.1:%d%s", port, path);
-    char *dur = strf("%ds", seconds);
+    char *url = tu_strf("http://127.0.0.1:%d%s", port, path);
+    char *dur = tu_strf("%ds", seconds);
     char *argv[] = { "wrk", "-t1", "-c4", "-d", dur, url, NULL };
     int st = run_cmd(argv, NULL, log, seconds + 30);
-    char *s = status_str(st);
+    char *s = tu_wait_str(st);
     char *out = tail_of(log, 800);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "wrk against %s: %s\n%s", url, s, out);
     ck_assert_msg(strstr(out, "requests in") != NULL, "wrk made no requests against %s:\n%s", url, out);
@@ -404,27 +298,13 @@ static void load(int port, const char *path, int seconds, const char *log)
 /* ------------------------------------------------------------------------------------------------------------
  * Files and reports. */
 
-static char *temp_dir(void)
-{
-    const char *t = getenv("TMPDIR");
-    char *tmpl = strf("%s/lw-e2e-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp %s: %s", tmpl, strerror(errno));
-    return tmpl;
-}
-
-static void rm_tree(const char *dir)
-{
-    char *argv[] = { "rm", "-rf", (char *)dir, NULL };
-    run_cmd(argv, NULL, NULL, 30);
-}
-
 static int wait_file(const char *path, double timeout_s)
 {
-    double end = now_s() + timeout_s;
+    double end = tu_now() + timeout_s;
     while (access(path, F_OK) != 0) {
-        if (now_s() > end)
+        if (tu_now() > end)
             return -1;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return 0;
 }
@@ -432,21 +312,16 @@ static int wait_file(const char *path, double timeout_s)
 /* Where the shim writes when LEAKWATCH_OUT is not set: the uid at the moment of writing. */
 static char *default_out(uid_t uid)
 {
-    return strf("/tmp/leakwatch-%u", (unsigned)uid);
-}
-
-static char *report_path(const char *dir, const char *prog, pid_t pid, int seq, const char *ext)
-{
-    return strf("%s/%s.%d.%d.%s", dir, prog, (int)pid, seq, ext);
+    return tu_strf("/tmp/leakwatch-%u", (unsigned)uid);
 }
 
 /* Waits for the report and loads its JSON (the .json is renamed into place last of the two, by contract). */
 static json_t *wait_report(const char *dir, const char *prog, pid_t pid, int seq, double timeout_s,
                            const char *log)
 {
-    char *path = report_path(dir, prog, pid, seq, "json");
+    char *path = tu_report_path(dir, prog, pid, seq, "json");
     if (wait_file(path, timeout_s) != 0) {
-        char *t = log ? tail_of(log, 1500) : strf("(no log)");
+        char *t = log ? tail_of(log, 1500) : tu_strf("(no log)");
         ck_abort_msg("no report %s within %.0f s (process %d %s); its output:\n%s", path, timeout_s, (int)pid,
                      alive(pid) ? "alive" : "gone", t);
     }
@@ -456,7 +331,7 @@ static json_t *wait_report(const char *dir, const char *prog, pid_t pid, int seq
     for (int i = 0; i < 2 && !j; i++) {
         j = json_load_file(path, 0, &err);
         if (!j)
-            sleep_ms(200);
+            tu_sleep_ms(200);
     }
     ck_assert_msg(j != NULL, "%s is not valid JSON: %s (line %d)", path, err.text, err.line);
     free(path);
@@ -466,7 +341,7 @@ static json_t *wait_report(const char *dir, const char *prog, pid_t pid, int seq
 static void remove_reports(const char *dir, const char *prog, pid_t pid)
 {
     for (int seq = 1; seq <= 8; seq++) {
-        char *j = report_path(dir, prog, pid, seq, "json"), *t = report_path(dir, prog, pid, seq, "txt");
+        char *j = tu_report_path(dir, prog, pid, seq, "json"), *t = tu_report_path(dir, prog, pid, seq, "txt");
         unlink(j);
         unlink(t);
         free(j);
@@ -495,9 +370,9 @@ static int frames_name(json_t *frames, const char *a, const char *b)
     json_t *f;
     json_array_foreach(frames, i, f) {
         json_t *j = json_object_get(f, "java");
-        char *fn = j ? strf("%s.%s(%s:%lld)", jstr(j, "class"), jstr(j, "method"), jstr(j, "file"),
+        char *fn = j ? tu_strf("%s.%s(%s:%lld)", jstr(j, "class"), jstr(j, "method"), jstr(j, "file"),
                             json_integer_value(json_object_get(j, "line")))
-                     : strf("%s", jstr(f, "function"));
+                     : tu_strf("%s", jstr(f, "function"));
         int hit = strstr(fn, a) && (!b || strstr(fn, b));
         free(fn);
         if (hit)
@@ -510,13 +385,13 @@ static char *frames_str(json_t *frames, int max)
 {
     size_t i;
     json_t *f;
-    char *s = strf("%s", "");
+    char *s = tu_strf("%s", "");
     json_array_foreach(frames, i, f) {
         if ((int)i >= max)
             break;
         json_t *j = json_object_get(f, "java");
-        char *fn = j ? strf("%s.%s", jstr(j, "class"), jstr(j, "method")) : strf("%s", jstr(f, "function"));
-        char *n = strf("%s\n\t%s %s", s, jstr(f, "ip"), fn[0] ? fn : "??");
+        char *fn = j ? tu_strf("%s.%s", jstr(j, "class"), jstr(j, "method")) : tu_strf("%s", jstr(f, "function"));
+        char *n = tu_strf("%s\n\t%s %s", s, jstr(f, "ip"), fn[0] ? fn : "??");
         free(fn);
         free(s);
         s = n;
@@ -574,7 +449,7 @@ static char *leaks_summary(json_t *report, int max_groups)
     size_t i, k;
     json_t *site, *leak;
     int n = 0;
-    char *s = strf("%s", "");
+    char *s = tu_strf("%s", "");
     json_array_foreach(json_object_get(report, "sites"), i, site) {
         if (strcmp(jstr(site, "kind"), "heap") != 0)
             continue;
@@ -582,7 +457,7 @@ static char *leaks_summary(json_t *report, int max_groups)
             if (n++ >= max_groups)
                 return s;
             char *fr = frames_str(json_object_get(leak, "created_at"), 14);
-            char *t = strf("%sLEAK group: %lld blocks, %lld bytes; created at:%s\n", s, jint(leak, "blocks"),
+            char *t = tu_strf("%sLEAK group: %lld blocks, %lld bytes; created at:%s\n", s, jint(leak, "blocks"),
                            jint(leak, "bytes"), fr);
             free(fr);
             free(s);
@@ -608,17 +483,17 @@ static char *java_classpath(const char *dir)
 {
     need_cmd("javac", "openjdk-17-jdk-headless");
     char *script = src_path("tests/e2e/build-java.sh");
-    char *out = strf("%s/classpath.txt", dir);
-    char *argv[] = { script, (char *)build_dir(), NULL };
+    char *out = tu_strf("%s/classpath.txt", dir);
+    char *argv[] = { script, (char *)tu_build_dir(), NULL };
     int st = run_cmd(argv, NULL, out, 120);
-    char *text = slurp(out);
+    char *text = tu_slurp(out);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed:\n%s", script, text ? text : "");
     /* The classpath is the last line; javac's messages, if any, come before it. */
     char *nl;
     while ((nl = strrchr(text, '\n')) && nl[1] == '\0')
         *nl = '\0';
     char *last = strrchr(text, '\n');
-    char *cp = strf("%s", last ? last + 1 : text);
+    char *cp = tu_strf("%s", last ? last + 1 : text);
     free(text);
     free(out);
     free(script);
@@ -641,7 +516,7 @@ static char **java_argv(const char *dir, const char *cp, int port, const char *m
     argv[n++] = "java";
     if (fp)
         argv[n++] = "-XX:+PreserveFramePointer";
-    argv[n++] = strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir);
+    argv[n++] = tu_strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir);
     if (unpooled)
         argv[n++] = "-Dio.netty.allocator.type=unpooled";
     else
@@ -651,7 +526,7 @@ static char **java_argv(const char *dir, const char *cp, int port, const char *m
     argv[n++] = "-cp";
     argv[n++] = (char *)cp;
     argv[n++] = "NettyGateway";
-    argv[n++] = strf("%d", port);
+    argv[n++] = tu_strf("%d", port);
     argv[n++] = (char *)mode;
     argv[n] = NULL;
     return argv;
@@ -660,7 +535,7 @@ static char **java_argv(const char *dir, const char *cp, int port, const char *m
 /* The gateway prints "useDirectBufferNoCleaner=true": without it direct memory is not malloc freed by release(). */
 static void check_no_cleaner(const char *log, int unpooled)
 {
-    char *text = slurp(log);
+    char *text = tu_slurp(log);
     const char *want = unpooled ? "allocator=io.netty.buffer.UnpooledByteBufAllocator"
                                 : "allocator=io.netty.buffer.PooledByteBufAllocator";
     ck_assert_msg(text && strstr(text, "useDirectBufferNoCleaner=true") && strstr(text, want),
@@ -673,7 +548,7 @@ static void check_no_cleaner(const char *log, int unpooled)
 static char *body_frame(void)
 {
     char *path = src_path("tests/java/NettyGateway.java");
-    char *text = slurp(path);
+    char *text = tu_slurp(path);
     ck_assert_msg(text != NULL, "cannot read %s", path);
     int line = 1;
     const char *at = strstr(text, "ByteBuf body = alloc.directBuffer(");
@@ -682,7 +557,7 @@ static char *body_frame(void)
         line += *p == '\n';
     free(text);
     free(path);
-    return strf("NettyGateway.buildOrderBody(NettyGateway.java:%d)", line);
+    return tu_strf("NettyGateway.buildOrderBody(NettyGateway.java:%d)", line);
 }
 
 /* Starts the gateway under the shim (LD_PRELOAD) with reports into a fresh directory. */
@@ -691,18 +566,18 @@ static void jvm_start(struct jvm *j, const char *mode, int min_age_s, int unpool
     need_cmd("java", "openjdk-17-jdk-headless");
     need_cmd("wrk", "wrk");
     need_built("libleakwatch.so");
-    j->dir = temp_dir();
-    j->out = strf("%s/reports", j->dir);
+    j->dir = tu_tempdir();
+    j->out = tu_strf("%s/reports", j->dir);
     mkdir(j->out, 0700);
-    j->log = strf("%s/java.log", j->dir);
+    j->log = tu_strf("%s/java.log", j->dir);
     j->port = free_port();
     char *cp = java_classpath(j->dir);
     char **argv = java_argv(j->dir, cp, j->port, mode, 1, unpooled);
     /* LEAKWATCH_SITE_DEPTH=20, as docs/gateways.md tells users who preload the shim by hand: at the default
      * depth every direct buffer is one site, and most leaked bodies would be shown under whichever stack that
      * site saw first. */
-    char *env[] = { strf("LD_PRELOAD=%s/libleakwatch.so", build_dir()), strf("LEAKWATCH_OUT=%s", j->out),
-                    strf("LEAKWATCH_MIN_AGE=%ds", min_age_s), "LEAKWATCH_SITE_DEPTH=20", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", j->out),
+                    tu_strf("LEAKWATCH_MIN_AGE=%ds", min_age_s), "LEAKWATCH_SITE_DEPTH=20", NULL };
     j->pid = spawn(argv, env, j->log);
     if (wait_port(j->port, j->pid, 60) != 0) {
         char *t = tail_of(j->log, 2000);
@@ -715,7 +590,7 @@ static void jvm_stop(struct jvm *j)
 {
     if (j->pid > 0 && alive(j->pid)) {
         kill(j->pid, SIGTERM);
-        if (wait_child(j->pid, 20) == -1)
+        if (tu_wait_pid(j->pid, 20) == -1)
             fprintf(stderr, "check_e2e: the JVM %d needed SIGKILL\n", (int)j->pid);
     }
     j->pid = 0;
@@ -724,12 +599,12 @@ static void jvm_stop(struct jvm *j)
 /* jcmd PID ARGS...: fails the test unless jcmd succeeds; output into dir/jcmd.log. */
 static void jcmd(struct jvm *j, const char *a1, const char *a2, const char *a3)
 {
-    char *pid = strf("%d", (int)j->pid);
-    char *log = strf("%s/jcmd.log", j->dir);
+    char *pid = tu_strf("%d", (int)j->pid);
+    char *log = tu_strf("%s/jcmd.log", j->dir);
     char *argv[] = { "jcmd", pid, (char *)a1, (char *)a2, (char *)a3, NULL };
     int st = run_cmd(argv, NULL, log, 60);
     char *t = tail_of(log, 1500);
-    char *s = status_str(st);
+    char *s = tu_wait_str(st);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "jcmd %s %s: %s\n%s", pid, a1, s, t);
     free(s);
     free(t);
@@ -741,10 +616,10 @@ static void jcmd(struct jvm *j, const char *a1, const char *a2, const char *a3)
 static long jfr_execution_samples(const char *dir, const char *jfr_file)
 {
     need_cmd("jfr", "openjdk-17-jdk-headless");
-    char *log = strf("%s/jfr-summary.txt", dir);
+    char *log = tu_strf("%s/jfr-summary.txt", dir);
     char *argv[] = { "jfr", "summary", (char *)jfr_file, NULL };
     int st = run_cmd(argv, NULL, log, 60);
-    char *text = slurp(log);
+    char *text = tu_slurp(log);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && text, "jfr summary %s failed:\n%s",
                   jfr_file, text ? text : "");
     long count = -1;
@@ -764,13 +639,13 @@ START_TEST(java_usr2_report_names_frames)
 {
     struct jvm j = { 0 };
     jvm_start(&j, "leak", 1, 1);
-    char *wrk_log = strf("%s/wrk.log", j.dir);
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
     load(j.port, "/orders", 8, wrk_log);
 
     /* no `jcmd PID Compiler.perfmap`: the shim names Java frames itself */
     ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
     json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
-    sleep_ms(500);
+    tu_sleep_ms(500);
     char *t = tail_of(j.log, 2000);
     ck_assert_msg(alive(j.pid), "the JVM died after kill -USR2:\n%s", t);
     ck_assert_str_eq(jstr(rep, "reason"), "signal");
@@ -781,8 +656,8 @@ START_TEST(java_usr2_report_names_frames)
     ck_assert_int_eq(http_status(j.port, "/orders/after-report"), 200);
 
     /* JFR's sampler suspends threads with HotSpot's SIGUSR2 (SR_handler): samples prove it still works. */
-    char *jfr_file = strf("%s/after-report.jfr", j.dir);
-    char *fname = strf("filename=%s", jfr_file);
+    char *jfr_file = tu_strf("%s/after-report.jfr", j.dir);
+    char *fname = tu_strf("filename=%s", jfr_file);
     jcmd(&j, "JFR.start", "name=lw", "settings=profile");
     load(j.port, "/orders", 3, wrk_log);
     jcmd(&j, "JFR.dump", "name=lw", fname);
@@ -805,8 +680,8 @@ START_TEST(java_usr2_report_names_frames)
                   "%s/java.%d.1.json", groups, j.out, (int)j.pid);
 
     /* Java frames as a Java stack trace shows them, inlined and interpreted ones included. */
-    char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
-    char *txt = slurp(txt_path);
+    char *txt_path = tu_report_path(j.out, "java", j.pid, 1, "txt");
+    char *txt = tu_slurp(txt_path);
     ck_assert_msg(txt && strstr(txt, "LEAK: ") && strstr(txt, "Created at"), "%s has no LEAK record", txt_path);
     const char *want[] = {
         "\tio.netty.buffer.UnpooledByteBufAllocator.newDirectBuffer(UnpooledByteBufAllocator.java:",
@@ -823,7 +698,7 @@ START_TEST(java_usr2_report_names_frames)
     remove_perf_map(j.pid);
     jvm_stop(&j);
     json_decref(rep);
-    rm_tree(j.dir);
+    tu_rmtree(j.dir);
     free(txt);
     free(txt_path);
     free(jfr_file);
@@ -839,12 +714,12 @@ START_TEST(java_report_leads_with_leak)
 {
     struct jvm j = { 0 };
     jvm_start(&j, "leak", 1, 1);
-    char *wrk_log = strf("%s/wrk.log", j.dir);
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
     load(j.port, "/orders", 6, wrk_log);
     ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
     json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
-    char *txt_path = report_path(j.out, "java", j.pid, 1, "txt");
-    char *txt = slurp(txt_path);
+    char *txt_path = tu_report_path(j.out, "java", j.pid, 1, "txt");
+    char *txt = tu_slurp(txt_path);
     const char *first = txt ? strstr(txt, "\nLEAK: ") : NULL;
     ck_assert_msg(first != NULL, "%s has no LEAK record", txt_path);
     const char *second = strstr(first + 1, "\nLEAK: ");
@@ -853,7 +728,7 @@ START_TEST(java_report_leads_with_leak)
                   "the first LEAK record of %s is not the leaked bodies:\n%.3000s", txt_path, record);
     jvm_stop(&j);
     json_decref(rep);
-    rm_tree(j.dir);
+    tu_rmtree(j.dir);
     free(record);
     free(txt);
     free(txt_path);
@@ -866,22 +741,22 @@ END_TEST
 START_TEST(java_usr2_without_shim_crashes)
 {
     need_cmd("java", "openjdk-17-jdk-headless");
-    char *dir = temp_dir();
-    char *log = strf("%s/java.log", dir);
+    char *dir = tu_tempdir();
+    char *log = tu_strf("%s/java.log", dir);
     int port = free_port();
     char *cp = java_classpath(dir);
     char **argv = java_argv(dir, cp, port, "ok", 0, 1);
     pid_t pid = spawn(argv, NULL, log);
     ck_assert_msg(wait_port(port, pid, 60) == 0, "the plain JVM did not start");
     ck_assert_int_eq(kill(pid, SIGUSR2), 0);
-    int st = wait_child(pid, 30);
-    char *s = status_str(st);
-    char *hs = strf("%s/hs_err_%d.log", dir, (int)pid);
-    char *crash = slurp(hs);
+    int st = tu_wait_pid(pid, 30);
+    char *s = tu_wait_str(st);
+    char *hs = tu_strf("%s/hs_err_%d.log", dir, (int)pid);
+    char *crash = tu_slurp(hs);
     ck_assert_msg(st >= 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0) && crash && strstr(crash, "SR_handler"),
                   "expected plain JVM 17 to crash in SR_handler on kill -USR2; it ended with %s, %s %s", s, hs,
                   crash ? "does not name SR_handler" : "is missing");
-    rm_tree(dir);
+    tu_rmtree(dir);
     free(crash);
     free(hs);
     free(s);
@@ -895,7 +770,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
     DIR *d = opendir(dir);
     if (!d)
         return NULL;
-    char *prefix = strf("%s.%d.", program, (int)pid), *best = NULL;
+    char *prefix = tu_strf("%s.%d.", program, (int)pid), *best = NULL;
     int best_seq = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t l = strlen(e->d_name);
@@ -905,7 +780,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
         if (seq > best_seq) {
             best_seq = seq;
             free(best);
-            best = strf("%s/%s", dir, e->d_name);
+            best = tu_strf("%s/%s", dir, e->d_name);
         }
     }
     closedir(d);
@@ -917,7 +792,7 @@ static char *newest_json(const char *dir, const char *program, pid_t pid)
 static void java_report_in_pprof(const char *dir, const char *lw, const char *json)
 {
     need_cmd("go", "golang-go");
-    char *pb = strf("%s/java.pb.gz", dir), *traces = strf("%s/java.traces", dir), *home = strf("HOME=%s", dir);
+    char *pb = tu_strf("%s/java.pb.gz", dir), *traces = tu_strf("%s/java.traces", dir), *home = tu_strf("HOME=%s", dir);
     char *rargv[] = { (char *)lw, "report", (char *)json, "--format", "pprof", NULL };
     int st = run_cmd(rargv, NULL, pb, 60);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch report %s --format pprof failed",
@@ -925,7 +800,7 @@ static void java_report_in_pprof(const char *dir, const char *lw, const char *js
     char *gargv[] = { "go", "tool", "pprof", "-traces", pb, NULL };
     char *env[] = { home, NULL };
     st = run_cmd(gargv, env, traces, 120);
-    char *t = slurp(traces);
+    char *t = tu_slurp(traces);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && t, "go tool pprof -traces %s failed:\n%.2000s",
                   pb, t ? t : "");
     /* A -traces frame line is the function name alone: Class.method for a Java frame. */
@@ -933,7 +808,7 @@ static void java_report_in_pprof(const char *dir, const char *lw, const char *js
     for (char *l = t; l && *l && found < 2; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
         char *e = strchr(l, '\n');
         size_t len = e ? (size_t)(e - l) : strlen(l);
-        char *line = strf("%.*s", (int)len, l);
+        char *line = tu_strf("%.*s", (int)len, l);
         if (strstr(line, "io.netty.buffer.UnpooledByteBufAllocator.newDirectBuffer") ||
             strstr(line, "NettyGateway.buildOrderBody"))
             found |= strstr(line, "newDirectBuffer") ? 1 : 2;
@@ -955,14 +830,14 @@ START_TEST(java_run_and_dump)
     need_cmd("wrk", "wrk");
     need_built("leakwatch");
     need_built("libleakwatch.so");
-    char *dir = temp_dir();
-    char *out = strf("%s/reports", dir);
+    char *dir = tu_tempdir();
+    char *out = tu_strf("%s/reports", dir);
     mkdir(out, 0700);
-    char *log = strf("%s/java.log", dir);
+    char *log = tu_strf("%s/java.log", dir);
     int port = free_port();
     char *cp = java_classpath(dir);
     char **jargv = java_argv(dir, cp, port, "leak", 0, 1);
-    char *lw = strf("%s/leakwatch", build_dir());
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
     char *argv[64] = { lw, "run", "--out", out, "--min-age", "1s", "--" };
     int n = 7;
     for (int i = 0; jargv[i] && n < 63; i++)
@@ -975,24 +850,24 @@ START_TEST(java_run_and_dump)
     /* The gateway prints its pid right after it starts listening: give the line a moment to arrive. */
     char *text = NULL;
     const char *p = NULL;
-    for (double end = now_s() + 10; !p && now_s() < end; sleep_ms(50)) {
+    for (double end = tu_now() + 10; !p && tu_now() < end; tu_sleep_ms(50)) {
         free(text);
-        text = slurp(log);
+        text = tu_slurp(log);
         p = text ? strstr(text, " pid=") : NULL;
     }
     ck_assert_msg(p != NULL, "the gateway did not print its pid:\n%.2500s", text ? text : "");
     pid_t jpid = (pid_t)atoi(p + 5);
     ck_assert_msg(maps_have(jpid, "libleakwatch.so"), "leakwatch run did not preload the shim into java %d",
                   (int)jpid);
-    char *wrk_log = strf("%s/wrk.log", dir);
+    char *wrk_log = tu_strf("%s/wrk.log", dir);
     load(port, "/orders", 6, wrk_log);
 
-    char *pids = strf("%d", (int)jpid);
-    char *dump_out = strf("%s/dump.txt", dir);
+    char *pids = tu_strf("%d", (int)jpid);
+    char *dump_out = tu_strf("%s/dump.txt", dir);
     char *dargv[] = { lw, "dump", pids, "--timeout", "60s", NULL };
     int st = run_cmd(dargv, NULL, dump_out, 90);
-    char *s = status_str(st);
-    char *dump = slurp(dump_out);
+    char *s = tu_wait_str(st);
+    char *dump = tu_slurp(dump_out);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump %d: %s\n%.2500s", (int)jpid, s,
                   dump ? dump : "");
     ck_assert_msg(dump && strstr(dump, "LEAK: ") &&
@@ -1009,8 +884,8 @@ START_TEST(java_run_and_dump)
 
     kill(jpid, SIGTERM);
     remove_perf_map(jpid);
-    ck_assert_msg(wait_child(runner, 30) >= 0, "leakwatch run did not end after its java ended");
-    rm_tree(dir);
+    ck_assert_msg(tu_wait_pid(runner, 30) >= 0, "leakwatch run did not end after its java ended");
+    tu_rmtree(dir);
     free(dump);
     free(s);
     free(dump_out);
@@ -1033,8 +908,8 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
     int port = free_port();
     char *cp = java_classpath(dir);
     char **jargv = java_argv(dir, cp, port, mode, 0, unpooled);
-    char *lw = strf("%s/leakwatch", build_dir());
-    char *script = strf("%s/post.lua", dir);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *script = tu_strf("%s/post.lua", dir);
     FILE *f = fopen(script, "w");
     ck_assert_msg(f != NULL, "cannot write %s", script);
     if (post == 2)   /* a form of four fields, for the disk-backed form decoder */
@@ -1046,23 +921,23 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
     fclose(f);
     /* the disk-backed form decoder serves a few hundred requests a second here: longer rounds give its leak
      * enough sampled growth to stand above the estimate's noise floor */
-    char *loadcmd = strf("wrk -t1 -c4 -d%ds %s%s http://127.0.0.1:%d/orders", post == 2 ? 5 : 2, post ? "-s " : "",
+    char *loadcmd = tu_strf("wrk -t1 -c4 -d%ds %s%s http://127.0.0.1:%d/orders", post == 2 ? 5 : 2, post ? "-s " : "",
                          post ? script : "", port);
-    char *portstr = strf("%d", port);
-    char *junit = strf("%s/gate.xml", dir);
+    char *portstr = tu_strf("%d", port);
+    char *junit = tu_strf("%s/gate.xml", dir);
     /* The suppressions shipped for HotSpot hide the JIT's own memory (its arena pool, the metadata of compiled
      * code), and must not hide the leak. */
-    char *supp = strf("%s/../docs/suppressions/hotspot.supp", build_dir());
+    char *supp = tu_strf("%s/../docs/suppressions/hotspot.supp", tu_build_dir());
     char *argv[64] = { lw, "gate", "--rounds", "6", "--warmup", "2", "--load", loadcmd, "--ready-port", portstr,
                        "--junit", junit, "--suppress", supp, "--" };
     int n = 15;
     for (int i = 0; jargv[i] && n < 63; i++)
         argv[n++] = jargv[i];
     argv[n] = NULL;
-    char *out = strf("%s/gate.txt", dir);
-    char *env[] = { strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
+    char *out = tu_strf("%s/gate.txt", dir);
+    char *env[] = { tu_strf("LEAKWATCH_OUT=%s/reports", dir), NULL };
     int st = run_cmd(argv, env, out, 450);
-    char *text = slurp(out);
+    char *text = tu_slurp(out);
     const char *at = text ? strstr(text, "started java as PID ") : NULL;
     if (at)
         remove_perf_map((pid_t)atoi(at + strlen("started java as PID ")));
@@ -1080,16 +955,16 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
 /* The gate must end with `want` (1: a leak) and, when it fails, name the leaking Java path in its verdict. */
 static void check_java_gate(const char *mode, int unpooled, int post, int want, const char *leak_frame)
 {
-    char *dir = temp_dir();
+    char *dir = tu_tempdir();
     int st = java_gate(dir, mode, unpooled, post);
-    char *out = strf("%s/gate.txt", dir);
+    char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 3000);
-    char *s = status_str(st);
+    char *s = tu_wait_str(st);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == want,
                   "leakwatch gate over the Java gateway (%s, %s allocator): %s, expected exit %d:\n%s", mode,
                   unpooled ? "unpooled" : "pooled", s, want, t);
-    char *junit_path = strf("%s/gate.xml", dir);
-    char *junit = slurp(junit_path);
+    char *junit_path = tu_strf("%s/gate.xml", dir);
+    char *junit = tu_slurp(junit_path);
     if (want == 1) {
         ck_assert_msg(junit && strstr(junit, "<failure"), "%s records no failing site", junit_path);
         ck_assert_msg(junit && strstr(junit, leak_frame), "the failing site of %s does not name %s:\n%s", mode,
@@ -1097,7 +972,7 @@ static void check_java_gate(const char *mode, int unpooled, int post, int want, 
     }
     free(junit);
     free(junit_path);
-    rm_tree(dir);
+    tu_rmtree(dir);
     free(s);
     free(t);
     free(out);
@@ -1147,24 +1022,24 @@ END_TEST
  * the stack down to the gateway's own frame and the chain of references that holds the objects. */
 static void check_java_heap_gate(const char *mode, int post, const char *frame, const char *held_by)
 {
-    char *dir = temp_dir();
+    char *dir = tu_tempdir();
     int st = java_gate(dir, mode, 0, post);
-    char *out = strf("%s/gate.txt", dir);
+    char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 2500);   /* Check's messages are capped at 4 KiB */
-    char *text = slurp(out);
-    char *s = status_str(st);
+    char *text = tu_slurp(out);
+    char *s = tu_wait_str(st);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
                   "leakwatch gate over the Java gateway (%s): %s, expected exit 1 (a Java-heap leak):\n%s", mode, s, t);
     ck_assert_msg(text && strstr(text, "(java-heap, estimated by sampling)"),
                   "the gate over %s fails no java-heap site:\n%s", mode, t);
     ck_assert_msg(strstr(text, held_by), "the gate's verdict over %s does not show \"%s\":\n%s", mode, held_by, t);
-    char *junit_path = strf("%s/gate.xml", dir);
-    char *junit = slurp(junit_path);
+    char *junit_path = tu_strf("%s/gate.xml", dir);
+    char *junit = tu_slurp(junit_path);
     ck_assert_msg(junit && strstr(junit, frame), "the failing java-heap site of %s does not name %s in %s:\n%s", mode,
                   frame, junit_path, t);
     free(junit);
     free(junit_path);
-    rm_tree(dir);
+    tu_rmtree(dir);
     free(s);
     free(text);
     free(t);
@@ -1213,11 +1088,11 @@ static pid_t ngx_launch(struct ngx *g, char *const env[], int orphan)
         pid_t pid = spawn(argv, env, g->log);
         _exit(wait_port(g->front, pid, 30) == 0 ? 0 : 1);
     }
-    int st = wait_child(helper, 40);
+    int st = tu_wait_pid(helper, 40);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "nginx did not start:\n%s",
                   tail_of(g->log, 2000));
-    char *pidfile = strf("%s/logs/nginx.pid", g->dir);
-    char *s = slurp(pidfile);
+    char *pidfile = tu_strf("%s/logs/nginx.pid", g->dir);
+    char *s = tu_slurp(pidfile);
     ck_assert_msg(s != NULL, "no %s", pidfile);
     pid_t pid = (pid_t)atoi(s);
     kids_add(pid);
@@ -1233,33 +1108,33 @@ static void ngx_start(struct ngx *g, const char *signal_name, int orphan, const 
     need_built("libleakwatch.so");
     ck_assert_msg(access(NGINX_BIN, X_OK) == 0, "%s is not installed (Debian package nginx-light or nginx)",
                   NGINX_BIN);
-    g->dir = temp_dir();
-    g->log = strf("%s/stderr.log", g->dir);
+    g->dir = tu_tempdir();
+    g->log = tu_strf("%s/stderr.log", g->dir);
     g->front = free_port();
     do
         g->back = free_port();
     while (g->back == g->front);
     char *script = src_path("tests/e2e/nginx-prefix.sh");
-    char *fs = strf("%d", g->front), *bs = strf("%d", g->back);
+    char *fs = tu_strf("%d", g->front), *bs = tu_strf("%d", g->back);
     char *argv[16] = { script, g->dir, fs, bs };
     int n = 4;
     for (int i = 0; env_names && env_names[i] && n < 15; i++)
         argv[n++] = (char *)env_names[i];
     argv[n] = NULL;
-    char *plog = strf("%s/prefix.log", g->dir);
+    char *plog = tu_strf("%s/prefix.log", g->dir);
     int st = run_cmd(argv, NULL, plog, 30);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed:\n%s", script, tail_of(plog, 800));
 
     /* Blocks a second old count as leaks, so that reports after a short load show creation stacks. */
-    char *env[] = { strf("LD_PRELOAD=%s/libleakwatch.so", build_dir()), "LEAKWATCH_MIN_AGE=1s",
-                    signal_name ? strf("LEAKWATCH_SIGNAL=%s", signal_name) : NULL, NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), "LEAKWATCH_MIN_AGE=1s",
+                    signal_name ? tu_strf("LEAKWATCH_SIGNAL=%s", signal_name) : NULL, NULL };
     g->master = ngx_launch(g, env, orphan);
     ck_assert_msg(wait_port(g->front, g->master, 30) == 0, "nginx under the shim did not listen on %d:\n%s",
                   g->front, tail_of(g->log, 2000));
-    double end = now_s() + 15;
+    double end = tu_now() + 15;
     int nw;
-    while ((nw = children_of(g->master, g->workers, 2)) < 2 && now_s() < end)
-        sleep_ms(50);
+    while ((nw = children_of(g->master, g->workers, 2)) < 2 && tu_now() < end)
+        tu_sleep_ms(50);
     ck_assert_msg(nw == 2, "nginx master %d has %d workers, expected 2:\n%s", (int)g->master, nw,
                   tail_of(g->log, 2000));
     for (int i = 0; i < 2; i++) {
@@ -1268,9 +1143,9 @@ static void ngx_start(struct ngx *g, const char *signal_name, int orphan, const 
                       (int)g->workers[i]);
     }
     /* A worker switches user after it is forked: wait until it has. */
-    end = now_s() + 10;
-    while ((g->wuid = uid_of(g->workers[0])) == 0 && geteuid() == 0 && now_s() < end)
-        sleep_ms(50);
+    end = tu_now() + 10;
+    while ((g->wuid = uid_of(g->workers[0])) == 0 && geteuid() == 0 && tu_now() < end)
+        tu_sleep_ms(50);
     free(plog);
     free(fs);
     free(bs);
@@ -1284,11 +1159,11 @@ static void ngx_stop(struct ngx *g, pid_t extra_master)
     for (int i = 0; i < 2; i++)
         if (masters[i] > 0)
             kill(masters[i], SIGTERM);
-    double end = now_s() + 15;
+    double end = tu_now() + 15;
     for (int i = 0; i < 2; i++) {
-        while (masters[i] > 0 && alive(masters[i]) && now_s() < end) {
+        while (masters[i] > 0 && alive(masters[i]) && tu_now() < end) {
             waitpid(masters[i], NULL, WNOHANG);
-            sleep_ms(50);
+            tu_sleep_ms(50);
         }
     }
     char *mdir = default_out(geteuid()), *wdir = default_out(g->wuid);
@@ -1324,12 +1199,12 @@ static char *sites_summary(json_t *report, int max)
 {
     size_t i;
     json_t *site;
-    char *s = strf("%s", "");
+    char *s = tu_strf("%s", "");
     json_array_foreach(json_object_get(report, "sites"), i, site) {
         if ((int)i >= max)
             break;
         char *fr = frames_str(json_object_get(site, "frames"), 6);
-        char *t = strf("%ssite %s %s: %lld live bytes%s\n", s, jstr(site, "id"), jstr(site, "kind"),
+        char *t = tu_strf("%ssite %s %s: %lld live bytes%s\n", s, jstr(site, "id"), jstr(site, "kind"),
                        jint(site, "live_bytes"), fr);
         free(fr);
         free(s);
@@ -1345,7 +1220,7 @@ START_TEST(nginx_reports_per_process)
 {
     struct ngx g = { 0 };
     ngx_start(&g, NULL, 0, NULL);
-    char *wrk_log = strf("%s/wrk.log", g.dir);
+    char *wrk_log = tu_strf("%s/wrk.log", g.dir);
     load(g.front, "/", 3, wrk_log);
     ck_assert_int_eq(http_status(g.front, "/"), 200);
 
@@ -1355,9 +1230,9 @@ START_TEST(nginx_reports_per_process)
     ck_assert_int_eq(jint(w0, "pid"), g.workers[0]);
     ck_assert_int_eq(jint(w0, "ppid"), g.master);
     ck_assert_str_eq(jstr(w0, "reason"), "signal");
-    sleep_ms(500);
-    char *other = report_path(wdir, "nginx", g.workers[1], 1, "json");
-    char *mrep = report_path(mdir, "nginx", g.master, 1, "json");
+    tu_sleep_ms(500);
+    char *other = tu_report_path(wdir, "nginx", g.workers[1], 1, "json");
+    char *mrep = tu_report_path(mdir, "nginx", g.master, 1, "json");
     ck_assert_msg(access(other, F_OK) != 0, "the signal to worker %d also made %s", (int)g.workers[0], other);
     ck_assert_msg(access(mrep, F_OK) != 0, "the signal to worker %d also made %s", (int)g.workers[0], mrep);
 
@@ -1385,7 +1260,7 @@ START_TEST(nginx_reports_per_process)
     json_decref(w0);
     json_decref(w1);
     json_decref(m);
-    rm_tree(g.dir);
+    tu_rmtree(g.dir);
     free(other);
     free(mrep);
     free(mdir);
@@ -1401,24 +1276,24 @@ START_TEST(nginx_dump_worker)
     need_built("leakwatch");
     struct ngx g = { 0 };
     ngx_start(&g, NULL, 0, NULL);
-    char *wrk_log = strf("%s/wrk.log", g.dir);
+    char *wrk_log = tu_strf("%s/wrk.log", g.dir);
     load(g.front, "/", 2, wrk_log);
-    char *lw = strf("%s/leakwatch", build_dir());
-    char *pidstr = strf("%d", (int)g.workers[1]);
-    char *out = strf("%s/dump.txt", g.dir);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *pidstr = tu_strf("%d", (int)g.workers[1]);
+    char *out = tu_strf("%s/dump.txt", g.dir);
     char *argv[] = { lw, "dump", pidstr, "--timeout", "20s", NULL };
     int st = run_cmd(argv, NULL, out, 40);
-    char *s = status_str(st);
-    char *text = slurp(out);
+    char *s = tu_wait_str(st);
+    char *text = tu_slurp(out);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump %s (nginx worker): %s\n%.2500s",
                   pidstr, s, text ? text : "");
     ck_assert_msg(text && strstr(text, "ngx_"), "leakwatch dump %s printed no nginx frame:\n%.2500s", pidstr,
                   text ? text : "");
     char *wdir = default_out(g.wuid);
-    char *rep = report_path(wdir, "nginx", g.workers[1], 1, "json");
+    char *rep = tu_report_path(wdir, "nginx", g.workers[1], 1, "json");
     ck_assert_msg(access(rep, F_OK) == 0, "leakwatch dump printed a report but %s is missing", rep);
     ngx_stop(&g, 0);
-    rm_tree(g.dir);
+    tu_rmtree(g.dir);
     free(rep);
     free(wdir);
     free(text);
@@ -1436,7 +1311,7 @@ START_TEST(nginx_usr2_is_a_report_not_an_upgrade)
 {
     struct ngx g = { 0 };
     ngx_start(&g, NULL, 1, NULL);
-    char *text = slurp(g.log);
+    char *text = tu_slurp(g.log);
     int notice = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         if (strncmp(line, "leakwatch: ", 11) == 0 && strstr(line, "SIGUSR2") && !strstr(line, "report #"))
@@ -1449,9 +1324,9 @@ START_TEST(nginx_usr2_is_a_report_not_an_upgrade)
     char *mdir = default_out(geteuid());
     json_t *m = wait_report(mdir, "nginx", g.master, 1, 30, g.log);
     ck_assert_str_eq(jstr(m, "reason"), "signal");
-    sleep_ms(1000);
-    text = slurp(g.log);
-    char *oldbin = strf("%s/logs/nginx.pid.oldbin", g.dir);
+    tu_sleep_ms(1000);
+    text = tu_slurp(g.log);
+    char *oldbin = tu_strf("%s/logs/nginx.pid.oldbin", g.dir);
     ck_assert_msg(!strstr(text, "(SIGUSR2) received") && !strstr(text, "changing binary") &&
                       access(oldbin, F_OK) != 0,
                   "nginx saw the SIGUSR2 that the shim owns:\n%.2500s", text);
@@ -1459,7 +1334,7 @@ START_TEST(nginx_usr2_is_a_report_not_an_upgrade)
     ck_assert_int_eq(http_status(g.front, "/"), 200);
     ngx_stop(&g, 0);
     json_decref(m);
-    rm_tree(g.dir);
+    tu_rmtree(g.dir);
     free(oldbin);
     free(text);
     free(mdir);
@@ -1474,34 +1349,34 @@ START_TEST(nginx_other_signal_keeps_binary_upgrade)
     struct ngx g = { 0 };
     ngx_start(&g, "SIGRTMIN+3", 1, pass_on);
     ck_assert_int_eq(kill(g.master, SIGUSR2), 0);
-    char *oldbin = strf("%s/logs/nginx.pid.oldbin", g.dir);
-    char *pidfile = strf("%s/logs/nginx.pid", g.dir);
+    char *oldbin = tu_strf("%s/logs/nginx.pid.oldbin", g.dir);
+    char *pidfile = tu_strf("%s/logs/nginx.pid", g.dir);
     pid_t newmaster = 0;
-    double end = now_s() + 20;
-    while (now_s() < end) {
-        char *s = access(oldbin, F_OK) == 0 ? slurp(pidfile) : NULL;
+    double end = tu_now() + 20;
+    while (tu_now() < end) {
+        char *s = access(oldbin, F_OK) == 0 ? tu_slurp(pidfile) : NULL;
         newmaster = s ? (pid_t)atoi(s) : 0;
         free(s);
         if (newmaster > 0 && newmaster != g.master)
             break;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     ck_assert_msg(newmaster > 0 && newmaster != g.master, "no binary upgrade after SIGUSR2 to master %d:\n%s",
                   (int)g.master, tail_of(g.log, 2000));
     kids_add(newmaster);
-    char *text = slurp(g.log);
+    char *text = tu_slurp(g.log);
     ck_assert_msg(strstr(text, "signal 12 (SIGUSR2) received") && strstr(text, "changing binary"),
                   "nginx did not log the binary upgrade:\n%.2500s", text);
     ck_assert_msg(ppid_of(newmaster) == g.master, "the new master %d is not a child of the old one",
                   (int)newmaster);
-    end = now_s() + 10;
-    while (!maps_have(newmaster, "libleakwatch.so") && now_s() < end)
-        sleep_ms(50);
+    end = tu_now() + 10;
+    while (!maps_have(newmaster, "libleakwatch.so") && tu_now() < end)
+        tu_sleep_ms(50);
     ck_assert_msg(maps_have(newmaster, "libleakwatch.so"), "the new master %d does not carry the shim",
                   (int)newmaster);
 
     char *mdir = default_out(geteuid());
-    char *none = report_path(mdir, "nginx", g.master, 1, "json");
+    char *none = tu_report_path(mdir, "nginx", g.master, 1, "json");
     ck_assert_msg(access(none, F_OK) != 0, "SIGUSR2 made a report although the shim's signal is SIGRTMIN+3");
     ck_assert_int_eq(kill(g.master, SIGRTMIN + 3), 0);
     json_t *old = wait_report(mdir, "nginx", g.master, 1, 30, g.log);
@@ -1509,9 +1384,9 @@ START_TEST(nginx_other_signal_keeps_binary_upgrade)
     ck_assert_msg(wait_port(g.front, newmaster, 20) == 0, "the new master died");
     /* The new binary needs a moment to set its handlers; its startup is over once its workers exist. */
     pid_t nw[2];
-    end = now_s() + 15;
-    while (children_of(newmaster, nw, 2) < 2 && now_s() < end)
-        sleep_ms(50);
+    end = tu_now() + 15;
+    while (children_of(newmaster, nw, 2) < 2 && tu_now() < end)
+        tu_sleep_ms(50);
     ck_assert_int_eq(kill(newmaster, SIGRTMIN + 3), 0);
     json_t *nm = wait_report(mdir, "nginx", newmaster, 1, 30, g.log);
     ck_assert_int_eq(jint(nm, "ppid"), g.master);
@@ -1521,7 +1396,7 @@ START_TEST(nginx_other_signal_keeps_binary_upgrade)
     remove_reports(mdir, "nginx", newmaster);
     json_decref(old);
     json_decref(nm);
-    rm_tree(g.dir);
+    tu_rmtree(g.dir);
     free(none);
     free(mdir);
     free(text);
@@ -1537,38 +1412,38 @@ START_TEST(nginx_gate_passes)
     need_built("leakwatch");
     need_built("libleakwatch.so");
     struct ngx g = { 0 };
-    g.dir = temp_dir();
+    g.dir = tu_tempdir();
     g.front = free_port();
     do
         g.back = free_port();
     while (g.back == g.front);
     char *script = src_path("tests/e2e/nginx-prefix.sh");
-    char *fs = strf("%d", g.front), *bs = strf("%d", g.back);
+    char *fs = tu_strf("%d", g.front), *bs = tu_strf("%d", g.back);
     char *pargv[] = { script, g.dir, fs, bs, NULL };
     ck_assert_int_eq(run_cmd(pargv, NULL, NULL, 30), 0);
-    char *lw = strf("%s/leakwatch", build_dir());
-    char *loadcmd = strf("wrk -t2 -c8 -d2s http://127.0.0.1:%d/", g.front);
-    char *out = strf("%s/gate.txt", g.dir);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *loadcmd = tu_strf("wrk -t2 -c8 -d2s http://127.0.0.1:%d/", g.front);
+    char *out = tu_strf("%s/gate.txt", g.dir);
     char *argv[] = { lw, "gate", "--rounds", "5", "--warmup", "1", "--load", loadcmd, "--ready-port", fs,
                      "--timeout", "20s", "--",
                      NGINX_BIN, "-p", g.dir, "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;", NULL };
     int st = run_cmd(argv, NULL, out, 150);
-    char *s = status_str(st);
+    char *s = tu_wait_str(st);
     char *t = tail_of(out, 2000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "leakwatch gate over nginx under wrk: %s, expected exit 0:\n%s", s, t);
     /* The gate made its own report directory (a subdirectory per uid, for the workers) and named it. */
     static const char gate_dir[] = "/tmp/leakwatch-gate.";
-    char *text = slurp(out);
+    char *text = tu_slurp(out);
     const char *at = text ? strstr(text, gate_dir) : NULL;
     if (at) {
         size_t len = strlen(gate_dir) + strcspn(at + strlen(gate_dir), "/ \n");
-        char *gdir = strf("%.*s", (int)len, at);
-        rm_tree(gdir);
+        char *gdir = tu_strf("%.*s", (int)len, at);
+        tu_rmtree(gdir);
         free(gdir);
     }
     free(text);
-    rm_tree(g.dir);
+    tu_rmtree(g.dir);
     free(t);
     free(s);
     free(out);

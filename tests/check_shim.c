@@ -19,6 +19,7 @@
 #include "out.h"
 #include "regions.h"
 #include "report.h"
+#include "growth.h"
 #include "residency.h"
 #include "sites.h"
 #include "sort.h"
@@ -620,23 +621,23 @@ START_TEST(growth_sampler_marks_growing_sites_only)
     uint32_t flat_id = sites_insert(sites_hash(0, b, 1), 0, b, 1, 0);
     struct site *grow = site_get(grow_id), *flat = site_get(flat_id);
     site_count_alloc(flat_id, 4096);
-    sites_sample_growth();
+    growth_sample();
     site_count_alloc(grow_id, 1000);                 /* a slow leak: a new high now and then */
     for (int sample = 0; sample < 100; sample++)
-        sites_sample_growth();
+        growth_sample();
     site_count_alloc(grow_id, 1000);
     for (int sample = 0; sample < 100; sample++)
-        sites_sample_growth();
+        growth_sample();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* two highs: not yet */
     site_count_alloc(grow_id, 1000);
-    sites_sample_growth();
+    growth_sample();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 1);   /* three highs within ten minutes */
     ck_assert_int_eq(atomic_load(&flat->capture_all), 0);   /* one high, long ago */
     for (int sample = 0; sample < 1300; sample++)
-        sites_sample_growth();
+        growth_sample();
     ck_assert_int_eq(atomic_load(&grow->capture_all), 0);   /* stopped growing: no longer watched */
     site_count_alloc(flat_id, 1);                              /* highs far apart do not count */
-    sites_sample_growth();
+    growth_sample();
     ck_assert_int_eq(atomic_load(&flat->capture_all), 0);
 }
 END_TEST
@@ -820,7 +821,7 @@ START_TEST(report_groups_and_totals)
     ck_assert_ptr_nonnull(strstr(text, "LEAK: 1 block (8.0 KiB) allocated here is still live"));   /* largest first */
     ck_assert_ptr_null(strstr(text, "LEAK: 1 block (4.9 KiB)"));                                    /* top 1 */
     ck_assert_ptr_nonnull(strstr(text, ": 3 leak records were discarded because the leak record count is "
-                                       "targeted to 1. Use LEAKWATCH_TOP to increase the limit."));
+                                       "targeted to 1. Use LEAKWATCH_TOP (or leakwatch report --top N) to increase the limit."));
 
     json_error_t error;
     char *js = slurp(fileno(json));

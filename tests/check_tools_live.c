@@ -334,7 +334,7 @@ START_TEST(run_sets_the_environment)
     tu_env_set(&env, "JAVA_TOOL_OPTIONS", "-Xss1m");
     char *a2[] = {"run", "--quiet", "--", java, "-c", "echo \"[$JAVA_TOOL_OPTIONS|$LEAKWATCH_SITE_DEPTH]\"", NULL};
     lw(&p, &env, 30, a2);
-    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "[-Xss1m -XX:+PreserveFramePointer|12]"), "java run: %s %s",
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "[-Xss1m -XX:+PreserveFramePointer|20]"), "java run: %s %s",
                   p.out, p.err);
     tu_proc_free(&p);
     /* a site depth the user chose stays */

@@ -460,3 +460,68 @@ void tu_assert_totals(json_t *report, long long bytes, long long blocks)
                   "totals: %lld bytes in %lld blocks, expected %lld in %lld", tu_int(t, "live_bytes"),
                   tu_int(t, "live_blocks"), bytes, blocks);
 }
+
+pid_t tu_spawn_logged(char *const argv[], char *const env[], const char *out_path)
+{
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* make check's own variable is no setting of the shim's; the shim would warn about it in every log. */
+        unsetenv("LEAKWATCH_BUILD");
+        for (int i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        int in = open("/dev/null", O_RDONLY);
+        if (in >= 0)
+            dup2(in, 0);
+        if (out_path) {
+            int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+void tu_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int tu_wait_pid(pid_t pid, double timeout_s)
+{
+    double end = tu_now() + timeout_s;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0)
+            return -2;
+        if (tu_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        tu_sleep_ms(20);
+    }
+}
+
+char *tu_wait_str(int st)
+{
+    if (st == -1)
+        return tu_strf("timed out");
+    if (st == -2)
+        return tu_strf("not a child");
+    if (WIFEXITED(st))
+        return tu_strf("exit %d", WEXITSTATUS(st));
+    if (WIFSIGNALED(st))
+        return tu_strf("signal %d", WTERMSIG(st));
+    return tu_strf("status 0x%x", st);
+}

@@ -56,6 +56,15 @@ const char *tu_build_dir(void);
 char *tu_fixture(const char *name);
 /* $LEAKWATCH_BUILD/libleakwatch.so. */
 char *tu_shim_path(void);
+/* Starts argv (looked up in PATH) with this process's environment plus env ("NAME=value", NULL-terminated,
+ * may be NULL), stdin from /dev/null and stdout+stderr appended to out_path (NULL: inherited): for long-lived
+ * servers whose logs are read afterwards. */
+pid_t tu_spawn_logged(char *const argv[], char *const env[], const char *out_path);
+/* Waits for a child; returns its wait status, -1 (after SIGKILL) when it overran timeout_s, -2 if not a child. */
+int tu_wait_pid(pid_t pid, double timeout_s);
+/* tu_wait_pid's status as text ("exit 3", "signal 9", "timed out"), a fresh string. */
+char *tu_wait_str(int status);
+void tu_sleep_ms(int ms);
 /* printf into a fresh string. */
 char *tu_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A fresh private directory (under the test case's base directory when there is one, else under $TMPDIR

@@ -83,7 +83,7 @@ int cmd_dump(int argc, char **argv)
     /* Both files are opened through checked directories without following symlinks, and the JSON must
      * name this process: what is printed is the process's own report, not a file another user pointed at. */
     int json_fd = snap_open(&st, json, err, sizeof err);
-    if (json_fd < 0 || !report_is_of(json_fd, json, (int)pid, err, sizeof err)) {
+    if (json_fd < 0 || !report_is_of(json_fd, json, st.ns.own_pid, err, sizeof err)) {
         if (json_fd >= 0)
             close(json_fd);
         lw_err("dump: PID %ld: %s", pid, err);

@@ -243,7 +243,7 @@ static bool snapshot_tree(const live_cfg *lc, gate_run *g, long round, pid_t ser
         reports[nr] = fd < 0 ? NULL : model_load_fd(fd, json, err, errlen);
         if (fd >= 0)
             close(fd);
-        if (reports[nr] && reports[nr]->pid != st[i].pid) {
+        if (reports[nr] && reports[nr]->pid != st[i].ns.own_pid) {   /* its own pid, in a container */
             snprintf(err, errlen, "refusing %s: it is not a leakwatch report of PID %d", json, st[i].pid);
             model_free(reports[nr]);
             reports[nr] = NULL;

@@ -199,6 +199,8 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
     l->representative = stack && strcmp(stack, "representative") == 0;
     l->unstacked_blocks = get_count(c, lo, "unstacked_blocks", w, false);
     l->held_by = get_str(c, lo, "held_by", w, false);
+    /* absent in reports written before it was added: those always had a full stack or said nothing */
+    l->full_stack = !json_is_false(json_object_get(lo, "full_stack"));
     l->has_since = json_object_get(lo, "since_previous_bytes") != NULL;
     l->since_previous_bytes = get_int(c, lo, "since_previous_bytes", w, false);
     snprintf(sub, sizeof sub, "%.150screated_at", w);

@@ -40,6 +40,7 @@ typedef struct {
     long long blocks, bytes, oldest_age_ms;
     bool representative;      /* "stack":"representative": the site's first stack stands in for these blocks */
     long long unstacked_blocks; /* blocks of the group that have no stack of their own */
+    bool full_stack;          /* false: no full stack was kept; created_at holds the site's first frames */
     bool has_since;
     long long since_previous_bytes;
     lw_stack created_at;

@@ -1,5 +1,6 @@
-/* render.c — text, folded and JSON renderings of a report (see render.h). The text shape follows the shim's
- * own report (Netty ResourceLeakDetector style) so people see the same thing from `report` and from disk. */
+/* render.c — text, folded and JSON renderings of a report (see render.h). The text is the shim's own text
+ * report (Netty ResourceLeakDetector style), byte for byte, rendered from the JSON: `leakwatch report
+ * X.json` prints X.txt (tests/check_tools.c holds the two equal on real reports). */
 #include "render.h"
 #include "javaheap.h"
 #include "util.h"
@@ -17,7 +18,8 @@ static long long growth(const lw_leak *l)
     return l->has_since ? l->since_previous_bytes : 0;
 }
 
-/* The shim's order: records that grew since the previous report first, largest growth first, then the largest. */
+/* The shim's order: records that grew since the previous report first, largest growth first, then the
+ * largest; equal ones in the JSON's order (sites, then their leaks). */
 static int record_cmp(const void *a, const void *b)
 {
     const record *x = a, *y = b;
@@ -28,8 +30,9 @@ static int record_cmp(const void *a, const void *b)
         return gx > gy ? -1 : 1;
     if (x->leak->bytes != y->leak->bytes)
         return x->leak->bytes > y->leak->bytes ? -1 : 1;
-    int c = strcmp(x->site->id, y->site->id);
-    return c ? c : (x->leak < y->leak ? -1 : x->leak > y->leak);
+    if (x->site != y->site)
+        return x->site < y->site ? -1 : 1;
+    return x->leak < y->leak ? -1 : x->leak > y->leak;
 }
 
 /* Every leak group that passes the age filter, in the shim's order (record_cmp). */
@@ -88,11 +91,9 @@ static void print_stack(FILE *out, const lw_report *r, const lw_stack *s, lines 
     }
 }
 
-/* Ages as the shim prints them: seconds with one decimal. */
 static const char *secs(long long ms, char *buf, size_t len)
 {
-    snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
-    return buf;
+    return lw_age(ms, buf, len);
 }
 
 /* "512 -> 1024" becomes "512 -> 1,024 bytes"; other details are printed as they are. */
@@ -152,12 +153,20 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
         print_hint(out, &l->recent[i]);
         print_stack(out, r, &l->recent[i].frames, L);
     }
-    if (l->representative)
+    size_t others = rec->site->nleaks - 1;
+    if (!l->full_stack) {
+        fprintf(out, "Created at (no full stack was kept for this site; these are its first frames):\n");
+    } else if (l->representative) {
         fprintf(out, "Created at (the site's representative stack: %s of these %s %s not unwound one by one and "
-                "are shown here):\n", lw_commas(l->unstacked_blocks, since, sizeof since), blocks,
+                "are shown here", lw_commas(l->unstacked_blocks, since, sizeof since), blocks,
                 one ? "block was" : "blocks were");
-    else
+        if (others)
+            fprintf(out, "; the site is also reached by %s %s", lw_commas((long long)others, age, sizeof age),
+                    others == 1 ? "other stack, in its own record" : "other stacks, in their own records");
+        fprintf(out, "):\n");
+    } else {
         fprintf(out, "Created at:\n");
+    }
     print_stack(out, r, &l->created_at, L);
 }
 
@@ -194,7 +203,7 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o)
     }
     if (n > top)
         fprintf(out, "\n: %s leak records were discarded because the leak record count is targeted to %zu. "
-                "Use --top N to increase the limit.\n", lw_commas((long long)(n - top), a, sizeof a), top);
+                "Use LEAKWATCH_TOP (or leakwatch report --top N) to increase the limit.\n", lw_commas((long long)(n - top), a, sizeof a), top);
     free(recs);
 }
 

@@ -63,6 +63,8 @@ static bool parse_state(int fd, snap_state *st)
             snprintf(out, sizeof out, "%s", v);
         } else if (strcmp(k, "last_seq") == 0 && lw_parse_count(v, &n)) {
             st->last_seq = n;
+        } else if (strcmp(k, "pidns") == 0) {
+            st->pidns = strtoull(v, NULL, 10);
         }
     }
     fclose(f);
@@ -72,12 +74,33 @@ static bool parse_state(int fd, snap_state *st)
     return true;
 }
 
+/* Opens dir, a path as the process sees it, through trust.h: from the process's root directory when it is
+ * in a container (/proc/PID/root, which the kernel resolves), else from ours. */
+static int open_dir(const ns_view *v, const char *dir, const trust_owners *owners, char *err, size_t errlen)
+{
+    if (!v->root[0])
+        return trust_open_dir(dir, owners, err, errlen);
+    int root = ns_open_root(v);
+    if (root < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open %s (%s)", v->root, strerror(e));
+        errno = e;
+        return -1;
+    }
+    int fd = trust_open_dir_in(root, v->root, dir, owners, err, errlen);
+    int e = errno;
+    close(root);
+    errno = e;
+    return fd;
+}
+
 /* The state file sits in the shim's state directory for the uid the process had when it wrote it (it moves
  * the file when the uid changes), or in root's. Only directories and files of root and of the process's
  * own uids count: any other user could plant one there. */
-static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
+static int find_state_of(const ns_view *v, snap_state *st, char *refused, size_t refusedlen)
 {
     static const char *const dirs[] = CONFIG_STATE_DIRS;
+    int pid = v->own_pid;
     const uid_t *uids = st->owners.uid;
     for (int i = 2; i >= 0; i--) {
         bool seen = false;
@@ -87,7 +110,7 @@ static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
             char dir[256], name[32], err[PATH_MAX + 256];
             expand_out(dirs[d], (int)uids[i], dir, sizeof dir);
             snprintf(name, sizeof name, "%d.state", pid);
-            int dfd = trust_open_dir(dir, &st->owners, err, sizeof err);
+            int dfd = open_dir(v, dir, &st->owners, err, sizeof err);
             int fd = dfd < 0 ? -1 : trust_open_file(dfd, dir, name, &st->owners, err, sizeof err);
             if (dfd >= 0)
                 close(dfd);
@@ -96,8 +119,17 @@ static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
                     snprintf(refused, refusedlen, "%s", err);
                 continue;
             }
-            snprintf(st->state_path, sizeof st->state_path, "%s/%s", dir, name);
-            if (parse_state(fd, st))
+            snprintf(st->state_path, sizeof st->state_path, "%s%s/%s", v->root, dir, name);
+            st->pidns = 0;
+            bool parsed = parse_state(fd, st);
+            if (parsed && st->pidns && v->pidns && st->pidns != v->pidns) {
+                /* containers sharing a /tmp: another namespace's process with the same pid wrote it */
+                if (!refused[0])
+                    snprintf(refused, refusedlen, "refusing %s: written by a process of another PID namespace "
+                             "with the same pid", st->state_path);
+                continue;
+            }
+            if (parsed)
                 return 1;
             if (!refused[0])
                 snprintf(refused, refusedlen, "refusing %s: not a state file written by leakwatch (no usable "
@@ -107,10 +139,18 @@ static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
     return 0;
 }
 
+static int find_state(int pid, snap_state *st, char *refused, size_t refusedlen)
+{
+    ns_view v;
+    ns_view_of(pid, &v);            /* a process in a container names its file with its own pid, in its root */
+    return find_state_of(&v, st, refused, refusedlen);
+}
+
 bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
     st->pid = pid;
+    ns_view_of(pid, &st->ns);
     proc_state ps = proc_status(pid);
     if (ps == PROC_GONE) {
         snprintf(err, errlen, "PID %d: no such process (it may have exited): check the PID", pid);
@@ -173,7 +213,7 @@ bool snap_prepare(int pid, snap_state *st, char *err, size_t errlen)
 
 long snap_latest(const snap_state *st, char *json, size_t len, char *err, size_t errlen)
 {
-    int dfd = trust_open_dir(st->out, &st->owners, err, errlen);
+    int dfd = open_dir(&st->ns, st->out, &st->owners, err, errlen);
     if (dfd < 0)
         return errno == ENOENT ? 0 : -1;
     DIR *d = fdopendir(dfd);
@@ -198,11 +238,11 @@ long snap_latest(const snap_state *st, char *json, size_t len, char *err, size_t
         *dot = '\0';
         char *pdot = strrchr(name, '.');
         long p;
-        if (!pdot || pdot == name || !lw_parse_count(pdot + 1, &p) || p != st->pid)
+        if (!pdot || pdot == name || !lw_parse_count(pdot + 1, &p) || p != st->ns.own_pid)
             continue;
         if (seq > best) {
             best = seq;
-            snprintf(json, len, "%s/%s", st->out, e->d_name);
+            snprintf(json, len, "%s%s/%s", st->ns.root, st->out, e->d_name);
         }
     }
     closedir(d);
@@ -211,7 +251,7 @@ long snap_latest(const snap_state *st, char *json, size_t len, char *err, size_t
 
 int snap_open(const snap_state *st, const char *path, char *err, size_t errlen)
 {
-    int dfd = trust_open_dir(st->out, &st->owners, err, errlen);
+    int dfd = open_dir(&st->ns, st->out, &st->owners, err, errlen);
     if (dfd < 0)
         return -1;
     int fd = trust_open_file(dfd, st->out, lw_basename(path), &st->owners, err, errlen);

@@ -6,14 +6,17 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "ns.h"
 #include "trust.h"
 
 typedef struct {
-    int pid;
+    int pid;                  /* as the host sees it: for kill() and /proc */
+    ns_view ns;               /* its own pid (in file names and reports) and root, for a process in a container */
     int signal;               /* 0: the process was started with LEAKWATCH_SIGNAL=none */
     char signal_name[32];
-    char out[PATH_MAX];       /* report directory, "%u" expanded with the process's uid */
+    char out[PATH_MAX];       /* report directory, "%u" expanded with the process's uid; inside ns.root */
     long last_seq;            /* the newest report before our request */
+    unsigned long long pidns; /* the PID namespace the state file says it was written in, 0: not said */
     char state_path[PATH_MAX];
     int euid;                 /* the process's effective uid when asked */
     trust_owners owners;      /* root and the process's uids: the only owners of files we read for it */

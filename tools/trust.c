@@ -36,18 +36,26 @@ static const char *dir_problem(const struct stat *sb, const trust_owners *ok, bo
 
 int trust_open_dir(const char *path, const trust_owners *ok, char *err, size_t errlen)
 {
-    if (path[0] != '/') {
+    return trust_open_dir_in(-1, "", path, ok, err, errlen);
+}
+
+int trust_open_dir_in(int rootfd, const char *root, const char *in_root, const trust_owners *ok, char *err,
+                      size_t errlen)
+{
+    char path[PATH_MAX];            /* for messages: the path as the caller sees it */
+    snprintf(path, sizeof path, "%s%s", root, in_root);
+    if (in_root[0] != '/') {
         snprintf(err, errlen, "%s: not an absolute path", path);
         errno = EINVAL;
         return -1;
     }
     char copy[PATH_MAX];
-    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) {
+    if (snprintf(copy, sizeof copy, "%s", in_root) >= (int)sizeof copy) {
         snprintf(err, errlen, "%.200s...: path too long", path);
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = rootfd >= 0 ? fcntl(rootfd, F_DUPFD_CLOEXEC, 0) : open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char *save = NULL;
     const char *part = strtok_r(copy, "/", &save);
     for (;;) {

@@ -21,6 +21,11 @@ trust_owners trust_owners_of(uid_t ruid, uid_t euid);
  * it. A missing directory sets errno to ENOENT (err says so too). */
 int trust_open_dir(const char *path, const trust_owners *ok, char *err, size_t errlen);
 
+/* The same for in_root (absolute) below the directory rootfd (-1: "/"), such as a container's root
+ * opened through /proc/PID/root; messages name the path as root + in_root. */
+int trust_open_dir_in(int rootfd, const char *root, const char *in_root, const trust_owners *ok, char *err,
+                      size_t errlen);
+
 /* A read-only fd for name inside dirfd, or -1 with one line in err. */
 int trust_open_file(int dirfd, const char *dir_for_messages, const char *name, const trust_owners *ok, char *err,
                     size_t errlen);

@@ -87,19 +87,36 @@ bool lw_parse_signal(const char *s, int *sig)
     return s && config_parse_signal(s, sig, name, sizeof name) == 0;
 }
 
+/* The shim's out_bytes_human, digit for digit: whole bytes, one decimal rounded half up in integer
+ * arithmetic, the whole part grouped (1,000.0 KiB), so a report reads the same from either. */
 const char *lw_bytes(double b, bool sign, char *buf, size_t len)
 {
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
     const char *pfx = b < 0 ? "-" : (sign && b > 0 ? "+" : "");
-    double a = fabs(b);
+    double rounded = floor(fabs(b) + 0.5);
+    unsigned long long a = rounded >= 1.8e19 ? 18000000000000000000ull : (unsigned long long)rounded;
     char grouped[32];
-    if (a < 1024)
+    if (a < 1024) {
         snprintf(buf, len, "%s%s B", pfx, lw_commas((long long)a, grouped, sizeof grouped));
-    else if (a < 1048576)
-        snprintf(buf, len, "%s%.1f KiB", pfx, a / 1024);
-    else if (a < 1073741824.0)
-        snprintf(buf, len, "%s%.1f MiB", pfx, a / 1048576);
-    else
-        snprintf(buf, len, "%s%.1f GiB", pfx, a / 1073741824.0);
+        return buf;
+    }
+    int unit = 0;
+    unsigned long long scale = 1024;
+    while (unit < 4 && a / scale >= 1024) {
+        scale *= 1024;
+        unit++;
+    }
+    unsigned long long tenths = (unsigned long long)(((unsigned __int128)a * 10 + scale / 2) / scale);
+    snprintf(buf, len, "%s%s.%llu %s", pfx, lw_commas((long long)(tenths / 10), grouped, sizeof grouped),
+             tenths % 10, units[unit]);
+    return buf;
+}
+
+const char *lw_age(long long ms, char *buf, size_t len)
+{
+    char grouped[32];
+    unsigned long long tenths = ms > 0 ? (unsigned long long)ms / 100 : 0;
+    snprintf(buf, len, "%s.%llu s", lw_commas((long long)(tenths / 10), grouped, sizeof grouped), tenths % 10);
     return buf;
 }
 

@@ -35,8 +35,12 @@ bool lw_parse_bytes(const char *s, double *out);
  * when the shim would refuse it (config_parse_signal: a signal whose default action matters). */
 bool lw_parse_signal(const char *s, int *sig);
 
-/* "2.9 MiB", "512 B", "-1.1 MiB"; with sign forces a leading "+" for positive values. */
+/* "2.9 MiB", "512 B", "-1.1 MiB", "1,000.0 KiB" as the shim prints them; with sign forces a leading "+"
+ * for positive values. */
 const char *lw_bytes(double b, bool sign, char *buf, size_t len);
+
+/* An age as the shim prints it: seconds with one decimal, cut, never rounded up ("1,234.5 s"). */
+const char *lw_age(long long ms, char *buf, size_t len);
 
 /* 1523 -> "1,523". */
 const char *lw_commas(long long v, char *buf, size_t len);

@@ -2,7 +2,7 @@
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
 # and nginx also started bare and then `leakwatch attach`ed worker by worker (at), interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools javaheap"  CHURN_OPS=2000000
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools live javaheap"  CHURN_OPS=2000000
 # (allocator calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6
 # NETTY_WARMUP=10 (s)  TOOLS_SITES=120000 (sites in the synthetic reports the command reads)  JHEAP_SECS=10
 # REPORT_THREADS=1  BENCH_CALLGRIND=1
@@ -12,7 +12,7 @@ set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools javaheap}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools live javaheap}
 TOOLS_SITES=${TOOLS_SITES:-120000}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
@@ -137,6 +137,60 @@ bench_churn() {
                 extra=" heaptrack_recorded_allocs=$(ht_recorded $tag)"
             fi
             say "  rep $rep $cfg: ns/op=$(kv "$line" ns_per_op) cpu_ns/op=$(kv "$line" cpu_ns_per_op) rss_kb=$(kv "$line" rss_kb) live_blocks=$(kv "$line" live_blocks)$extra"
+        done
+    done
+}
+
+# --- live endpoint: churn under the shim, with and without /metrics scraped every second --------------------
+# scrape_loop DIR: waits for the state file of the one process writing to DIR's run, then GETs /metrics once a
+# second until the process is gone, appending curl's total time per request (s) to DIR/scrapes.
+scrape_loop() {
+    local dir=$1 pid=$2 addr="" i
+    for ((i = 0; i < 200; i++)); do
+        addr=$(sed -n 's/^http=//p' "/tmp/leakwatch-$(id -u)/$pid.state" 2>/dev/null)
+        [ -n "$addr" ] && break
+        sleep 0.05
+    done
+    [ -z "$addr" ] && return
+    while kill -0 "$pid" 2>/dev/null; do
+        curl -s -o /dev/null -w '%{time_total}\n' --max-time 5 "http://$addr/metrics" >>"$dir/scrapes" 2>/dev/null
+        sleep 1
+    done
+}
+bench_live() {
+    if ! has_cfg lw; then skip "live endpoint: needs the leakwatch shim"; return; fi
+    if ! need curl curl; then skip "live endpoint: needs curl"; return; fi
+    say "== live endpoint: churn ($CHURN_THREADS threads, $CHURN_OPS calls each) under leakwatch, /metrics scraped every 1 s or not, $REPS reps"
+    local rep mode tag line pid
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for mode in plain scraped; do
+            tag=live.$mode.$rep
+            mkdir -p "$tmp/lw.$tag"
+            if [ $mode = plain ]; then
+                env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$tmp/lw.$tag" \
+                    timeout -k 5 "$RUN_TIMEOUT" "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS" >"$tmp/$tag.out" 2>&1
+            else
+                env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$tmp/lw.$tag" LEAKWATCH_HTTP=127.0.0.1:0 \
+                    timeout -k 5 "$RUN_TIMEOUT" "$CHURN" --threads "$CHURN_THREADS" --ops "$CHURN_OPS" >"$tmp/$tag.out" 2>&1 &
+                pid=$!
+                # timeout's child is the churn process: its pid names the state file
+                sleep 0.2
+                scrape_loop "$tmp/lw.$tag" "$(pgrep -P $pid | head -n 1)" &
+                wait $pid
+                wait
+            fi
+            line=$(grep '^BENCH churn' "$tmp/$tag.out")
+            if [ -z "$line" ]; then fail_run "$tag" "$tag"; continue; fi
+            for k in ns_per_op cpu_ns_per_op wall_ms; do add live.$mode.$k "$(kv "$line" $k)" $rep; done
+            local n="" ms=""
+            if [ -s "$tmp/lw.$tag/scrapes" ]; then
+                n=$(wc -l <"$tmp/lw.$tag/scrapes")
+                ms=$(sort -g "$tmp/lw.$tag/scrapes" | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)] * 1000}')
+                add live.scrapes "$n"
+                add live.scrape_ms "$ms"
+            fi
+            say "  rep $rep $mode: ns/op=$(kv "$line" ns_per_op) cpu_ns/op=$(kv "$line" cpu_ns_per_op) wall_ms=$(kv "$line" wall_ms)${n:+ scrapes=$n median_scrape_ms=$ms}"
+            rm -rf "$tmp/lw.$tag"
         done
     done
 }
@@ -714,6 +768,10 @@ summary() {
         done
         say "  JSON $(med report.json_kb) KiB; the shim's totals: metadata_bytes=$(med report.metadata_bytes) stack_bytes=$(med report.stack_bytes)"
     fi
+    if wanted live && has_cfg lw; then
+        say ""
+        say "Live endpoint (churn under leakwatch; medians): ns/op $(med live.plain.ns_per_op) unscraped, $(med live.scraped.ns_per_op) with /metrics every 1 s; thread CPU ns/op $(med live.plain.cpu_ns_per_op) vs $(med live.scraped.cpu_ns_per_op); $(med live.scrapes) scrapes a run, each answered in $(med live.scrape_ms) ms"
+    fi
     say ""
     say "Figures derived:"
     say "  churn added ns/op: leakwatch $lw_add, heaptrack $ht_add (heaptrack recorded $(med churn.ht.recorded) allocations per run)"
@@ -780,6 +838,7 @@ wanted nginx && bench_nginx
 wanted java && bench_java
 wanted netty && bench_netty
 wanted tools && bench_tools
+wanted live && bench_live
 wanted javaheap && bench_javaheap
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf

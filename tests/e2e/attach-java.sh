@@ -7,11 +7,13 @@
 # "dump PID rc=N tracking=yes|no java_frames=N", "detach PID rc=N", "alive PID yes|no", then wrk's output.
 # wrk's --timeout is 10 s: a response that takes longer than its default 2 s on this loaded 2-core machine (a
 # jcmd JVM started by dump competes for the CPU) is slow, not failed; any error or non-2xx still fails the test.
+# The leak mode leaks ~4 KiB of direct memory a request: MaxDirectMemorySize=1g keeps Netty from running out of
+# it (OutOfDirectMemoryError, connections reset) within the run, which would be the leak, not the attach.
 set -u
 build=$1 dir=$2 port=$3 secs=${4:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 cp=$("$here/build-java.sh" "$build" | tail -n 1) || exit 1
-java -Xmx256m -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$dir/hs_err_%p.log" -Dio.netty.tryReflectionSetAccessible=true \
+java -Xmx256m -XX:MaxDirectMemorySize=1g -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$dir/hs_err_%p.log" -Dio.netty.tryReflectionSetAccessible=true \
     --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
     -cp "$cp" NettyGateway "$port" leak >"$dir/java.log" 2>&1 &
 jvm=$!
