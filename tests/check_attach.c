@@ -331,9 +331,13 @@ START_TEST(attach_into_a_container)
     struct tu_env env;
     struct tu_proc t, p;
     char *fixture = tu_fixture("attach_target");
-    char *inner = tu_strf("mount -t tmpfs tmpfs /tmp && cp %s /tmp/target && "
+    /* The fixture is read through a descriptor opened before /tmp is replaced, and the build directory is bound
+     * back in: a build under /tmp (a clone there) must stay where the host sees it. */
+    const char *b = tu_build_dir();
+    char *inner = tu_strf("exec 3<%s && mount --bind %s /mnt && mount -t tmpfs tmpfs /tmp && mkdir -p %s && "
+                          "mount --bind /mnt %s && cat <&3 >/tmp/target && chmod 755 /tmp/target && exec 3<&- && "
                           "if [ \"$HIDE\" = 1 ]; then mount -t tmpfs tmpfs %s; fi && exec /tmp/target",
-                          fixture, tu_build_dir());
+                          fixture, b, b, b, b);
     for (int hide = 0; hide < 2; hide++) {
         tu_env_base(&env, "/nonexistent");
         tu_env_unset(&env, "LEAKWATCH_OUT");

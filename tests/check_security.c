@@ -13,9 +13,12 @@
 #include "check_suites.h"
 #include "testutil.h"
 
-/* Mounts a fresh /tmp and /run, then runs the body; B is the build directory. Output: the body's. */
+/* Mounts a fresh /tmp and /run, then runs the body; B is the build directory (bound to /mnt first, so a build
+ * under /tmp stays reachable). Output: the body's. */
 static const char prologue[] =
     "set -u\n"
+    /* the build may itself be under /tmp (a clone there): keep it reachable at /mnt first */
+    "mount --bind \"$B\" /mnt && B=/mnt || exit 99\n"
     "mount -t tmpfs -o mode=1777 lwtest /tmp && mount -t tmpfs -o mode=755 lwtest /run || exit 99\n"
     "export LW=$B/leakwatch SHIM=$B/libleakwatch.so\n"
     "wait_file() { i=0; while [ ! -s \"$1\" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; }\n"
