@@ -129,10 +129,11 @@ void locks_reset_all_in_child(void)
 /* ---- the witness (debug build) ----------------------------------------------------------------- */
 
 #ifdef LW_LOCK_WITNESS
-static const char *const rank_names[LOCK_RANKS] = {
-    "unranked", "signal", "report", "stacks", "sites", "regions", "count tables", "free queues",
+static const char *const rank_names[] = {
+    "unranked", "signal", "report", "got", "stacks", "sites", "regions", "count tables", "free queues",
     "block shard", "arena",
 };
+_Static_assert(sizeof rank_names / sizeof rank_names[0] == LOCK_RANKS, "a lock rank without a name");
 
 static void say(const char *s)
 {
