@@ -142,7 +142,7 @@ check: deps
 # developer. A suite in neither list still runs in `check`.
 UNIT_SUITES := shim cfi locks report tools input baseline html
 E2E_SUITES  := integration robust security attach live containers exactness tools_live pprof demo e2e
-check-unit: all $(B)/tests/check_runner
+check-unit: deps all $(B)/tests/check_runner
 	$(Q)for suite in $(UNIT_SUITES); do \
 		LEAKWATCH_BUILD=$(abspath $(B)) CK_RUN_SUITE=$$suite $(B)/tests/check_runner || exit 1; \
 	done
