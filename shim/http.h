@@ -3,7 +3,7 @@
  * /debug/pprof/heap and /report.json one connection at a time, each with a size cap and deadlines,
  * from close-on-exec sockets written with MSG_NOSIGNAL. Responses are built in a memfd, never in the
  * tracked heap. A forked child closes its parent's sockets and serves on its own. Not async-signal-safe;
- * takes the report lock (reporter.h) while it builds a response. */
+ * takes the report lock (report_thread.h) while it builds a response. */
 #ifndef LW_HTTP_H
 #define LW_HTTP_H
 

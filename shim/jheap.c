@@ -425,7 +425,7 @@ void jheap_poll(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int rc = lw.real.pthread_create(&t, &attr, thread_main, NULL);
+    int rc = shim_state.real.pthread_create(&t, &attr, thread_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0)

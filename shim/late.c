@@ -9,16 +9,17 @@
 #include "emitter.h"
 #include "got.h"
 #include "log.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "signals.h"
 #include "state.h"
+#include "lifecycle.h"
 
 #define LW_EXPORT __attribute__((visibility("default")))
 #define MAX_SETTINGS 32
 
 static struct {
     char text[4096];                 /* the attach file, lines split in place */
-    const char *key[MAX_SETTINGS], *value[MAX_SETTINGS];
+    const char *name[MAX_SETTINGS], *value[MAX_SETTINGS];
     unsigned n;
     int attached, detached;
     uint64_t since_realtime_ms;
@@ -104,7 +105,7 @@ static int read_settings(void)
         char *eq = strchr(line, '=');
         if (eq && strncmp(line, "LEAKWATCH_", 10) == 0) {
             *eq = '\0';
-            late.key[late.n] = line;
+            late.name[late.n] = line;
             late.value[late.n++] = eq + 1;
         }
         if (!end)
@@ -114,10 +115,10 @@ static int read_settings(void)
     return 0;
 }
 
-static const char *setting(const char *key)
+static const char *setting(const char *name)
 {
     for (unsigned i = 0; i < late.n; i++)
-        if (strcmp(late.key[i], key) == 0)
+        if (strcmp(late.name[i], name) == 0)
             return late.value[i];
     return NULL;
 }
@@ -126,7 +127,7 @@ LW_EXPORT int leakwatch_attach(void)
 {
     if (late.detached)
         return LATE_DETACHED;
-    if (late.attached || atomic_load(&lw.status) != LW_UNINIT)
+    if (late.attached || atomic_load(&shim_state.status) != LW_UNINIT)
         return LATE_ALREADY;
     int saved_guard = lw_guard;
     lw_guard = 1;
@@ -146,8 +147,8 @@ LW_EXPORT int leakwatch_attach(void)
             if (got_redirect() <= 0) {
                 got_restore();
                 signals_restore_program();
-                atomic_store(&lw.status, LW_OFF);
-                reporter_withdraw();
+                atomic_store(&shim_state.status, LW_OFF);
+                report_thread_withdraw();
                 late.detached = 1;
                 result = LATE_NO_HOOKS;
             } else {
@@ -169,8 +170,8 @@ LW_EXPORT int leakwatch_detach(void)
     lw_guard = 1;
     got_restore();
     signals_restore_program();
-    atomic_store(&lw.status, LW_OFF);
-    reporter_withdraw();
+    atomic_store(&shim_state.status, LW_OFF);
+    report_thread_withdraw();
     late.detached = 1;
     lw_guard = saved_guard;
     return LATE_OK;
@@ -226,7 +227,7 @@ void late_emit_note(struct emitter *e)
 void late_emit_header(struct emitter *e)
 {
     emit_json_bool(e, "attached", late.attached);
-    uint64_t since = late.attached ? late.since_realtime_ms : lw.start_realtime_ms;
+    uint64_t since = late.attached ? late.since_realtime_ms : shim_state.start_realtime_ms;
     if (since) {
         char when[40];
         format_since(when, sizeof when, since);

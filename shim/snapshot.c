@@ -150,11 +150,11 @@ int snapshot_take(struct snapshot *s)
     /* modules first: dl_iterate_phdr takes the loader's lock, which must never be taken inside ours */
     if (symbols_snapshot(&s->modules) < 0)
         return -1;
-    s->now = lw_now_ms() - lw.start_ms;         /* what the copies read block births against */
+    s->now = lw_now_ms() - shim_state.start_ms;         /* what the copies read block births against */
     if (copy_blocks(s) < 0 || copy_regions(s) < 0)
         return -1;
     /* after the copies: every block in them was born before "now" */
-    s->now = lw_now_ms() - lw.start_ms;
+    s->now = lw_now_ms() - shim_state.start_ms;
     s->nsites = sites_count();
     s->totals_mapped = (size_t)s->nsites * sizeof *s->totals;
     if (!(s->totals = arena_map(s->totals_mapped)))
@@ -165,7 +165,7 @@ int snapshot_take(struct snapshot *s)
     s->stacks = stacks_count();
     s->stack_bytes = stacks_bytes();
     s->stacks_dropped = stacks_dropped();
-    s->pid = lw.pid;
+    s->pid = shim_state.pid;
     s->ppid = getppid();
     char proc[40];
     ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), s->program, sizeof s->program - 1);

@@ -240,13 +240,13 @@ END_TEST
 
 static void setup_core(void)
 {
-    memset(&lw.config, 0, sizeof lw.config);
-    lw.config.records = 3;
-    lw.config.site_depth = 4;
-    lw.config.depth = 64;
-    lw.config.top = 20;
-    lw.start_ms = lw_now_ms();
-    lw.pid = getpid();
+    memset(&shim_state.config, 0, sizeof shim_state.config);
+    shim_state.config.records = 3;
+    shim_state.config.site_depth = 4;
+    shim_state.config.depth = 64;
+    shim_state.config.top = 20;
+    shim_state.start_ms = lw_now_ms();
+    shim_state.pid = getpid();
     ck_assert_int_eq(track_init(), 0);
 }
 
@@ -328,7 +328,7 @@ START_TEST(block_replaced_and_rings)
     ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ ring, 0 }, &stale), 0);
     struct access_record recs[8];
     unsigned n = blocks_copy_records(0x2000, recs, 8);
-    ck_assert_uint_eq(n, 3);                    /* lw.config.records */
+    ck_assert_uint_eq(n, 3);                    /* shim_state.config.records */
     ck_assert_uint_eq(recs[0].old_size, 5);     /* newest first */
     ck_assert_uint_eq(recs[0].new_size, 6);
     ck_assert_uint_eq(recs[0].when_ms, 5);
@@ -784,8 +784,8 @@ static char *slurp(int fd)
 START_TEST(report_groups_and_totals)
 {
     setup_core();
-    lw.config.top = 1;
-    strcpy(lw.config.signal_name, "SIGUSR2");
+    shim_state.config.top = 1;
+    strcpy(shim_state.config.signal_name, "SIGUSR2");
     /* return addresses point after a call: +1 keeps them inside the functions */
     uintptr_t fa[2] = { (uintptr_t)slurp + 1, (uintptr_t)setup_core + 1 };
     uintptr_t fb[1] = { (uintptr_t)fmt + 1 };
@@ -862,7 +862,7 @@ START_TEST(report_groups_and_totals)
     block_set(&b, 0x20000, 1000, sb, 0);
     blocks_insert(&b, NULL, &stale);
     FILE *txt2 = tmpfile(), *json2 = tmpfile();
-    lw.config.top = 20;
+    shim_state.config.top = 20;
     ck_assert_int_eq(report_write(REASON_SIGNAL, 2, 0, fileno(txt2), fileno(json2), &sum), 0);
     char *text2 = slurp(fileno(txt2));
     ck_assert_ptr_nonnull(strstr(text2, "LEAK: 2 blocks (5.9 KiB) allocated here are still live; the oldest is"));
@@ -879,7 +879,7 @@ START_TEST(report_min_age_filters_young_blocks)
     setup_core();
     uintptr_t fa[1] = { 0x1234 };
     uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 1), KIND_HEAP, fa, 1, 0);
-    lw.start_ms -= 60000;           /* pretend we started a minute ago */
+    shim_state.start_ms -= 60000;           /* pretend we started a minute ago */
     struct block b, stale;
     block_set(&b, 0x5000, 64, sa, 0);             /* born at start: 60 s old */
     blocks_insert(&b, NULL, &stale);
