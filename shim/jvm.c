@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "jvm.h"
+#include "jvm_inline.h"
 #include "arena.h"
 #include "cfi.h"
 #include "log.h"
@@ -25,7 +26,7 @@
  * jmethodIDs and bytecode indexes, inlined methods included. From a thread that is in the VM or in
  * native code it walks from the thread's last Java frame and never reads the ucontext; it refuses
  * during a GC. */
-typedef struct { jint bci; jmethodID method; } agct_frame;
+typedef struct jvm_inline_frame agct_frame;    /* jint bci; jmethodID method */
 typedef struct { JNIEnv *env; jint num_frames; agct_frame *frames; } agct_trace;
 typedef void (*agct_fn)(agct_trace *, jint, void *);
 
@@ -142,8 +143,10 @@ static struct jvm_path *capture(unsigned kind, const uintptr_t *frames, unsigned
     p->nnative = (uint8_t)nnative;
     p->njava = (uint16_t)njava;
     memcpy(p->native, frames, nnative * sizeof *frames);
+    uint8_t inlined[MAX_JAVA_FRAMES] = { 0 };
+    jvm_inline_mark(frames + nnative, n - nnative, buf, (unsigned)trace.num_frames, inlined);
     for (unsigned i = 0; i < njava; i++)
-        p->java[i] = (struct jvm_frame){ .method = buf[i].method, .bci = buf[i].bci };
+        p->java[i] = (struct jvm_frame){ .method = buf[i].method, .bci = buf[i].bci, .inlined = inlined[i] };
     return p;
 }
 
@@ -245,8 +248,13 @@ static void name_all(_Atomic(struct jvm_path *) **chunks, uint32_t count, struct
         p->canon = canon_find_or_add(map, id, i);
         p->pass = atomic_load_explicit(&jvm.pass, memory_order_relaxed);
         struct jvm_path *c = path_at(chunks, p->canon);
-        if (c)
+        if (c) {
             atomic_fetch_add_explicit(&c->merged, 1, memory_order_relaxed);
+            /* the record shows a frame inlined when any compiled version of its path inlined it */
+            for (unsigned k = 0; c != p && k < p->njava && k < c->njava; k++)
+                if (p->java[k].inlined)
+                    __atomic_store_n(&c->java[k].inlined, 1, __ATOMIC_RELAXED);
+        }
         atomic_store_explicit(&p->logical, id, memory_order_release);
     }
     /* paths are kept right after their site/stack is made: look again a little way back next time */
@@ -328,11 +336,19 @@ static int set_up(JNIEnv **jni)
     caps.can_get_source_file_name = 1;
     if ((*jvmti)->AddCapabilities(jvmti, &caps) != JVMTI_ERROR_NONE)
         return give_up("JVMTI refused line numbers and source files"), -1;
+    /* which frames the JIT inlined; without it every frame is reported not inlined */
+    jvmtiCapabilities compiled = { 0 };
+    compiled.can_generate_compiled_method_load_events = 1;
+    int inline_info = (*jvmti)->AddCapabilities(jvmti, &compiled) == JVMTI_ERROR_NONE;
     jvmtiEventCallbacks cb = { 0 };
     cb.ClassLoad = on_class_load;
     cb.ClassPrepare = on_class_prepare;
     cb.VMDeath = on_vm_death;
     cb.DynamicCodeGenerated = on_code;
+    if (inline_info)
+        cb.CompiledMethodLoad = (void (JNICALL *)(jvmtiEnv *, jmethodID, jint, const void *, jint,
+                                                  const jvmtiAddrLocationMap *, const void *))
+                                    jvm_inline_on_compiled_method_load;
     if ((*jvmti)->SetEventCallbacks(jvmti, &cb, sizeof cb) != JVMTI_ERROR_NONE)
         return give_up("JVMTI refused event callbacks"), -1;
     jvmtiEvent events[] = { JVMTI_EVENT_CLASS_LOAD, JVMTI_EVENT_CLASS_PREPARE, JVMTI_EVENT_VM_DEATH,
@@ -340,6 +356,8 @@ static int set_up(JNIEnv **jni)
     for (unsigned i = 0; i < sizeof events / sizeof events[0]; i++)
         if ((*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE, events[i], NULL) != JVMTI_ERROR_NONE)
             return give_up("JVMTI refused its events"), -1;
+    inline_info = inline_info && (*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE,
+                                        JVMTI_EVENT_COMPILED_METHOD_LOAD, NULL) == JVMTI_ERROR_NONE;
     (*jvmti)->GenerateEvents(jvmti, JVMTI_EVENT_DYNAMIC_CODE_GENERATED);
     if (!jvm.interp_hi)
         return give_up("the JVM did not say where its interpreter is"), -1;
@@ -355,6 +373,8 @@ static int set_up(JNIEnv **jni)
     jvm_names_init(jvmti, *jni);
     cfi_set_interpreter(jvm.interp_lo, jvm.interp_hi);
     atomic_store_explicit(&jvm.active, 1, memory_order_release);
+    if (inline_info)              /* the methods compiled before the helper came */
+        (*jvmti)->GenerateEvents(jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD);
     return 0;
 }
 

@@ -222,10 +222,11 @@ static jint line_of(const struct jvm_method *jm, int32_t bci)
     return line;
 }
 
-/* text: "\tio.netty.buffer.PoolArena.allocate(PoolArena.java:147)\n", as a Java stack trace prints it;
+/* text: "\tio.netty.buffer.PoolArena.allocate(PoolArena.java:147)\n", as a Java stack trace prints it, with
+ * " (inlined)" after a method the JIT inlined into its caller;
  * JSON: {"ip":"0x0","module":-1,"java":{...}}: a Java frame has no one address (an inlined method shares its
  * caller's), and no "function", so that readers of older reports skip it rather than misname it. */
-static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int32_t bci)
+static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int32_t bci, int inlined)
 {
     jint line = !jm->is_native && bci >= 0 ? line_of(jm, bci) : 0;
     emit_object_begin(e, NULL);
@@ -248,7 +249,7 @@ static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int3
             emit_text(e, ", line unknown");
         }
     }
-    emit_text(e, ")\n");
+    emit_text(e, inlined ? ") (inlined)\n" : ")\n");
     if (jm->file)
         emit_json_str(e, "file", jm->file);
     if (line > 0)
@@ -256,6 +257,7 @@ static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int3
     emit_json_i64(e, "bci", bci);
     if (jm->is_native)
         emit_json_bool(e, "native", 1);
+    emit_json_bool(e, "inlined", inlined);
     emit_object_end(e);
     emit_object_end(e);
 }
@@ -267,7 +269,8 @@ void jvm_names_write(struct emitter *e, const char *member, const struct jvm_pat
     for (unsigned i = 0; i < p->nnative; i++)
         write_native(e, ctx, p->native[i]);
     for (unsigned i = 0; i < p->njava; i++)
-        emit_java_frame(e, p->java[i].named, p->java[i].bci);
+        emit_java_frame(e, p->java[i].named, p->java[i].bci,
+                        __atomic_load_n(&p->java[i].inlined, __ATOMIC_RELAXED));
     emit_array_end(e);
 }
 

@@ -19,6 +19,8 @@ struct jvm_method;                   /* names of one method, made by the helper 
 struct jvm_frame {
     void *method;                    /* a jmethodID */
     int32_t bci;                     /* bytecode index; negative for a native method */
+    uint8_t inlined;                 /* the JIT inlined it into its caller (jvm_inline.h); on a canonical
+                                      * path the helper sets it for any version's, with atomic stores */
     const struct jvm_method *named;  /* set by the helper before the path's id is published */
 };
 
