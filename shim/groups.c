@@ -2,6 +2,7 @@
 #include <string.h>
 #include "groups.h"
 #include "arena.h"
+#include "growth.h"
 #include "jvm.h"
 #include "rank.h"
 #include "sites.h"
@@ -77,7 +78,9 @@ static int cmp_site_index(const void *a, const void *b)
 static struct rank_entry group_rank(uint32_t i)
 {
     const struct group *g = &sorting->groups[i];
-    return (struct rank_entry){ .growth = rank_growth(sorting->previous_seq != 0, g->had_previous, g->bytes, g->delta),
+    int64_t growth = sorting->previous_seq ? rank_growth(1, g->had_previous, g->bytes, g->delta)
+                                           : sorting->sums[g->site].recent_growth;
+    return (struct rank_entry){ .growth = growth,
                                 .bytes = g->bytes, .tie_break = (uint64_t)site_rank[g->site] << 32 | i };
 }
 
@@ -135,6 +138,18 @@ int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
     if (!(g->sums = arena_map(g->sums_mapped)) || !(g->site_order = arena_map(g->site_order_mapped)))
         return -1;
     size_t nold = sum_and_filter(g, s);
+    /* a first report has no previous one to rank growth against: the sampler's current runs of growth
+     * stand in for it, so that a leak leads rather than what the process reserved when it started */
+    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; !g->previous_seq && i < s->nsites; i++) {
+        uint64_t over_ms = 0;
+        int64_t grew = growth_recent(i, &over_ms);
+        uint32_t c = jvm_canonical_site(i);
+        if (grew <= 0 || c >= s->nsites)
+            continue;
+        g->sums[c].recent_growth += grew;
+        if (over_ms > g->sums[c].recent_growth_ms)
+            g->sums[c].recent_growth_ms = over_ms;
+    }
     lw_sort(s->items, nold, sizeof *s->items, cmp_item);
     g->groups_mapped = (nold + 1) * sizeof *g->groups;
     g->order_mapped = (nold + 1) * sizeof *g->order;

@@ -23,6 +23,9 @@ struct site_sum {
     uint64_t untouched_bytes;       /* reserved or never touched: part of live_bytes, never a leak */
     uint64_t oldest_birth;
     uint32_t first_group, ngroups;  /* its groups: groups[first_group ..], largest first */
+    int64_t recent_growth;          /* first report only: how much it grew in its current run of new highs
+                                     * (growth.h; its raw sites together), 0 when it does not keep growing */
+    uint64_t recent_growth_ms;      /* how long that run has lasted */
 };
 
 struct grouping {

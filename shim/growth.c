@@ -10,7 +10,14 @@
 struct growth {
     int64_t high_water;
     uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
+    uint32_t streak_at;              /* the sample that began the current run of highs (none > GROWING_WINDOW apart) */
+    int64_t streak_from;             /* the high-water mark before that run: what the site held when it began */
 };
+
+/* Published for reports (growth_recent), read without a lock: a report may see a sample's marks half
+ * updated, which moves one site's figure by one sample at most. */
+static struct growth *growth;
+static uint32_t growth_count, sample;
 
 /* A site "keeps growing" when its live bytes set a new high-water mark in three samples within
  * GROWING_WINDOW samples (10 minutes): a fast leak is caught in 1.5 s, a leak of one block a minute
@@ -21,12 +28,10 @@ struct growth {
 
 void growth_sample(void)
 {
-    static uint32_t sample;          /* reporter thread only; starts at 1 so 0 means "never" */
-    sample++;
+    sample++;                        /* starts at 1 so 0 means "never" */
     atomic_store_explicit(&sites_capture_budget, CAPTURES_PER_PERIOD_ALL, memory_order_relaxed);
     uint32_t count = sites_count();
     static struct site_totals *totals;
-    static struct growth *growth;
     static size_t totals_mapped, growth_mapped;
     size_t need = count * sizeof *totals;
     if (need > totals_mapped) {
@@ -44,10 +49,17 @@ void growth_sample(void)
         if (!bigger)
             return;
         memcpy(bigger, growth, growth_mapped);
-        arena_unmap(growth, growth_mapped);
+        struct growth *old = growth;
         growth = bigger;
+        /* a report reading the old array meanwhile keeps reading mapped memory: it is let go a size later */
+        static struct growth *retired;
+        static size_t retired_mapped;
+        arena_unmap(retired, retired_mapped);
+        retired = old;
+        retired_mapped = growth_mapped;
         growth_mapped = bytes;
     }
+    growth_count = count;
     counts_read_all(totals, count);
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);
@@ -55,6 +67,10 @@ void growth_sample(void)
         int64_t live = (int64_t)(t->bytes_allocated - t->bytes_freed);
         struct growth *g = &growth[i];
         if (live > g->high_water && live > 0) {
+            if (!g->high_at[0] || sample - g->high_at[0] > GROWING_WINDOW) {
+                g->streak_at = sample;
+                g->streak_from = g->high_water;
+            }
             g->high_water = live;
             g->high_at[2] = g->high_at[1];
             g->high_at[1] = g->high_at[0];
@@ -69,3 +85,16 @@ void growth_sample(void)
     }
 }
 
+
+int64_t growth_recent(uint32_t site, uint64_t *over_ms)
+{
+    struct growth *all = growth;
+    *over_ms = 0;
+    if (!all || site >= growth_count || site <= SITE_OVERFLOW_MMAP)
+        return 0;
+    const struct growth *g = &all[site];
+    if (!g->high_at[2] || sample - g->high_at[2] > GROWING_WINDOW || g->streak_at > g->high_at[2])
+        return 0;                    /* not three highs in the window, all in the current run */
+    *over_ms = (uint64_t)(sample - g->streak_at + 1) * SAMPLE_PERIOD_MS;
+    return g->high_water - g->streak_from;
+}

@@ -1,6 +1,7 @@
 /* rank.h — the order of leak records in a report: the records that grew since the previous report come
  * first, largest growth first; then the rest, largest live bytes first. A record that did not exist in the
- * previous report grew by all it holds. In the first report nothing has grown, so size alone decides.
+ * previous report grew by all it holds. A first report ranks by how much each record's site grew in its
+ * current run of new highs (growth.h) instead: what the process reserved once, at start-up, is no such run.
  * Pure functions; no lock; async-signal-safe. */
 #ifndef LW_RANK_H
 #define LW_RANK_H

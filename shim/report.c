@@ -252,6 +252,13 @@ static void emit_leak(const struct render *r, const struct group *gr)
         emit_json_i64(e, "since_previous_bytes", gr->delta);
         emit_text(e, " since report #");
         emit_text_u64(e, r->g->previous_seq);
+    } else if (r->g->sums[gr->site].recent_growth > 0) {
+        const struct site_sum *sum = &r->g->sums[gr->site];
+        emit_text(e, "; its site grew +");
+        emit_text_bytes(e, (uint64_t)sum->recent_growth);
+        emit_json_i64(e, "recent_growth_bytes", sum->recent_growth);
+        emit_text(e, " in the last ");
+        emit_age(e, "recent_growth_ms", sum->recent_growth_ms);
     }
     emit_text(e, ".\n");
     if (site_get(gr->site)->kind == KIND_MMAP)
@@ -421,7 +428,7 @@ static void emit_leaks(const struct render *r)
         emit_text_u64(e, g->previous_seq);
         emit_text(e, " first, largest growth first, then the largest.\n");
     } else {
-        emit_text(e, "largest first.\n");
+        emit_text(e, "records whose site keeps growing first, largest growth first, then the largest.\n");
     }
     if (emit_is_json(e)) {
         emit_array_begin(e, "sites");

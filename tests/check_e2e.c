@@ -710,10 +710,9 @@ START_TEST(java_usr2_report_names_frames)
 }
 END_TEST
 
-/* The report leads with the leak: in the second report of a leaking gateway, its first LEAK record is the leaked
- * bodies, which grew most since the first (the JVM's reservations are accounted apart; records that grew come
- * first). The first report has no previous one to rank by growth: there the Java heap's committed pages, which G1
- * touches as it uses them, can be the largest record. */
+/* The report leads with the leak, in the first report as a user sees it: start the leaking gateway, apply load, one
+ * kill -USR2. Its first LEAK record is the leaked bodies, whose site keeps growing, and says by how much; the JVM's
+ * reservations (accounted apart) and the Java heap's committed pages, which grew once at start-up, come after it. */
 START_TEST(java_report_leads_with_leak)
 {
     struct jvm j = { 0 };
@@ -721,20 +720,17 @@ START_TEST(java_report_leads_with_leak)
     char *wrk_log = tu_strf("%s/wrk.log", j.dir);
     load(j.port, "/orders", 4, wrk_log);
     ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
-    json_decref(wait_report(j.out, "java", j.pid, 1, 60, j.log));
-    load(j.port, "/orders", 4, wrk_log);
-    ck_assert_int_eq(kill(j.pid, SIGUSR2), 0);
-    json_t *rep = wait_report(j.out, "java", j.pid, 2, 60, j.log);
-    char *txt_path = tu_report_path(j.out, "java", j.pid, 2, "txt");
+    json_t *rep = wait_report(j.out, "java", j.pid, 1, 60, j.log);
+    char *txt_path = tu_report_path(j.out, "java", j.pid, 1, "txt");
     char *txt = tu_slurp(txt_path);
     const char *first = txt ? strstr(txt, "\nLEAK: ") : NULL;
     ck_assert_msg(first != NULL, "%s has no LEAK record", txt_path);
     const char *second = strstr(first + 1, "\nLEAK: ");
     char *record = strndup(first, second ? (size_t)(second - first) : strlen(first));
     ck_assert_msg(strstr(record, "NettyGateway.buildOrderBody(NettyGateway.java:") != NULL &&
-                      strstr(record, " since report #1") != NULL,
-                  "the first LEAK record of %s is not the leaked bodies, grown since report #1:\n%.3000s", txt_path,
-                  record);
+                      strstr(record, "; its site grew +") != NULL,
+                  "the first LEAK record of %s is not the leaked bodies, saying how much their site grew:\n%.3000s",
+                  txt_path, record);
     jvm_stop(&j);
     json_decref(rep);
     tu_rmtree(j.dir);
@@ -742,6 +738,101 @@ START_TEST(java_report_leads_with_leak)
     free(txt);
     free(txt_path);
     free(wrk_log);
+}
+END_TEST
+
+/* What the frames of a path through InlineAlloc.make show: is1 counts frames of `method` (Class.method) marked
+ * inlined, is0 those marked not inlined. */
+struct inline_tally {
+    const char *klass, *method;
+    int is1, is0;
+};
+
+static void tally_frames(json_t *frames, struct inline_tally *t, size_t nt)
+{
+    size_t i;
+    json_t *f;
+    int through_make = 0;
+    json_array_foreach(frames, i, f) {
+        json_t *jo = json_object_get(f, "java");
+        through_make |= jo && strcmp(jstr(jo, "class"), "InlineAlloc") == 0 && strcmp(jstr(jo, "method"), "make") == 0;
+    }
+    if (!through_make)
+        return;
+    json_array_foreach(frames, i, f) {
+        json_t *jo = json_object_get(f, "java");
+        if (!jo)
+            continue;
+        json_t *inl = json_object_get(jo, "inlined");
+        ck_assert_msg(json_is_boolean(inl), "a Java frame of %s.%s has no boolean \"inlined\"", jstr(jo, "class"),
+                      jstr(jo, "method"));
+        for (size_t k = 0; k < nt; k++)
+            if (strcmp(jstr(jo, "class"), t[k].klass) == 0 && strcmp(jstr(jo, "method"), t[k].method) == 0)
+                json_is_true(inl) ? t[k].is1++ : t[k].is0++;
+    }
+}
+
+/* The JIT inlines a hot allocation path (make() and ByteBuffer.allocateDirect into churn()): the report marks those
+ * frames inlined, in the JSON and in the text, and never the frame of main(), which runs interpreted. */
+START_TEST(java_report_marks_inlined_frames)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    char *dir = tu_tempdir();
+    char *out = tu_strf("%s/reports", dir);
+    mkdir(out, 0700);
+    char *log = tu_strf("%s/java.log", dir);
+    char *cp = java_classpath(dir);
+    /* -XX:+PreserveFramePointer and a site depth of 20 are what `leakwatch run` adds for java */
+    char *argv[] = { "java", "-XX:+PreserveFramePointer", tu_strf("-XX:ErrorFile=%s/hs_err_%%p.log", dir),
+                     "-XX:-CreateCoredumpOnCrash", "-cp", cp, "InlineAlloc", "120", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", out),
+                    "LEAKWATCH_MIN_AGE=1s", "LEAKWATCH_SITE_DEPTH=20", NULL };
+    pid_t pid = spawn(argv, env, log);
+    char *text = NULL;
+    for (double end = tu_now() + 60; tu_now() < end && !(text && strstr(text, "ready pid=")); tu_sleep_ms(100)) {
+        free(text);
+        text = tu_slurp(log);
+    }
+    ck_assert_msg(text && strstr(text, "ready pid="), "InlineAlloc did not start:\n%s", tail_of(log, 2000));
+    free(text);
+    tu_sleep_ms(8000);        /* a few seconds of a hot loop: C1, then C2, compile and inline the path */
+    ck_assert_int_eq(kill(pid, SIGUSR2), 0);
+    json_t *rep = wait_report(out, "java", pid, 1, 60, log);
+
+    struct inline_tally t[] = { { "java.nio.ByteBuffer", "allocateDirect", 0, 0 }, { "InlineAlloc", "main", 0, 0 } };
+    size_t i, k;
+    json_t *site, *leak;
+    json_array_foreach(json_object_get(rep, "sites"), i, site) {
+        tally_frames(json_object_get(site, "frames"), t, 2);
+        json_array_foreach(json_object_get(site, "leaks"), k, leak)
+            tally_frames(json_object_get(leak, "created_at"), t, 2);
+    }
+    char *json_path = tu_report_path(out, "java", pid, 1, "json");
+    ck_assert_msg(t[0].is1 > 0, "no path through InlineAlloc.make in %s marks java.nio.ByteBuffer.allocateDirect "
+                  "inlined (%d frames of it marked not inlined)", json_path, t[0].is0);
+    ck_assert_msg(t[1].is0 > 0 && t[1].is1 == 0, "InlineAlloc.main runs interpreted, yet %s marks it inlined in %d "
+                  "frames (not inlined in %d)", json_path, t[1].is1, t[1].is0);
+    char *txt_path = tu_report_path(out, "java", pid, 1, "txt");
+    char *txt = tu_slurp(txt_path);
+    ck_assert_msg(txt && strstr(txt, "\tjava.nio.ByteBuffer.allocateDirect(ByteBuffer.java:") &&
+                      strstr(strstr(txt, "\tjava.nio.ByteBuffer.allocateDirect(ByteBuffer.java:"), ") (inlined)\n"),
+                  "%s does not mark java.nio.ByteBuffer.allocateDirect (inlined)", txt_path);
+    for (const char *m = strstr(txt, "\tInlineAlloc.main("); m; m = strstr(m + 1, "\tInlineAlloc.main(")) {
+        size_t len = strcspn(m, "\n");
+        ck_assert_msg(!memmem(m, len, "(inlined)", 9), "%s marks InlineAlloc.main (inlined): %.*s", txt_path,
+                      (int)len, m + 1);
+    }
+    ck_assert_msg(alive(pid), "the JVM died after kill -USR2:\n%s", tail_of(log, 2000));
+    kill(pid, SIGTERM);
+    tu_wait_pid(pid, 20);
+    json_decref(rep);
+    tu_rmtree(dir);
+    free(txt);
+    free(txt_path);
+    free(json_path);
+    free(log);
+    free(out);
 }
 END_TEST
 
@@ -1499,11 +1590,15 @@ static Suite *e2e_suite(void)
     tcase_add_test(java_heap, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java_heap);
 
-    /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
     TCase *java_leads = tcase_create("java_leads");
     tcase_set_timeout(java_leads, 240);
     tcase_add_test(java_leads, java_report_leads_with_leak);
     suite_add_tcase(s, java_leads);
+
+    TCase *java_inline = tcase_create("java_inline");
+    tcase_set_timeout(java_inline, 180);
+    tcase_add_test(java_inline, java_report_marks_inlined_frames);
+    suite_add_tcase(s, java_inline);
 
     TCase *nginx = tcase_create("nginx");
     tcase_set_timeout(nginx, 180);

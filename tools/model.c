@@ -166,6 +166,7 @@ static void read_stack(load_ctx *c, json_t *arr, const char *where, size_t nmodu
             f->java_file = get_str(c, jo, "file", jw, false);
             f->java_line = json_object_get(jo, "line") ? get_int(c, jo, "line", jw, false) : 0;
             f->java_native = json_is_true(json_object_get(jo, "native"));
+            f->java_inlined = json_is_true(json_object_get(jo, "inlined"));
             /* Tools that know only functions and addresses (pprof, html, suppressions) see "Class.method" and a
              * made-up address per Java frame (class, method, line): the report gives Java frames no address. */
             if (f->java_class && f->java_method && !f->function) {
@@ -203,6 +204,8 @@ static void read_leak(load_ctx *c, json_t *lo, const char *where, size_t nmodule
     l->full_stack = !json_is_false(json_object_get(lo, "full_stack"));
     l->has_since = json_object_get(lo, "since_previous_bytes") != NULL;
     l->since_previous_bytes = get_int(c, lo, "since_previous_bytes", w, false);
+    l->recent_growth_bytes = get_int(c, lo, "recent_growth_bytes", w, false);
+    l->recent_growth_ms = get_count(c, lo, "recent_growth_ms", w, false);
     snprintf(sub, sizeof sub, "%.150screated_at", w);
     read_stack(c, get_array(c, lo, "created_at", w, false), sub, nmodules, &l->created_at);
     json_t *ra = get_array(c, lo, "recent_access", w, false);

@@ -20,6 +20,7 @@ typedef struct {
     const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
     long long java_line;      /* 0 when unknown */
     bool java_native;
+    bool java_inlined;        /* the JIT inlined it into its caller */
     char *owned_function;     /* a Java frame's "Class.method", which `function` points to (freed with the report) */
 } lw_frame;
 
@@ -43,6 +44,7 @@ typedef struct {
     bool full_stack;          /* false: no full stack was kept; created_at holds the site's first frames */
     bool has_since;
     long long since_previous_bytes;
+    long long recent_growth_bytes, recent_growth_ms;   /* first reports: the site's current run of growth */
     lw_stack created_at;
     lw_access *recent;
     size_t nrecent;

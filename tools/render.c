@@ -12,10 +12,11 @@ typedef struct {
     const lw_leak *leak;
 } record;
 
-/* What a record gained since the previous report (a new record: all it holds); 0 in a first report. */
+/* What a record gained since the previous report (a new record: all it holds); in a first report, what its
+ * site gained in its current run of growth (0 when it does not keep growing). */
 static long long growth(const lw_leak *l)
 {
-    return l->has_since ? l->since_previous_bytes : 0;
+    return l->has_since ? l->since_previous_bytes : l->recent_growth_bytes;
 }
 
 /* The shim's order: records that grew since the previous report first, largest growth first, then the
@@ -63,6 +64,10 @@ static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *
         char java[1024];
         model_frame_name(r, f, false, java, sizeof java);
         lw_esc(java, buf, len);
+        if (f->java_inlined) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, len - used, " (inlined)");
+        }
         return;
     }
     if (f->function)
@@ -136,6 +141,9 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
         else
             fprintf(out, "; %s", lw_bytes((double)l->since_previous_bytes, true, since, sizeof since));
         fprintf(out, " since report #%lld", r->previous_seq);
+    } else if (r->previous_seq == 0 && l->recent_growth_bytes > 0) {
+        fprintf(out, "; its site grew %s in the last %s", lw_bytes((double)l->recent_growth_bytes, true, since,
+                sizeof since), secs(l->recent_growth_ms, age, sizeof age));
     }
     fprintf(out, ".\n");
     if (strcmp(rec->site->kind, "mmap") == 0)
@@ -191,7 +199,7 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o)
         fprintf(out, "records that grew since report #%lld first, largest growth first, then the largest.\n",
                 r->previous_seq);
     else
-        fprintf(out, "largest first.\n");
+        fprintf(out, "records whose site keeps growing first, largest growth first, then the largest.\n");
     size_t n;
     record *recs = collect(r, o, &n);
     size_t top = o->top >= 0 ? (size_t)o->top : (r->top > 0 ? (size_t)r->top : 20);
