@@ -445,10 +445,13 @@ static int start(int in_child)
     return 0;
 }
 
+static void describe(struct out *o);
+
 int http_start(void)
 {
     if (!shim_state.config.http[0] || srv.listen_fd >= 0)
         return 0;
+    report_thread_on_describe(describe);
     return start(0);
 }
 
@@ -465,7 +468,8 @@ int http_atfork_child(void)
     return start(1) == 0;
 }
 
-void http_describe(struct out *o)
+/* Appends "http=<address>\n" for the state file when serving, nothing otherwise. */
+static void describe(struct out *o)
 {
     if (srv.listen_fd < 0 || !srv.where[0])
         return;
