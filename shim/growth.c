@@ -50,7 +50,7 @@ void growth_sample(void)
             return;
         memcpy(bigger, growth, growth_mapped);
         struct growth *old = growth;
-        growth = bigger;
+        __atomic_store_n(&growth, bigger, __ATOMIC_RELEASE);
         /* a report reading the old array meanwhile keeps reading mapped memory: it is let go a size later */
         static struct growth *retired;
         static size_t retired_mapped;
@@ -59,7 +59,7 @@ void growth_sample(void)
         retired_mapped = growth_mapped;
         growth_mapped = bytes;
     }
-    growth_count = count;
+    __atomic_store_n(&growth_count, count, __ATOMIC_RELEASE);   /* after the array that holds it */
     counts_read_all(totals, count);
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);
@@ -88,9 +88,10 @@ void growth_sample(void)
 
 int64_t growth_recent(uint32_t site, uint64_t *over_ms)
 {
-    struct growth *all = growth;
+    uint32_t count = __atomic_load_n(&growth_count, __ATOMIC_ACQUIRE);
+    struct growth *all = __atomic_load_n(&growth, __ATOMIC_ACQUIRE);
     *over_ms = 0;
-    if (!all || site >= growth_count || site <= SITE_OVERFLOW_MMAP)
+    if (!all || site >= count || site <= SITE_OVERFLOW_MMAP)
         return 0;
     const struct growth *g = &all[site];
     if (!g->high_at[2] || sample - g->high_at[2] > GROWING_WINDOW || g->streak_at > g->high_at[2])
