@@ -142,13 +142,11 @@ int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
      * stand in for it, so that a leak leads rather than what the process reserved when it started */
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; !g->previous_seq && i < s->nsites; i++) {
         uint64_t over_ms = 0;
-        int64_t grew = growth_recent(i, &over_ms);
-        uint32_t c = jvm_canonical_site(i);
-        if (grew <= 0 || c >= s->nsites)
-            continue;
-        g->sums[c].recent_growth += grew;
-        if (over_ms > g->sums[c].recent_growth_ms)
-            g->sums[c].recent_growth_ms = over_ms;
+        int64_t grew = jvm_canonical_site(i) == i ? growth_recent(i, &over_ms) : 0;
+        if (grew > 0) {
+            g->sums[i].recent_growth = grew;
+            g->sums[i].recent_growth_ms = over_ms;
+        }
     }
     lw_sort(s->items, nold, sizeof *s->items, cmp_item);
     g->groups_mapped = (nold + 1) * sizeof *g->groups;

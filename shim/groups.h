@@ -24,7 +24,7 @@ struct site_sum {
     uint64_t oldest_birth;
     uint32_t first_group, ngroups;  /* its groups: groups[first_group ..], largest first */
     int64_t recent_growth;          /* first report only: how much it grew in its current run of new highs
-                                     * (growth.h; its raw sites together), 0 when it does not keep growing */
+                                     * (growth.h; as a logical site), 0 when it does not keep growing */
     uint64_t recent_growth_ms;      /* how long that run has lasted */
 };
 

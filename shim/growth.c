@@ -4,14 +4,23 @@
 #include "growth.h"
 #include "arena.h"
 #include "counts.h"
+#include "jvm.h"
 #include "sites.h"
 
-/* The sampler's marks of one site. */
-struct growth {
+/* A series of live-byte samples and its marks. */
+struct series {
     int64_t high_water;
     uint32_t high_at[3];             /* sample numbers of the last three new high-water marks, newest first */
     uint32_t streak_at;              /* the sample that began the current run of highs (none > GROWING_WINDOW apart) */
-    int64_t streak_from;             /* the high-water mark before that run: what the site held when it began */
+    int64_t streak_from;             /* the high-water mark before that run: what it held when the run began */
+};
+
+/* The sampler's marks of one site: of its own live bytes (for full stacks: allocations happen at raw
+ * sites), and of its logical site's, which in a JVM adds up every compiled version of one Java path
+ * (jvm.h; for reports: one version of a path may grow for a second and stop while the path keeps
+ * growing). A site that is no logical site's canonical one leaves the second unused. */
+struct growth {
+    struct series raw, logical;
 };
 
 /* Published for reports (growth_recent), read without a lock: a report may see a sample's marks half
@@ -25,6 +34,24 @@ static uint32_t growth_count, sample;
  * gets full stacks for up to CAPTURES_PER_PERIOD allocations a period, so a hot leaking site (or a
  * cache that is filling) costs a bounded number of unwinds, never accuracy. */
 #define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
+
+/* Adds a sample: 1 when the series keeps growing (a third new high within the window), -1 when it has
+ * gone GROWING_WINDOW samples without one, else 0. */
+static int series_note(struct series *g, int64_t live)
+{
+    if (live > g->high_water && live > 0) {
+        if (!g->high_at[0] || sample - g->high_at[0] > GROWING_WINDOW) {
+            g->streak_at = sample;
+            g->streak_from = g->high_water;
+        }
+        g->high_water = live;
+        g->high_at[2] = g->high_at[1];
+        g->high_at[1] = g->high_at[0];
+        g->high_at[0] = sample;
+        return g->high_at[2] && sample - g->high_at[2] <= GROWING_WINDOW;
+    }
+    return g->high_at[0] && sample - g->high_at[0] > GROWING_WINDOW ? -1 : 0;
+}
 
 void growth_sample(void)
 {
@@ -61,27 +88,32 @@ void growth_sample(void)
     }
     __atomic_store_n(&growth_count, count, __ATOMIC_RELEASE);   /* after the array that holds it */
     counts_read_all(totals, count);
+    static int64_t *logical_live;
+    static size_t logical_mapped;
+    if (count * sizeof *logical_live > logical_mapped) {
+        arena_unmap(logical_live, logical_mapped);
+        logical_mapped = count * sizeof *logical_live * 2;
+        if (!(logical_live = arena_map(logical_mapped))) {
+            logical_mapped = 0;
+            return;
+        }
+    }
+    memset(logical_live, 0, count * sizeof *logical_live);
+    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
+        uint32_t c = jvm_canonical_site_latest(i);
+        logical_live[c < count ? c : i] += (int64_t)(totals[i].bytes_allocated - totals[i].bytes_freed);
+    }
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {
         struct site *s = site_get(i);
         const struct site_totals *t = &totals[i];
-        int64_t live = (int64_t)(t->bytes_allocated - t->bytes_freed);
-        struct growth *g = &growth[i];
-        if (live > g->high_water && live > 0) {
-            if (!g->high_at[0] || sample - g->high_at[0] > GROWING_WINDOW) {
-                g->streak_at = sample;
-                g->streak_from = g->high_water;
-            }
-            g->high_water = live;
-            g->high_at[2] = g->high_at[1];
-            g->high_at[1] = g->high_at[0];
-            g->high_at[0] = sample;
-            if (g->high_at[2] && sample - g->high_at[2] <= GROWING_WINDOW)
-                atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
-        } else if (g->high_at[0] && sample - g->high_at[0] > GROWING_WINDOW) {
+        int state = series_note(&growth[i].raw, (int64_t)(t->bytes_allocated - t->bytes_freed));
+        if (state > 0)
+            atomic_store_explicit(&s->capture_all, 1, memory_order_relaxed);
+        else if (state < 0)
             atomic_store_explicit(&s->capture_all, 0, memory_order_relaxed);
-        }
         if (atomic_load_explicit(&s->capture_all, memory_order_relaxed))
             atomic_store_explicit(&s->capture_budget, CAPTURES_PER_PERIOD, memory_order_relaxed);
+        series_note(&growth[i].logical, logical_live[i]);
     }
 }
 
@@ -93,7 +125,7 @@ int64_t growth_recent(uint32_t site, uint64_t *over_ms)
     *over_ms = 0;
     if (!all || site >= count || site <= SITE_OVERFLOW_MMAP)
         return 0;
-    const struct growth *g = &all[site];
+    const struct series *g = &all[site].logical;
     if (!g->high_at[2] || sample - g->high_at[2] > GROWING_WINDOW || g->streak_at > g->high_at[2])
         return 0;                    /* not three highs in the window, all in the current run */
     *over_ms = (uint64_t)(sample - g->streak_at + 1) * SAMPLE_PERIOD_MS;

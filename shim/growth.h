@@ -9,10 +9,11 @@
 
 void growth_sample(void);
 
-/* How much a raw site grew in its current run of new highs, when it "keeps growing" (three new highs
- * within the window, all in that run): its high-water mark less what it held when the run began, and
- * in over_ms how long ago that was. 0 for a site that does not keep growing: one that grew once (a
- * reservation at start-up) or stopped. Any thread; reads the sampler's marks without a lock. */
+/* How much a site grew in its current run of new highs, when it "keeps growing" (three new highs within
+ * the window, all in that run): its high-water mark less what it held when the run began, and in over_ms
+ * how long ago that was. For the canonical site of a Java path (jvm.h) these are the figures of the
+ * logical site, all its compiled versions together. 0 for a site that does not keep growing: one that
+ * grew once (a reservation at start-up) or stopped. Any thread; reads the sampler's marks without a lock. */
 #include <stdint.h>
 int64_t growth_recent(uint32_t site, uint64_t *over_ms);
 

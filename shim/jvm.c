@@ -491,6 +491,12 @@ uint32_t jvm_canonical_stack(uint32_t id)
     return p ? p->canon : id;
 }
 
+uint32_t jvm_canonical_site_latest(uint32_t idx)
+{
+    const struct jvm_path *p = path_at(jvm.site_paths, idx);
+    return p && atomic_load_explicit(&((struct jvm_path *)p)->logical, memory_order_acquire) ? p->canon : idx;
+}
+
 uint64_t jvm_site_id(uint32_t idx)
 {
     const struct jvm_path *p = named(jvm.site_paths, idx);
@@ -533,6 +539,7 @@ void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n) { (void)id
 void jvm_prepare_report(unsigned wait_ms) { (void)wait_ms; }
 uint32_t jvm_canonical_site(uint32_t idx) { return idx; }
 uint32_t jvm_canonical_stack(uint32_t id) { return id; }
+uint32_t jvm_canonical_site_latest(uint32_t idx) { return idx; }
 uint64_t jvm_site_id(uint32_t idx) { (void)idx; return 0; }
 uint32_t jvm_merged_sites(uint32_t idx) { (void)idx; return 1; }
 int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, jvm_native_writer w, const void *ctx)

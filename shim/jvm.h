@@ -29,6 +29,9 @@ void jvm_prepare_report(unsigned wait_ms);
 uint32_t jvm_canonical_site(uint32_t idx);
 uint32_t jvm_canonical_stack(uint32_t id);
 
+/* The same as named by now, whatever the current report reads: for the growth sampler, between reports. */
+uint32_t jvm_canonical_site_latest(uint32_t idx);
+
 /* The logical id of a site with a named Java path, 0 otherwise. */
 uint64_t jvm_site_id(uint32_t idx);
 /* How many raw sites were merged into this canonical one (1 when none). */
