@@ -317,6 +317,12 @@ static void JNICALL on_code(jvmtiEnv *env, const char *name, const void *address
     }
 }
 
+static void JNICALL on_compiled_method_load(jvmtiEnv *env, jmethodID method, jint code_size, const void *code_addr,
+                                            jint map_length, const jvmtiAddrLocationMap *map, const void *compile_info)
+{
+    jvm_inline_on_compiled_method_load(env, method, code_size, code_addr, map_length, map, compile_info);
+}
+
 /* ---- the helper thread ---------------------------------------------------------------------------------- */
 
 static void give_up(const char *why)
@@ -346,9 +352,7 @@ static int set_up(JNIEnv **jni)
     cb.VMDeath = on_vm_death;
     cb.DynamicCodeGenerated = on_code;
     if (inline_info)
-        cb.CompiledMethodLoad = (void (JNICALL *)(jvmtiEnv *, jmethodID, jint, const void *, jint,
-                                                  const jvmtiAddrLocationMap *, const void *))
-                                    jvm_inline_on_compiled_method_load;
+        cb.CompiledMethodLoad = on_compiled_method_load;
     if ((*jvmti)->SetEventCallbacks(jvmti, &cb, sizeof cb) != JVMTI_ERROR_NONE)
         return give_up("JVMTI refused event callbacks"), -1;
     jvmtiEvent events[] = { JVMTI_EVENT_CLASS_LOAD, JVMTI_EVENT_CLASS_PREPARE, JVMTI_EVENT_VM_DEATH,
