@@ -19,6 +19,13 @@ struct growth {
  * cache that is filling) costs a bounded number of unwinds, never accuracy. */
 #define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
 
+static atomic_int forget_requested;
+
+void growth_forget(void)
+{
+    atomic_store_explicit(&forget_requested, 1, memory_order_release);
+}
+
 void growth_sample(void)
 {
     static uint32_t sample;          /* reporter thread only; starts at 1 so 0 means "never" */
@@ -47,6 +54,11 @@ void growth_sample(void)
         arena_unmap(growth, growth_mapped);
         growth = bigger;
         growth_mapped = bytes;
+    }
+    if (atomic_exchange_explicit(&forget_requested, 0, memory_order_acquire)) {
+        memset(growth, 0, growth_mapped);
+        for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++)
+            atomic_store_explicit(&site_get(i)->capture_all, 0, memory_order_relaxed);
     }
     counts_read_all(totals, count);
     for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++) {

@@ -9,4 +9,7 @@
 
 void growth_sample(void);
 
+/* Asks the sampler to drop every mark at its next sample (the counts were cleared). Any thread. */
+void growth_forget(void);
+
 #endif

@@ -161,6 +161,97 @@ START_TEST(attach_tracks_from_now_on)
 }
 END_TEST
 
+static uint64_t realtime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Attach, detach, attach again with other settings: tracking starts afresh (a new start time, the new
+ * report directory, nothing counted from the first attach), the leak is found again, and the target runs on. */
+START_TEST(attach_again_after_detach)
+{
+    struct tu_env env;
+    struct tu_proc t, p;
+    start_bare(&t, &env, "attach_target");
+    char *out1 = tu_tempdir(), *out2 = tu_tempdir(), *spid = tu_strf("%d", (int)t.pid);
+    char *a1[] = {"attach", "--out", out1, "--min-age", "0", "--quiet", spid, NULL};
+    lw(&p, &env, a1);
+    ck_assert_msg(exit_code(&p) == 0, "first attach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    nap_ms(1500);
+    char *dump[] = {"dump", spid, NULL};
+    lw(&p, &env, dump);
+    ck_assert_msg(exit_code(&p) == 0, "first dump: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    json_t *r1 = tu_report(out1, "attach_target", t.pid, 1);
+    long long first_live = site_live(r1, "fx_attach_leak");
+    ck_assert_msg(first_live >= 256 * 50, "first attach: fx_attach_leak has %lld live bytes", first_live);
+    char *first_since = strdup(json_string_value(json_object_get(r1, "tracking_since")));
+    char *detach[] = {"detach", spid, NULL};
+    lw(&p, &env, detach);
+    ck_assert_msg(exit_code(&p) == 0, "detach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    nap_ms(300);
+
+    /* the second attach's own settings: another directory, and the report signal SIGUSR1 */
+    uint64_t before_ms = realtime_ms();
+    char *a2[] = {"attach", "--out", out2, "--min-age", "0", "--signal", "SIGUSR1", "--quiet", spid, NULL};
+    lw(&p, &env, a2);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.err, "attached to PID"), "attach after detach: %s %s",
+                  tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    nap_ms(400);
+    lw(&p, &env, dump);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "\nTracking started ") && strstr(p.out, "fx_attach_leak"),
+                  "dump after the second attach: %s %.2000s %s", tu_status_str(&p), p.out, p.err);
+    tu_proc_free(&p);
+    uint64_t after_ms = realtime_ms();
+    json_t *r2 = NULL;
+    for (int seq = 1; seq < 10 && !r2; seq++) {
+        char *path = tu_strf("%s/attach_target.%d.%d.json", out2, (int)t.pid, seq);
+        if (access(path, F_OK) == 0)
+            r2 = tu_report(out2, "attach_target", t.pid, seq);
+        free(path);
+    }
+    ck_assert_msg(r2 != NULL, "no report in the second attach's directory %s", out2);
+    ck_assert(json_is_true(json_object_get(r2, "attached")));
+    const char *second_since = json_string_value(json_object_get(r2, "tracking_since"));
+    ck_assert_msg(second_since && strcmp(second_since, first_since) > 0,
+                  "tracking_since %s after the second attach, %s after the first", second_since, first_since);
+    /* counted afresh: at most one 256-byte block per 10 ms since the second attach began (and a few for
+     * sleeps the dump's signal cut short), far fewer than the first attach had already counted */
+    long long live = site_live(r2, "fx_attach_leak");
+    long long bound = 256 * ((long long)(after_ms - before_ms) / 10 + 4);
+    ck_assert_msg(live >= 256 * 5 && live <= bound, "fx_attach_leak: %lld live bytes after the second attach "
+                  "(at most %lld), %lld in the first", live, bound, first_live);
+    tu_assert_totals(r2, live, live / 256);
+    json_decref(r1);
+    json_decref(r2);
+    /* the new signal writes a report */
+    kill(t.pid, SIGUSR1);
+    int found = 0;
+    for (int i = 0; i < 100 && !found; i++) {
+        found = tu_count_files(out2, "attach_target.") >= 4;
+        nap_ms(50);
+    }
+    ck_assert_msg(found, "SIGUSR1 wrote no report after the second attach");
+    lw(&p, &env, detach);
+    ck_assert_msg(exit_code(&p) == 0, "second detach: %s %s", tu_status_str(&p), p.err);
+    tu_proc_free(&p);
+    expect_target_unharmed(&t, 1);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    tu_rmtree(out1);
+    tu_rmtree(out2);
+    free(out1);
+    free(out2);
+    free(spid);
+    free(first_since);
+}
+END_TEST
+
 /* A refused attach: exit 2, one line naming the problem, and the target untouched. */
 static void expect_refusal(struct tu_env *env, char **args, const char *needle)
 {
@@ -204,7 +295,6 @@ START_TEST(attach_refuses_clearly)
     ck_assert_msg(exit_code(&p) == 0, "detach: %s %s", tu_status_str(&p), p.err);
     tu_proc_free(&p);
     expect_refusal(&env, a3, "is already detached");
-    expect_refusal(&env, a2, "was attached and detached before");
     expect_target_unharmed(&t, 0);
     tu_proc_free(&t);
     tu_env_free(&env);
@@ -562,12 +652,18 @@ static Suite *attach_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
-    tcase_add_test(tc, attach_nginx_workers_under_load);
+    tcase_add_test(tc, attach_again_after_detach);
     tcase_add_test(tc, gate_attach_running_server);
     tcase_add_test(tc, attach_follows_modules_loaded_later);
-    tcase_add_test(tc, attach_jvm_under_load);
     tcase_add_test(tc, attach_as_the_same_user);
     tcase_add_test(tc, attach_into_a_container);
+    suite_add_tcase(s, tc);
+    /* the servers under load, in a case of their own so the quick cases run without them */
+    tc = tcase_create("servers");
+    tcase_add_unchecked_fixture(tc, tu_tempbase_setup, tu_tempbase_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, attach_nginx_workers_under_load);
+    tcase_add_test(tc, attach_jvm_under_load);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -205,8 +205,8 @@ static const char *late_text(int rc)
 {
     switch (rc) {
     case LATE_ALREADY: return "is already tracked by leakwatch (preloaded or attached before): use leakwatch dump";
-    case LATE_DETACHED: return "was attached and detached before; its inert copy of the library cannot start "
-                               "again: restart the program to attach anew";
+    case LATE_DETACHED: return "refused an earlier attach (its allocation functions could not be redirected), "
+                               "and its inert copy of the library stays off: restart the program to attach anew";
     case LATE_NO_SETTINGS: return "could not read its settings file (removed meanwhile, or not private to its user)";
     case LATE_CANNOT_TRACK: return "could not start tracking (see the line the program printed on its stderr)";
     case LATE_NO_HOOKS: return "could not redirect its allocation functions to the shim; tracking is off";
