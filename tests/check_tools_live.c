@@ -238,7 +238,8 @@ START_TEST(run_finds_the_installed_shim)
 END_TEST
 
 /* run and gate refuse up front every value the shim would refuse (it would only say so on stderr and use its
- * default): one line naming the option, exit 2, and the command never starts. */
+ * default): one line naming the option, exit 2, and the command never starts. attach shares run's options and
+ * refuses them in the same words, before it looks for the process. */
 static const char *const refused_run_options[][2] = {
     {"--depth", "100000"}, {"--depth", "0"}, {"--top", "1000001"}, {"--min-age", "0x10"}, {"--min-age", "1e3"},
     {"--interval", "50ms"}, {"--signal", "9"}, {"--signal", "SIGPIPE"}, {"--signal", "SIGTERM"},
@@ -297,7 +298,15 @@ START_TEST(run_refuses_what_the_shim_refuses)
     ck_assert_msg(exit_code(&p) == 2 && strstr(p.out, "started") == NULL && strstr(p.err, named) &&
                   strchr(p.err, '\n') == p.err + strlen(p.err) - 1,
                   "run %s %s: %s, stdout %s, stderr %s", opt, value, tu_status_str(&p), p.out, p.err);
+    char *run_reason = strdup(p.err + strlen("leakwatch: run: "));
     tu_proc_free(&p);
+    char *a3[] = {"attach", (char *)opt, (char *)value, "999999999", NULL};
+    lw(&p, &env, 30, a3);
+    ck_assert_msg(exit_code(&p) == 2 && strncmp(p.err, "leakwatch: attach: ", 19) == 0 &&
+                  strcmp(p.err + 19, run_reason) == 0,
+                  "attach %s %s: %s, stderr %s (run said %s)", opt, value, tu_status_str(&p), p.err, run_reason);
+    tu_proc_free(&p);
+    free(run_reason);
     if (strcmp(opt, "--signal") == 0) {
         char *a2[] = {"gate", "--signal", (char *)value, "--rounds", "1", "--load", "true", "--", "/bin/sh", "-c",
                       "echo started", NULL};
