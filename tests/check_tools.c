@@ -15,6 +15,7 @@
 
 #include "check_suites.h"
 #include "gate.h"
+#include "inject.h"
 #include "model.h"
 #include "pool.h"
 #include "render.h"
@@ -1156,6 +1157,40 @@ START_TEST(cli_report_formats)
 }
 END_TEST
 
+/* Yama's ptrace_scope as attach reads it (this kernel has no Yama: the path is a test file here), and the one
+ * line for each value that refuses: what it means and what to do; scope 3 cannot be lifted, not even by root. */
+START_TEST(attach_ptrace_scope_messages)
+{
+    char *dir = tu_tempdir(), *path = tu_strf("%s/ptrace_scope", dir);
+    ck_assert_int_eq(inject_yama_scope(path), -1);                 /* no Yama */
+    const char *texts[] = {"0\n", "1\n", "2\n", "3\n", "7\n", "x\n"};
+    const int want[] = {0, 1, 2, 3, -1, -1};
+    for (int i = 0; i < 6; i++) {
+        FILE *f = fopen(path, "w");
+        ck_assert(f != NULL);
+        fputs(texts[i], f);
+        fclose(f);
+        ck_assert_msg(inject_yama_scope(path) == want[i], "%s read as %d", texts[i], inject_yama_scope(path));
+    }
+    char err[512];
+    const char *means[] = {"", "is 1 (only a parent may trace its child)", "is 2 (only with CAP_SYS_PTRACE)",
+                           "is 3 (no process may trace another until reboot, not even root)"};
+    const char *todo[] = {"", "run leakwatch attach as root or with CAP_SYS_PTRACE, or set kernel.yama.ptrace_scope=0",
+                          "run leakwatch attach as root or with CAP_SYS_PTRACE", "start the program under the shim "
+                          "instead (leakwatch run)"};
+    for (int scope = 1; scope <= 3; scope++) {
+        inject_scope_message(4242, scope, err, sizeof err);
+        ck_assert_msg(strstr(err, "trace PID 4242") && strstr(err, means[scope]) && strstr(err, todo[scope]) &&
+                      !strchr(err, '\n'), "scope %d: %s", scope, err);
+    }
+    inject_scope_message(4242, 3, err, sizeof err);
+    ck_assert_msg(!strstr(err, "as root or"), "scope 3 cannot be lifted by root, yet: %s", err);
+    tu_rmtree(dir);
+    free(dir);
+    free(path);
+}
+END_TEST
+
 static Suite *tools_suite(void)
 {
     Suite *s = suite_create("tools");
@@ -1190,6 +1225,7 @@ static Suite *tools_suite(void)
     tcase_add_test(cli, cli_gate_names_pool_chunk);
     tcase_add_test(cli, cli_gate_passes_and_suppresses);
     tcase_add_test(cli, cli_errors_are_one_line);
+    tcase_add_test(cli, attach_ptrace_scope_messages);
     tcase_add_test(cli, cli_diff_orders_by_growth);
     tcase_add_test(cli, cli_report_formats);
     tcase_add_test(cli, cli_report_grown_first);

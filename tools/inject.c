@@ -71,6 +71,33 @@ static bool task_syscall(int pid, int tid, long *nr, long *arg0)
     return sscanf(buf, "%ld %lx", nr, &a0) == 2 && *nr >= 0 && (*arg0 = (long)a0, true);
 }
 
+int inject_yama_scope(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int scope = -1;
+    if (f) {
+        if (fscanf(f, "%d", &scope) != 1 || scope < 0 || scope > 3)
+            scope = -1;
+        fclose(f);
+    }
+    return scope;
+}
+
+void inject_scope_message(int pid, int scope, char *err, size_t errlen)
+{
+    if (scope >= 3)
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is 3 (no process may trace another until reboot, not even root): start the program under the "
+                 "shim instead (leakwatch run)", pid);
+    else if (scope == 2)
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is 2 (only with CAP_SYS_PTRACE): run leakwatch attach as root or with CAP_SYS_PTRACE", pid);
+    else
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is %d (only a parent may trace its child): run leakwatch attach as root or with CAP_SYS_PTRACE, "
+                 "or set kernel.yama.ptrace_scope=0 with sysctl", pid, scope);
+}
+
 static void ptrace_denied(int pid, char *err, size_t errlen)
 {
     char path[64], line[256];
@@ -83,13 +110,7 @@ static void ptrace_denied(int pid, char *err, size_t errlen)
     }
     if (f)
         fclose(f);
-    int scope = -1;
-    f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-    if (f) {
-        if (fscanf(f, "%d", &scope) != 1)
-            scope = -1;
-        fclose(f);
-    }
+    int scope = inject_yama_scope(INJECT_YAMA_SCOPE_PATH);
     if (tracer > 0)
         snprintf(err, errlen, "PID %d is already traced by PID %d (a debugger or strace): detach it first", pid,
                  tracer);
@@ -97,10 +118,7 @@ static void ptrace_denied(int pid, char *err, size_t errlen)
         snprintf(err, errlen, "PID %d belongs to uid %d, not to you (uid %d): run leakwatch attach as that user or "
                  "as root", pid, uid, (int)geteuid());
     else if (scope >= 1)
-        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: "
-                 "/proc/sys/kernel/yama/ptrace_scope is %d (%s); run as root or with CAP_SYS_PTRACE", pid, scope,
-                 scope >= 3 ? "no tracing at all until reboot" : scope == 2 ? "only with CAP_SYS_PTRACE"
-                                                                               : "only parents may trace");
+        inject_scope_message(pid, scope, err, errlen);
     else
         snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: it needs CAP_SYS_PTRACE "
                  "(in a container: --cap-add SYS_PTRACE) or a process that is not set-uid/undumpable", pid);
