@@ -252,6 +252,62 @@ START_TEST(attach_again_after_detach)
 }
 END_TEST
 
+/* Waits until pid is stopped (state T in /proc/PID/stat); false after 20 s. */
+static int wait_stopped(pid_t pid)
+{
+    for (int i = 0; i < 2000; i++) {
+        char *path = tu_strf("/proc/%d/stat", (int)pid), *stat = tu_slurp(path);
+        char *end = stat ? strrchr(stat, ')') : NULL;
+        int stopped = end && end[1] == ' ' && end[2] == 'T';
+        free(stat);
+        free(path);
+        if (stopped)
+            return 1;
+        nap_ms(10);
+    }
+    return 0;
+}
+
+/* The target exits in the middle of an attach, at a step the tool pauses at (LEAKWATCH_TEST_PAUSE): after the
+ * settings file was written, and while one of its threads is held. One line says so, nothing hangs, and the
+ * settings file does not outlive the attempt (it would keep a later process with that pid, preloaded, from
+ * starting its shim). */
+START_TEST(attach_target_exits_midway)
+{
+    const char *steps[] = {"settings", "seized"};
+    for (int i = 0; i < 2; i++) {
+        struct tu_env env;
+        struct tu_proc t, a;
+        start_bare(&t, &env, "attach_target");
+        tu_env_set(&env, "LEAKWATCH_TEST_PAUSE", steps[i]);
+        char *spid = tu_strf("%d", (int)t.pid), *lwpath = tu_strf("%s/leakwatch", tu_build_dir());
+        char *argv[] = {lwpath, "attach", "--quiet", spid, NULL};
+        tu_spawn(&a, argv, env.vars, NULL);
+        char *paused = tu_strf("paused at %s", steps[i]);
+        ck_assert_msg(tu_read_until(&a, paused, 20) == 0, "attach never paused at %s: %s", steps[i], a.err);
+        char *file = tu_strf("/tmp/leakwatch-%d/%d.attach", (int)geteuid(), (int)t.pid);
+        ck_assert_msg(access(file, F_OK) == 0, "no settings file %s at the pause", file);
+        ck_assert_msg(wait_stopped(a.pid), "attach did not stop at %s", steps[i]);
+        kill(t.pid, SIGKILL);
+        kill(a.pid, SIGCONT);
+        tu_finish(&a, 30);
+        ck_assert_msg(exit_code(&a) == 2 && strncmp(a.err, "leakwatch: attach: ", 19) == 0 &&
+                      strstr(a.err, "exited") && lines(a.err) == 1,
+                      "target killed at %s: %s: %s", steps[i], tu_status_str(&a), a.err);
+        ck_assert_msg(access(file, F_OK) != 0, "the settings file %s outlived the failed attach", file);
+        tu_finish(&t, 20);
+        ck_assert_msg(WIFSIGNALED(t.status) && WTERMSIG(t.status) == SIGKILL, "target: %s", tu_status_str(&t));
+        tu_proc_free(&a);
+        tu_proc_free(&t);
+        tu_env_free(&env);
+        free(file);
+        free(paused);
+        free(spid);
+        free(lwpath);
+    }
+}
+END_TEST
+
 /* A refused attach: exit 2, one line naming the problem, and the target untouched. */
 static void expect_refusal(struct tu_env *env, char **args, const char *needle)
 {
@@ -653,6 +709,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
     tcase_add_test(tc, attach_again_after_detach);
+    tcase_add_test(tc, attach_target_exits_midway);
     tcase_add_test(tc, gate_attach_running_server);
     tcase_add_test(tc, attach_follows_modules_loaded_later);
     tcase_add_test(tc, attach_as_the_same_user);

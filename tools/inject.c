@@ -283,11 +283,24 @@ static bool write_mem(inject_session *s, uintptr_t addr, const void *data, size_
     return n == (ssize_t)len;
 }
 
+/* A write to the target's memory failed: it exited (killed meanwhile), or its stack is not writable. */
+static void write_failed(inject_session *s, char *err, size_t errlen)
+{
+    int e = errno;
+    char state = process_state(s->pid);
+    if (e == ESRCH || e == ENOENT || state == 0 || state == 'Z' || state == 'X') {
+        s->gone = true;
+        snprintf(err, errlen, "PID %d exited while leakwatch was attaching", s->pid);
+    } else {
+        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(e));
+    }
+}
+
 bool inject_push(inject_session *s, const void *data, size_t len, uintptr_t *remote, char *err, size_t errlen)
 {
     s->cursor = (s->cursor - len) & ~(uintptr_t)15;
     if (!write_mem(s, s->cursor, data, len)) {
-        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(errno));
+        write_failed(s, err, errlen);
         return false;
     }
     *remote = s->cursor;
@@ -301,7 +314,7 @@ bool inject_call(inject_session *s, uintptr_t fn, uintptr_t a0, uintptr_t a1, ui
     uintptr_t sp = ((s->cursor - 64) & ~(uintptr_t)15) - 8;   /* as after a call: return address at sp */
     uint64_t return_to = 0;
     if (!write_mem(s, sp, &return_to, sizeof return_to)) {
-        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(errno));
+        write_failed(s, err, errlen);
         return false;
     }
     regs.rip = fn;
