@@ -338,6 +338,20 @@ START_TEST(attach_refuses_clearly)
     tu_env_free(&env);
     free(spid);
 
+    /* a program on another C library (musl, dynamically linked): no glibc dlopen to call */
+    start_bare(&t, &env, "musl_idle");
+    spid = tu_strf("%d", (int)t.pid);
+    char *m1[] = {"attach", spid, NULL};
+    expect_refusal(&env, m1, "uses musl libc");
+    ck_assert(!maps_mention(t.pid, "libleakwatch"));
+    kill(t.pid, SIGTERM);
+    tu_finish(&t, 20);
+    ck_assert_msg(exit_code(&t) == 0 && strstr(t.out, "musl_idle: stopped"), "musl target: %s %s",
+                  tu_status_str(&t), t.out);
+    tu_proc_free(&t);
+    tu_env_free(&env);
+    free(spid);
+
     /* attaching twice, and detaching twice */
     start_bare(&t, &env, "attach_target");
     spid = tu_strf("%d", (int)t.pid);

@@ -60,9 +60,11 @@ static bool target_ids(int pid, int *euid, int *egid)
     return got == 2;
 }
 
-/* 1 when the executable has no program interpreter (statically linked), 0 when it has one, -1 unknown. */
-static int is_static(int pid)
+/* 1 when the executable has no program interpreter (statically linked), 0 when it has one (its path in
+ * interp), -1 unknown. */
+static int read_interp(int pid, char *interp, size_t len)
 {
+    interp[0] = '\0';
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/exe", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -76,8 +78,13 @@ static int is_static(int pid)
         if (pread(fd, ph, eh.e_phnum * sizeof *ph, (off_t)eh.e_phoff) == (ssize_t)(eh.e_phnum * sizeof *ph)) {
             result = 1;
             for (int i = 0; i < eh.e_phnum; i++)
-                if (ph[i].p_type == PT_INTERP)
+                if (ph[i].p_type == PT_INTERP) {
+                    size_t n = ph[i].p_filesz < len ? (size_t)ph[i].p_filesz : len - 1;
+                    if (pread(fd, interp, n, (off_t)ph[i].p_offset) != (ssize_t)n)
+                        n = 0;
+                    interp[n] = '\0';
                     result = 0;
+                }
         }
     }
     close(fd);
@@ -203,8 +210,8 @@ static bool find_loader_calls(int pid, uintptr_t *dlopen_at, uintptr_t *dlerror_
 {
     rsym_module m;
     if (rsym_find_module(pid, "ld-musl-", &m) == 1 || rsym_find_module(pid, "libc.musl", &m) == 1) {
-        snprintf(err, errlen, "PID %d uses musl libc (%s), not glibc: leakwatch attach needs glibc 2.34 or "
-                 "later; preload the shim at start instead (leakwatch run)", pid, m.path);
+        snprintf(err, errlen, "PID %d uses musl libc (%s), not glibc: leakwatch tracks programs on glibc 2.34 or "
+                 "later only (its library is built for glibc), attached or preloaded", pid, m.path);
         return false;
     }
     const char *mods[] = {"libc.so.6", "libdl.so.2"};
@@ -300,10 +307,20 @@ bool attach_process(int pid, const char *shim, const launch_opts *o, long long t
                  "as root", pid, euid, (int)geteuid());
         return false;
     }
-    int st = is_static(pid);
+    char interp[256];
+    int st = read_interp(pid, interp, sizeof interp);
     if (st == 1) {
         snprintf(err, errlen, "PID %d runs a statically linked program: it has no dynamic loader to load "
                  "libleakwatch.so with; leakwatch cannot track it", pid);
+        return false;
+    }
+    const char *interp_base = strrchr(interp, '/');
+    if (st == 0 && strncmp(interp_base ? interp_base + 1 : interp, "ld-musl-", 8) == 0) {
+        for (char *c = interp; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        snprintf(err, errlen, "PID %d uses musl libc (its loader is %s), not glibc: leakwatch tracks programs on "
+                 "glibc 2.34 or later only (its library is built for glibc), attached or preloaded", pid, interp);
         return false;
     }
     char shimerr[PATH_MAX + 256];

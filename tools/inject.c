@@ -233,8 +233,9 @@ bool inject_begin(inject_session *s, int pid, long long deadline_ms, char *err, 
     for (;;) {
         char dir[64];
         snprintf(dir, sizeof dir, "/proc/%d/task", pid);
-        DIR *d = opendir(dir);
-        if (!d) {
+        DIR *d = NULL;
+        state = process_state(pid);
+        if (state == 0 || state == 'Z' || state == 'X' || !(d = opendir(dir))) {
             snprintf(err, errlen, "PID %d exited while leakwatch was attaching", pid);
             break;
         }
