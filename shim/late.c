@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "late.h"
 #include "got.h"
+#include "jvm.h"
 #include "log.h"
 #include "report_thread.h"
 #include "signals.h"
@@ -169,6 +170,7 @@ LW_EXPORT int leakwatch_attach(void)
         if (lw_init_late(setting) != LW_ON) {
             result = LATE_CANNOT_TRACK;
         } else {
+            jvm_start_now(5000);
             lw_start();
             /* none rewritten (mprotect refused, a program without a GOT entry for malloc): nothing would
              * ever be tracked, so give everything back rather than pretend */

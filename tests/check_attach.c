@@ -677,7 +677,9 @@ START_TEST(attach_nginx_workers_under_load)
 END_TEST
 
 /* The Netty gateway (Netty's default pooled allocator, leak mode, no flag of ours) attached through HotSpot's
- * attach mechanism while wrk runs: no request fails, the dump says when tracking started, detach works. */
+ * attach mechanism while wrk runs: no request fails, the dump says when tracking started, its native leak records
+ * name Java frames as with a preloaded shim (the pooled allocator's chunk malloc under PoolArena$DirectArena.newChunk,
+ * reached from NettyGateway.buildOrderBody at the line that allocates the body), detach works. */
 START_TEST(attach_jvm_under_load)
 {
     ck_assert_msg(system("command -v java >/dev/null && command -v javac >/dev/null") == 0,
@@ -696,6 +698,13 @@ START_TEST(attach_jvm_under_load)
     int pid;
     char *at = strstr(p.out, "attach ");
     ck_assert_msg(at && sscanf(at, "attach %d rc=0 ", &pid) == 1, "attach failed:\n%s", p.out);
+    int java_frames = 0, new_chunk = 0, body = 0;
+    char *dump_line = tu_strf("dump %d rc=0 tracking=yes java_frames=", pid), *d = strstr(p.out, dump_line);
+    ck_assert_msg(d && sscanf(d + strlen(dump_line), "%d new_chunk=%d body=%d", &java_frames, &new_chunk, &body) == 3 &&
+                  java_frames >= 5 && new_chunk >= 1 && body >= 1,
+                  "the attached JVM's native leak records do not name the allocating Java path (java_frames=%d "
+                  "new_chunk=%d body=%d):\n%s\n%s", java_frames, new_chunk, body, p.out, p.err);
+    free(dump_line);
     char *expect_dump = tu_strf("dump %d rc=0 tracking=yes", pid), *expect_detach = tu_strf("detach %d rc=0", pid),
          *expect_alive = tu_strf("alive %d yes", pid);
     ck_assert_msg(strstr(p.out, expect_dump) && strstr(p.out, expect_detach) && strstr(p.out, expect_alive),
