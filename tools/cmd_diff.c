@@ -111,12 +111,12 @@ int cmd_diff(int argc, char **argv)
     change *v = calloc(a->nsites + b->nsites + 1, sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < b->nsites; i++) {
-        const lw_site *sb = &b->sites[i], *sa = model_find_site(a, sb->id);
+        const lw_site *sb = &b->sites[i], *sa = model_find_site_key(a, sb->id_key);
         v[n++] = (change){sb->id, sa, sb, sb->live_bytes - (sa ? sa->live_bytes : 0),
                           sb->live_blocks - (sa ? sa->live_blocks : 0)};
     }
     for (size_t i = 0; i < a->nsites; i++)
-        if (!model_find_site(b, a->sites[i].id))
+        if (!model_find_site_key(b, a->sites[i].id_key))
             v[n++] = (change){a->sites[i].id, &a->sites[i], NULL, -a->sites[i].live_bytes,
                               -a->sites[i].live_blocks};
     qsort(v, n, sizeof *v, change_cmp);

@@ -44,7 +44,11 @@ const lw_site *model_find_site(const lw_report *r, const char *id)
     /* ids are 16 lower-case hex digits (model_read checks it): as numbers they sort as the strings do */
     if (!id || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16)
         return NULL;
-    uint64_t key = strtoull(id, NULL, 16);
+    return model_find_site_key(r, strtoull(id, NULL, 16));
+}
+
+const lw_site *model_find_site_key(const lw_report *r, uint64_t key)
+{
     size_t lo = 0, hi = r->nsites;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

@@ -116,6 +116,8 @@ void model_free(lw_report *r);
 
 /* The site with this id, or NULL: a binary search, O(log n). */
 const lw_site *model_find_site(const lw_report *r, const char *id);
+/* The same by a site's id_key. */
+const lw_site *model_find_site_key(const lw_report *r, uint64_t key);
 
 /* The module path of frame f, or NULL. */
 const char *model_frame_module(const lw_report *r, const lw_frame *f);

@@ -68,41 +68,23 @@ const char *md_copy_out(md_reader *d, const char *s, size_t n)
     return out;
 }
 
-/* The report's one copy of s: names repeat across sites and frames, so each is kept once. The table keeps
- * each string's hash beside it, so a probe rarely touches the string itself. */
+/* A copy of s, shared with the last string of the same hash slot when it is the same: names repeat across
+ * sites and frames (an allocation wrapper, a pool's functions), and a small direct-mapped table catches most
+ * repeats in memory that stays in the cache, where a table of every string costs a cache miss a lookup and
+ * more memory than it saves on reports whose names are mostly distinct. */
 const char *md_keep(md_reader *d, const char *s, size_t n)
 {
     if (d->in_site)
         return "";            /* a site that is let go: its strings are checked as JSON and not kept */
-    if (d->interned_n * 2 >= d->interned_cap) {
-        size_t cap = d->interned_cap ? d->interned_cap * 2 : 4096;
-        struct interned *t = calloc(cap, sizeof *t);
-        if (!t)
-            return md_copy_out(d, s, n);
-        for (size_t i = 0; i < d->interned_cap; i++) {
-            if (!d->interned[i].s)
-                continue;
-            size_t j = d->interned[i].hash & (cap - 1);
-            while (t[j].s)
-                j = (j + 1) & (cap - 1);
-            t[j] = d->interned[i];
-        }
-        free(d->interned);
-        d->interned = t;
-        d->interned_cap = cap;
-    }
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    size_t j = h & (d->interned_cap - 1);
-    for (; d->interned[j].s; j = (j + 1) & (d->interned_cap - 1))
-        if (d->interned[j].hash == h && memcmp(d->interned[j].s, s, n + 1) == 0)
-            return d->interned[j].s;
+    struct interned *slot = &d->interned[h % MD_INTERN_SLOTS];
+    if (slot->s && slot->hash == h && memcmp(slot->s, s, n + 1) == 0)
+        return slot->s;
     const char *out = md_copy_out(d, s, n);
-    if (!d->why[0]) {
-        d->interned[j] = (struct interned){h, out};
-        d->interned_n++;
-    }
+    if (!d->why[0])
+        *slot = (struct interned){h, out};
     return out;
 }
 
@@ -169,10 +151,18 @@ uint64_t md_hex(md_reader *d, jr_token t, const md_seg *at, const char *name)
         return 0;
     }
     const char *s = d->jr->str;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 16);
-    if (strncmp(s, "0x", 2) != 0 || errno || *end) {
+    /* "0x" and 1 to 16 hex digits (either case, as strtoull took them) */
+    uint64_t v = 0;
+    size_t i = 2, len = d->jr->len;
+    bool ok = len > 2 && len <= 18 && s[0] == '0' && s[1] == 'x';
+    for (; ok && i < len; i++) {
+        char c = s[i];
+        unsigned digit = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                       : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16u;
+        ok = digit < 16;
+        v = v << 4 | digit;
+    }
+    if (!ok) {
         md_bad(d, at, name, "is not a 0x hex address (\"%.40s\")", s);
         return 0;
     }

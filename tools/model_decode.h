@@ -10,6 +10,8 @@
 #include "jsonread.h"
 #include "model.h"
 
+#define MD_INTERN_SLOTS 8191      /* 128 KiB of table: stays in the cache */
+
 typedef struct md_seg {
     const struct md_seg *up;
     const char *name;
@@ -34,8 +36,7 @@ typedef struct {
     size_t nleaks, leaks_cap;
     lw_access *access;        /* scratch for one group's access records */
     size_t naccess, access_cap;
-    struct interned { uint64_t hash; const char *s; } *interned; /* open addressing over the kept strings */
-    size_t interned_n, interned_cap;
+    struct interned { uint64_t hash; const char *s; } *interned; /* MD_INTERN_SLOTS recent strings, by hash */
     int format_state;         /* 0 absent, 1 "leakwatch-report", 2 another string, 3 not a string */
     char format_seen[48];
     int version_state;        /* 0 absent, 1 an integer, 2 not an integer */

@@ -296,7 +296,12 @@ static void check_ids(md_reader *d)
 
 bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t whylen)
 {
-    md_reader d = {.jr = jr, .r = r};
+    md_reader d = {.jr = jr, .r = r, .interned = calloc(MD_INTERN_SLOTS, sizeof *d.interned)};
+    if (!d.interned) {
+        *json_error = false;
+        snprintf(why, whylen, "out of memory");
+        return false;
+    }
     *json_error = false;
     jr_token t = jr_next(jr);
     bool ok = false;
@@ -307,7 +312,7 @@ bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t w
     } else if (t == JR_ARRAY) {
         if (jr_skip(jr, t) && jr_next(jr) == JR_END) {
             snprintf(why, whylen, "the JSON is not an object");
-            free(d.frames);
+            free(d.interned);
             return false;
         }
     }

@@ -17,9 +17,13 @@ typedef struct {
 
 static void indent(echo *e, int depth)
 {
+    static const char spaces[] = "                                                                ";
     fputc('\n', e->out);
-    for (int i = 0; i < depth; i++)
-        fputs("  ", e->out);
+    for (size_t n = 2 * (size_t)depth; n;) {
+        size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+        fwrite(spaces, 1, k, e->out);
+        n -= k;
+    }
 }
 
 /* A string as jansson writes it: quotes, backslashes and control characters escaped, UTF-8 kept. */
@@ -27,6 +31,14 @@ static void string(FILE *out, const char *s, size_t n)
 {
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            fwrite(s + i, 1, run - i, out);
+            i = run - 1;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         switch (c) {
         case '"': fputs("\\\"", out); break;
