@@ -13,6 +13,7 @@
 #include "blocks.h"
 #include "lock.h"
 #include "arena.h"
+#include "free_queue.h"
 
 #define BUCKET_SLOTS 4
 
@@ -110,12 +111,12 @@ static void table_use(struct shard *s, struct bucket *b, uint32_t nbuckets)
     s->nbuckets = nbuckets;
 }
 
-static void pending_init(void);
+static void settle(_Atomic uintptr_t *slot, const void *done);
 
 int blocks_init(unsigned records_per_block)
 {
     extras_init(records_per_block);
-    pending_init();
+    free_queue_init(settle);
     for (unsigned i = 0; i < BLOCKS_SHARDS; i++) {
         struct bucket *b = table_new(INITIAL_BUCKETS);
         if (!b)
@@ -259,8 +260,6 @@ static inline void shrink_if_sparse(struct shard *s)
     }
 }
 
-static int pending_clear_locked(uintptr_t ptr);
-
 int blocks_insert(const struct block *b, const struct block_extra *extra, struct block *stale)
 {
     uintptr_t ptr = block_ptr(b);
@@ -280,8 +279,8 @@ int blocks_insert(const struct block *b, const struct block_extra *extra, struct
         unkept = NULL;
     }
     if (__builtin_expect(there != NULL, 0)) {
-        /* freed and queued (pending_clear_locked), or its free was not seen: the old record goes */
-        pending_clear_locked(ptr);
+        /* freed and queued (free_queue_clear), or its free was not seen: the old record goes */
+        free_queue_clear(ptr);
         *stale = *there;
         stale->size_birth &= ~BLOCK_HAS_EXTRA;
         *there = rec;
@@ -362,55 +361,20 @@ int blocks_remove(uintptr_t ptr, struct block *out, struct block_extra *extra_ou
 
 /* ---- frees whose records are removed a few frees later ------------------------------------------ */
 
-/* A free only queues its address and prefetches its buckets; its record is taken out PENDING frees
- * later on the same thread, when those lines have arrived, so the lookup's miss no longer stalls the
- * free. The allocator's free itself is not delayed. An address queued here whose record is still in
- * the map may be handed out again meanwhile: whoever inserts it then finds the old record, finds the
- * address in a queue, clears it there and reports the old record as freed (blocks_insert's *stale).
- * Every queue slot is settled or cleared under the lock of its address's shard, so each record is
- * taken out once. Reports settle every queue first. */
-#define PENDING 8
+/* A free only queues its address (free_queue.c) and prefetches its buckets; its record is taken out
+ * FREE_QUEUE_SLOTS frees later on the same thread, when those lines have arrived, so the lookup's miss
+ * no longer stalls the free. The allocator's free itself is not delayed. An address queued whose record
+ * is still in the map may be handed out again meanwhile: whoever inserts it then finds the old record,
+ * finds the address in a queue, clears it there and reports the old record as freed (blocks_insert's
+ * *stale). Every queue slot is settled or cleared under the lock of its address's shard, so each record
+ * is taken out once. Reports settle every queue first. */
 
-struct pending {
-    struct pending *next;                /* every queue ever made */
-    struct pending *next_free;
-    unsigned head;                       /* owner only: the slot to settle and refill next */
-    _Atomic uintptr_t slot[PENDING];     /* addresses freed, records not yet removed; 0: none */
-};
-
-static __thread struct pending *tls_pending __attribute__((tls_model("initial-exec")));
-static lw_lock_t pending_lock = LW_LOCK_INIT(LOCK_RANK_FREE_QUEUES);   /* making, reusing and listing queues */
-LOCK_REGISTER(LOCK_RANK_FREE_QUEUES, &pending_lock, 1, 0)
-static _Atomic(struct pending *) all_pending;
-static struct pending *free_pending;
-static pthread_key_t pending_key;
-static int have_pending_key;
-
-/* Clears any queue slot holding ptr (its shard lock held); returns whether one did. Own queue first:
- * an address is most often handed out again by the thread that freed it. */
-static int pending_clear_locked(uintptr_t ptr)
-{
-    struct pending *own = tls_pending;
-    for (int pass = 0; pass < 2; pass++) {
-        for (struct pending *q = pass ? atomic_load_explicit(&all_pending, memory_order_acquire) : own; q;
-             q = pass ? q->next : NULL) {
-            if (pass && q == own)
-                continue;
-            for (unsigned i = 0; i < PENDING; i++)
-                if (atomic_load_explicit(&q->slot[i], memory_order_acquire) == ptr) {
-                    atomic_store_explicit(&q->slot[i], 0, memory_order_release);
-                    return 1;
-                }
-        }
-    }
-    return 0;
-}
-
-/* Removes the record of the address in slot i of q, if it is still there; what was removed goes to
+/* Removes the record of the address in *slot, if it is still queued there; what was removed goes to
  * done (found: the record; else only the address, for the caller's untracked count). */
-static void settle(struct pending *q, unsigned i, const struct pending_done *done)
+static void settle(_Atomic uintptr_t *slot, const void *done_arg)
 {
-    uintptr_t ptr = atomic_load_explicit(&q->slot[i], memory_order_acquire);
+    const struct pending_done *done = done_arg;
+    uintptr_t ptr = atomic_load_explicit(slot, memory_order_acquire);
     if (!ptr)
         return;
     struct shard *s = shard_of(ptr);
@@ -418,11 +382,11 @@ static void settle(struct pending *q, unsigned i, const struct pending_done *don
     struct block_extra extra = { NULL, 0 };
     int found = 0;
     lw_lock(&s->lock);
-    if (atomic_load_explicit(&q->slot[i], memory_order_relaxed) != ptr) {
+    if (atomic_load_explicit(slot, memory_order_relaxed) != ptr) {
         lw_unlock(&s->lock);                 /* cleared or refilled meanwhile: not ours to settle */
         return;
     }
-    atomic_store_explicit(&q->slot[i], 0, memory_order_relaxed);
+    atomic_store_explicit(slot, 0, memory_order_relaxed);
     uint64_t key = key_of(ptr), h = key_hash(key);
     struct block *at = find_locked(s, key, h);
     if (at) {
@@ -444,68 +408,25 @@ static void settle(struct pending *q, unsigned i, const struct pending_done *don
         done->unknown(ptr);
 }
 
-static void pending_release(void *queue);
-
-static struct pending *pending_for_thread(void)
-{
-    lw_lock(&pending_lock);
-    struct pending *q = free_pending;
-    if (q) {
-        free_pending = q->next_free;
-    } else if ((q = arena_alloc(sizeof *q))) {
-        q->next = atomic_load_explicit(&all_pending, memory_order_relaxed);
-        atomic_store_explicit(&all_pending, q, memory_order_release);
-    }
-    lw_unlock(&pending_lock);
-    if (q && have_pending_key)
-        pthread_setspecific(pending_key, q);
-    return q;
-}
-
-static const struct pending_done *exit_done;     /* how a queue is settled when its thread ends */
-
-/* Runs when a thread ends: its queue is settled and goes to the next new thread. */
-static void pending_release(void *queue)
-{
-    struct pending *q = queue;
-    tls_pending = NULL;
-    for (unsigned i = 0; i < PENDING; i++)
-        settle(q, i, exit_done);
-    lw_lock(&pending_lock);
-    q->next_free = free_pending;
-    free_pending = q;
-    lw_unlock(&pending_lock);
-}
-
-static void pending_init(void)
-{
-    have_pending_key = pthread_key_create(&pending_key, pending_release) == 0;
-}
-
 int blocks_free_later(uintptr_t ptr, const struct pending_done *done)
 {
-    struct pending *q = tls_pending;
-    if (__builtin_expect(!q, 0)) {
-        exit_done = done;
-        if (!block_fits(ptr, 0) || !(q = tls_pending = pending_for_thread()))
-            return 0;                    /* the caller removes it now */
-    }
     if (!block_fits(ptr, 0))
+        return 0;                        /* the caller removes it now */
+    struct free_queue *q = free_queue_mine(done);
+    if (__builtin_expect(!q, 0))
         return 0;
     uint64_t key = key_of(ptr);
     prefetch_buckets(shard_of(ptr), key, key_hash(key));
     unsigned i = q->head;
-    q->head = (i + 1) % PENDING;
-    settle(q, i, done);
+    q->head = (i + 1) % FREE_QUEUE_SLOTS;
+    settle(&q->slot[i], done);
     atomic_store_explicit(&q->slot[i], ptr, memory_order_release);
     return 1;
 }
 
 void blocks_settle_all(const struct pending_done *done)
 {
-    for (struct pending *q = atomic_load_explicit(&all_pending, memory_order_acquire); q; q = q->next)
-        for (unsigned i = 0; i < PENDING; i++)
-            settle(q, i, done);
+    free_queue_each_slot(settle, done);
 }
 
 /* ---- what reports read --------------------------------------------------------------------------- */

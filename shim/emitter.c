@@ -9,22 +9,22 @@ void emit_init(struct emitter *e, struct out *o, enum emit_format format)
     e->has_item = 0;
 }
 
-/* Before any JSON element: the comma if this depth has one already, then the key. */
-static void element(struct emitter *e, const char *key)
+/* Before any JSON element: the comma if this depth has one already, then the member. */
+static void element(struct emitter *e, const char *member)
 {
     uint32_t bit = 1u << e->depth;
     if (e->has_item & bit)
         out_char(e->o, ',');
     e->has_item |= bit;
-    if (key)
-        out_json_key(e->o, key);
+    if (member)
+        out_json_member(e->o, member);
 }
 
-static void open_nested(struct emitter *e, const char *key, char bracket)
+static void open_nested(struct emitter *e, const char *member, char bracket)
 {
     if (!emit_is_json(e))
         return;
-    element(e, key);
+    element(e, member);
     out_char(e->o, bracket);
     if (e->depth + 1 < EMIT_MAX_DEPTH)
         e->depth++;
@@ -40,50 +40,50 @@ static void close_nested(struct emitter *e, char bracket)
     out_char(e->o, bracket);
 }
 
-void emit_object_begin(struct emitter *e, const char *key) { open_nested(e, key, '{'); }
+void emit_object_begin(struct emitter *e, const char *member) { open_nested(e, member, '{'); }
 void emit_object_end(struct emitter *e) { close_nested(e, '}'); }
-void emit_array_begin(struct emitter *e, const char *key) { open_nested(e, key, '['); }
+void emit_array_begin(struct emitter *e, const char *member) { open_nested(e, member, '['); }
 void emit_array_end(struct emitter *e) { close_nested(e, ']'); }
 
-void emit_json_u64(struct emitter *e, const char *key, uint64_t v)
+void emit_json_u64(struct emitter *e, const char *member, uint64_t v)
 {
     if (emit_is_json(e))
-        element(e, key), out_u64(e->o, v);
+        element(e, member), out_u64(e->o, v);
 }
 
-void emit_json_i64(struct emitter *e, const char *key, int64_t v)
+void emit_json_i64(struct emitter *e, const char *member, int64_t v)
 {
     if (emit_is_json(e))
-        element(e, key), out_i64(e->o, v);
+        element(e, member), out_i64(e->o, v);
 }
 
-void emit_json_str(struct emitter *e, const char *key, const char *s)
+void emit_json_str(struct emitter *e, const char *member, const char *s)
 {
     if (emit_is_json(e))
-        element(e, key), out_json_str(e->o, s);
+        element(e, member), out_json_str(e->o, s);
 }
 
-void emit_json_bool(struct emitter *e, const char *key, int v)
+void emit_json_bool(struct emitter *e, const char *member, int v)
 {
     if (emit_is_json(e))
-        element(e, key), out_str(e->o, v ? "true" : "false");
+        element(e, member), out_str(e->o, v ? "true" : "false");
 }
 
-void emit_json_hex(struct emitter *e, const char *key, uint64_t v)
+void emit_json_hex(struct emitter *e, const char *member, uint64_t v)
 {
     if (!emit_is_json(e))
         return;
-    element(e, key);
+    element(e, member);
     out_char(e->o, '"');
     out_hex(e->o, v);
     out_char(e->o, '"');
 }
 
-void emit_json_hex_digits(struct emitter *e, const char *key, uint64_t v)
+void emit_json_hex_digits(struct emitter *e, const char *member, uint64_t v)
 {
     if (!emit_is_json(e))
         return;
-    element(e, key);
+    element(e, member);
     out_char(e->o, '"');
     out_hex_digits(e->o, v, 16);
     out_char(e->o, '"');
@@ -140,27 +140,27 @@ void emit_text_hex_padded(struct emitter *e, uint64_t v)
         out_hex_padded(e->o, v, 16);
 }
 
-void emit_u64(struct emitter *e, const char *key, uint64_t v)
+void emit_u64(struct emitter *e, const char *member, uint64_t v)
 {
-    emit_json_u64(e, key, v);
+    emit_json_u64(e, member, v);
     emit_text_u64(e, v);
 }
 
-void emit_count(struct emitter *e, const char *key, uint64_t v)
+void emit_count(struct emitter *e, const char *member, uint64_t v)
 {
-    emit_json_u64(e, key, v);
+    emit_json_u64(e, member, v);
     emit_text_count(e, v);
 }
 
-void emit_bytes(struct emitter *e, const char *key, uint64_t v)
+void emit_bytes(struct emitter *e, const char *member, uint64_t v)
 {
-    emit_json_u64(e, key, v);
+    emit_json_u64(e, member, v);
     emit_text_bytes(e, v);
 }
 
-void emit_age(struct emitter *e, const char *key, uint64_t ms)
+void emit_age(struct emitter *e, const char *member, uint64_t ms)
 {
-    emit_json_u64(e, key, ms);
+    emit_json_u64(e, member, ms);
     emit_text_age(e, ms);
 }
 
@@ -170,15 +170,15 @@ void emit_text_name(struct emitter *e, const char *s)
         out_text(e->o, s);
 }
 
-void emit_str(struct emitter *e, const char *key, const char *s)
+void emit_str(struct emitter *e, const char *member, const char *s)
 {
-    emit_json_str(e, key, s);
+    emit_json_str(e, member, s);
     emit_text_name(e, s);
 }
 
-void emit_hex(struct emitter *e, const char *key, uint64_t v)
+void emit_hex(struct emitter *e, const char *member, uint64_t v)
 {
-    emit_json_hex(e, key, v);
+    emit_json_hex(e, member, v);
     emit_text_hex(e, v);
 }
 

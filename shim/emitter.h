@@ -24,19 +24,19 @@ void emit_init(struct emitter *e, struct out *o, enum emit_format format);
 
 static inline int emit_is_json(const struct emitter *e) { return e->format == EMIT_JSON; }
 
-/* JSON structure; key is NULL inside an array (and for the outermost object). */
-void emit_object_begin(struct emitter *e, const char *key);
+/* JSON structure; member is NULL inside an array (and for the outermost object). */
+void emit_object_begin(struct emitter *e, const char *member);
 void emit_object_end(struct emitter *e);
-void emit_array_begin(struct emitter *e, const char *key);
+void emit_array_begin(struct emitter *e, const char *member);
 void emit_array_end(struct emitter *e);
 
 /* JSON only. */
-void emit_json_u64(struct emitter *e, const char *key, uint64_t v);
-void emit_json_i64(struct emitter *e, const char *key, int64_t v);
-void emit_json_str(struct emitter *e, const char *key, const char *s);
-void emit_json_bool(struct emitter *e, const char *key, int v);
-void emit_json_hex(struct emitter *e, const char *key, uint64_t v);           /* "0x1c3e0" */
-void emit_json_hex_digits(struct emitter *e, const char *key, uint64_t v);    /* "00000000001c3e0" (16) */
+void emit_json_u64(struct emitter *e, const char *member, uint64_t v);
+void emit_json_i64(struct emitter *e, const char *member, int64_t v);
+void emit_json_str(struct emitter *e, const char *member, const char *s);
+void emit_json_bool(struct emitter *e, const char *member, int v);
+void emit_json_hex(struct emitter *e, const char *member, uint64_t v);           /* "0x1c3e0" */
+void emit_json_hex_digits(struct emitter *e, const char *member, uint64_t v);    /* "00000000001c3e0" (16) */
 
 /* Text only. */
 void emit_text(struct emitter *e, const char *s);
@@ -50,13 +50,13 @@ void emit_text_age(struct emitter *e, uint64_t ms);                           /*
 void emit_text_hex(struct emitter *e, uint64_t v);                            /* 0x1c3e0 */
 void emit_text_hex_padded(struct emitter *e, uint64_t v);                     /* 0x000055d0c1a1c3e0 */
 
-/* Both: the JSON member "key": v, and in text the value in its human form. */
-void emit_u64(struct emitter *e, const char *key, uint64_t v);                /* text 1523 */
-void emit_count(struct emitter *e, const char *key, uint64_t v);              /* text 1,523 */
-void emit_bytes(struct emitter *e, const char *key, uint64_t v);              /* text 2.9 KiB */
-void emit_age(struct emitter *e, const char *key, uint64_t ms);               /* text 41.2 s; JSON ms */
-void emit_str(struct emitter *e, const char *key, const char *s);           /* text escaped, as a name */
-void emit_hex(struct emitter *e, const char *key, uint64_t v);                /* "0x1c3e0" / 0x1c3e0 */
+/* Both: the JSON member "member": v, and in text the value in its human form. */
+void emit_u64(struct emitter *e, const char *member, uint64_t v);                /* text 1523 */
+void emit_count(struct emitter *e, const char *member, uint64_t v);              /* text 1,523 */
+void emit_bytes(struct emitter *e, const char *member, uint64_t v);              /* text 2.9 KiB */
+void emit_age(struct emitter *e, const char *member, uint64_t ms);               /* text 41.2 s; JSON ms */
+void emit_str(struct emitter *e, const char *member, const char *s);           /* text escaped, as a name */
+void emit_hex(struct emitter *e, const char *member, uint64_t v);                /* "0x1c3e0" / 0x1c3e0 */
 
 /* The end of the document: a newline in JSON (text ends with its own). */
 void emit_finish(struct emitter *e);

@@ -75,7 +75,7 @@ static int resolve_hooks_locked(void)
     for (unsigned i = 0; i < NHOOKS; i++)
         if (!got.hook[i] || got.hook[i] == got.real[i])
             return -1;
-    got.page = lw.page_size ? lw.page_size : 4096;
+    got.page = shim_state.page_size ? shim_state.page_size : 4096;
     got.resolved = 1;
     return 0;
 }

@@ -78,7 +78,7 @@ static struct rank_entry group_rank(uint32_t i)
 {
     const struct group *g = &sorting->groups[i];
     return (struct rank_entry){ .growth = rank_growth(sorting->previous_seq != 0, g->had_previous, g->bytes, g->delta),
-                                .bytes = g->bytes, .key = (uint64_t)site_rank[g->site] << 32 | i };
+                                .bytes = g->bytes, .tie_break = (uint64_t)site_rank[g->site] << 32 | i };
 }
 
 static int cmp_group_index(const void *a, const void *b)

@@ -8,9 +8,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "boot.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "signals.h"
 #include "state.h"
+#include "lifecycle.h"
 #include "track.h"
 #include "unwind.h"
 
@@ -19,7 +20,7 @@
 /* Before tracking is on: initialise if nobody has; while initialising, serve from the boot buffer. */
 __attribute__((noinline, cold)) static int not_ready(void)
 {
-    int status = atomic_load_explicit(&lw.status, memory_order_acquire);
+    int status = atomic_load_explicit(&shim_state.status, memory_order_acquire);
     if (status == LW_UNINIT)
         status = lw_init();
     return status;
@@ -80,10 +81,10 @@ LW_EXPORT void *malloc(size_t size)
     if (PASS_THROUGH()) {
         if (!lw_guard && not_ready() == LW_ON)
             return malloc(size);
-        return lw.real.malloc ? lw.real.malloc(size) : boot_or_enomem(size, 16);
+        return shim_state.real.malloc ? shim_state.real.malloc(size) : boot_or_enomem(size, 16);
     }
     struct hook h = hook_enter();
-    void *p = HOOK_REAL(h, lw.real.malloc(size));
+    void *p = HOOK_REAL(h, shim_state.real.malloc(size));
     if (LW_LIKELY(p != NULL))
         track_alloc(p, size);
     hook_leave(&h);
@@ -96,8 +97,8 @@ LW_EXPORT void free(void *p)
         return;
     if (PASS_THROUGH()) {
         int *err = lw_errno(), saved = *err;
-        if (lw.real.free)
-            lw.real.free(p);
+        if (shim_state.real.free)
+            shim_state.real.free(p);
         *err = saved;
         return;
     }
@@ -106,7 +107,7 @@ LW_EXPORT void free(void *p)
      * miss overlaps ours in the block map instead of following it. A prefetch never faults. */
     __builtin_prefetch((const char *)p - 16, 1, 3);
     track_free(p);
-    lw.real.free(p);
+    shim_state.real.free(p);
     hook_leave(&h);
 }
 
@@ -117,14 +118,14 @@ LW_EXPORT void *calloc(size_t count, size_t size)
     if (PASS_THROUGH()) {
         if (!lw_guard && not_ready() == LW_ON)
             return calloc(count, size);
-        if (lw.real.calloc)
-            return lw.real.calloc(count, size);
+        if (shim_state.real.calloc)
+            return shim_state.real.calloc(count, size);
         if (overflow)
             return errno = ENOMEM, NULL;
         return boot_or_enomem(total, 16);   /* the boot buffer is static, hence zeroed */
     }
     struct hook h = hook_enter();
-    void *p = HOOK_REAL(h, lw.real.calloc(count, size));
+    void *p = HOOK_REAL(h, shim_state.real.calloc(count, size));
     if (p && !overflow)
         track_alloc(p, total);
     hook_leave(&h);
@@ -150,15 +151,15 @@ LW_EXPORT void *realloc(void *old, size_t size)
     if (PASS_THROUGH()) {
         if (!lw_guard && not_ready() == LW_ON)
             return realloc(old, size);
-        if (lw.real.realloc)
-            return lw.real.realloc(old, size);
+        if (shim_state.real.realloc)
+            return shim_state.real.realloc(old, size);
         return old ? (errno = ENOMEM, NULL) : boot_or_enomem(size, 16);
     }
     struct hook h = hook_enter();
     struct realloc_ticket ticket = { 0 };
     if (old)
         track_realloc_begin(old, &ticket);
-    void *p = HOOK_REAL(h, lw.real.realloc(old, size));
+    void *p = HOOK_REAL(h, shim_state.real.realloc(old, size));
     track_realloc_end(old, p, size, &ticket);
     hook_leave(&h);
     return p;
@@ -178,10 +179,10 @@ enum aligned_kind { MEMALIGN, ALIGNED_ALLOC, VALLOC, PVALLOC };
 static inline __attribute__((always_inline)) void *call_aligned(enum aligned_kind kind, size_t align, size_t size)
 {
     switch (kind) {
-    case MEMALIGN: return lw.real.memalign(align, size);
-    case ALIGNED_ALLOC: return lw.real.aligned_alloc(align, size);
-    case VALLOC: return lw.real.valloc(size);
-    case PVALLOC: return lw.real.pvalloc(size);
+    case MEMALIGN: return shim_state.real.memalign(align, size);
+    case ALIGNED_ALLOC: return shim_state.real.aligned_alloc(align, size);
+    case VALLOC: return shim_state.real.valloc(size);
+    case PVALLOC: return shim_state.real.pvalloc(size);
     }
     return NULL;
 }
@@ -189,10 +190,10 @@ static inline __attribute__((always_inline)) void *call_aligned(enum aligned_kin
 static inline int have_aligned(enum aligned_kind kind)
 {
     switch (kind) {
-    case MEMALIGN: return lw.real.memalign != NULL;
-    case ALIGNED_ALLOC: return lw.real.aligned_alloc != NULL;
-    case VALLOC: return lw.real.valloc != NULL;
-    case PVALLOC: return lw.real.pvalloc != NULL;
+    case MEMALIGN: return shim_state.real.memalign != NULL;
+    case ALIGNED_ALLOC: return shim_state.real.aligned_alloc != NULL;
+    case VALLOC: return shim_state.real.valloc != NULL;
+    case PVALLOC: return shim_state.real.pvalloc != NULL;
     }
     return 0;
 }
@@ -229,7 +230,7 @@ LW_EXPORT void *valloc(size_t size)
 /* pvalloc really hands out whole pages (at least one): that is what is live. */
 LW_EXPORT void *pvalloc(size_t size)
 {
-    size_t page = lw.page_size ? lw.page_size : 4096;
+    size_t page = shim_state.page_size ? shim_state.page_size : 4096;
     size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
     return aligned_hook(PVALLOC, 4096, size, rounded);
 }
@@ -237,8 +238,8 @@ LW_EXPORT void *pvalloc(size_t size)
 LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
     if (PASS_THROUGH() && (lw_guard || not_ready() != LW_ON)) {
-        if (lw.real.posix_memalign)
-            return lw.real.posix_memalign(out, align, size);
+        if (shim_state.real.posix_memalign)
+            return shim_state.real.posix_memalign(out, align, size);
         void *p = boot_alloc(size, align);
         if (!p)
             return ENOMEM;
@@ -247,7 +248,7 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     }
     /* errno: posix_memalign reports by its result and leaves errno alone; keep the host's */
     struct hook h = hook_enter_keeping_errno();
-    int rc = lw.real.posix_memalign(out, align, size);
+    int rc = shim_state.real.posix_memalign(out, align, size);
     if (rc == 0)
         track_alloc(*out, size);
     hook_leave(&h);
@@ -258,19 +259,19 @@ LW_EXPORT size_t malloc_usable_size(void *p)
 {
     if (p && boot_owns(p))
         return boot_size(p);
-    if (!lw.real.malloc_usable_size)
+    if (!shim_state.real.malloc_usable_size)
         not_ready();
-    return lw.real.malloc_usable_size ? lw.real.malloc_usable_size(p) : 0;
+    return shim_state.real.malloc_usable_size ? shim_state.real.malloc_usable_size(p) : 0;
 }
 
 LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
 {
-    if (LW_UNLIKELY(!lw.real.mmap) && not_ready() == LW_INITIALISING)
+    if (LW_UNLIKELY(!shim_state.real.mmap) && not_ready() == LW_INITIALISING)
         return errno = ENOMEM, MAP_FAILED;
     if (PASS_THROUGH())
-        return lw.real.mmap(addr, len, prot, flags, fd, offset);
+        return shim_state.real.mmap(addr, len, prot, flags, fd, offset);
     struct hook h = hook_enter();
-    void *p = HOOK_REAL(h, lw.real.mmap(addr, len, prot, flags, fd, offset));
+    void *p = HOOK_REAL(h, shim_state.real.mmap(addr, len, prot, flags, fd, offset));
     if (p != MAP_FAILED)
         track_mmap(p, len, flags);
     hook_leave(&h);
@@ -282,14 +283,14 @@ LW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 LW_EXPORT int munmap(void *addr, size_t len)
 {
-    if (LW_UNLIKELY(!lw.real.munmap) && not_ready() == LW_INITIALISING)
+    if (LW_UNLIKELY(!shim_state.real.munmap) && not_ready() == LW_INITIALISING)
         return errno = ENOMEM, -1;
     /* the kernel refuses these with EINVAL: nothing is unmapped, so nothing is untracked */
-    if (PASS_THROUGH() || len == 0 || ((uintptr_t)addr & (lw.page_size - 1)))
-        return lw.real.munmap(addr, len);
+    if (PASS_THROUGH() || len == 0 || ((uintptr_t)addr & (shim_state.page_size - 1)))
+        return shim_state.real.munmap(addr, len);
     struct hook h = hook_enter();
     track_munmap(addr, len);
-    int rc = HOOK_REAL(h, lw.real.munmap(addr, len));
+    int rc = HOOK_REAL(h, shim_state.real.munmap(addr, len));
     hook_leave(&h);
     return rc;
 }
@@ -303,14 +304,14 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
         new_addr = va_arg(ap, void *);
         va_end(ap);
     }
-    if (LW_UNLIKELY(!lw.real.mremap) && not_ready() == LW_INITIALISING)
+    if (LW_UNLIKELY(!shim_state.real.mremap) && not_ready() == LW_INITIALISING)
         return errno = ENOMEM, MAP_FAILED;
     if (PASS_THROUGH())
-        return lw.real.mremap(old, old_len, new_len, flags, new_addr);
+        return shim_state.real.mremap(old, old_len, new_len, flags, new_addr);
     struct hook h = hook_enter();
     /* Tracked after the call: another thread that maps the vacated range within that window would have its
      * new region taken for the moved one. Removing first would need the old regions put back on failure. */
-    void *p = HOOK_REAL(h, lw.real.mremap(old, old_len, new_len, flags, new_addr));
+    void *p = HOOK_REAL(h, shim_state.real.mremap(old, old_len, new_len, flags, new_addr));
     if (p != MAP_FAILED)
         track_mremap(old, old_len, p, new_len);
     hook_leave(&h);
@@ -319,19 +320,19 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 
 LW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (LW_UNLIKELY(!lw.real.sigaction))
+    if (LW_UNLIKELY(!shim_state.real.sigaction))
         not_ready();
     int rc = lw_is_on() ? signals_sigaction(sig, act, old) : -2;
-    return rc != -2 ? rc : lw.real.sigaction(sig, act, old);
+    return rc != -2 ? rc : shim_state.real.sigaction(sig, act, old);
 }
 
 LW_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-    if (LW_UNLIKELY(!lw.real.signal))
+    if (LW_UNLIKELY(!shim_state.real.signal))
         not_ready();
     int handled = 0;
     sighandler_t previous = lw_is_on() ? signals_signal(sig, handler, &handled) : SIG_ERR;
-    return handled ? previous : lw.real.signal(sig, handler);
+    return handled ? previous : shim_state.real.signal(sig, handler);
 }
 
 LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
@@ -339,7 +340,7 @@ LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
     return signal(sig, handler);
 }
 
-/* The setuid family: the state file follows the effective uid (see reporter.h). */
+/* The setuid family: the state file follows the effective uid (see report_thread.h). */
 #define UID_HOOK(name, params, args)                                               \
     LW_EXPORT int name params                                                      \
     {                                                                              \
@@ -351,9 +352,9 @@ LW_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
         if (!lw_is_on() || lw_guard)                                               \
             return real args;                                                      \
         struct hook h = hook_enter();                                              \
-        reporter_uid_changing();                                                   \
+        report_thread_uid_changing();                                                   \
         int rc = HOOK_REAL(h, real args);                                          \
-        reporter_uid_changed();                                                    \
+        report_thread_uid_changed();                                                    \
         hook_leave(&h);                                                            \
         return rc;                                                                 \
     }
@@ -366,11 +367,11 @@ UID_HOOK(setresuid, (uid_t ruid, uid_t euid, uid_t suid), (ruid, euid, suid))
 /* Wraps the start routine so the thread records the top of its stack for frame-pointer walks. */
 LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
 {
-    if (LW_UNLIKELY(!lw.real.pthread_create))
+    if (LW_UNLIKELY(!shim_state.real.pthread_create))
         not_ready();
     if (!lw_is_on() || lw_guard)
-        return lw.real.pthread_create(thread, attr, start, arg);
-    return unwind_pthread_create(thread, attr, start, arg, lw.real.pthread_create);
+        return shim_state.real.pthread_create(thread, attr, start, arg);
+    return unwind_pthread_create(thread, attr, start, arg, shim_state.real.pthread_create);
 }
 
 LW_EXPORT int leakwatch_dump(void)
@@ -378,7 +379,7 @@ LW_EXPORT int leakwatch_dump(void)
     if (lw_guard)
         return -1;                  /* called from inside the shim's own work (a signal handler): not now */
     struct hook h = hook_enter();
-    int rc = HOOK_REAL(h, reporter_write_now(REASON_API));
+    int rc = HOOK_REAL(h, report_thread_write_now(REASON_API));
     hook_leave(&h);
     return rc;
 }

@@ -19,8 +19,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "pprof_out.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "state.h"
+#include "threads.h"
 
 #define REQUEST_MAX 8192
 #define READ_DEADLINE_MS 3000
@@ -162,7 +163,7 @@ static int listen_unix(const char *template)
     out_init(&o, -1, srv.unix_path, sizeof srv.unix_path - 1);
     for (const char *p = template; *p; p++) {
         if (p[0] == '%' && p[1] == 'p')
-            out_u64(&o, (uint64_t)lw.pid), p++;
+            out_u64(&o, (uint64_t)shim_state.pid), p++;
         else
             out_char(&o, *p);
     }
@@ -340,13 +341,13 @@ static void serve(int fd)
     int rc;
     const char *type;
     if (route == ROUTE_METRICS) {
-        rc = reporter_with_lock(metrics_write, srv.body_fd);
+        rc = report_thread_with_lock(metrics_write, srv.body_fd);
         type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     } else if (route == ROUTE_HEAP) {
-        rc = reporter_with_lock(pprof_out_write, srv.body_fd);
+        rc = report_thread_with_lock(pprof_out_write, srv.body_fd);
         type = "application/octet-stream";
     } else {
-        rc = reporter_json_now(srv.body_fd);
+        rc = report_thread_json_now(srv.body_fd);
         type = "application/json";
     }
     if (rc == 0)
@@ -395,34 +396,23 @@ static void *http_main(void *arg)
 
 static int start_thread(void)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    int rc = lw.real.pthread_create(&thread, &attr, http_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch-http", http_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the LEAKWATCH_HTTP thread (", strerror(rc), "); the live endpoint stays off",
                NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch-http");
-    if (!lw.config.quiet) {
+    if (!shim_state.config.quiet) {
         char pid[24];
         lw_log("serving /metrics, /debug/pprof/heap and /report.json on ", srv.where, " for pid ",
-               log_num(pid, (uint64_t)lw.pid), NULL);
+               log_num(pid, (uint64_t)shim_state.pid), NULL);
     }
     return 0;
 }
 
 static int start(int in_child)
 {
-    const char *setting = lw.config.http;
+    const char *setting = shim_state.config.http;
     srv.where[0] = '\0';
     if (setting[0] == '/') {
         if (in_child && !strstr(setting, "%p")) {
@@ -445,10 +435,13 @@ static int start(int in_child)
     return 0;
 }
 
+static void describe(struct out *o);
+
 int http_start(void)
 {
-    if (!lw.config.http[0] || srv.listen_fd >= 0)
+    if (!shim_state.config.http[0] || srv.listen_fd >= 0)
         return 0;
+    report_thread_on_describe(describe);
     return start(0);
 }
 
@@ -465,7 +458,8 @@ int http_atfork_child(void)
     return start(1) == 0;
 }
 
-void http_describe(struct out *o)
+/* Appends "http=<address>\n" for the state file when serving, nothing otherwise. */
+static void describe(struct out *o)
 {
     if (srv.listen_fd < 0 || !srv.where[0])
         return;

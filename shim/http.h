@@ -3,7 +3,7 @@
  * /debug/pprof/heap and /report.json one connection at a time, each with a size cap and deadlines,
  * from close-on-exec sockets written with MSG_NOSIGNAL. Responses are built in a memfd, never in the
  * tracked heap. A forked child closes its parent's sockets and serves on its own. Not async-signal-safe;
- * takes the report lock (reporter.h) while it builds a response. */
+ * takes the report lock (report_thread.h) while it builds a response. */
 #ifndef LW_HTTP_H
 #define LW_HTTP_H
 
@@ -15,8 +15,5 @@ int http_start(void);
 /* In a forked child (fork handler, guard set): closes the parent's sockets and serves anew (the next
  * free port, or the socket path with %p for this pid). Returns 1 when the child serves. */
 int http_atfork_child(void);
-
-/* Appends "http=<address>\n" for the state file when serving, nothing otherwise. */
-void http_describe(struct out *o);
 
 #endif

@@ -29,8 +29,6 @@
 #define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
 #define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
 
-struct jheap_state jh;
-
 static struct {
     int decided, ticks_seen;
     jint (*get_created)(JavaVM **, jsize, jsize *);
@@ -56,33 +54,6 @@ static void unlock_tables(void) { atomic_flag_clear_explicit(&table_lock, memory
 
 /* ---- classes ---------------------------------------------------------------------------------------- */
 
-/* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
- * characters become '?' so that no name can forge a line of the report. */
-void jheap_java_type_name(const char *sig, char *dst, size_t cap)
-{
-    unsigned dims = 0;
-    while (*sig == '[')
-        dims++, sig++;
-    static const char *const prim[][2] = { { "B", "byte" }, { "C", "char" }, { "D", "double" }, { "F", "float" },
-                                           { "I", "int" }, { "J", "long" }, { "S", "short" }, { "Z", "boolean" },
-                                           { "V", "void" } };
-    const char *base = sig;
-    size_t len = strlen(sig);
-    for (unsigned i = 0; i < sizeof prim / sizeof prim[0]; i++)
-        if (strcmp(sig, prim[i][0]) == 0)
-            base = prim[i][1], len = strlen(base);
-    if (*sig == 'L' && len >= 2 && sig[len - 1] == ';')
-        base = sig + 1, len -= 2;
-    size_t k = 0;
-    for (size_t i = 0; i < len && k + 1 < cap; i++) {
-        unsigned char c = (unsigned char)base[i];
-        dst[k++] = c == '/' ? '.' : c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    for (unsigned d = 0; d < dims && k + 2 < cap; d++)
-        dst[k++] = '[', dst[k++] = ']';
-    dst[k] = '\0';
-}
-
 /* A class seen for the first time: its Java name, kept in the arena; the class gets a tag naming it. */
 static int class_index(jvmtiEnv *env, jclass klass)
 {
@@ -95,7 +66,7 @@ static int class_index(jvmtiEnv *env, jclass klass)
     if ((*env)->GetClassSignature(env, klass, &sig, NULL) != JVMTI_ERROR_NONE || !sig)
         return -1;
     char name[256];
-    jheap_java_type_name(sig, name, sizeof name);
+    jheap_names_java_type(sig, name, sizeof name);
     (*env)->Deallocate(env, (unsigned char *)sig);
     size_t len = strlen(name) + 1;
     char *kept = arena_alloc(len);
@@ -425,7 +396,7 @@ void jheap_poll(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int rc = lw.real.pthread_create(&t, &attr, thread_main, NULL);
+    int rc = shim_state.real.pthread_create(&t, &attr, thread_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0)
@@ -498,7 +469,6 @@ void jheap_atfork_child(void)
 
 #else  /* built without the JDK's headers */
 
-struct jheap_state jh;
 void jheap_poll(void) {}
 void jheap_request_gc(int walk) { (void)walk; }
 void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms) { (void)wait_ms, (void)min_age_ms; }

@@ -118,10 +118,10 @@ void jheap_write_text(struct out *o, unsigned top, unsigned previous_seq)
     }
 }
 
-static void kv(struct out *o, const char *key, uint64_t v)
+static void kv(struct out *o, const char *member, uint64_t v)
 {
     out_char(o, ',');
-    out_json_key(o, key);
+    out_json_member(o, member);
     out_u64(o, v);
 }
 

@@ -166,12 +166,12 @@ static void note(_Atomic(struct jvm_path *) **chunks, uint32_t idx, unsigned kin
 void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
 {
     if (idx > SITE_OVERFLOW_MMAP)
-        note(jvm.site_paths, idx, kind, frames, n, lw.config.site_depth);
+        note(jvm.site_paths, idx, kind, frames, n, shim_state.config.site_depth);
 }
 
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n)
 {
-    note(jvm.stack_paths, id, JVM_KIND_STACK, frames, n, lw.config.depth);
+    note(jvm.stack_paths, id, JVM_KIND_STACK, frames, n, shim_state.config.depth);
 }
 
 /* ---- naming (the helper thread) ---------------------------------------------------------------------- */
@@ -417,7 +417,7 @@ void jvm_poll(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int rc = lw.real.pthread_create(&t, &attr, helper_main, NULL);
+    int rc = shim_state.real.pthread_create(&t, &attr, helper_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0)
@@ -484,23 +484,23 @@ uint32_t jvm_merged_sites(uint32_t idx)
     return n ? n : 1;
 }
 
-int jvm_write_site_frames(struct emitter *e, const char *key, uint32_t idx, jvm_native_writer write_native,
+int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, jvm_native_writer write_native,
                           const void *ctx)
 {
     const struct jvm_path *p = named(jvm.site_paths, idx);
     if (!p)
         return 0;
-    jvm_names_write(e, key, p, write_native, ctx);
+    jvm_names_write(e, member, p, write_native, ctx);
     return 1;
 }
 
-int jvm_write_stack_frames(struct emitter *e, const char *key, uint32_t id, jvm_native_writer write_native,
+int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer write_native,
                            const void *ctx)
 {
     const struct jvm_path *p = id ? named(jvm.stack_paths, id) : NULL;
     if (!p)
         return 0;
-    jvm_names_write(e, key, p, write_native, ctx);
+    jvm_names_write(e, member, p, write_native, ctx);
     return 1;
 }
 
@@ -515,10 +515,10 @@ uint32_t jvm_canonical_site(uint32_t idx) { return idx; }
 uint32_t jvm_canonical_stack(uint32_t id) { return id; }
 uint64_t jvm_site_id(uint32_t idx) { (void)idx; return 0; }
 uint32_t jvm_merged_sites(uint32_t idx) { (void)idx; return 1; }
-int jvm_write_site_frames(struct emitter *e, const char *key, uint32_t idx, jvm_native_writer w, const void *ctx)
-{ (void)e, (void)key, (void)idx, (void)w, (void)ctx; return 0; }
-int jvm_write_stack_frames(struct emitter *e, const char *key, uint32_t id, jvm_native_writer w, const void *ctx)
-{ (void)e, (void)key, (void)id, (void)w, (void)ctx; return 0; }
+int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, jvm_native_writer w, const void *ctx)
+{ (void)e, (void)member, (void)idx, (void)w, (void)ctx; return 0; }
+int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer w, const void *ctx)
+{ (void)e, (void)member, (void)id, (void)w, (void)ctx; return 0; }
 void jvm_atfork_child(void) {}
 
 #endif

@@ -34,11 +34,11 @@ uint64_t jvm_site_id(uint32_t idx);
 /* How many raw sites were merged into this canonical one (1 when none). */
 uint32_t jvm_merged_sites(uint32_t idx);
 
-/* Emits the frames of the site's/stack's Java path as the frame array `key` (native frames through
+/* Emits the frames of the site's/stack's Java path as the frame array `member` (native frames through
  * write_native); returns 0 when it has none, and the caller emits its raw frames. */
-int jvm_write_site_frames(struct emitter *e, const char *key, uint32_t idx, jvm_native_writer write_native,
+int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, jvm_native_writer write_native,
                           const void *ctx);
-int jvm_write_stack_frames(struct emitter *e, const char *key, uint32_t id, jvm_native_writer write_native,
+int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer write_native,
                            const void *ctx);
 
 void jvm_atfork_child(void);

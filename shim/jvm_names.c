@@ -260,10 +260,10 @@ static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int3
     emit_object_end(e);
 }
 
-void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *p, jvm_native_writer write_native,
+void jvm_names_write(struct emitter *e, const char *member, const struct jvm_path *p, jvm_native_writer write_native,
                      const void *ctx)
 {
-    emit_array_begin(e, key);
+    emit_array_begin(e, member);
     for (unsigned i = 0; i < p->nnative; i++)
         write_native(e, ctx, p->native[i]);
     for (unsigned i = 0; i < p->njava; i++)
@@ -275,7 +275,7 @@ void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *
 
 void jvm_names_init(void *jvmti_env, void *jni_env) { (void)jvmti_env; (void)jni_env; }
 uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p) { (void)mods; (void)p; return 0; }
-void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *p, jvm_native_writer write_native,
-                     const void *ctx) { (void)e; (void)key; (void)p; (void)write_native; (void)ctx; }
+void jvm_names_write(struct emitter *e, const char *member, const struct jvm_path *p, jvm_native_writer write_native,
+                     const void *ctx) { (void)e; (void)member; (void)p; (void)write_native; (void)ctx; }
 
 #endif

@@ -40,10 +40,10 @@ void jvm_names_init(void *jvmti_env, void *jni_env);
  * (the JVM has unloaded its class): the path is then left to its raw frames. */
 uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p);
 
-/* A named path's frames through the report's emitter: text lines, or the JSON array `key`. */
+/* A named path's frames through the report's emitter: text lines, or the JSON array `member`. */
 struct emitter;
 typedef void (*jvm_native_writer)(struct emitter *e, const void *ctx, uintptr_t ip);
-void jvm_names_write(struct emitter *e, const char *key, const struct jvm_path *p, jvm_native_writer write_native,
+void jvm_names_write(struct emitter *e, const char *member, const struct jvm_path *p, jvm_native_writer write_native,
                      const void *ctx);
 
 #endif

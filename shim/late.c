@@ -6,22 +6,21 @@
 #include <time.h>
 #include <unistd.h>
 #include "late.h"
-#include "emitter.h"
 #include "got.h"
 #include "log.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "signals.h"
 #include "state.h"
+#include "lifecycle.h"
 
 #define LW_EXPORT __attribute__((visibility("default")))
 #define MAX_SETTINGS 32
 
 static struct {
     char text[4096];                 /* the attach file, lines split in place */
-    const char *key[MAX_SETTINGS], *value[MAX_SETTINGS];
+    const char *name[MAX_SETTINGS], *value[MAX_SETTINGS];
     unsigned n;
     int attached, detached;
-    uint64_t since_realtime_ms;
 } late;
 
 /* "/tmp/leakwatch-<euid>" and "<pid>.attach": the default per-user directory, never LEAKWATCH_OUT, so
@@ -104,7 +103,7 @@ static int read_settings(void)
         char *eq = strchr(line, '=');
         if (eq && strncmp(line, "LEAKWATCH_", 10) == 0) {
             *eq = '\0';
-            late.key[late.n] = line;
+            late.name[late.n] = line;
             late.value[late.n++] = eq + 1;
         }
         if (!end)
@@ -114,19 +113,26 @@ static int read_settings(void)
     return 0;
 }
 
-static const char *setting(const char *key)
+static const char *setting(const char *name)
 {
     for (unsigned i = 0; i < late.n; i++)
-        if (strcmp(late.key[i], key) == 0)
+        if (strcmp(late.name[i], name) == 0)
             return late.value[i];
     return NULL;
+}
+
+/* From the reporter thread on every tick: redirects modules loaded since the last look. */
+static void late_tick(void)
+{
+    if (late.attached && !late.detached)
+        got_redirect_new_modules();
 }
 
 LW_EXPORT int leakwatch_attach(void)
 {
     if (late.detached)
         return LATE_DETACHED;
-    if (late.attached || atomic_load(&lw.status) != LW_UNINIT)
+    if (late.attached || atomic_load(&shim_state.status) != LW_UNINIT)
         return LATE_ALREADY;
     int saved_guard = lw_guard;
     lw_guard = 1;
@@ -134,9 +140,6 @@ LW_EXPORT int leakwatch_attach(void)
     if (read_settings() < 0) {
         result = LATE_NO_SETTINGS;
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        late.since_realtime_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
         if (lw_init_late(setting) != LW_ON) {
             result = LATE_CANNOT_TRACK;
         } else {
@@ -146,12 +149,13 @@ LW_EXPORT int leakwatch_attach(void)
             if (got_redirect() <= 0) {
                 got_restore();
                 signals_restore_program();
-                atomic_store(&lw.status, LW_OFF);
-                reporter_withdraw();
+                atomic_store(&shim_state.status, LW_OFF);
+                report_thread_withdraw();
                 late.detached = 1;
                 result = LATE_NO_HOOKS;
             } else {
                 late.attached = 1;
+                report_thread_on_tick(late_tick);
             }
         }
     }
@@ -169,67 +173,10 @@ LW_EXPORT int leakwatch_detach(void)
     lw_guard = 1;
     got_restore();
     signals_restore_program();
-    atomic_store(&lw.status, LW_OFF);
-    reporter_withdraw();
+    atomic_store(&shim_state.status, LW_OFF);
+    report_thread_withdraw();
     late.detached = 1;
     lw_guard = saved_guard;
     return LATE_OK;
 }
 
-void late_tick(void)
-{
-    if (late.attached && !late.detached)
-        got_redirect_new_modules();
-}
-
-static void iso_time(struct out *o, uint64_t realtime_ms)
-{
-    time_t secs = (time_t)(realtime_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    const int parts[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
-    const char seps[] = "--T::";
-    out_u64(o, (uint64_t)parts[0]);
-    for (int i = 1; i < 6; i++) {
-        out_char(o, seps[i - 1]);
-        out_char(o, (char)('0' + parts[i] / 10));
-        out_char(o, (char)('0' + parts[i] % 10));
-    }
-    unsigned ms = (unsigned)(realtime_ms % 1000);
-    out_char(o, '.');
-    out_char(o, (char)('0' + ms / 100));
-    out_char(o, (char)('0' + ms / 10 % 10));
-    out_char(o, (char)('0' + ms % 10));
-    out_char(o, 'Z');
-}
-
-static void format_since(char *buf, size_t cap, uint64_t realtime_ms)
-{
-    struct out o;
-    out_init(&o, -1, buf, cap - 1);
-    iso_time(&o, realtime_ms);
-    buf[o.len] = '\0';
-}
-
-void late_emit_note(struct emitter *e)
-{
-    if (!late.attached)
-        return;
-    char when[40];
-    format_since(when, sizeof when, late.since_realtime_ms);
-    emit_text(e, "\nTracking started ");
-    emit_text(e, when);
-    emit_text(e, ", when leakwatch attached to the running process: memory allocated before then is not"
-                 " attributed to any site, and its frees are counted as untracked frees.");
-}
-
-void late_emit_header(struct emitter *e)
-{
-    emit_json_bool(e, "attached", late.attached);
-    uint64_t since = late.attached ? late.since_realtime_ms : lw.start_realtime_ms;
-    if (since) {
-        char when[40];
-        format_since(when, sizeof when, since);
-        emit_json_str(e, "tracking_since", when);
-    }
-}

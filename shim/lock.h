@@ -9,7 +9,7 @@
  *     (by address) -> arena
  * Every lock is registered in the table with its rank (LOCK_REGISTER, next to the lock it names). The
  * fork handlers walk that table: before fork they take every lock in rank order, the parent releases
- * them, the child re-initialises them (shim.c). Built with -DLW_LOCK_WITNESS, every lock knows its
+ * them, the child re-initialises them (lifecycle.c). Built with -DLW_LOCK_WITNESS, every lock knows its
  * rank and each thread checks, on every acquisition, that it holds no lock of the same or a higher
  * rank; a violation, or a lock missing from the table, prints both locks and aborts (`make
  * check-witness`). The normal build pays nothing for the check. */
@@ -22,13 +22,13 @@
 enum lock_rank {
     LOCK_RANK_NONE = 0,           /* not in the table: the witness refuses it */
     LOCK_RANK_SIGNAL,             /* signals.c: the program's action for the report signal */
-    LOCK_RANK_REPORT,             /* reporter.c: one report at a time, uid changes */
+    LOCK_RANK_REPORT,             /* report_thread.c: one report at a time, uid changes */
     LOCK_RANK_GOT,                /* got.c: rewriting the modules' GOT entries (late start, detach) */
     LOCK_RANK_STACKS,             /* stacks.c: interning a new stack */
     LOCK_RANK_SITES,              /* sites.c: inserting a new site */
     LOCK_RANK_REGIONS,            /* regions.c: the sorted ranges */
     LOCK_RANK_COUNT_TABLES,       /* counts.c: making and listing per-thread count tables */
-    LOCK_RANK_FREE_QUEUES,        /* blocks.c: making and listing per-thread free queues */
+    LOCK_RANK_FREE_QUEUES,        /* free_queue.c: making and listing per-thread free queues */
     LOCK_RANK_BLOCK_SHARD,        /* blocks.c: one per shard; several are taken only in address order */
     LOCK_RANK_ARENA,              /* arena.c: the shim's own memory; taken under any other */
     LOCK_RANKS

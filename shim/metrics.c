@@ -129,7 +129,7 @@ int metrics_write(int fd)
     struct top_site top[METRICS_MAX_SITES];
     unsigned ntop = 0, live_sites = 0;
     uint64_t rest_bytes = 0, rest_blocks = 0;
-    unsigned limit = lw.config.top < METRICS_MAX_SITES ? lw.config.top : METRICS_MAX_SITES;
+    unsigned limit = shim_state.config.top < METRICS_MAX_SITES ? shim_state.config.top : METRICS_MAX_SITES;
     for (uint32_t i = 1; i < nsites; i++) {
         const struct site_totals *t = &totals[i];
         struct site_totals *k = &sum[site_get(i)->kind & 1];

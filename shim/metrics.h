@@ -1,7 +1,7 @@
 /* metrics.h — the live endpoint's /metrics: OpenMetrics text with the totals and the live bytes and
  * blocks of the top sites (at most METRICS_MAX_SITES series a metric, the rest summed into one), each
  * named by a readable, escaped `site` label. Exact: queued frees are settled first. Report lock held
- * (reporter_with_lock), guard set; not async-signal-safe. */
+ * (report_thread_with_lock), guard set; not async-signal-safe. */
 #ifndef LW_METRICS_H
 #define LW_METRICS_H
 

@@ -251,8 +251,8 @@ void out_json_str(struct out *o, const char *s)
     out_char(o, '"');
 }
 
-void out_json_key(struct out *o, const char *key)
+void out_json_member(struct out *o, const char *member)
 {
-    out_json_str(o, key);
+    out_json_str(o, member);
     out_char(o, ':');
 }

@@ -39,6 +39,6 @@ void out_json_str(struct out *o, const char *s);          /* quoted, escaped */
 /* Text others chose (paths, names) for a terminal: control bytes (C0, DEL, C1), bytes outside well-formed
  * UTF-8 and U+FFFE/U+FFFF become \xHH per byte, a backslash \\ (docs/report-format.md, "Escaping"). */
 void out_text(struct out *o, const char *s);
-void out_json_key(struct out *o, const char *key);        /* "key": */
+void out_json_member(struct out *o, const char *member);        /* "member": */
 
 #endif

@@ -1,8 +1,9 @@
 /* preload.c — what happens when the shim is loaded into a process and when the process exits.
  * Kept out of the core so the unit tests, which link the core, do not start a tracker in themselves. */
 #include "late.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "state.h"
+#include "lifecycle.h"
 
 __attribute__((constructor)) static void leakwatch_load(void)
 {
@@ -13,5 +14,5 @@ __attribute__((constructor)) static void leakwatch_load(void)
 
 __attribute__((destructor)) static void leakwatch_unload(void)
 {
-    reporter_arrange_exit_report();
+    report_thread_arrange_exit_report();
 }

@@ -17,5 +17,5 @@ int rank_compare(const struct rank_entry *a, const struct rank_entry *b)
         return a->growth > b->growth ? -1 : 1;
     if (a->bytes != b->bytes)
         return a->bytes > b->bytes ? -1 : 1;
-    return a->key < b->key ? -1 : a->key > b->key;
+    return a->tie_break < b->tie_break ? -1 : a->tie_break > b->tie_break;
 }

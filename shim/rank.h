@@ -10,7 +10,7 @@
 struct rank_entry {
     int64_t growth;             /* bytes gained since the previous report; <= 0: did not grow */
     uint64_t bytes;             /* live bytes now */
-    uint64_t key;               /* last tie-break, so that the order is total */
+    uint64_t tie_break;         /* last tie-break, so that the order is total */
 };
 
 /* The growth a record shows: its change when it was in the previous report, else all it holds; 0 when

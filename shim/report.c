@@ -10,7 +10,6 @@
 #include "groups.h"
 #include "jheap.h"
 #include "jvm.h"
-#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "sites.h"
@@ -131,9 +130,9 @@ static void emit_frame(const struct render *r, uintptr_t ip)
     emit_object_end(e);
 }
 
-static void emit_frames(const struct render *r, const char *key, const uintptr_t *frames, unsigned n)
+static void emit_frames(const struct render *r, const char *member, const uintptr_t *frames, unsigned n)
 {
-    emit_array_begin(r->e, key);
+    emit_array_begin(r->e, member);
     for (unsigned i = 0; i < n; i++)
         emit_frame(r, frames[i]);
     emit_array_end(r->e);
@@ -283,7 +282,9 @@ static void emit_header(const struct render *r)
     emit_str(e, "time", s->when);
     emit_text(e, ", uptime ");
     emit_age(e, "uptime_ms", s->now);
-    late_emit_header(e);
+    emit_json_bool(e, "attached", s->attached);
+    if (s->tracking_since[0])
+        emit_json_str(e, "tracking_since", s->tracking_since);
     emit_text(e, "\n");
     emit_array_begin(e, "cmdline");
     for (size_t i = 0; i < s->cmdline_len; i += strlen(s->cmdline + i) + 1)
@@ -294,7 +295,7 @@ static void emit_header(const struct render *r)
 static void emit_config(const struct render *r)
 {
     struct emitter *e = r->e;
-    const struct lw_config *c = &lw.config;
+    const struct lw_config *c = &shim_state.config;
     emit_object_begin(e, "config");
     emit_json_str(e, "out", c->out);
     emit_json_str(e, "signal", c->signal_name);
@@ -349,7 +350,12 @@ static void emit_totals(const struct render *r)
     emit_text_count(e, g->nlive_sites);
     emit_text(e, " sites with live memory; untracked frees: ");
     emit_count(e, "untracked_frees", s->untracked_frees);
-    late_emit_note(e);
+    if (s->attached) {
+        emit_text(e, "\nTracking started ");
+        emit_text(e, s->tracking_since);
+        emit_text(e, ", when leakwatch attached to the running process: memory allocated before then is not"
+                     " attributed to any site, and its frees are counted as untracked frees.");
+    }
     emit_text(e, "\n");
     emit_json_u64(e, "allocs", allocs);
     emit_json_u64(e, "frees", frees);
@@ -431,7 +437,7 @@ static void emit_leaks(const struct render *r)
         emit_array_end(e);
         return;
     }
-    unsigned shown = g->ngroups < lw.config.top ? (unsigned)g->ngroups : lw.config.top;
+    unsigned shown = g->ngroups < shim_state.config.top ? (unsigned)g->ngroups : shim_state.config.top;
     if (g->ngroups == 0)
         emit_text(e, "\nNo live blocks are that old.\n");
     for (unsigned i = 0; i < shown; i++) {
@@ -442,10 +448,10 @@ static void emit_leaks(const struct render *r)
         emit_text(e, "\n: ");
         emit_text_count(e, g->ngroups - shown);
         emit_text(e, " leak records were discarded because the leak record count is targeted to ");
-        emit_text_u64(e, lw.config.top);
+        emit_text_u64(e, shim_state.config.top);
         emit_text(e, ". Use LEAKWATCH_TOP (or leakwatch report --top N) to increase the limit.\n");
     }
-    jheap_write_text(e->o, lw.config.top, g->previous_seq);
+    jheap_write_text(e->o, shim_state.config.top, g->previous_seq);
 }
 
 static void emit_report(const struct render *r)

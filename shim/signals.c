@@ -10,7 +10,7 @@
 #include "jheap.h"
 #include "lock.h"
 #include "log.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "state.h"
 
 static struct {
@@ -40,7 +40,7 @@ static void act_as_default(int signo)
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
-    lw.real.sigaction(signo, &dfl, NULL);
+    shim_state.real.sigaction(signo, &dfl, NULL);
     syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), signo);
 }
 
@@ -57,7 +57,7 @@ static void on_report_signal(int signo, siginfo_t *info, void *context)
         if (info->si_code == SI_QUEUE &&
             (info->si_value.sival_int == LW_GC_VALUE || info->si_value.sival_int == LW_GC_NO_WALK_VALUE))
             jheap_request_gc(info->si_value.sival_int == LW_GC_VALUE);
-        reporter_request(REASON_SIGNAL);
+        report_thread_request(REASON_SIGNAL);
     } else if (is_function(program)) {
         errno = saved_errno;
         if (program->sa_flags & SA_SIGINFO)
@@ -85,24 +85,24 @@ static int install_locked(const struct sigaction *program)
         sigemptyset(&ours.sa_mask);
         ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     }
-    return lw.real.sigaction(lw.config.signal, &ours, NULL);
+    return shim_state.real.sigaction(shim_state.config.signal, &ours, NULL);
 }
 
 void signals_install(void)
 {
     struct sigaction before;
     lw_lock(&sig.lock);
-    if (lw.real.sigaction(lw.config.signal, NULL, &before) == 0) {
+    if (shim_state.real.sigaction(shim_state.config.signal, NULL, &before) == 0) {
         sig.program[0] = before;
         atomic_store_explicit(&sig.current, 0, memory_order_release);
         if (install_locked(&before) == 0)
             atomic_store_explicit(&sig.installed, 1, memory_order_release);
         else
-            lw_log("cannot install the handler for ", lw.config.signal_name, ": ", strerror(errno),
+            lw_log("cannot install the handler for ", shim_state.config.signal_name, ": ", strerror(errno),
                    "; reports come only at exit and from leakwatch_dump()");
         if (is_function(&before) && !sig.told) {
             sig.told = 1;
-            lw_log("a handler for ", lw.config.signal_name,
+            lw_log("a handler for ", shim_state.config.signal_name,
                    " was installed before leakwatch; it keeps the signals the process sends itself,",
                    " and the signal sent from other processes writes a leak report", NULL);
         }
@@ -112,7 +112,7 @@ void signals_install(void)
 
 int signals_sigaction(int signo, const struct sigaction *act, struct sigaction *old)
 {
-    if (signo != lw.config.signal || signo == 0 || !atomic_load_explicit(&sig.installed, memory_order_acquire))
+    if (signo != shim_state.config.signal || signo == 0 || !atomic_load_explicit(&sig.installed, memory_order_acquire))
         return -2;
     lw_lock(&sig.lock);
     int cur = atomic_load_explicit(&sig.current, memory_order_relaxed);
@@ -130,9 +130,9 @@ int signals_sigaction(int signo, const struct sigaction *act, struct sigaction *
         }
         if (is_function(act) && !sig.told) {
             sig.told = 1;
-            lw_log("the program installed its own handler for ", lw.config.signal_name,
+            lw_log("the program installed its own handler for ", shim_state.config.signal_name,
                    ": signals the process sends itself still reach it; the signal from other processes now"
-                   " writes a leak report instead. If the program needs ", lw.config.signal_name,
+                   " writes a leak report instead. If the program needs ", shim_state.config.signal_name,
                    " from outside, set LEAKWATCH_SIGNAL to another signal (e.g. SIGRTMIN+3) or none.");
         }
     }
@@ -160,7 +160,7 @@ void signals_restore_program(void)
     lw_lock(&sig.lock);
     if (atomic_load_explicit(&sig.installed, memory_order_acquire)) {
         int cur = atomic_load_explicit(&sig.current, memory_order_relaxed);
-        lw.real.sigaction(lw.config.signal, &sig.program[cur], NULL);
+        shim_state.real.sigaction(shim_state.config.signal, &sig.program[cur], NULL);
         atomic_store_explicit(&sig.installed, 0, memory_order_release);
     }
     lw_unlock(&sig.lock);

@@ -5,14 +5,14 @@
 #include "log.h"
 #include "out.h"
 
-struct lw_state lw;
+struct lw_state shim_state;
 __thread int lw_guard __attribute__((tls_model("initial-exec")));
 __thread int *lw_errno_at __attribute__((tls_model("initial-exec")));
 
 void lw_disable(const char *why)
 {
     int expected = LW_ON;
-    if (atomic_compare_exchange_strong(&lw.status, &expected, LW_OFF))
+    if (atomic_compare_exchange_strong(&shim_state.status, &expected, LW_OFF))
         lw_log("tracking is off from now on: ", why, "; the program runs on unaffected", NULL, NULL);
 }
 

@@ -58,7 +58,7 @@ struct lw_state {
     size_t page_size;
 };
 
-extern struct lw_state lw LW_HIDDEN;
+extern struct lw_state shim_state LW_HIDDEN;
 extern __thread int lw_guard LW_HIDDEN;
 extern __thread int *lw_errno_at LW_HIDDEN;
 
@@ -82,22 +82,8 @@ static inline uint64_t lw_now_ms(void)
 
 static inline int lw_is_on(void)
 {
-    return atomic_load_explicit(&lw.status, memory_order_acquire) == LW_ON;
+    return atomic_load_explicit(&shim_state.status, memory_order_acquire) == LW_ON;
 }
-
-/* Resolves the real functions and starts tracking if nobody has yet; returns the status after. */
-int lw_init(void);
-
-/* lw_init for a shim loaded into a running process: settings from `settings` instead of the environment,
- * real functions from the global scope. */
-int lw_init_late(const char *(*settings)(const char *name));
-
-/* Starts what needs a fully initialised C library: the report signal, the reporter thread and the
- * fork handlers. Called once, from the preload constructor. lw_init and lw_start live in shim.c. */
-void lw_start(void);
-
-/* The fork handlers (shim.c): every lock of the table in lock.h around fork; the child's reporter. */
-void lw_install_fork_handlers(void);
 
 /* Turns tracking off for good, saying why once. Safe to call from any thread. */
 void lw_disable(const char *why);

@@ -249,7 +249,7 @@ static struct symtab *read_perf_map(void)
     struct out o;
     out_init(&o, -1, path, sizeof path - 1);
     out_str(&o, "/tmp/perf-");
-    out_u64(&o, (uint64_t)lw.pid);
+    out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, ".map");
     path[o.len] = '\0';
     struct mapped_file f;

@@ -22,7 +22,7 @@ static __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
 
 int track_init(void)
 {
-    if (sites_init(lw.config.site_depth) < 0 || counts_init() < 0 || blocks_init(lw.config.records) < 0 ||
+    if (sites_init(shim_state.config.site_depth) < 0 || counts_init() < 0 || blocks_init(shim_state.config.records) < 0 ||
         regions_init() < 0)
         return -1;
     return 0;
@@ -49,14 +49,14 @@ static uint32_t thread_id(void)
  * periodic allocation patterns do not always put the same allocation on the sample. */
 __attribute__((noinline, cold)) static int sample_reload(void)
 {
-    if (lw.config.sample == 0)
+    if (shim_state.config.sample == 0)
         return tls_sample_countdown = INT32_MAX, 0;
     if (!tls_random)
         tls_random = thread_id() * 2654435761u | 1;
     tls_random ^= tls_random << 13;
     tls_random ^= tls_random >> 17;
     tls_random ^= tls_random << 5;
-    tls_sample_countdown = (int32_t)(1 + tls_random % (2 * lw.config.sample - 1));
+    tls_sample_countdown = (int32_t)(1 + tls_random % (2 * shim_state.config.sample - 1));
     return 1;
 }
 
@@ -69,8 +69,8 @@ static inline int sample_now(void)
 
 __attribute__((noinline, cold)) static uint32_t capture_stack(void)
 {
-    uintptr_t frames[lw.config.depth];
-    unsigned n = unwind_full(frames, lw.config.depth);
+    uintptr_t frames[shim_state.config.depth];
+    unsigned n = unwind_full(frames, shim_state.config.depth);
     uint32_t id = stacks_intern(frames, n);
     jvm_note_stack(id, frames, n);
     return id;
@@ -81,7 +81,7 @@ __attribute__((noinline, cold)) static uint32_t capture_stack(void)
 static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned kind, uint32_t *own_stack)
 {
     uintptr_t key[CONFIG_MAX_SITE_DEPTH];
-    unsigned n = unwind_site_key(key, lw.config.site_depth);
+    unsigned n = unwind_site_key(key, shim_state.config.site_depth);
     uint64_t h = sites_hash(kind, key, n);
     uint32_t site = sites_find(h, kind, key, n);
     if (LW_UNLIKELY(site == 0)) {
@@ -104,7 +104,7 @@ static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned ki
 
 static uint64_t age_base(void)
 {
-    return lw_now_ms() - lw.start_ms;
+    return lw_now_ms() - shim_state.start_ms;
 }
 
 /* Accounts for what blocks_insert reported: a stale record replaced, or a record dropped for want of
@@ -232,7 +232,7 @@ void track_realloc_end(void *old, void *result, size_t size, struct realloc_tick
         return;
     }
     struct block_extra extra = t->extra;
-    if (lw.config.records) {
+    if (shim_state.config.records) {
         uint32_t unused_stack = 0;
         struct access_record rec = {
             .when_ms = age_base(), .old_size = old_size, .new_size = size,
@@ -261,7 +261,7 @@ static void mapping_removed(const struct region *r, uint64_t bytes, int whole, v
 
 void track_mmap(void *p, size_t len, int flags)
 {
-    if (!(flags & MAP_ANONYMOUS) && !lw.config.mmap_all)
+    if (!(flags & MAP_ANONYMOUS) && !shim_state.config.mmap_all)
         return;
     /* MAP_FIXED may replace mappings we track */
     regions_remove((uintptr_t)p, len, mapping_removed, NULL);

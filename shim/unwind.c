@@ -34,7 +34,7 @@ static inline int on_thread_stack(void)
 
 static inline int in_shim(uintptr_t ip)
 {
-    return (ip >= lw.self_lo[0] && ip < lw.self_hi[0]) || (ip >= lw.self_lo[1] && ip < lw.self_hi[1]);
+    return (ip >= shim_state.self_lo[0] && ip < shim_state.self_hi[0]) || (ip >= shim_state.self_lo[1] && ip < shim_state.self_hi[1]);
 }
 
 static unsigned strip_shim(uintptr_t *buf, unsigned got, uintptr_t *out, unsigned max)
@@ -55,7 +55,7 @@ unsigned unwind_site_key(uintptr_t *out, unsigned n)
 {
     if (LW_UNLIKELY(!on_thread_stack()))
         return 0;
-    int walked = cfi_backtrace(out, n, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
+    int walked = cfi_backtrace(out, n, tls_stack_top, shim_state.self_lo[0], shim_state.self_hi[0]);
     if (walked >= 0)
         return (unsigned)walked;
     void *buf[CONFIG_MAX_SITE_DEPTH + MAX_SHIM_FRAMES];
@@ -193,7 +193,7 @@ unsigned unwind_full(uintptr_t *out, unsigned max)
 {
     if (!on_thread_stack())
         return 0;
-    int walked = cfi_backtrace(out, max, tls_stack_top, lw.self_lo[0], lw.self_hi[0]);
+    int walked = cfi_backtrace(out, max, tls_stack_top, shim_state.self_lo[0], shim_state.self_hi[0]);
     if (walked >= 0)
         return drop_shim_frames(out, (unsigned)walked);
     uintptr_t buf[max + MAX_SHIM_FRAMES];          /* sized by LEAKWATCH_DEPTH: stacks can be small */

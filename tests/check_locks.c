@@ -11,20 +11,21 @@
 #include "check_suites.h"
 #include "blocks.h"
 #include "lock.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "signals.h"
 #include "state.h"
+#include "lifecycle.h"
 #include "track.h"
 
 static void setup_core(void)
 {
-    memset(&lw.config, 0, sizeof lw.config);
-    lw.config.records = 3;
-    lw.config.site_depth = 4;
-    lw.config.depth = 64;
-    lw.config.top = 20;
-    lw.start_ms = lw_now_ms();
-    lw.pid = getpid();
+    memset(&shim_state.config, 0, sizeof shim_state.config);
+    shim_state.config.records = 3;
+    shim_state.config.site_depth = 4;
+    shim_state.config.depth = 64;
+    shim_state.config.top = 20;
+    shim_state.start_ms = lw_now_ms();
+    shim_state.pid = getpid();
     ck_assert_int_eq(track_init(), 0);
 }
 
@@ -70,9 +71,9 @@ static void *program_sets_handler(void *arg)
 START_TEST(fork_while_signal_action_changes)
 {
     setup_core();
-    lw.real.sigaction = slow_sigaction;
-    lw.config.signal = SIGUSR2;
-    strcpy(lw.config.signal_name, "SIGUSR2");
+    shim_state.real.sigaction = slow_sigaction;
+    shim_state.config.signal = SIGUSR2;
+    strcpy(shim_state.config.signal_name, "SIGUSR2");
     signals_install();
     lw_install_fork_handlers();
     atomic_store(&inside_real_sigaction, 0);

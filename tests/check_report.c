@@ -23,15 +23,15 @@
 
 static void setup_core(void)
 {
-    memset(&lw.config, 0, sizeof lw.config);
-    lw.config.records = 3;
-    lw.config.site_depth = 4;
-    lw.config.depth = 64;
-    lw.config.top = 20;
-    strcpy(lw.config.signal_name, "SIGUSR2");
-    strcpy(lw.config.out, "/tmp/leakwatch-%u");
-    lw.start_ms = lw_now_ms() - 60000;      /* started a minute ago: ages are not all 0 */
-    lw.pid = getpid();
+    memset(&shim_state.config, 0, sizeof shim_state.config);
+    shim_state.config.records = 3;
+    shim_state.config.site_depth = 4;
+    shim_state.config.depth = 64;
+    shim_state.config.top = 20;
+    strcpy(shim_state.config.signal_name, "SIGUSR2");
+    strcpy(shim_state.config.out, "/tmp/leakwatch-%u");
+    shim_state.start_ms = lw_now_ms() - 60000;      /* started a minute ago: ages are not all 0 */
+    shim_state.pid = getpid();
     ck_assert_int_eq(track_init(), 0);
     report_reset_history();
 }
@@ -134,7 +134,7 @@ static void assert_report_agrees(const char *dir, unsigned seq, uint64_t min_age
 START_TEST(text_is_what_the_command_renders)
 {
     setup_core();
-    lw.config.top = 4;
+    shim_state.config.top = 4;
     char *dir = tu_tempdir();
     uintptr_t fa[2] = { (uintptr_t)read_all + 1, (uintptr_t)setup_core + 1 };
     uintptr_t fb[1] = { (uintptr_t)insert_block + 1 }, fc[1] = { (uintptr_t)render_from_json + 1 };
@@ -160,7 +160,7 @@ START_TEST(text_is_what_the_command_renders)
     ck_assert_int_eq(blocks_remove(0x91000, &out, NULL), 1);
     insert_block(0x93000, 1, sc, 8, 0, 0);
     assert_report_agrees(dir, 2, 10000);
-    lw.config.top = 1;
+    shim_state.config.top = 1;
     assert_report_agrees(dir, 3, 0);
     tu_rmtree(dir);
     free(dir);

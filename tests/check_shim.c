@@ -172,6 +172,45 @@ START_TEST(config_defaults_and_bad_values)
 }
 END_TEST
 
+/* The JVM's settings go through the same parser as the others: the shim used to read them with getenv
+ * and strtoul, so a typo silently meant 0 (no "Held by" walk) and `leakwatch attach` could not set them. */
+START_TEST(config_java_settings)
+{
+    struct lw_config c;
+    const char *none[] = { NULL };
+    ck_assert_str_eq(load_capturing(&c, none), "");
+    ck_assert_int_eq(c.java_frames, 1);
+    ck_assert_int_eq(c.java_heap, 1);
+    ck_assert_uint_eq(c.java_heap_sample, 512 * 1024);
+    ck_assert_uint_eq(c.java_held_by_ms, 2000);
+
+    const char *good[] = { "LEAKWATCH_JAVA_FRAMES=no", "LEAKWATCH_JAVA_HEAP=0", "LEAKWATCH_JAVA_HEAP_SAMPLE=64k",
+                           "LEAKWATCH_JAVA_HELD_BY_MS=0", NULL };
+    ck_assert_str_eq(load_capturing(&c, good), "");
+    ck_assert_int_eq(c.java_frames, 0);
+    ck_assert_int_eq(c.java_heap, 0);
+    ck_assert_uint_eq(c.java_heap_sample, 64 * 1024);
+    ck_assert_uint_eq(c.java_held_by_ms, 0);
+
+    const char *bad[] = { "LEAKWATCH_JAVA_FRAMES=maybe", "LEAKWATCH_JAVA_HEAP_SAMPLE=2G",
+                          "LEAKWATCH_JAVA_HELD_BY_MS=5s", NULL };
+    char *err = load_capturing(&c, bad);
+    ck_assert_int_eq(c.java_frames, 1);
+    ck_assert_uint_eq(c.java_heap_sample, 512 * 1024);
+    ck_assert_uint_eq(c.java_held_by_ms, 2000);
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_FRAMES=maybe is not 0 or 1; using the default 1\n"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_HEAP_SAMPLE=2G is not a size from 1 to 1G"));
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_HELD_BY_MS=5s is not a whole number from 0 to 60000"));
+
+    uint64_t bytes = 0;
+    ck_assert_int_eq(config_parse_size("1G", 1ull << 30, &bytes), 0);
+    ck_assert_uint_eq(bytes, 1ull << 30);
+    const char *refused[] = { "", "0", "k", "12q", "1025M", "99999999999999999999" };
+    for (unsigned i = 0; i < sizeof refused / sizeof *refused; i++)
+        ck_assert_msg(config_parse_size(refused[i], 1ull << 30, &bytes) < 0, "accepted size \"%s\"", refused[i]);
+}
+END_TEST
+
 /* ---- the formatter ---- */
 
 static char *fmt(void (*f)(struct out *, uint64_t), uint64_t v)
@@ -240,13 +279,13 @@ END_TEST
 
 static void setup_core(void)
 {
-    memset(&lw.config, 0, sizeof lw.config);
-    lw.config.records = 3;
-    lw.config.site_depth = 4;
-    lw.config.depth = 64;
-    lw.config.top = 20;
-    lw.start_ms = lw_now_ms();
-    lw.pid = getpid();
+    memset(&shim_state.config, 0, sizeof shim_state.config);
+    shim_state.config.records = 3;
+    shim_state.config.site_depth = 4;
+    shim_state.config.depth = 64;
+    shim_state.config.top = 20;
+    shim_state.start_ms = lw_now_ms();
+    shim_state.pid = getpid();
     ck_assert_int_eq(track_init(), 0);
 }
 
@@ -328,7 +367,7 @@ START_TEST(block_replaced_and_rings)
     ck_assert_int_eq(blocks_insert(&b, &(struct block_extra){ ring, 0 }, &stale), 0);
     struct access_record recs[8];
     unsigned n = blocks_copy_records(0x2000, recs, 8);
-    ck_assert_uint_eq(n, 3);                    /* lw.config.records */
+    ck_assert_uint_eq(n, 3);                    /* shim_state.config.records */
     ck_assert_uint_eq(recs[0].old_size, 5);     /* newest first */
     ck_assert_uint_eq(recs[0].new_size, 6);
     ck_assert_uint_eq(recs[0].when_ms, 5);
@@ -784,8 +823,8 @@ static char *slurp(int fd)
 START_TEST(report_groups_and_totals)
 {
     setup_core();
-    lw.config.top = 1;
-    strcpy(lw.config.signal_name, "SIGUSR2");
+    shim_state.config.top = 1;
+    strcpy(shim_state.config.signal_name, "SIGUSR2");
     /* return addresses point after a call: +1 keeps them inside the functions */
     uintptr_t fa[2] = { (uintptr_t)slurp + 1, (uintptr_t)setup_core + 1 };
     uintptr_t fb[1] = { (uintptr_t)fmt + 1 };
@@ -862,7 +901,7 @@ START_TEST(report_groups_and_totals)
     block_set(&b, 0x20000, 1000, sb, 0);
     blocks_insert(&b, NULL, &stale);
     FILE *txt2 = tmpfile(), *json2 = tmpfile();
-    lw.config.top = 20;
+    shim_state.config.top = 20;
     ck_assert_int_eq(report_write(REASON_SIGNAL, 2, 0, fileno(txt2), fileno(json2), &sum), 0);
     char *text2 = slurp(fileno(txt2));
     ck_assert_ptr_nonnull(strstr(text2, "LEAK: 2 blocks (5.9 KiB) allocated here are still live; the oldest is"));
@@ -879,7 +918,7 @@ START_TEST(report_min_age_filters_young_blocks)
     setup_core();
     uintptr_t fa[1] = { 0x1234 };
     uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 1), KIND_HEAP, fa, 1, 0);
-    lw.start_ms -= 60000;           /* pretend we started a minute ago */
+    shim_state.start_ms -= 60000;           /* pretend we started a minute ago */
     struct block b, stale;
     block_set(&b, 0x5000, 64, sa, 0);             /* born at start: 60 s old */
     blocks_insert(&b, NULL, &stale);
@@ -903,6 +942,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, durations);
     tcase_add_test(tc, numbers_and_signals);
     tcase_add_test(tc, config_defaults_and_bad_values);
+    tcase_add_test(tc, config_java_settings);
     suite_add_tcase(s, tc);
     tc = tcase_create("out");
     tcase_add_test(tc, formatting);

@@ -1,4 +1,4 @@
-/* reporter.c — the reporter thread, report files and fork handling (see reporter.h). */
+/* report_thread.c — the reporter thread, report files and fork handling (see report_thread.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -12,22 +12,23 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "reporter.h"
-#include "http.h"
+#include "report_thread.h"
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
 #include "jvm.h"
-#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "growth.h"
 #include "state.h"
+#include "threads.h"
 
 static struct {
     atomic_uint pending;            /* bit per enum report_reason */
     atomic_uint wake;               /* futex word: bumped on every request */
     lw_lock_t report_lock;          /* one report at a time (thread, API, exit) */
+    _Atomic(report_thread_tick_fn) tick;             /* late.c's, once attached */
+    _Atomic(report_thread_describe_fn) describe;     /* http.c's, while serving */
     unsigned seq;
     int thread_running;
     uint64_t next_interval_ms, next_sample_ms;
@@ -35,7 +36,7 @@ static struct {
 } rep = { .report_lock = LW_LOCK_INIT(LOCK_RANK_REPORT) };
 LOCK_REGISTER(LOCK_RANK_REPORT, &rep.report_lock, 1, 0)
 
-void reporter_request(enum report_reason reason)
+void report_thread_request(enum report_reason reason)
 {
     atomic_fetch_or_explicit(&rep.pending, 1u << reason, memory_order_release);
     atomic_fetch_add_explicit(&rep.wake, 1, memory_order_release);
@@ -66,7 +67,7 @@ static void file_name(struct out *o, const char *prefix, const char *program, un
     out_str(o, prefix);
     out_str(o, program);
     out_char(o, '.');
-    out_u64(o, (uint64_t)lw.pid);
+    out_u64(o, (uint64_t)shim_state.pid);
     out_char(o, '.');
     out_u64(o, seq);
     out_str(o, ext);
@@ -122,7 +123,7 @@ static void remove_dead_states(int dirfd)
             at += d->reclen;
             char *end;
             unsigned long pid = strtoul(d->name, &end, 10);
-            if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)lw.pid)
+            if (pid == 0 || strcmp(end, ".state") != 0 || pid == (unsigned long)shim_state.pid)
                 continue;
             if (kill((pid_t)pid, 0) < 0 && errno == ESRCH && state_in_our_namespace(dirfd, d->name, ours))
                 unlinkat(dirfd, d->name, 0);
@@ -150,7 +151,7 @@ static void publish_state(unsigned last_seq)
     }
     struct out o;
     out_init(&o, -1, name, sizeof name - 1);
-    out_u64(&o, (uint64_t)lw.pid);
+    out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, ".state");
     name[o.len] = '\0';
     out_init(&o, -1, tmp, sizeof tmp - 1);
@@ -160,20 +161,22 @@ static void publish_state(unsigned last_seq)
     tmp[o.len] = '\0';
     out_init(&o, -1, body, sizeof body);
     out_str(&o, "version=1\npid=");
-    out_u64(&o, (uint64_t)lw.pid);
+    out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, "\nsignal=");
-    out_u64(&o, (uint64_t)lw.config.signal);
+    out_u64(&o, (uint64_t)shim_state.config.signal);
     out_str(&o, "\nsignal_name=");
-    out_str(&o, lw.config.signal_name);
+    out_str(&o, shim_state.config.signal_name);
     out_str(&o, "\nout=");
     /* Default reports go where the state goes (they share a directory, which may be a fallback). */
-    out_str(&o, strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : lw.config.out);
+    out_str(&o, strcmp(shim_state.config.out, CONFIG_DEFAULT_OUT) == 0 ? template : shim_state.config.out);
     out_str(&o, "\nlast_seq=");
     out_u64(&o, last_seq);
     out_str(&o, "\npidns=");
     out_u64(&o, pid_namespace());
     out_char(&o, '\n');
-    http_describe(&o);
+    report_thread_describe_fn describe = atomic_load_explicit(&rep.describe, memory_order_acquire);
+    if (describe)
+        describe(&o);
     int fd = create_exclusive(dirfd, tmp);
     if (fd >= 0) {
         int ok = write(fd, body, o.len) == (ssize_t)o.len;
@@ -193,14 +196,14 @@ static void remove_state(void)
     out_init(&o, -1, path, sizeof path - 1);
     out_str(&o, state_dir);
     out_char(&o, '/');
-    out_u64(&o, (uint64_t)lw.pid);
+    out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, ".state");
     path[o.len] = '\0';
     unlink(path);
     state_dir[0] = '\0';
 }
 
-void reporter_withdraw(void)
+void report_thread_withdraw(void)
 {
     remove_state();
 }
@@ -211,10 +214,10 @@ static int write_report_locked(enum report_reason reason)
     char dir[600], program[256], tmp_txt[400], tmp_json[400], txt[400], json[400];
     const char *template;
     int dirfd;
-    if (strcmp(lw.config.out, CONFIG_DEFAULT_OUT) == 0) {
+    if (strcmp(shim_state.config.out, CONFIG_DEFAULT_OUT) == 0) {
         dirfd = dirs_open_state(dir, sizeof dir, &template, lw_log_always);
     } else {
-        dirs_expand(lw.config.out, dir, sizeof dir, geteuid());
+        dirs_expand(shim_state.config.out, dir, sizeof dir, geteuid());
         dirfd = dirs_open_private(dir, 0, lw_log_always);
     }
     if (dirfd < 0)
@@ -237,7 +240,7 @@ static int write_report_locked(enum report_reason reason)
         lw_log_always("cannot create a report file in ", dir, ": ", strerror(errno), "");
         goto out;
     }
-    uint64_t min_age = reason == REASON_EXIT ? 0 : lw.config.min_age_ms;
+    uint64_t min_age = reason == REASON_EXIT ? 0 : shim_state.config.min_age_ms;
     struct report_summary summary;
     int err = report_write(reason, seq, min_age, txt_fd, json_fd, &summary);
     if ((close(txt_fd) | close(json_fd)) < 0 && err == 0)
@@ -257,7 +260,7 @@ static int write_report_locked(enum report_reason reason)
     }
     rep.seq = seq;
     rc = 0;
-    if (!lw.config.quiet) {
+    if (!shim_state.config.quiet) {
         char line[1200], num[24];
         out_init(&o, -1, line, sizeof line);
         out_str(&o, "report #");
@@ -267,7 +270,7 @@ static int write_report_locked(enum report_reason reason)
         out_str(&o, ") for ");
         out_str(&o, program);
         out_char(&o, '[');
-        out_str(&o, log_num(num, (uint64_t)lw.pid));
+        out_str(&o, log_num(num, (uint64_t)shim_state.pid));
         out_str(&o, "]: ");
         out_str(&o, dir);
         out_char(&o, '/');
@@ -287,7 +290,7 @@ out:
     return rc;
 }
 
-int reporter_write_now(enum report_reason reason)
+int report_thread_write_now(enum report_reason reason)
 {
     if (!lw_is_on())
         return -1;
@@ -300,7 +303,7 @@ int reporter_write_now(enum report_reason reason)
     return rc;
 }
 
-int reporter_with_lock(int (*fn)(int fd), int fd)
+int report_thread_with_lock(int (*fn)(int fd), int fd)
 {
     lw_lock(&rep.report_lock);
     int rc = atomic_load(&rep.exit_report_done) ? -1 : fn(fd);
@@ -310,12 +313,12 @@ int reporter_with_lock(int (*fn)(int fd), int fd)
 
 static int json_only(int fd)
 {
-    return report_write(REASON_HTTP, rep.seq, lw.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
+    return report_write(REASON_HTTP, rep.seq, shim_state.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
 }
 
-int reporter_json_now(int fd)
+int report_thread_json_now(int fd)
 {
-    return reporter_with_lock(json_only, fd);
+    return report_thread_with_lock(json_only, fd);
 }
 
 /* The state file lives in the directory of the effective uid: move it when the uid changes (nginx
@@ -324,7 +327,7 @@ int reporter_json_now(int fd)
 static uid_t uid_before_change;
 static int had_state;
 
-void reporter_uid_changing(void)
+void report_thread_uid_changing(void)
 {
     lw_lock(&rep.report_lock);
     uid_before_change = geteuid();
@@ -332,7 +335,7 @@ void reporter_uid_changing(void)
     remove_state();
 }
 
-void reporter_uid_changed(void)
+void report_thread_uid_changed(void)
 {
     if (had_state && geteuid() != uid_before_change && !atomic_load(&rep.exit_report_done))
         publish_state(rep.seq);
@@ -372,7 +375,7 @@ static int stat_field(const char *path, int field, char *text, unsigned cap)
 /* True when every thread of the program is gone and only ours keeps the process alive: main left with
  * pthread_exit (a zombie leader, still counted) and the others ended. Without us glibc would have called
  * exit(0) when the last of them ended, so that is what the caller does. */
-static int only_reporter_left(void)
+static int only_report_thread_left(void)
 {
     char text[24], path[64];
     if (stat_field("/proc/self/stat", 20, text, sizeof text) < 0 || strcmp(text, "2") != 0)
@@ -380,30 +383,32 @@ static int only_reporter_left(void)
     struct out o;
     out_init(&o, -1, path, sizeof path - 1);
     out_str(&o, "/proc/self/task/");
-    out_u64(&o, (uint64_t)lw.pid);
+    out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, "/stat");
     path[o.len] = '\0';
     return stat_field(path, 3, text, sizeof text) == 0 && text[0] == 'Z';
 }
 
-static void *reporter_main(void *arg)
+static void *report_thread_main(void *arg)
 {
     (void)arg;
     lw_guard = 1;
     uint64_t now = lw_now_ms();
     rep.next_sample_ms = now + SAMPLE_PERIOD_MS;
-    rep.next_interval_ms = lw.config.interval_ms ? now + lw.config.interval_ms : UINT64_MAX;
+    rep.next_interval_ms = shim_state.config.interval_ms ? now + shim_state.config.interval_ms : UINT64_MAX;
     for (;;) {
         unsigned seen = atomic_load_explicit(&rep.wake, memory_order_acquire);
         if (atomic_load_explicit(&rep.pending, memory_order_acquire) == 0) {
             struct timespec tick = { 0, TICK_MS * 1000000L };
             syscall(SYS_futex, &rep.wake, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
         }
-        if (only_reporter_left())
+        if (only_report_thread_left())
             exit(0);
         if (!lw_is_on())
             continue;
-        late_tick();
+        report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
+        if (tick)
+            tick();
         jvm_poll();
         jheap_poll();
         now = lw_now_ms();
@@ -413,14 +418,14 @@ static void *reporter_main(void *arg)
         }
         if (now >= rep.next_interval_ms) {
             atomic_fetch_or_explicit(&rep.pending, 1u << REASON_INTERVAL, memory_order_relaxed);
-            rep.next_interval_ms = now + lw.config.interval_ms;
+            rep.next_interval_ms = now + shim_state.config.interval_ms;
         }
         unsigned pending = atomic_exchange_explicit(&rep.pending, 0, memory_order_acq_rel);
         /* one report answers every request that arrived together; a signal names it */
         if (pending & (1u << REASON_SIGNAL))
-            reporter_write_now(REASON_SIGNAL);
+            report_thread_write_now(REASON_SIGNAL);
         else if (pending & (1u << REASON_INTERVAL))
-            reporter_write_now(REASON_INTERVAL);
+            report_thread_write_now(REASON_INTERVAL);
     }
     return NULL;
 }
@@ -428,32 +433,20 @@ static void *reporter_main(void *arg)
 /* A forked child publishes no state file: it has its parent's settings, and `leakwatch dump` looks up
  * the nearest ancestor's file. So children that leave with _exit (which runs no exit handler) leave no
  * file behind. The file appears once the child writes a report. */
-int reporter_start(int publish)
+int report_thread_start(int publish)
 {
     rep.thread_running = 0;
-    if (lw.config.signal == 0 && lw.config.interval_ms == 0) {
+    if (shim_state.config.signal == 0 && shim_state.config.interval_ms == 0) {
         if (publish)
             publish_state(rep.seq);
         return 0;                   /* nothing to wait for: reports come from exit and the API */
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks) */
-    int rc = lw.real.pthread_create ? lw.real.pthread_create(&thread, &attr, reporter_main, NULL) : ENOSYS;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch", report_thread_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the reporter thread (", strerror(rc),
                "); reports come only at exit and from leakwatch_dump()", NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch");
     rep.thread_running = 1;
     if (publish)
         publish_state(rep.seq);
@@ -485,7 +478,7 @@ static void exit_report(void *unused)
  * after _dl_fini has finished, once every library destructor (GnuTLS's, libstdc++'s) is done. */
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 
-void reporter_arrange_exit_report(void)
+void report_thread_arrange_exit_report(void)
 {
     if (lw_is_on() && __cxa_atexit(exit_report, NULL, NULL) != 0)
         exit_report(NULL);
@@ -493,15 +486,28 @@ void reporter_arrange_exit_report(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-void reporter_after_fork_in_child(void)
+void report_thread_after_fork_in_child(void)
 {
     state_dir[0] = '\0';           /* the parent's file; this child has none until it writes a report */
     rep.seq = 0;
     report_reset_history();
     atomic_store(&rep.pending, 0);
     if (lw_is_on())
-        reporter_start(0);
-    /* a child that serves says where in a state file of its own: its port is not its parent's */
-    if (http_atfork_child() && lw_is_on())
+        report_thread_start(0);
+}
+
+void report_thread_republish_state(void)
+{
+    if (lw_is_on())
         publish_state(rep.seq);
+}
+
+void report_thread_on_tick(report_thread_tick_fn tick)
+{
+    atomic_store_explicit(&rep.tick, tick, memory_order_release);
+}
+
+void report_thread_on_describe(report_thread_describe_fn describe)
+{
+    atomic_store_explicit(&rep.describe, describe, memory_order_release);
 }

@@ -1,4 +1,4 @@
-/* shim.c — the shim's process lifecycle: start-up (resolving the real functions from the next object
+/* lifecycle.c — the shim's process lifecycle: start-up (resolving the real functions from the next object
  * in the lookup chain, so a preloaded jemalloc or tcmalloc keeps working; reading the settings once;
  * starting tracking, the report signal and the reporter thread) and fork (every lock of the table in
  * lock.h taken before, released in the parent, reset in the child, which gets its own reporter).
@@ -12,13 +12,14 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include "state.h"
+#include "lifecycle.h"
 #include "http.h"
 #include "got.h"
 #include "jheap.h"
 #include "jvm.h"
 #include "lock.h"
 #include "log.h"
-#include "reporter.h"
+#include "report_thread.h"
 #include "signals.h"
 #include "track.h"
 #include "unwind.h"
@@ -29,7 +30,7 @@ extern char **environ;
  * definition the program's own modules are bound to, which is what their GOT entries hold. */
 static void *next_symbol(const char *name, const char *fallback)
 {
-    void *p = lw.late ? got_global_definition(name) : dlsym(RTLD_NEXT, name);
+    void *p = shim_state.late ? got_global_definition(name) : dlsym(RTLD_NEXT, name);
     if (!p && fallback)
         p = dlsym(RTLD_DEFAULT, fallback);
     return p;
@@ -76,61 +77,61 @@ static const char *(*late_settings)(const char *name);
 
 static void resolve(void)
 {
-    lw.real.malloc = next_symbol("malloc", "__libc_malloc");
-    lw.real.free = next_symbol("free", "__libc_free");
-    lw.real.calloc = next_symbol("calloc", "__libc_calloc");
-    lw.real.realloc = next_symbol("realloc", "__libc_realloc");
-    lw.real.memalign = next_symbol("memalign", "__libc_memalign");
-    lw.real.posix_memalign = next_symbol("posix_memalign", NULL);
-    lw.real.aligned_alloc = next_symbol("aligned_alloc", NULL);
-    lw.real.valloc = next_symbol("valloc", "__libc_valloc");
-    lw.real.pvalloc = next_symbol("pvalloc", "__libc_pvalloc");
-    lw.real.malloc_usable_size = next_symbol("malloc_usable_size", NULL);
-    lw.real.mmap = next_symbol("mmap", NULL);
-    lw.real.munmap = next_symbol("munmap", NULL);
-    lw.real.mremap = next_symbol("mremap", NULL);
-    lw.real.sigaction = next_symbol("sigaction", NULL);
-    lw.real.signal = next_symbol("signal", NULL);
-    lw.real.pthread_create = next_symbol("pthread_create", NULL);
+    shim_state.real.malloc = next_symbol("malloc", "__libc_malloc");
+    shim_state.real.free = next_symbol("free", "__libc_free");
+    shim_state.real.calloc = next_symbol("calloc", "__libc_calloc");
+    shim_state.real.realloc = next_symbol("realloc", "__libc_realloc");
+    shim_state.real.memalign = next_symbol("memalign", "__libc_memalign");
+    shim_state.real.posix_memalign = next_symbol("posix_memalign", NULL);
+    shim_state.real.aligned_alloc = next_symbol("aligned_alloc", NULL);
+    shim_state.real.valloc = next_symbol("valloc", "__libc_valloc");
+    shim_state.real.pvalloc = next_symbol("pvalloc", "__libc_pvalloc");
+    shim_state.real.malloc_usable_size = next_symbol("malloc_usable_size", NULL);
+    shim_state.real.mmap = next_symbol("mmap", NULL);
+    shim_state.real.munmap = next_symbol("munmap", NULL);
+    shim_state.real.mremap = next_symbol("mremap", NULL);
+    shim_state.real.sigaction = next_symbol("sigaction", NULL);
+    shim_state.real.signal = next_symbol("signal", NULL);
+    shim_state.real.pthread_create = next_symbol("pthread_create", NULL);
 }
 
 int lw_init(void)
 {
     int expected = LW_UNINIT;
-    if (!atomic_compare_exchange_strong(&lw.status, &expected, LW_INITIALISING))
+    if (!atomic_compare_exchange_strong(&shim_state.status, &expected, LW_INITIALISING))
         return expected;
     int saved_guard = lw_guard;
     lw_guard = 1;
     resolve();
     if (late_settings)
-        config_load(&lw.config, late_settings, NULL);
+        config_load(&shim_state.config, late_settings, NULL);
     else
-        config_load(&lw.config, env_get, environ);
-    lw.page_size = (size_t)sysconf(_SC_PAGESIZE);
-    lw.pid = (pid_t)syscall(SYS_getpid);
-    lw.start_ms = lw_now_ms();
+        config_load(&shim_state.config, env_get, environ);
+    shim_state.page_size = (size_t)sysconf(_SC_PAGESIZE);
+    shim_state.pid = (pid_t)syscall(SYS_getpid);
+    shim_state.start_ms = lw_now_ms();
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    lw.start_realtime_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-    code_range((void *)lw_init, &lw.self_lo[0], &lw.self_hi[0]);
-    code_range((void *)unw_backtrace, &lw.self_lo[1], &lw.self_hi[1]);
+    shim_state.start_realtime_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    code_range((void *)lw_init, &shim_state.self_lo[0], &shim_state.self_hi[0]);
+    code_range((void *)unw_backtrace, &shim_state.self_lo[1], &shim_state.self_hi[1]);
     int status = LW_ON;
-    if (!lw.real.malloc || !lw.real.free || !lw.real.calloc || !lw.real.realloc || !lw.real.mmap ||
-        !lw.real.munmap || !lw.real.sigaction) {
+    if (!shim_state.real.malloc || !shim_state.real.free || !shim_state.real.calloc || !shim_state.real.realloc || !shim_state.real.mmap ||
+        !shim_state.real.munmap || !shim_state.real.sigaction) {
         lw_log("cannot find the real allocation functions; not tracking", NULL, NULL, NULL, NULL);
         status = LW_OFF;
     } else if (track_init() < 0) {
         lw_log("cannot map memory for the tracking tables; not tracking", NULL, NULL, NULL, NULL);
         status = LW_OFF;
     }
-    atomic_store_explicit(&lw.status, status, memory_order_release);
+    atomic_store_explicit(&shim_state.status, status, memory_order_release);
     lw_guard = saved_guard;
     return status;
 }
 
 int lw_init_late(const char *(*settings)(const char *name))
 {
-    lw.late = 1;
+    shim_state.late = 1;
     late_settings = settings;
     return lw_init();
 }
@@ -142,13 +143,13 @@ void lw_start(void)
         return;
     int saved_guard = lw_guard;
     lw_guard = 1;
-    if ((pid_t)syscall(SYS_gettid) == lw.pid)
+    if ((pid_t)syscall(SYS_gettid) == shim_state.pid)
         unwind_main_thread_started();
-    if (lw.config.signal)
+    if (shim_state.config.signal)
         signals_install();
     lw_install_fork_handlers();
     http_start();                   /* first: the state file names its address */
-    reporter_start(1);
+    report_thread_start(1);
     lw_guard = saved_guard;
 }
 
@@ -168,13 +169,16 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     locks_reset_all_in_child();
-    lw.pid = (pid_t)syscall(SYS_getpid);
+    shim_state.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();
     jvm_atfork_child();
     jheap_atfork_child();
     int saved_guard = lw_guard;
     lw_guard = 1;
-    reporter_after_fork_in_child();
+    report_thread_after_fork_in_child();
+    /* a child that serves says where in a state file of its own: its port is not its parent's */
+    if (http_atfork_child())
+        report_thread_republish_state();
     lw_guard = saved_guard;
 }
 
