@@ -15,7 +15,6 @@ enum { NEED_VALUE, NEED_VALUE_OR_CLOSE, NEED_KEY, NEED_KEY_OR_CLOSE, NEED_COMMA_
 static void init(jreader *jr)
 {
     jr->line = 1;
-    jr->column = 1;
     jr->need = NEED_VALUE;
     jr->last = JR_NULL;
     jr->nest = malloc(MAX_DEPTH);
@@ -67,6 +66,7 @@ static jr_token fail(jreader *jr, jr_error_kind kind, const char *fmt, ...)
     vsnprintf(jr->error, sizeof jr->error, fmt, ap);
     va_end(ap);
     jr->error_kind = kind;
+    jr->column = (long)(jr_offset(jr) - jr->line_start) + 1;
     jr->last = JR_ERROR;
     return JR_ERROR;
 }
@@ -107,9 +107,7 @@ static inline void take(jreader *jr, int c)
     jr->pos++;
     if (c == '\n') {
         jr->line++;
-        jr->column = 1;
-    } else {
-        jr->column++;
+        jr->line_start = jr_offset(jr);
     }
 }
 
@@ -252,7 +250,6 @@ static bool read_string(jreader *jr)
             memcpy(jr->str + jr->len, w, run);
             jr->len += run;
             jr->pos += run;
-            jr->column += (long)run;
         }
         int c = peek(jr);
         if (c < 0) {

@@ -37,7 +37,9 @@ typedef struct {
     char *window;             /* the bytes read from fd and not consumed yet: window[pos..filled) */
     size_t pos, filled;
     uint64_t consumed;        /* bytes before window[pos] */
-    long line, column;        /* of the next byte, from 1 */
+    long line;                /* of the next byte, from 1 */
+    uint64_t line_start;      /* offset of that line's first byte */
+    long column;              /* of the byte where the error was found, from 1 (set with the error) */
     unsigned char *nest;      /* '{' or '[' per open container */
     int depth;
     int need;                 /* what the grammar allows next (private) */
