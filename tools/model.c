@@ -201,7 +201,7 @@ void model_free(lw_report *r)
     if (!r)
         return;
     model_read_free_sites(r);
-    model_read_free_strings(r);
+    model_read_free_chunks(r);
     free(r->by_id);
     free(r->modules);
     free((char *)r->file);

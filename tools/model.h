@@ -1,7 +1,7 @@
 /* model.h — a leakwatch JSON report (docs/report-format.md, versions 1 and 2) read into plain structs.
  * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
  * file always gets the same kind of one-line error. The JSON is read as a stream of tokens (jsonread.h,
- * model_read.h) and kept only as these structs; their strings, each kept once, live in `strings`.
+ * model_read.h) and kept only as these structs; their strings and stacks live in a few large `chunks`.
  * No locks; not async-signal-safe. */
 #ifndef LW_MODEL_H
 #define LW_MODEL_H
@@ -72,11 +72,11 @@ typedef struct {
     const char *build_id;     /* may be NULL */
 } lw_module;
 
-struct lw_strings;
+struct lw_chunk;
 
 typedef struct {
     const char *file;         /* the path it was read from (owned) */
-    struct lw_strings *strings; /* every string the structs point to, copied out of the JSON */
+    struct lw_chunk *chunks;  /* the strings, stacks, groups and records the structs point to */
     long long version, pid, ppid, seq, previous_seq, uptime_ms;
     const char *program, *reason, *time;
     double time_ms;           /* "time" as milliseconds since the epoch; NAN when absent or unparsable */

@@ -39,7 +39,7 @@ void *md_arena(md_reader *d, size_t n, bool align)
 {
     if (d->in_site)
         return NULL;
-    struct lw_strings *k = d->r->strings;
+    struct lw_chunk *k = d->r->chunks;
     size_t at = k ? (align ? (k->used + 7) & ~(size_t)7 : k->used) : 0;
     if (!k || at > k->cap || k->cap - at < n) {
         size_t cap = n > (1u << 20) ? n : (1u << 20);
@@ -48,8 +48,8 @@ void *md_arena(md_reader *d, size_t n, bool align)
             md_bad(d, NULL, NULL, "out of memory");
             return NULL;
         }
-        *k = (struct lw_strings){d->r->strings, 0, cap};
-        d->r->strings = k;
+        *k = (struct lw_chunk){d->r->chunks, 0, cap};
+        d->r->chunks = k;
         at = 0;
     }
     k->used = at + n;

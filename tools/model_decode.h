@@ -18,9 +18,9 @@ typedef struct md_seg {
     long index;
 } md_seg;
 
-/* Strings and arrays copied out of the JSON, in chunks freed with the report. */
-struct lw_strings {
-    struct lw_strings *next;
+/* Strings and arrays copied out of the JSON, in chunks freed with the report (lw_report.chunks). */
+struct lw_chunk {
+    struct lw_chunk *next;
     size_t used, cap;
     _Alignas(8) char data[];
 };
@@ -51,7 +51,7 @@ void md_bad(md_reader *d, const md_seg *at, const char *member, const char *fmt,
 
 /* n bytes from the report's chunks (8-aligned when align); NULL when out of memory or the site is let go. */
 void *md_arena(md_reader *d, size_t n, bool align);
-/* A copy of s (n bytes) in the chunks; md_keep keeps one copy of each distinct string. */
+/* A copy of s (n bytes) in the chunks; md_keep shares the copy of a recent equal string (MD_INTERN_SLOTS). */
 const char *md_copy_out(md_reader *d, const char *s, size_t n);
 const char *md_keep(md_reader *d, const char *s, size_t n);
 

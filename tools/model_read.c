@@ -348,13 +348,13 @@ bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t w
     return false;
 }
 
-void model_read_free_strings(lw_report *r)
+void model_read_free_chunks(lw_report *r)
 {
-    for (struct lw_strings *k = r->strings, *next; k; k = next) {
+    for (struct lw_chunk *k = r->chunks, *next; k; k = next) {
         next = k->next;
         free(k);
     }
-    r->strings = NULL;
+    r->chunks = NULL;
 }
 
 void model_read_free_sites(lw_report *r)

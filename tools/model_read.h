@@ -17,8 +17,8 @@
  * further than needed to see so: r->version says it, and the result is true. */
 bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t whylen);
 
-/* Frees the strings model_read kept for r, and the sites with their stacks. */
-void model_read_free_strings(lw_report *r);
+/* Frees the chunks model_read kept for r (strings, stacks, groups, records), and the sites. */
+void model_read_free_chunks(lw_report *r);
 void model_read_free_sites(lw_report *r);
 
 #endif
