@@ -590,13 +590,18 @@ END_TEST
 
 /* ---- a JVM: Java logical sites, Java-heap estimates, ?gc=1 ------------------------------------------ */
 
-/* `go tool pprof ARGS... file`: its standard output (the test fails unless it exits 0). */
-static char *go_pprof(const char *dir, const char *a1, const char *a2, const char *file)
+/* `go tool pprof A1 [A2 [A3]] file` (NULL: no argument): its standard output (the test fails unless it exits 0). */
+static char *go_pprof(const char *dir, const char *a1, const char *a2, const char *a3, const char *file)
 {
     char *go = access("/usr/bin/go", X_OK) == 0 ? "/usr/bin/go" : "/usr/lib/go/bin/go";
-    char *argv[] = { go, "tool", "pprof", (char *)a1, (char *)a2, (char *)file, NULL };
-    if (!a2)
-        argv[4] = (char *)file, argv[5] = NULL;
+    char *argv[8] = { go, "tool", "pprof", (char *)a1 };
+    int n = 4;
+    if (a2)
+        argv[n++] = (char *)a2;
+    if (a3)
+        argv[n++] = (char *)a3;
+    argv[n++] = (char *)file;
+    argv[n] = NULL;
     struct tu_env env;
     tu_env_base(&env, dir);
     tu_env_set(&env, "HOME", dir);
@@ -683,16 +688,26 @@ START_TEST(jvm_sites_java_heap_and_gc)
     free(head);
     char *plain = tu_strf("%s/plain.pb.gz", dir);
     /* the direct buffers: one trace through the Java frames that allocate them, as Java names them */
-    char *traces = go_pprof(dir, "-traces", "-focus=LiveHeap.keepDirectBuffer", plain);
+    char *traces = go_pprof(dir, "-traces", "-focus=LiveHeap.keepDirectBuffer", NULL, plain);
     ck_assert_msg(strstr(traces, "java.nio.ByteBuffer.allocateDirect") && strstr(traces, "LiveHeap.main") &&
                   strstr(traces, "kind:  heap"), "no Java frames in the direct buffers' traces:\n%.3000s", traces);
     free(traces);
+    /* Java frames carry their source line: the one of tests/java/LiveHeap.java that allocates the buffers */
+    char *java = tu_slurp(src);
+    ck_assert_msg(java && strstr(java, "ByteBuffer.allocateDirect("), "cannot read %s", src);
+    int line = 1;
+    for (const char *q = java; q < strstr(java, "ByteBuffer.allocateDirect("); q++)
+        line += *q == '\n';
+    char *with_line = tu_strf("LiveHeap.keepDirectBuffer LiveHeap.java:%d\n", line);
+    char *lines = go_pprof(dir, "-top", "-lines", "-focus=LiveHeap.keepDirectBuffer", plain);
+    ck_assert_msg(strstr(lines, with_line), "no %s in:\n%.3000s", with_line, lines);
+    free(lines), free(with_line), free(java);
     /* the long[]s: a Java-heap sample, in its own sample type that says it is an estimate */
-    char *top = go_pprof(dir, "-top", "-sample_index=java_inuse_space_estimated", plain);
+    char *top = go_pprof(dir, "-top", "-sample_index=java_inuse_space_estimated", NULL, plain);
     ck_assert_msg(strstr(top, "Type: java_inuse_space_estimated") && strstr(top, "LiveHeap.keepRecords"),
                   "no Java-heap sample at LiveHeap.keepRecords:\n%.3000s", top);
     free(top);
-    traces = go_pprof(dir, "-traces", "-sample_index=java_inuse_space_estimated", plain);
+    traces = go_pprof(dir, "-traces", "-sample_index=java_inuse_space_estimated", NULL, plain);
     ck_assert_msg(strstr(traces, "kind:  java-heap") && strstr(traces, "class:  long[]"),
                   "Java-heap samples without their kind and class labels:\n%.3000s", traces);
     free(traces);
@@ -704,7 +719,7 @@ START_TEST(jvm_sites_java_heap_and_gc)
     ck_assert_msg(after == before + 1 && forced == 1, "?gc=1: %d GCs logged before, %d after, %d forced", before,
                   after, forced);
     char *gc_file = tu_strf("%s/gc.pb.gz", dir);
-    char *comments = go_pprof(dir, "-comments", NULL, gc_file);
+    char *comments = go_pprof(dir, "-comments", NULL, NULL, gc_file);
     ck_assert_msg(strstr(comments, "gc=1: the JVM ran a full GC before this profile"), "%s", comments);
     free(comments);
 
