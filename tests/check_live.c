@@ -684,7 +684,9 @@ START_TEST(jvm_sites_java_heap_and_gc)
     ck_assert_int_eq(forced, 0);
     char *head = fetch_to(where, "/debug/pprof/heap", dir, "plain.pb.gz");
     ck_assert_msg(!strstr(head, "X-Leakwatch-GC"), "a plain request answered about a GC:\n%s", head);
-    ck_assert_msg(gcs_logged(gc_log, &forced) == before && forced == 0, "a plain request made the JVM collect");
+    int after = gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == 0, "a plain request made the JVM collect (%d GCs logged before it, %d after)", before,
+                  after);
     free(head);
     char *plain = tu_strf("%s/plain.pb.gz", dir);
     /* the direct buffers: one trace through the Java frames that allocate them, as Java names them */
@@ -715,9 +717,10 @@ START_TEST(jvm_sites_java_heap_and_gc)
     head = fetch_to(where, "/debug/pprof/heap?debug=0&gc=1", dir, "gc.pb.gz");
     ck_assert_msg(strstr(head, "\r\nX-Leakwatch-GC: forced\r\n"), "?gc=1 did not say it forced a GC:\n%s", head);
     free(head);
-    int after = gcs_logged(gc_log, &forced);
-    ck_assert_msg(after == before + 1 && forced == 1, "?gc=1: %d GCs logged before, %d after, %d forced", before,
-                  after, forced);
+    /* counted by cause: the program itself allocates nothing by now, but G1 may still finish a cycle of its own */
+    after = gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == 1 && after > before, "?gc=1: %d GCs logged before, %d after, %d forced", before, after,
+                  forced);
     char *gc_file = tu_strf("%s/gc.pb.gz", dir);
     char *comments = go_pprof(dir, "-comments", NULL, NULL, gc_file);
     ck_assert_msg(strstr(comments, "gc=1: the JVM ran a full GC before this profile"), "%s", comments);
