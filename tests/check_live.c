@@ -614,20 +614,26 @@ static char *go_pprof(const char *dir, const char *a1, const char *a2, const cha
     return out;
 }
 
-/* GET path into dir/name (the body, gunzipped by nobody: pprof reads gzip); returns the response head. */
+/* curl http://where/path into dir/name, as people fetch a profile; returns the response's headers. */
 static char *fetch_to(const char *where, const char *path, const char *dir, const char *name)
 {
-    size_t len;
-    char *resp = get(where, path, &len);
-    assert_status(resp, "200");
-    const char *body = body_of(resp);
+    char *url = tu_strf("http://%s%s", where, path);
     char *file = tu_strf("%s/%s", dir, name);
-    FILE *f = fopen(file, "w");
-    ck_assert(f && fwrite(body, 1, len - (size_t)(body - resp), f) == len - (size_t)(body - resp));
-    fclose(f);
-    free(file);
-    resp[body - resp] = '\0';
-    return resp;
+    char *headers = tu_strf("%s/%s.headers", dir, name);
+    char *curl[] = { "/usr/bin/curl", "-sS", "--fail", "--max-time", "30", "-D", headers, "-o", file, url, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc c;
+    tu_run(&c, curl, env.vars, 40);
+    tu_env_free(&env);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "curl %s: %s %s", url, tu_status_str(&c), c.err);
+    tu_proc_free(&c);
+    char *head = tu_slurp(headers);
+    ck_assert_msg(head, "curl wrote no %s", headers);
+    assert_status(head, "200");
+    free(headers), free(file), free(url);
+    return head;
 }
 
 /* GCs the JVM logged (-Xlog:gc): lines with "Pause"; *full gets those a JVMTI agent forced. */
