@@ -21,6 +21,7 @@
 #include "pprof_out.h"
 #include "report_thread.h"
 #include "state.h"
+#include "threads.h"
 
 #define REQUEST_MAX 8192
 #define READ_DEADLINE_MS 3000
@@ -434,23 +435,12 @@ static void *http_main(void *arg)
 
 static int start_thread(void)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    int rc = shim_state.real.pthread_create(&thread, &attr, http_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch-http", http_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the LEAKWATCH_HTTP thread (", strerror(rc), "); the live endpoint stays off",
                NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch-http");
     if (!shim_state.config.quiet) {
         char pid[24];
         lw_log("serving /metrics, /debug/pprof/heap and /report.json on ", srv.where, " for pid ",

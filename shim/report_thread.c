@@ -21,6 +21,7 @@
 #include "out.h"
 #include "growth.h"
 #include "state.h"
+#include "threads.h"
 
 static struct {
     atomic_uint pending;            /* bit per enum report_reason */
@@ -440,24 +441,12 @@ int report_thread_start(int publish)
             publish_state(rep.seq);
         return 0;                   /* nothing to wait for: reports come from exit and the API */
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks) */
-    int rc = shim_state.real.pthread_create ? shim_state.real.pthread_create(&thread, &attr, report_thread_main, NULL) : ENOSYS;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch", report_thread_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the reporter thread (", strerror(rc),
                "); reports come only at exit and from leakwatch_dump()", NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch");
     rep.thread_running = 1;
     if (publish)
         publish_state(rep.seq);
