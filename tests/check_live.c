@@ -745,6 +745,34 @@ START_TEST(jvm_sites_java_heap_and_gc)
     ck_assert_msg(!strstr(at + 1, want), "the direct buffers' Java site is more than one series:\n%.4000s", text);
     long long bytes = metric(at, "leakwatch_site_live_bytes{");
     ck_assert_msg(bytes >= 100 * 16384 && bytes % 16384 == 0, "direct buffers of 16 KiB: %lld bytes", bytes);
+    /* ... the same site, with the same bytes, as a report shows it (nothing allocates any more): the JIT's versions
+     * of that path are raw sites of their own, merged into one in both */
+    size_t rlen;
+    char *rresp = get(where, "/report.json", &rlen);
+    assert_status(rresp, "200");
+    json_error_t jerr;
+    json_t *rep = json_loads(body_of(rresp), 0, &jerr);
+    ck_assert_msg(rep, "/report.json: %s", jerr.text);
+    json_t *direct = NULL, *site;
+    size_t i;
+    json_array_foreach(json_object_get(rep, "sites"), i, site) {
+        json_t *frame;
+        size_t k;
+        json_array_foreach(json_object_get(site, "frames"), k, frame) {
+            const char *method = json_string_value(json_object_get(json_object_get(frame, "java"), "method"));
+            if (method && strcmp(method, "keepDirectBuffer") == 0 && (!direct ||
+                json_integer_value(json_object_get(site, "live_bytes")) >
+                    json_integer_value(json_object_get(direct, "live_bytes"))))
+                direct = site;
+        }
+    }
+    ck_assert_msg(direct, "no site through LiveHeap.keepDirectBuffer in /report.json");
+    ck_assert_int_eq(json_integer_value(json_object_get(direct, "live_bytes")), bytes);
+    ck_assert_msg(json_integer_value(json_object_get(direct, "raw_sites")) >= 2,
+                  "the direct buffers' Java path has %lld raw sites: nothing was merged",
+                  (long long)json_integer_value(json_object_get(direct, "raw_sites")));
+    json_decref(rep);
+    free(rresp);
     ck_assert_msg(metric(text, "leakwatch_java_heap_estimated_live_bytes ") > 8 << 20,
                   "the Java heap estimate misses the long[]s:\n%.4000s", text);
     ck_assert_msg(strstr(text, "leakwatch_java_heap_site_estimated_live_bytes{site=\"LiveHeap.keepRecords < "
