@@ -22,7 +22,7 @@ enum scrape_gc {
 
 struct scrape {
     struct snapshot s;
-    struct grouping g;          /* g.sums per canonical site; s.totals folded the same way */
+    struct grouping g;          /* g.sums per canonical site, no groups; s.totals folded the same way */
     int java_heap;              /* Java-heap sites are current (scrape_java_*) */
     uint64_t java_interval;     /* their sampling interval in bytes */
     enum scrape_gc gc;
