@@ -44,7 +44,7 @@ TOOLS_SRC  := $(wildcard tools/*.c)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 TOOLS_LIB_OBJ := $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
 TOOLS_CFLAGS := $(CFLAGS) $(WARN)
-TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm
+TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm -pthread
 
 # --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
 CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c
@@ -53,6 +53,8 @@ FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
 FIXTURES   := $(FIXTURE_SRC:tests/fixtures/%.c=$(B)/fixtures/%)
 STATIC_FIXTURE_SRC := $(wildcard tests/fixtures/static/*.c)
 STATIC_FIXTURES := $(STATIC_FIXTURE_SRC:tests/fixtures/static/%.c=$(B)/fixtures/static_%)
+MUSL_FIXTURE_SRC := $(wildcard tests/fixtures/musl/*.c)
+MUSL_FIXTURES := $(MUSL_FIXTURE_SRC:tests/fixtures/musl/%.c=$(B)/fixtures/musl_%)
 DEMO_SRC   := $(wildcard tests/demo/*.c)
 DEMO_BIN   := $(DEMO_SRC:tests/demo/%.c=$(B)/demo/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
@@ -92,9 +94,9 @@ $(B)/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -Ishim -Itools $(CFLAGS) $(WARN) -pthread -c $< -o $@
 
-$(B)/tests/check_runner: $(CHECK_OBJ) $(CORE_OBJ) $(TOOLS_LIB_OBJ)
+$(B)/tests/check_runner: $(CHECK_OBJ) $(CORE_OBJ) $(TOOLS_LIB_OBJ) | $(MUSL_FIXTURES)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs check) -ljansson -ldw -lelf -lz -lunwind -ldl -pthread -lm
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(shell pkg-config --libs check) -ljansson -ldw -lelf -lz -lunwind -ldl -pthread -lm
 
 # Fixtures keep their frames simple to read in reports: no inlining, frame pointers kept.
 $(B)/fixtures/%: tests/fixtures/%.c
@@ -108,6 +110,13 @@ $(B)/fixtures/static_%: tests/fixtures/static/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) -O1 -g -static $(WARN) $< -o $@
+
+# Fixtures on musl libc, dynamically linked: leakwatch attach must refuse them (it calls glibc's dlopen). Built
+# with the test runner, not by `make`: only the tests need musl-gcc (musl-tools, installed by scripts/deps.sh).
+$(B)/fixtures/musl_%: tests/fixtures/musl/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  MUSLCC  $<")
+	$(Q)musl-gcc -O1 -g $(WARN) $< -o $@
 
 $(B)/demo/%: tests/demo/%.c
 	@mkdir -p $(@D)

@@ -473,6 +473,18 @@ unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned 
     return n > 0 ? (unsigned)n : 0;
 }
 
+void blocks_clear(void)
+{
+    for (unsigned i = 0; i < BLOCKS_SHARDS; i++) {
+        struct shard *s = &shards[i];
+        lw_lock(&s->lock);
+        memset(s->buckets, 0, table_bytes(s->nbuckets));
+        s->count = 0;
+        extras_clear_locked(&s->extras);
+        lw_unlock(&s->lock);
+    }
+}
+
 uint64_t blocks_count(void)
 {
     uint64_t n = 0;

@@ -113,6 +113,9 @@ int blocks_copy_shard(unsigned shard, struct shard_copy *c, uint64_t now);
 /* Copies the access records of the block at ptr, newest first, into dst; returns how many (tests). */
 unsigned blocks_copy_records(uintptr_t ptr, struct access_record *dst, unsigned cap);
 
+/* Forgets every block (a detached shim attached again starts afresh): each shard under its lock. */
+void blocks_clear(void);
+
 uint64_t blocks_count(void);             /* racy sum of the shards' counts */
 
 

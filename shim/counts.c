@@ -117,6 +117,23 @@ void counts_read_all(struct site_totals *out, uint32_t nsites)
     }
 }
 
+void counts_clear(void)
+{
+    for (struct count_table *t = atomic_load_explicit(&all_tables, memory_order_acquire); t; t = t->next)
+        for (uint32_t d = 0; d < COUNT_DIRS; d++) {
+            struct site_count **dir = __atomic_load_n(&t->dirs[d], __ATOMIC_ACQUIRE);
+            for (uint32_t c = 0; dir && c < CHUNKS_PER_DIR; c++) {
+                struct site_count *chunk = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
+                for (uint32_t k = 0; chunk && k < COUNTS_PER_CHUNK; k++) {
+                    atomic_store_explicit(&chunk[k].allocs, 0, memory_order_relaxed);
+                    atomic_store_explicit(&chunk[k].frees, 0, memory_order_relaxed);
+                    atomic_store_explicit(&chunk[k].bytes_allocated, 0, memory_order_relaxed);
+                    atomic_store_explicit(&chunk[k].bytes_freed, 0, memory_order_relaxed);
+                }
+            }
+        }
+}
+
 unsigned counts_tables(void)
 {
     unsigned n = 0;

@@ -78,7 +78,11 @@ struct site_totals { uint64_t allocs, frees, bytes_allocated, bytes_freed; };
 void site_read_totals(uint32_t site, struct site_totals *t);   /* summed over every thread */
 void counts_read_all(struct site_totals *out, uint32_t nsites); /* the same for sites [0, nsites) */
 
-unsigned counts_tables(void);          /* tables made so far */
+unsigned counts_tables(void);
+
+/* Sets every count of every table to zero (a detached shim attached again starts afresh). Only while
+ * tracking is off: the owning threads then do not write them. */
+void counts_clear(void);          /* tables made so far */
 
 
 #endif

@@ -103,6 +103,16 @@ struct block_extra extras_take_locked(struct extra_map *s, uintptr_t ptr)
     return extra;
 }
 
+void extras_clear_locked(struct extra_map *m)
+{
+    for (uint32_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key_stack) {
+            access_ring_free(m->slots[i].ring);
+            m->slots[i] = (struct extra_slot){ 0, NULL };
+        }
+    m->count = 0;
+}
+
 static void extra_slot_put(struct extra_slot *slots, uint32_t cap, const struct extra_slot *e)
 {
     uint32_t i = (uint32_t)addr_hash(extra_ptr(e)) & (cap - 1);

@@ -42,6 +42,8 @@ unsigned extras_ring_capacity(void);
 
 /* Takes the extra of ptr out of the map; all zero if there is none. */
 struct block_extra extras_take_locked(struct extra_map *m, uintptr_t ptr);
+/* Empties the map, giving its rings back. */
+void extras_clear_locked(struct extra_map *m);
 /* Adds ptr -> extra (the ring becomes the map's); 0, or -1 without memory. */
 int extras_put_locked(struct extra_map *m, uintptr_t ptr, const struct block_extra *extra);
 /* ptr's own stack into *stack and its records, newest first, into dst (at most cap); returns how many

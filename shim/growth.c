@@ -35,6 +35,13 @@ static uint32_t growth_count, sample;
  * cache that is filling) costs a bounded number of unwinds, never accuracy. */
 #define GROWING_WINDOW (600000 / SAMPLE_PERIOD_MS)
 
+static atomic_int forget_requested;
+
+void growth_forget(void)
+{
+    atomic_store_explicit(&forget_requested, 1, memory_order_release);
+}
+
 /* Adds a sample: 1 when the series keeps growing (a third new high within the window), -1 when it has
  * gone GROWING_WINDOW samples without one, else 0. */
 static int series_note(struct series *g, int64_t live)
@@ -87,6 +94,11 @@ void growth_sample(void)
         growth_mapped = bytes;
     }
     __atomic_store_n(&growth_count, count, __ATOMIC_RELEASE);   /* after the array that holds it */
+    if (atomic_exchange_explicit(&forget_requested, 0, memory_order_acquire)) {
+        memset(growth, 0, growth_mapped);
+        for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < count; i++)
+            atomic_store_explicit(&site_get(i)->capture_all, 0, memory_order_relaxed);
+    }
     counts_read_all(totals, count);
     static int64_t *logical_live;
     static size_t logical_mapped;

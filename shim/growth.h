@@ -9,6 +9,9 @@
 
 void growth_sample(void);
 
+/* Asks the sampler to drop every mark at its next sample (the counts were cleared). Any thread. */
+void growth_forget(void);
+
 /* How much a site grew in its current run of new highs, when it "keeps growing" (three new highs within
  * the window, all in that run): its high-water mark less what it held when the run began, and in over_ms
  * how long ago that was. For the canonical site of a Java path (jvm.h) these are the figures of the

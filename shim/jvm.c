@@ -38,6 +38,8 @@ typedef void (*agct_fn)(agct_trace *, jint, void *);
 static struct {
     int decided;                            /* 1: no JVM here, or the helper is started */
     int ticks_seen;
+    int helper_started;
+    atomic_int given_up;                    /* no Java frames after all (said why on stderr) */
     jint (*get_created)(JavaVM **, jsize, jsize *);
     JavaVM *vm;
     agct_fn agct;
@@ -327,6 +329,7 @@ static void JNICALL on_compiled_method_load(jvmtiEnv *env, jmethodID method, jin
 
 static void give_up(const char *why)
 {
+    atomic_store_explicit(&jvm.given_up, 1, memory_order_release);
     lw_log("no Java frames in reports (", why, "); sites keep their native frames", NULL, NULL);
 }
 
@@ -405,6 +408,8 @@ static void *helper_main(void *arg)
     }
 }
 
+static void decide(JavaVM *vm);
+
 void jvm_poll(void)
 {
     if (LW_LIKELY(jvm.decided))
@@ -424,6 +429,34 @@ void jvm_poll(void)
     /* JNI_GetCreatedJavaVMs answers as soon as creation begins: let it finish */
     if (++jvm.ticks_seen < WAIT_FOR_VM_TICKS)
         return;
+    decide(vm);
+}
+
+void jvm_start_now(unsigned wait_ms)
+{
+    if (jvm.decided)
+        return;
+    jint (*get_created)(JavaVM **, jsize, jsize *) =
+        (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
+    JavaVM *vm = NULL;
+    jsize count = 0;
+    if (!get_created || get_created(&vm, 1, &count) != JNI_OK || count < 1 || !vm)
+        return;
+    jvm.get_created = get_created;
+    decide(vm);
+    for (unsigned waited = 0; waited < wait_ms && jvm.helper_started; waited += 2) {
+        if (atomic_load_explicit(&jvm.active, memory_order_acquire) ||
+            atomic_load_explicit(&jvm.given_up, memory_order_acquire))
+            break;
+        struct timespec ms2 = { 0, 2000000L };
+        nanosleep(&ms2, NULL);
+    }
+    lw_log("DEBUG start_now helper=", jvm.helper_started ? "1" : "0", " active=", atomic_load(&jvm.active) ? "1" : "0", NULL);
+}
+
+/* The VM is up: take AsyncGetCallTrace and start the helper that sets up JVMTI. */
+static void decide(JavaVM *vm)
+{
     jvm.decided = 1;
     jvm.vm = vm;
     jvm.agct = (agct_fn)dlsym(RTLD_DEFAULT, "AsyncGetCallTrace");
@@ -446,6 +479,8 @@ void jvm_poll(void)
     pthread_attr_destroy(&attr);
     if (rc != 0)
         give_up("cannot start a thread");
+    else
+        jvm.helper_started = 1;
 }
 
 /* A report reads only paths named by passes that had finished when it began (the helper may be
@@ -537,6 +572,7 @@ int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, j
 #else  /* built without the JDK's headers */
 
 void jvm_poll(void) {}
+void jvm_start_now(unsigned wait_ms) { (void)wait_ms; }
 void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
 { (void)idx, (void)kind, (void)frames, (void)n; }
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n) { (void)id, (void)frames, (void)n; }

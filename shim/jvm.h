@@ -17,6 +17,12 @@
 /* Each reporter tick: notices a JVM and starts the helper. Cheap once decided. */
 void jvm_poll(void);
 
+/* For a shim attached to a running JVM (long past its start-up), before its allocations reach the hooks:
+ * takes the JVM at once, without the ticks jvm_poll waits for a starting one, and waits up to wait_ms for the
+ * helper to be ready, so the sites made right after the attach get their Java paths too (a site's path is
+ * taken when the site is made). Nothing when the process runs no JVM. Call before the reporter thread runs. */
+void jvm_start_now(unsigned wait_ms);
+
 /* A new site (kind: sites.h) or a stack seen for the first time: keep its Java path, if it has one. */
 void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n);
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "late.h"
 #include "got.h"
+#include "jvm.h"
 #include "log.h"
 #include "report_thread.h"
 #include "signals.h"
@@ -128,8 +129,34 @@ static void late_tick(void)
         got_redirect_new_modules();
 }
 
+/* Attached, detached, and now attached again: the library is loaded and its tables exist, so tracking
+ * restarts from the new settings with every table emptied (what was tracked before the detach is stale:
+ * its frees went past the hooks) and the entries are rewritten again. */
+static int reattach(void)
+{
+    if (read_settings() < 0)
+        return LATE_NO_SETTINGS;
+    lw_restart_late(setting);
+    if (got_redirect() <= 0) {
+        got_restore();
+        signals_restore_program();
+        atomic_store(&shim_state.status, LW_OFF);
+        report_thread_withdraw();
+        return LATE_NO_HOOKS;
+    }
+    late.detached = 0;
+    return LATE_OK;
+}
+
 LW_EXPORT int leakwatch_attach(void)
 {
+    if (late.detached && late.attached) {
+        int saved_guard = lw_guard;
+        lw_guard = 1;
+        int result = reattach();
+        lw_guard = saved_guard;
+        return result;
+    }
     if (late.detached)
         return LATE_DETACHED;
     if (late.attached || atomic_load(&shim_state.status) != LW_UNINIT)
@@ -143,6 +170,7 @@ LW_EXPORT int leakwatch_attach(void)
         if (lw_init_late(setting) != LW_ON) {
             result = LATE_CANNOT_TRACK;
         } else {
+            jvm_start_now(5000);
             lw_start();
             /* none rewritten (mprotect refused, a program without a GOT entry for malloc): nothing would
              * ever be tracked, so give everything back rather than pretend */

@@ -2,7 +2,8 @@
  * the settings to /tmp/leakwatch-<euid>/<pid>.attach, loads the library with the process's own dlopen
  * (whose constructor then stays idle) and calls leakwatch_attach(), which reads them, starts tracking and
  * sends the loaded modules' allocation calls to the hooks (got.h). leakwatch_detach() puts the original
- * entries back; the library stays loaded and does nothing more. Exported entry points run in a thread the
+ * entries back; the library stays loaded and does nothing more until leakwatch_attach() is called again,
+ * which starts tracking afresh (new settings, empty tables, a new start time). Exported entry points run in a thread the
  * tool stopped at a safe point (outside any lock); none is async-signal-safe. */
 #ifndef LW_LATE_H
 #define LW_LATE_H
@@ -22,7 +23,8 @@ int leakwatch_detach(void);
 enum late_result {
     LATE_OK = 0,
     LATE_ALREADY = 1,          /* already tracking: preloaded, or attached before */
-    LATE_DETACHED = 2,         /* attached and detached before: stays inert */
+    LATE_DETACHED = 2,         /* attach: an earlier attach found no entry to rewrite, so it stays inert;
+                                  detach: already detached */
     LATE_NO_SETTINGS = 3,      /* the attach file is missing or unsafe */
     LATE_CANNOT_TRACK = 4,     /* real functions or memory missing */
     LATE_NO_HOOKS = 5,         /* the GOT entries could not be rewritten */

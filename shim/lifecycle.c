@@ -136,6 +136,35 @@ int lw_init_late(const char *(*settings)(const char *name))
     return lw_init();
 }
 
+int lw_restart_late(const char *(*settings)(const char *name))
+{
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    static struct lw_config fresh;             /* static: a struct of this size does not belong on a stack we borrow */
+    late_settings = settings;
+    config_load(&fresh, settings, NULL);
+    struct lw_config *c = &shim_state.config;
+    memcpy(c->out, fresh.out, sizeof c->out);
+    c->signal = fresh.signal;
+    memcpy(c->signal_name, fresh.signal_name, sizeof c->signal_name);
+    c->interval_ms = fresh.interval_ms;
+    c->min_age_ms = fresh.min_age_ms;
+    c->top = fresh.top;
+    c->depth = fresh.depth;
+    c->quiet = fresh.quiet;
+    track_reset();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    shim_state.start_realtime_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    report_thread_restart();
+    atomic_store_explicit(&shim_state.status, LW_ON, memory_order_release);
+    if (shim_state.config.signal)
+        signals_install();
+    report_thread_republish_state();
+    lw_guard = saved_guard;
+    return LW_ON;
+}
+
 void lw_start(void)
 {
     lw_init();

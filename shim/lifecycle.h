@@ -12,6 +12,11 @@ int lw_init(void);
  * real functions from the global scope. */
 int lw_init_late(const char *(*settings)(const char *name));
 
+/* A late shim that was detached (status off) tracks again: the settings that need no new tables (report
+ * directory, signal, interval, minimum age, top, depth, quiet) from `settings`, every table emptied, a
+ * new start time, the signal handler and state file back. Returns the status after. */
+int lw_restart_late(const char *(*settings)(const char *name));
+
 /* Starts what needs a fully initialised C library: the report signal, the reporter thread and the
  * fork handlers. Called once, from the preload constructor. */
 void lw_start(void);

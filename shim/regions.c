@@ -57,6 +57,13 @@ static int insert_at_locked(size_t i, const struct region *r)
     return 0;
 }
 
+void regions_clear(void)
+{
+    lw_lock(&regions.lock);
+    regions.count = 0;
+    lw_unlock(&regions.lock);
+}
+
 int regions_add(const struct region *r)
 {
     lw_lock(&regions.lock);

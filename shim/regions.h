@@ -29,6 +29,7 @@ unsigned regions_remove(uintptr_t start, uint64_t len, region_removed_fn removed
 /* Removes the heap block region that starts at start, if there is one, calling removed as above. */
 unsigned regions_remove_heap_block(uintptr_t start, region_removed_fn removed, void *ctx);
 
+void regions_clear(void);                        /* forgets every region */
 size_t regions_copy(struct region *dst, size_t cap);  /* returns the count, which may exceed cap */
 
 

@@ -496,6 +496,17 @@ void report_thread_after_fork_in_child(void)
         report_thread_start(0);
 }
 
+int report_thread_restart(void)
+{
+    report_reset_history();
+    atomic_store(&rep.pending, 0);
+    uint64_t now = lw_now_ms();
+    rep.next_interval_ms = shim_state.config.interval_ms ? now + shim_state.config.interval_ms : UINT64_MAX;
+    if (rep.thread_running || (shim_state.config.signal == 0 && shim_state.config.interval_ms == 0))
+        return 0;
+    return report_thread_start(0);
+}
+
 void report_thread_republish_state(void)
 {
     if (lw_is_on())

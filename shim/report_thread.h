@@ -28,6 +28,11 @@ int report_thread_write_now(enum report_reason reason);
  * pid, and its own reporter thread. */
 void report_thread_after_fork_in_child(void);
 
+/* Tracking starts again with new settings (a detached late shim attached anew; tracking still off): the
+ * interval counts from now, the next report compares with nothing before, and the thread starts if the
+ * first settings needed none. 0 or -1 (said why on stderr). */
+int report_thread_restart(void);
+
 /* Writes the state file again (a forked child that serves: its address is not its parent's). */
 void report_thread_republish_state(void);
 

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "track.h"
+#include "blocks.h"
+#include "growth.h"
 #include "regions.h"
 #include "counts.h"
 #include "sites.h"
@@ -184,6 +186,16 @@ static const struct pending_done queued_done = { queued_freed, queued_unknown };
 void track_settle_frees(void)
 {
     blocks_settle_all(&queued_done);
+}
+
+void track_reset(void)
+{
+    track_settle_frees();
+    blocks_clear();
+    regions_clear();
+    counts_clear();
+    growth_forget();
+    atomic_store_explicit(&untracked_frees, 0, memory_order_relaxed);
 }
 
 void track_free(void *p)

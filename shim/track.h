@@ -35,6 +35,9 @@ uint64_t track_untracked_frees(void);
 /* Takes out the records of every free still queued (blocks_free_later), in every thread: before a
  * report, so that it counts exactly what the program has freed. */
 void track_settle_frees(void);
+/* Forgets every block, region and count, and the untracked frees: tracking starts afresh (a detached
+ * shim attached again). Only while tracking is off. */
+void track_reset(void);
 void track_after_fork(void);          /* the forking thread has a new id in the child */
 
 #endif

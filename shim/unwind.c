@@ -1,6 +1,9 @@
 /* unwind.c — stack walking for site keys and creation stacks (see unwind.h). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <string.h>
 #define UNW_LOCAL_ONLY
@@ -16,12 +19,48 @@
  * pthread_getattr_np, which takes a thread lock and allocates: the program may be inside it. */
 static __thread uintptr_t tls_stack_top __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t tls_stack_lo __attribute__((tls_model("initial-exec")));
+static __thread uint8_t tls_stack_sought __attribute__((tls_model("initial-exec")));
+
+static void set_main_thread_stack(void);
+
+/* A thread that ran before a late attach (no pthread_create of it went through the shim): its bounds are
+ * found once, at its first walk, the ways they are for threads seen starting: the main thread's from
+ * __libc_stack_end, another's up to its descriptor (glibc keeps it at the top of the stack block; the
+ * lower bound is the default stack size below it). Never from an alternate signal stack, whose memory is
+ * not the thread's stack (tried again at the next walk). Without this the thread would be left to
+ * libunwind, which cannot tell HotSpot's interpreted frames apart, and a JVM attached to would get no
+ * Java names for its sites. */
+static __attribute__((noinline, cold)) void find_stack_late(void)
+{
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) != 0 || (ss.ss_flags & SS_ONSTACK))
+        return;
+    tls_stack_sought = 1;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if ((pid_t)syscall(SYS_gettid) == shim_state.pid) {
+        set_main_thread_stack();
+    } else {
+        uintptr_t top = (uintptr_t)pthread_self(), size = 8u << 20;
+        struct rlimit limit;
+        if (getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < size)
+            size = limit.rlim_cur;
+        if (top > here && top - here < size) {
+            tls_stack_top = top;
+            tls_stack_lo = top - size;
+        }
+    }
+    if (tls_stack_top && !(here >= tls_stack_lo && here < tls_stack_top))
+        tls_stack_top = tls_stack_lo = 0;
+}
 
 /* Walks only run on the thread's own stack: on an alternate signal stack (sigaltstack, often a few KiB)
  * there is neither room for a deep walk nor a known way back to the interrupted frames. A thread whose
- * stack is unknown (created before the shim started, or by clone directly) is left to libunwind. */
+ * stack is unknown (created by clone directly, or before a late attach until its first walk finds it) is
+ * left to libunwind. */
 static inline int on_thread_stack(void)
 {
+    if (LW_UNLIKELY(tls_stack_top == 0) && shim_state.late && !tls_stack_sought)
+        find_stack_late();
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     return tls_stack_top == 0 || (here >= tls_stack_lo && here < tls_stack_top);
 }
@@ -72,6 +111,11 @@ unsigned unwind_site_key(uintptr_t *out, unsigned n)
 extern void *__libc_stack_end;
 
 void unwind_main_thread_started(void)
+{
+    set_main_thread_stack();
+}
+
+static void set_main_thread_stack(void)
 {
     struct rlimit limit;
     uintptr_t size = 8u << 20;

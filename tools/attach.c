@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,11 @@ static bool target_ids(int pid, int *euid, int *egid)
     return got == 2;
 }
 
-/* 1 when the executable has no program interpreter (statically linked), 0 when it has one, -1 unknown. */
-static int is_static(int pid)
+/* 1 when the executable has no program interpreter (statically linked), 0 when it has one (its path in
+ * interp), -1 unknown. */
+static int read_interp(int pid, char *interp, size_t len)
 {
+    interp[0] = '\0';
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/exe", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -75,8 +78,13 @@ static int is_static(int pid)
         if (pread(fd, ph, eh.e_phnum * sizeof *ph, (off_t)eh.e_phoff) == (ssize_t)(eh.e_phnum * sizeof *ph)) {
             result = 1;
             for (int i = 0; i < eh.e_phnum; i++)
-                if (ph[i].p_type == PT_INTERP)
+                if (ph[i].p_type == PT_INTERP) {
+                    size_t n = ph[i].p_filesz < len ? (size_t)ph[i].p_filesz : len - 1;
+                    if (pread(fd, interp, n, (off_t)ph[i].p_offset) != (ssize_t)n)
+                        n = 0;
+                    interp[n] = '\0';
                     result = 0;
+                }
         }
     }
     close(fd);
@@ -112,7 +120,8 @@ static size_t settings_text(const launch_opts *o, char *buf, size_t cap)
 {
     size_t n = 0;
     for (char **e = environ; *e; e++)
-        if (strncmp(*e, "LEAKWATCH_", 10) == 0 && strncmp(*e, "LEAKWATCH_BUILD=", 16) != 0 && !strchr(*e, '\n'))
+        if (strncmp(*e, "LEAKWATCH_", 10) == 0 && strncmp(*e, "LEAKWATCH_BUILD=", 16) != 0 &&
+            strncmp(*e, "LEAKWATCH_TEST_", 15) != 0 && !strchr(*e, '\n'))
             n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s\n", *e);
     const struct { const char *name, *value; } opts[] = {
         {"LEAKWATCH_OUT", o->out}, {"LEAKWATCH_SIGNAL", o->signal}, {"LEAKWATCH_MIN_AGE", o->min_age},
@@ -126,10 +135,14 @@ static size_t settings_text(const launch_opts *o, char *buf, size_t cap)
 }
 
 /* Writes the attach file into the target's /tmp/leakwatch-<euid>/ (through /proc/PID/root, so a container's
- * own /tmp), owned by the target's user and private to it. dir_out/name_out say where, for removal. */
-static bool write_settings(int pid, const launch_opts *o, char *dir, size_t dirlen, char *name, size_t namelen,
-                           char *err, size_t errlen)
+ * own /tmp), owned by the target's user and private to it. *dir_fd (the directory, kept open so the file can be
+ * removed even after the target exited and its /proc/PID/root went away) and name say where, for removal. */
+static bool write_settings(int pid, const launch_opts *o, int *dir_fd, char *name, size_t namelen, char *err,
+                           size_t errlen)
 {
+    char dir[PATH_MAX];
+    size_t dirlen = sizeof dir;
+    *dir_fd = -1;
     int euid, egid;
     if (!target_ids(pid, &euid, &egid)) {
         snprintf(err, errlen, "PID %d exited while leakwatch was attaching", pid);
@@ -162,16 +175,34 @@ static bool write_settings(int pid, const launch_opts *o, char *dir, size_t dirl
     if (!ok) {
         snprintf(err, errlen, "cannot write the settings file %s/%s (%s)", dir, name, strerror(errno));
         unlinkat(dfd, tmp, 0);
+        close(dfd);
+        return false;
     }
-    close(dfd);
-    return ok;
+    *dir_fd = dfd;
+    return true;
 }
 
-static void remove_settings(const char *dir, const char *name)
+/* The shim removes the file once it has read it; this removes it when the attach failed before that (a file
+ * left behind would keep a preloaded shim of a later process with the same pid from starting). */
+static void remove_settings(int dir_fd, const char *name)
 {
-    char path[PATH_MAX + 128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    unlink(path);
+    if (dir_fd < 0)
+        return;
+    unlinkat(dir_fd, name, 0);
+    close(dir_fd);
+}
+
+/* For tests only: LEAKWATCH_TEST_PAUSE=STEP stops this command (SIGSTOP) at the named step of an attach
+ * ("settings": the settings file written; "seized": a thread of the target held), after printing
+ * "paused at STEP" on stdout, so a test can make the target exit exactly there and then send SIGCONT. */
+static void test_pause(const char *step)
+{
+    const char *want = getenv("LEAKWATCH_TEST_PAUSE");
+    if (!want || strcmp(want, step) != 0)
+        return;
+    printf("paused at %s\n", step);
+    fflush(stdout);
+    raise(SIGSTOP);
 }
 
 /* The target's dlopen and dlerror: libc.so.6 from glibc 2.34 on, libdl.so.2 before when it is loaded. */
@@ -179,8 +210,8 @@ static bool find_loader_calls(int pid, uintptr_t *dlopen_at, uintptr_t *dlerror_
 {
     rsym_module m;
     if (rsym_find_module(pid, "ld-musl-", &m) == 1 || rsym_find_module(pid, "libc.musl", &m) == 1) {
-        snprintf(err, errlen, "PID %d uses musl libc (%s), not glibc: leakwatch attach needs glibc 2.34 or "
-                 "later; preload the shim at start instead (leakwatch run)", pid, m.path);
+        snprintf(err, errlen, "PID %d uses musl libc (%s), not glibc: leakwatch tracks programs on glibc 2.34 or "
+                 "later only (its library is built for glibc), attached or preloaded", pid, m.path);
         return false;
     }
     const char *mods[] = {"libc.so.6", "libdl.so.2"};
@@ -205,8 +236,8 @@ static const char *late_text(int rc)
 {
     switch (rc) {
     case LATE_ALREADY: return "is already tracked by leakwatch (preloaded or attached before): use leakwatch dump";
-    case LATE_DETACHED: return "was attached and detached before; its inert copy of the library cannot start "
-                               "again: restart the program to attach anew";
+    case LATE_DETACHED: return "refused an earlier attach (its allocation functions could not be redirected), "
+                               "and its inert copy of the library stays off: restart the program to attach anew";
     case LATE_NO_SETTINGS: return "could not read its settings file (removed meanwhile, or not private to its user)";
     case LATE_CANNOT_TRACK: return "could not start tracking (see the line the program printed on its stderr)";
     case LATE_NO_HOOKS: return "could not redirect its allocation functions to the shim; tracking is off";
@@ -242,8 +273,9 @@ static double ms_since(const struct timespec *t0)
 static bool attach_jvm(int pid, const char *shim, const launch_opts *o, long long timeout_ms, double *elapsed_ms,
                        char *err, size_t errlen)
 {
-    char dir[PATH_MAX], name[64];
-    if (!write_settings(pid, o, dir, sizeof dir, name, sizeof name, err, errlen))
+    char name[64];
+    int dir_fd;
+    if (!write_settings(pid, o, &dir_fd, name, sizeof name, err, errlen))
         return false;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -254,7 +286,7 @@ static bool attach_jvm(int pid, const char *shim, const launch_opts *o, long lon
         snprintf(err, errlen, "PID %d %s", pid, late_text(rc));
         ok = false;
     }
-    remove_settings(dir, name);
+    remove_settings(dir_fd, name);
     return ok;
 }
 
@@ -275,10 +307,20 @@ bool attach_process(int pid, const char *shim, const launch_opts *o, long long t
                  "as root", pid, euid, (int)geteuid());
         return false;
     }
-    int st = is_static(pid);
+    char interp[256];
+    int st = read_interp(pid, interp, sizeof interp);
     if (st == 1) {
         snprintf(err, errlen, "PID %d runs a statically linked program: it has no dynamic loader to load "
                  "libleakwatch.so with; leakwatch cannot track it", pid);
+        return false;
+    }
+    const char *interp_base = strrchr(interp, '/');
+    if (st == 0 && strncmp(interp_base ? interp_base + 1 : interp, "ld-musl-", 8) == 0) {
+        for (char *c = interp; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        snprintf(err, errlen, "PID %d uses musl libc (its loader is %s), not glibc: leakwatch tracks programs on "
+                 "glibc 2.34 or later only (its library is built for glibc), attached or preloaded", pid, interp);
         return false;
     }
     char shimerr[PATH_MAX + 256];
@@ -295,14 +337,17 @@ bool attach_process(int pid, const char *shim, const launch_opts *o, long long t
     uintptr_t dlopen_at = 0, dlerror_at = 0;
     if (!mapped && !find_loader_calls(pid, &dlopen_at, &dlerror_at, err, errlen))
         return false;
-    char dir[PATH_MAX], name[64];
-    if (!write_settings(pid, o, dir, sizeof dir, name, sizeof name, err, errlen))
+    char name[64];
+    int dir_fd;
+    if (!write_settings(pid, o, &dir_fd, name, sizeof name, err, errlen))
         return false;
+    test_pause("settings");
     inject_session *s = calloc(1, sizeof *s);
     struct timespec t0;
     bool ok = false;
     if (!s || !inject_begin(s, pid, lw_now_ms() + timeout_ms, err, errlen))
         goto done;
+    test_pause("seized");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!mapped) {
         uintptr_t path_at, handle;
@@ -335,7 +380,7 @@ end:
     inject_end(s);
     *elapsed_ms = ms_since(&t0);
 done:
-    remove_settings(dir, name);
+    remove_settings(dir_fd, name);
     free(s);
     return ok;
 }

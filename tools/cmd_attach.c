@@ -13,8 +13,9 @@ static const char attach_usage[] =
     "usage: leakwatch attach [--out DIR] [--signal SIG] [--min-age D] [--interval D] [--top N] [--depth N]\n"
     "                        [--quiet] [--timeout D] PID\n"
     "  loads libleakwatch.so into the running process PID (glibc 2.34+, dynamically linked) and tracks its\n"
-    "  allocations from now on; memory allocated before is not attributed. Options as for leakwatch run;\n"
-    "  --timeout D  how long to wait for a thread of PID to wait in a safe place (default 5s)\n";
+    "  allocations from now on; memory allocated before is not attributed. Options as for leakwatch run:\n";
+static const char attach_timeout_help[] =
+    "  --timeout D      how long to wait for a thread of PID to wait in a safe place (default 5s)\n";
 
 static const char detach_usage[] =
     "usage: leakwatch detach [--timeout D] PID\n"
@@ -34,64 +35,32 @@ static bool parse_pid(const char *cmd, int argc, char **argv, int *pid)
 int cmd_attach(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'}, {"signal", required_argument, NULL, 's'},
-        {"min-age", required_argument, NULL, 'a'}, {"interval", required_argument, NULL, 'i'},
-        {"top", required_argument, NULL, 't'}, {"depth", required_argument, NULL, 'd'},
-        {"quiet", no_argument, NULL, 'q'}, {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        LAUNCH_LONG_OPTIONS, {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     launch_opts lo = {0};
-    long long timeout = 5000, ms;
-    long n;
-    int c, sig;
+    char outbuf[PATH_MAX + 256];
+    long long timeout = 5000;
+    int c;
     optind = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (optarg[0] != '/') {
-                lw_err("attach: --out \"%s\" must be an absolute path (the program resolves it, not this shell)",
-                       optarg);
+        int taken = launch_parse_option("attach", c, optarg, &lo, outbuf, sizeof outbuf);
+        if (taken < 0)
+            return LW_EXIT_ERROR;
+        if (taken)
+            continue;
+        if (c == 'T') {
+            if (!lw_parse_duration_ms(optarg, &timeout) || timeout == 0) {
+                lw_err("attach: --timeout \"%s\" is not a duration: use e.g. 5s, 500ms", optarg);
                 return LW_EXIT_ERROR;
             }
-            lo.out = optarg;
-            break;
-        case 's':
-            if (!lw_parse_signal(optarg, &sig)) {
-                lw_err("attach: --signal \"%s\" is not a signal: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3, 12 or none",
-                       optarg);
-                return LW_EXIT_ERROR;
-            }
-            lo.signal = optarg;
-            break;
-        case 'a':
-        case 'i':
-        case 'T':
-            if (!lw_parse_duration_ms(optarg, &ms) || (c == 'T' && ms == 0)) {
-                lw_err("attach: --%s \"%s\" is not a duration: use e.g. 10s, 500ms, 2m",
-                       c == 'a' ? "min-age" : c == 'i' ? "interval" : "timeout", optarg);
-                return LW_EXIT_ERROR;
-            }
-            if (c == 'T')
-                timeout = ms;
-            else
-                *(c == 'a' ? &lo.min_age : &lo.interval) = optarg;
-            break;
-        case 't':
-        case 'd':
-            if (!lw_parse_count(optarg, &n) || n == 0) {
-                lw_err("attach: --%s \"%s\" is not a positive count", c == 't' ? "top" : "depth", optarg);
-                return LW_EXIT_ERROR;
-            }
-            *(c == 't' ? &lo.top : &lo.depth) = optarg;
-            break;
-        case 'q':
-            lo.quiet = true;
-            break;
-        case 'h':
+        } else if (c == 'h') {
             fputs(attach_usage, stdout);
+            fputs(launch_options_help, stdout);
+            fputs(attach_timeout_help, stdout);
             return lw_finish_stdout(LW_EXIT_OK);
-        default:
+        } else {
             return lw_option_error("attach", c, argv);
         }
     }

@@ -71,6 +71,33 @@ static bool task_syscall(int pid, int tid, long *nr, long *arg0)
     return sscanf(buf, "%ld %lx", nr, &a0) == 2 && *nr >= 0 && (*arg0 = (long)a0, true);
 }
 
+int inject_yama_scope(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int scope = -1;
+    if (f) {
+        if (fscanf(f, "%d", &scope) != 1 || scope < 0 || scope > 3)
+            scope = -1;
+        fclose(f);
+    }
+    return scope;
+}
+
+void inject_scope_message(int pid, int scope, char *err, size_t errlen)
+{
+    if (scope >= 3)
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is 3 (no process may trace another until reboot, not even root): start the program under the "
+                 "shim instead (leakwatch run)", pid);
+    else if (scope == 2)
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is 2 (only with CAP_SYS_PTRACE): run leakwatch attach as root or with CAP_SYS_PTRACE", pid);
+    else
+        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: /proc/sys/kernel/yama/ptrace_scope "
+                 "is %d (only a parent may trace its child): run leakwatch attach as root or with CAP_SYS_PTRACE, "
+                 "or set kernel.yama.ptrace_scope=0 with sysctl", pid, scope);
+}
+
 static void ptrace_denied(int pid, char *err, size_t errlen)
 {
     char path[64], line[256];
@@ -83,13 +110,7 @@ static void ptrace_denied(int pid, char *err, size_t errlen)
     }
     if (f)
         fclose(f);
-    int scope = -1;
-    f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-    if (f) {
-        if (fscanf(f, "%d", &scope) != 1)
-            scope = -1;
-        fclose(f);
-    }
+    int scope = inject_yama_scope(INJECT_YAMA_SCOPE_PATH);
     if (tracer > 0)
         snprintf(err, errlen, "PID %d is already traced by PID %d (a debugger or strace): detach it first", pid,
                  tracer);
@@ -97,10 +118,7 @@ static void ptrace_denied(int pid, char *err, size_t errlen)
         snprintf(err, errlen, "PID %d belongs to uid %d, not to you (uid %d): run leakwatch attach as that user or "
                  "as root", pid, uid, (int)geteuid());
     else if (scope >= 1)
-        snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: "
-                 "/proc/sys/kernel/yama/ptrace_scope is %d (%s); run as root or with CAP_SYS_PTRACE", pid, scope,
-                 scope >= 3 ? "no tracing at all until reboot" : scope == 2 ? "only with CAP_SYS_PTRACE"
-                                                                               : "only parents may trace");
+        inject_scope_message(pid, scope, err, errlen);
     else
         snprintf(err, errlen, "the kernel refuses to let leakwatch trace PID %d: it needs CAP_SYS_PTRACE "
                  "(in a container: --cap-add SYS_PTRACE) or a process that is not set-uid/undumpable", pid);
@@ -215,8 +233,9 @@ bool inject_begin(inject_session *s, int pid, long long deadline_ms, char *err, 
     for (;;) {
         char dir[64];
         snprintf(dir, sizeof dir, "/proc/%d/task", pid);
-        DIR *d = opendir(dir);
-        if (!d) {
+        DIR *d = NULL;
+        state = process_state(pid);
+        if (state == 0 || state == 'Z' || state == 'X' || !(d = opendir(dir))) {
             snprintf(err, errlen, "PID %d exited while leakwatch was attaching", pid);
             break;
         }
@@ -265,11 +284,24 @@ static bool write_mem(inject_session *s, uintptr_t addr, const void *data, size_
     return n == (ssize_t)len;
 }
 
+/* A write to the target's memory failed: it exited (killed meanwhile), or its stack is not writable. */
+static void write_failed(inject_session *s, char *err, size_t errlen)
+{
+    int e = errno;
+    char state = process_state(s->pid);
+    if (e == ESRCH || e == ENOENT || state == 0 || state == 'Z' || state == 'X') {
+        s->gone = true;
+        snprintf(err, errlen, "PID %d exited while leakwatch was attaching", s->pid);
+    } else {
+        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(e));
+    }
+}
+
 bool inject_push(inject_session *s, const void *data, size_t len, uintptr_t *remote, char *err, size_t errlen)
 {
     s->cursor = (s->cursor - len) & ~(uintptr_t)15;
     if (!write_mem(s, s->cursor, data, len)) {
-        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(errno));
+        write_failed(s, err, errlen);
         return false;
     }
     *remote = s->cursor;
@@ -283,7 +315,7 @@ bool inject_call(inject_session *s, uintptr_t fn, uintptr_t a0, uintptr_t a1, ui
     uintptr_t sp = ((s->cursor - 64) & ~(uintptr_t)15) - 8;   /* as after a call: return address at sp */
     uint64_t return_to = 0;
     if (!write_mem(s, sp, &return_to, sizeof return_to)) {
-        snprintf(err, errlen, "cannot write to the stack of PID %d (%s)", s->pid, strerror(errno));
+        write_failed(s, err, errlen);
         return false;
     }
     regs.rip = fn;

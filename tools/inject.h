@@ -25,6 +25,15 @@ typedef struct {
     sigset_t old_mask;
 } inject_session;
 
+/* Yama's ptrace_scope, read from path (INJECT_YAMA_SCOPE_PATH outside tests): 0 to 3, or -1 when the file
+ * is missing (no Yama) or holds something else. */
+#define INJECT_YAMA_SCOPE_PATH "/proc/sys/kernel/yama/ptrace_scope"
+int inject_yama_scope(const char *path);
+
+/* The one line for a kernel that refused to let us trace pid under ptrace_scope `scope` (1 to 3): what the
+ * value means and what to do. */
+void inject_scope_message(int pid, int scope, char *err, size_t errlen);
+
 /* Seizes a thread of pid at a safe point, trying until deadline_ms (lw_now_ms clock). False with one
  * line in err: no permission (ptrace_scope, uid, capability, another tracer), the process is gone or
  * stopped, or no thread reached a safe point in time. The target is untouched then. */

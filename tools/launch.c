@@ -1,5 +1,6 @@
 /* launch.c — the preload environment for `run` and the live gate (see launch.h). */
 #include "launch.h"
+#include "config.h"
 #include "util.h"
 #include <errno.h>
 #include <limits.h>
@@ -7,6 +8,77 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+const char launch_options_help[] =
+    "  --out DIR        report directory (LEAKWATCH_OUT; default /tmp/leakwatch-<uid>)\n"
+    "  --signal SIG     report on this signal: SIGUSR2 (default), SIGUSR1, SIGRTMIN+3, a number, or none\n"
+    "                   (not one whose default action matters: SIGTERM, SIGPIPE, SIGCHLD, SIGKILL, ...)\n"
+    "  --min-age D      leak records count blocks older than D (LEAKWATCH_MIN_AGE; default 10s)\n"
+    "  --interval D     also write a report every D, at least 100ms (LEAKWATCH_INTERVAL; default off)\n"
+    "  --top N          leak records in the text report, 1-1000000 (LEAKWATCH_TOP; default 20)\n"
+    "  --depth N        frames captured per stack, 1-256 (LEAKWATCH_DEPTH; default 64)\n"
+    "  --quiet          no stderr line per report (LEAKWATCH_QUIET=1)\n";
+
+int launch_parse_option(const char *cmd, int c, const char *arg, launch_opts *o, char *out_buf, size_t out_len)
+{
+    int sig;
+    long long ms;
+    unsigned value;
+    switch (c) {
+    case 'o':
+        if (arg[0] == '/') {
+            o->out = arg;
+        } else {
+            char cwd[PATH_MAX];
+            errno = 0;
+            if (!getcwd(cwd, sizeof cwd) || (size_t)snprintf(out_buf, out_len, "%s/%s", cwd, arg) >= out_len) {
+                lw_err("%s: --out \"%s\" cannot be made absolute (%s): give an absolute path", cmd, arg,
+                       errno ? strerror(errno) : "too long");
+                return -1;
+            }
+            o->out = out_buf;
+        }
+        return 1;
+    case 's':
+        if (!lw_parse_signal(arg, &sig)) {
+            lw_err("%s: --signal \"%s\" is not a signal leakwatch can use: use e.g. SIGUSR2, SIGUSR1, SIGRTMIN+3, "
+                   "12 or none (signals whose default action matters, such as SIGTERM, SIGPIPE or SIGKILL, are "
+                   "refused)", cmd, arg);
+            return -1;
+        }
+        o->signal = arg;
+        return 1;
+    case 'a':
+    case 'i':
+        if (!lw_parse_duration_ms(arg, &ms)) {
+            lw_err("%s: --%s \"%s\" is not a duration: use e.g. 10s, 500ms, 2m", cmd,
+                   c == 'a' ? "min-age" : "interval", arg);
+            return -1;
+        }
+        if (c == 'i' && ms > 0 && ms < CONFIG_MIN_INTERVAL_MS) {
+            lw_err("%s: --interval \"%s\" is shorter than %dms: use 0 (off) or at least %dms", cmd, arg,
+                   CONFIG_MIN_INTERVAL_MS, CONFIG_MIN_INTERVAL_MS);
+            return -1;
+        }
+        *(c == 'a' ? &o->min_age : &o->interval) = arg;
+        return 1;
+    case 't':
+    case 'd': {
+        unsigned max = c == 't' ? CONFIG_MAX_TOP : CONFIG_MAX_DEPTH;
+        if (config_parse_uint(arg, 1, max, &value) < 0) {
+            lw_err("%s: --%s \"%s\" is not a whole number from 1 to %u", cmd, c == 't' ? "top" : "depth", arg, max);
+            return -1;
+        }
+        *(c == 't' ? &o->top : &o->depth) = arg;
+        return 1;
+    }
+    case 'q':
+        o->quiet = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 bool launch_find_shim(char *buf, size_t len, char *err, size_t errlen)
 {
