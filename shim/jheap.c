@@ -1,7 +1,5 @@
 /* jheap.c — sampled Java-heap allocations, their liveness, and our JVM thread (see jheap.h). */
-#include <dlfcn.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -12,6 +10,7 @@
 #include <jvmti.h>
 #endif
 #include "jheap.h"
+#include "jvm_attach.h"
 #include "jheap_names.h"
 #include "jheap_paths.h"
 #include "jheap_sites.h"
@@ -25,15 +24,13 @@
 #define CLASS_TAG (2ll << 40)
 #define TAG_KIND(t) ((t) >> 40)
 #define TAG_INDEX(t) ((uint32_t)((t) & 0xffffffffu))
-#define WAIT_FOR_VM_TICKS 5
 #define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
 #define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
 
 struct jheap_state jh;
 
 static struct {
-    int decided, ticks_seen;
-    jint (*get_created)(JavaVM **, jsize, jsize *);
+    int decided;
     JavaVM *vm;
     jvmtiEnv *env;
     atomic_int active, dead, gc_wanted, no_walk;
@@ -192,12 +189,13 @@ static uint64_t sampling_interval(void)
 
 static int set_up(JNIEnv **jni)
 {
-    JavaVMAttachArgs args = { JNI_VERSION_1_6, "leakwatch-jheap", NULL };
-    if ((*vm.vm)->AttachCurrentThreadAsDaemon(vm.vm, (void **)jni, &args) != JNI_OK)
-        return give_up("the JVM refused to attach a thread"), -1;
-    jvmtiEnv *env = NULL;
-    if ((*vm.vm)->GetEnv(vm.vm, (void **)&env, JVMTI_VERSION_11) != JNI_OK || !env)
-        return give_up("the JVM offers no JVMTI of JDK 11 or later"), -1;
+    const char *why = NULL;
+    jvmtiEnv *env = jvm_attach_thread("leakwatch-jheap", JVMTI_VERSION_11, jni, &why);
+    if (!env) {
+        if (why)
+            give_up(why);
+        return -1;
+    }
     jvmtiCapabilities caps = { 0 };
     caps.can_generate_sampled_object_alloc_events = 1;
     caps.can_tag_objects = 1;
@@ -392,43 +390,15 @@ void jheap_poll(void)
 {
     if (LW_LIKELY(vm.decided))
         return;
-    if (!vm.get_created) {
-        vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-        if (!vm.get_created) {
-            void *h = dlopen("libjvm.so", RTLD_LAZY | RTLD_NOLOAD);
-            if (h) {
-                vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(h, "JNI_GetCreatedJavaVMs");
-                dlclose(h);
-            }
-        }
-        if (!vm.get_created)
-            return;
-    }
-    JavaVM *found = NULL;
-    jsize count = 0;
-    if (vm.get_created(&found, 1, &count) != JNI_OK || count < 1 || !found) {
-        vm.ticks_seen = 0;
-        return;
-    }
-    if (++vm.ticks_seen < WAIT_FOR_VM_TICKS)
-        return;                       /* creation has begun: let it finish */
+    JavaVM *found = jvm_attach_vm();
+    if (!found)
+        return;                       /* not (yet) a JVM past its start-up */
     vm.decided = 1;
     vm.vm = found;
     const char *off = getenv("LEAKWATCH_JAVA_HEAP");
     if (off && strcmp(off, "0") == 0)
         return;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int rc = shim_state.real.pthread_create(&t, &attr, thread_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (jvm_attach_start_thread(thread_main) != 0)
         give_up("cannot start a thread");
 }
 

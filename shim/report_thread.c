@@ -17,6 +17,7 @@
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
+#include "jvm_attach.h"
 #include "jvm.h"
 #include "late.h"
 #include "log.h"
@@ -404,6 +405,7 @@ static void *report_thread_main(void *arg)
         if (!lw_is_on())
             continue;
         late_tick();
+        jvm_attach_poll();
         jvm_poll();
         jheap_poll();
         now = lw_now_ms();
