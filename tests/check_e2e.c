@@ -1055,6 +1055,79 @@ static void check_java_heap_gate(const char *mode, int post, const char *frame, 
     free(out);
 }
 
+/* The lines of a log that are not the shim's ("leakwatch: ..."), and in *ours how many of the shim's name `word`. */
+static char *program_lines(const char *log, const char *word, int *ours)
+{
+    char *text = tu_slurp(log);
+    char *kept = tu_strf("%s", "");
+    *ours = 0;
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "leakwatch: ", 11) == 0) {
+            *ours += strstr(line, word) != NULL;
+            continue;
+        }
+        char *more = tu_strf("%s%s\n", kept, line);
+        free(kept);
+        kept = more;
+    }
+    free(text);
+    return kept;
+}
+
+/* `java -agentpath:libleakwatch.so` on a JVM that also preloads the shim (a setup left over from another agent,
+ * or a user trying both): the JVM starts, its output and exit code are its own, one line at most says what the
+ * agent adds, and the preloaded shim tracks as always (its exit report has native sites). */
+START_TEST(java_agentpath_with_preload)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    char *dir = tu_tempdir();
+    char *cp = java_classpath(dir);
+    char *shim = tu_strf("%s/libleakwatch.so", tu_build_dir());
+    char *agent = tu_strf("-agentpath:%s", shim);
+    char *reports = tu_strf("%s/reports", dir);
+    mkdir(reports, 0700);
+    char *plain_log = tu_strf("%s/plain.log", dir), *both_log = tu_strf("%s/both.log", dir);
+    char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", NULL };
+    char *both[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s", shim), tu_strf("LEAKWATCH_OUT=%s", reports), NULL };
+    int st_plain = run_cmd(plain, NULL, plain_log, 60);
+    pid_t pid = spawn(both, env, both_log);
+    int st_both = tu_wait_pid(pid, 60);
+    char *t = tail_of(both_log, 2000);
+    ck_assert_msg(st_plain >= 0 && WIFEXITED(st_plain) && WEXITSTATUS(st_plain) == 7, "plain java did not exit 7");
+    ck_assert_msg(st_both >= 0 && WIFEXITED(st_both) && WEXITSTATUS(st_both) == 7,
+                  "java -agentpath with the shim preloaded did not exit 7 as without it:\n%s", t);
+    int ours_plain = 0, ours = 0;
+    char *want = program_lines(plain_log, "agent", &ours_plain);
+    char *got = program_lines(both_log, "agent", &ours);
+    ck_assert_msg(strcmp(want, got) == 0, "the JVM's output changed with -agentpath and the preload:\n%s\nwas:\n%s",
+                  got, want);
+    ck_assert_msg(ours <= 1, "more than one line about the agent:\n%s", t);
+    char *json = newest_json(reports, "java", pid);
+    ck_assert_msg(json != NULL, "no report from the preloaded shim in %s:\n%s", reports, t);
+    json_t *r = json_load_file(json, 0, NULL);
+    ck_assert_msg(r && json_array_size(json_object_get(r, "sites")) > 0, "%s has no native sites", json);
+    json_decref(r);
+    tu_rmtree(dir);
+    free(json);
+    free(got);
+    free(want);
+    free(t);
+    free(env[0]);
+    free(env[1]);
+    free(plain_log);
+    free(both_log);
+    free(reports);
+    free(agent);
+    free(shim);
+    free(cp);
+}
+END_TEST
+
 /* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
 START_TEST(java_gate_fails_form_delete_on_exit)
 {
@@ -1485,6 +1558,11 @@ static Suite *e2e_suite(void)
     tcase_add_test(java_heap, java_gate_fails_form_delete_on_exit);
     tcase_add_test(java_heap, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java_heap);
+    /* what must not hurt the JVM: CK_RUN_CASE=java_fallbacks */
+    TCase *java_fallbacks = tcase_create("java_fallbacks");
+    tcase_set_timeout(java_fallbacks, 240);
+    tcase_add_test(java_fallbacks, java_agentpath_with_preload);
+    suite_add_tcase(s, java_fallbacks);
 
     /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
     TCase *java_leads = tcase_create("java_leads");
