@@ -24,6 +24,7 @@ struct rec {
 
 struct walk {
     struct rec *recs;
+    uint8_t *leaf;                      /* by class record: 1 for a primitive array class (no references) */
     uint32_t n, nclasses, ntargets, found;
     uint64_t edges;
     jlong own_thread_tag;
@@ -54,6 +55,10 @@ static jint JNICALL on_reference(jvmtiHeapReferenceKind kind, const jvmtiHeapRef
         w->timed_out = 1;
         return JVMTI_VISIT_ABORT;
     }
+    /* a primitive array holds nothing: no chain passes through it, so unless it is a target it gets no tag
+     * (every tag is an entry in the JVM's tag map, the walk's main cost; the JVM itself marks what it visited) */
+    if (*tag_ptr == 0 && class_tag > 0 && (uint64_t)class_tag <= w->nclasses && w->leaf[class_tag])
+        return 0;
     struct rec *r;
     if (*tag_ptr == 0) {
         if (w->n + 1 >= MAX_RECORDS) {
@@ -225,15 +230,6 @@ static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass
     return text;
 }
 
-/* Untags an object of the walk: the JVM frees the tag's native memory now rather than some time after the
- * environment is disposed (which would show as a native site growing with each walk). */
-static jint JNICALL untag(jlong class_tag, jlong size, jlong *tag_ptr, jint length, void *user_data)
-{
-    (void)class_tag, (void)size, (void)length, (void)user_data;
-    *tag_ptr = 0;
-    return 0;
-}
-
 void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, unsigned budget_ms,
                       const char **chains, const char **why)
 {
@@ -248,6 +244,7 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
     jvmtiCapabilities caps = { 0 };
     caps.can_tag_objects = 1;
     struct walk w = { 0 };
+    size_t leaf_bytes = 0;
     jvmtiHeapCallbacks cb;
     jint nclasses = 0;
     jclass *classes = NULL;
@@ -256,13 +253,20 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
         *why = "JVMTI refused object tags for the heap walk";
         goto done;
     }
-    if (!(w.recs = arena_map(MAX_RECORDS * sizeof *w.recs))) {
+    leaf_bytes = (size_t)nclasses + 1;
+    if (!(w.recs = arena_map(MAX_RECORDS * sizeof *w.recs)) || !(w.leaf = arena_map(leaf_bytes))) {
         *why = "no memory for the heap walk";
         goto done;
     }
     /* classes first, as records 1..nclasses: every object's class tag then names its class */
-    for (jint i = 0; i < nclasses; i++)
+    for (jint i = 0; i < nclasses; i++) {
         (*env)->SetTag(env, classes[i], (jlong)i + 1);
+        char *sig = NULL;
+        if ((*env)->GetClassSignature(env, classes[i], &sig, NULL) == JVMTI_ERROR_NONE && sig) {
+            w.leaf[i + 1] = sig[0] == '[' && sig[1] && sig[1] != '[' && sig[1] != 'L';
+            (*env)->Deallocate(env, (unsigned char *)sig);
+        }
+    }
     w.n = w.nclasses = (uint32_t)nclasses;
     for (unsigned i = 0; i < n; i++) {
         jlong t = 0;
@@ -300,11 +304,6 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
                                                                        : NULL;
     }
 done:
-    if (w.n) {
-        memset(&cb, 0, sizeof cb);
-        cb.heap_iteration_callback = untag;
-        (*env)->IterateThroughHeap(env, JVMTI_HEAP_FILTER_UNTAGGED, NULL, &cb, NULL);
-    }
     if (classes) {
         for (jint i = 0; i < nclasses; i++)
             (*jni)->DeleteLocalRef(jni, classes[i]);
@@ -312,7 +311,11 @@ done:
     }
     if (w.recs)
         arena_unmap(w.recs, MAX_RECORDS * sizeof *w.recs);
-    (*env)->DisposeEnvironment(env);     /* and every tag of the walk with it */
+    if (w.leaf)
+        arena_unmap(w.leaf, leaf_bytes);
+    /* HotSpot (JvmtiEnvBase::env_dispose) empties the environment's tag map right here, on this thread and
+     * with the JVM running, so the walk's tags cost no second pause over the heap */
+    (*env)->DisposeEnvironment(env);
 }
 
 #endif
