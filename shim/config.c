@@ -174,6 +174,7 @@ static const char *const known_names[] = {
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
     "LEAKWATCH_QUIET", "LEAKWATCH_HTTP", "LEAKWATCH_JAVA_FRAMES",
     "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS",   /* read by jheap.c */
+    "LEAKWATCH_JAVA_COUNT_MS",
     "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
 

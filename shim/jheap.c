@@ -26,7 +26,7 @@
 #define TAG_INDEX(t) ((uint32_t)((t) & 0xffffffffu))
 #define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
 #define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
-#define COUNT_BUDGET_MS 1000            /* the longest it is held still for the exact count */
+#define COUNT_BUDGET_MS 500             /* the longest it is held still for the exact count */
 
 struct jheap_state jh;
 
@@ -445,7 +445,7 @@ static void answer(JNIEnv *jni)
     jh.walk_ms = 0;
     jh.counted = 0;
     jh.count_ms = 0;
-    jh.count_why = jh.count_budget_ms ? "this report has no time for it" : "LEAKWATCH_JAVA_COUNT_MS=0";
+    jh.count_why = jh.count_budget_ms ? "not counted for this kind of report" : "LEAKWATCH_JAVA_COUNT_MS=0";
 }
 
 static void *thread_main(void *arg)

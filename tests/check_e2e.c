@@ -908,7 +908,7 @@ END_TEST
 /* leakwatch gate over the gateway under wrk, as users run it: two warm-up rounds as short as the others, the JIT
  * free to compile and inline. Returns the gate's wait status, its output in dir/gate.txt. `post` sends a 4 KB
  * request body (for the handler that never releases its request). */
-static int java_gate(const char *dir, const char *mode, int unpooled, int post)
+static int java_gate(const char *dir, const char *mode, int unpooled, int post, unsigned requests)
 {
     need_cmd("java", "openjdk-17-jdk-headless");
     need_cmd("wrk", "wrk");
@@ -932,6 +932,15 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
      * enough sampled growth to stand above the estimate's noise floor */
     char *loadcmd = tu_strf("wrk -t1 -c4 -d%ds %s%s http://127.0.0.1:%d/orders", post == 2 ? 5 : 2, post ? "-s " : "",
                          post ? script : "", port);
+    if (requests) {
+        /* the same number of requests every round, however fast the shared machine lets the gateway serve: a
+         * round of fewer requests would grow a leak less and look like one that levels off */
+        need_built("demo/load");
+        free(loadcmd);
+        loadcmd = tu_strf("%s/demo/load --port %d --requests %u --concurrency 4 --path /orders --timeout 300%s",
+                          tu_build_dir(), port, requests,
+                          post == 2 ? " --form 'customer=alice&city=paris&zip=75001&note=hello'" : "");
+    }
     char *portstr = tu_strf("%d", port);
     char *junit = tu_strf("%s/gate.xml", dir);
     /* The suppressions shipped for HotSpot hide the JIT's own memory (its arena pool, the metadata of compiled
@@ -965,7 +974,7 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
 static void check_java_gate(const char *mode, int unpooled, int post, int want, const char *leak_frame)
 {
     char *dir = tu_tempdir();
-    int st = java_gate(dir, mode, unpooled, post);
+    int st = java_gate(dir, mode, unpooled, post, 0);
     char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 3000);
     char *s = tu_wait_str(st);
@@ -1029,10 +1038,11 @@ END_TEST
 
 /* Java-heap leaks, which change no native allocation: the gate fails the growing java-heap site, its verdict shows
  * the stack down to the gateway's own frame and the chain of references that holds the objects. */
-static void check_java_heap_gate(const char *mode, int post, const char *frame, const char *held_by)
+static void check_java_heap_gate(const char *mode, int post, unsigned requests, const char *frame,
+                                 const char *held_by)
 {
     char *dir = tu_tempdir();
-    int st = java_gate(dir, mode, 0, post);
+    int st = java_gate(dir, mode, 0, post, requests);
     char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 2500);   /* Check's messages are capped at 4 KiB */
     char *text = tu_slurp(out);
@@ -1128,17 +1138,87 @@ START_TEST(java_agentpath_with_preload)
 }
 END_TEST
 
+/* A heap too large to walk or count within the report's time bound (the bounds set to 1 ms): the report keeps its
+ * Java-heap sites and says, in one line each and in the JSON, why there is no chain and no exact count; nothing
+ * on stderr; the JVM goes on serving and ends as it would without the shim. */
+START_TEST(java_heap_too_large_for_the_bound)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    struct jvm j = { 0 };
+    j.dir = tu_tempdir();
+    j.out = tu_strf("%s/reports", j.dir);
+    mkdir(j.out, 0700);
+    j.log = tu_strf("%s/java.log", j.dir);
+    j.port = free_port();
+    char *cp = java_classpath(j.dir);
+    char **argv = java_argv(j.dir, cp, j.port, "queue", 0, 0);
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", j.out),
+                    "LEAKWATCH_MIN_AGE=1s", "LEAKWATCH_JAVA_HELD_BY_MS=1", "LEAKWATCH_JAVA_COUNT_MS=1", NULL };
+    j.pid = spawn(argv, env, j.log);
+    ck_assert_msg(wait_port(j.port, j.pid, 60) == 0, "the queue gateway under the shim did not listen");
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 6, wrk_log);
+    char *pid = tu_strf("%d", (int)j.pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", j.dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed");
+    char *json = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(json != NULL, "no report in %s", j.out);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(json) - 5), json);
+    char *text = tu_slurp(txt);
+    ck_assert_msg(text && strstr(text, "Kind: Java heap (estimated by sampling)"), "%s has no Java-heap sites", txt);
+    ck_assert_msg(strstr(text, "Held by: not shown (the heap is too large to walk within the report's time bound).\n"),
+                  "%s does not say the walk ran out of time", txt);
+    ck_assert_msg(strstr(text, "Exact counts: not shown (the heap is too large to count within the report's time "
+                               "bound).\n"), "%s does not say the count ran out of time", txt);
+    json_t *r = json_load_file(json, 0, NULL);
+    json_t *jh = json_object_get(r, "java_heap");
+    ck_assert_msg(jh && json_string_value(json_object_get(jh, "held_by_missing")) &&
+                  json_string_value(json_object_get(jh, "class_count_missing")),
+                  "%s: java_heap lacks held_by_missing or class_count_missing", json);
+    /* the JVM serves on, and says nothing on stderr about either bound */
+    load(j.port, "/orders", 1, wrk_log);
+    char *log = tu_slurp(j.log);
+    ck_assert_msg(log && !strstr(log, "time bound") && !strstr(log, "did not finish"), "stderr:\n%s", log);
+    kill(j.pid, SIGTERM);
+    int jst = tu_wait_pid(j.pid, 30);
+    ck_assert_msg(jst >= 0 && WIFEXITED(jst) && WEXITSTATUS(jst) == 143,
+                  "the JVM did not end on SIGTERM as a JVM does (exit 143)");
+    j.pid = 0;
+    json_decref(r);
+    tu_rmtree(j.dir);
+    free(log);
+    free(text);
+    free(txt);
+    free(json);
+    free(dump_log);
+    free(lw);
+    free(pid);
+    free(wrk_log);
+    free(env[0]);
+    free(env[1]);
+    free(cp);
+    free(j.log);
+    free(j.out);
+    free(j.dir);
+}
+END_TEST
+
 /* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
 START_TEST(java_gate_fails_form_delete_on_exit)
 {
-    check_java_heap_gate("form", 2, "NettyGateway.decodeForm", "Held by: static java.io.DeleteOnExitHook.files -> ");
+    check_java_heap_gate("form", 2, 1500, "NettyGateway.decodeForm", "Held by: static java.io.DeleteOnExitHook.files -> ");
 }
 END_TEST
 
 /* The second seed: monitoring messages queued for a collector that never answers. */
 START_TEST(java_gate_fails_queue_to_absent_collector)
 {
-    check_java_heap_gate("queue", 0, "NettyGateway.reportMetric", "Held by: static NettyGateway.OUTBOX -> "
+    check_java_heap_gate("queue", 0, 8000, "NettyGateway.reportMetric", "Held by: static NettyGateway.OUTBOX -> "
                          "java.util.concurrent.LinkedBlockingQueue -> java.util.concurrent.LinkedBlockingQueue$Node");
 }
 END_TEST
@@ -1562,6 +1642,7 @@ static Suite *e2e_suite(void)
     TCase *java_fallbacks = tcase_create("java_fallbacks");
     tcase_set_timeout(java_fallbacks, 240);
     tcase_add_test(java_fallbacks, java_agentpath_with_preload);
+    tcase_add_test(java_fallbacks, java_heap_too_large_for_the_bound);
     suite_add_tcase(s, java_fallbacks);
 
     /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */

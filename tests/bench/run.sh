@@ -578,7 +578,7 @@ bench_heldby() {
     add heldby.longest_ms "$(calc "$longest / 1000000")"
     say "  pauses of 1 ms or more during the report:${summary:- none}"
     say "  the report: $(grep -o 'held_by_walk_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1) $(grep -h 'Held by\|too large' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
-    say "  exact counts: $(grep -h 'exact' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
+    say "  exact counts ($(grep -o 'class_count_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1)): $(grep -h 'Exact count' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
 }
 
 # --- the Netty gateway ------------------------------------------------------------------------------------
