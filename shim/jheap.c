@@ -534,8 +534,8 @@ void jheap_prepare_holders(unsigned wait_ms)
         jh.walk_why = "this report's requester asked for none";
     else
         want |= WANT_HOLDERS;
-    if (jh.count_budget_ms)
-        want |= WANT_COUNT;
+    if (jh.count_budget_ms && wait_ms > 1000)
+        want |= WANT_COUNT;           /* not at exit: its report must not wait for a count */
     if (!want)
         return;
     unsigned needed = ((want & WANT_HOLDERS) ? jh.walk_budget_ms : 0) + ((want & WANT_COUNT) ? jh.count_budget_ms : 0);
