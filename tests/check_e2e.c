@@ -1208,6 +1208,74 @@ START_TEST(java_heap_too_large_for_the_bound)
 }
 END_TEST
 
+/* The exact count per class: a program keeps exactly 5,000 objects of its own class (and sampling every ~1 KiB makes
+ * sure some are sampled); after `leakwatch dump --gc` the record of that class counts 5,000 objects exactly, in the
+ * text and in the JSON, next to its estimate, and bytes that are 5,000 times one object's size. */
+START_TEST(java_heap_exact_count)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    need_built("leakwatch");
+    char *dir = tu_tempdir();
+    char *cp = java_classpath(dir);
+    char *reports = tu_strf("%s/reports", dir);
+    mkdir(reports, 0700);
+    char *log = tu_strf("%s/java.log", dir);
+    char *argv[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "0", "20000", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", reports),
+                    "LEAKWATCH_JAVA_HEAP_SAMPLE=1k", "LEAKWATCH_MIN_AGE=1s", NULL };
+    pid_t pid = spawn(argv, env, log);
+    tu_sleep_ms(6000);                /* the JVM is up, the shim's thread attached, the objects kept */
+    char *pidstr = tu_strf("%d", (int)pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pidstr, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    char *t = tail_of(dump_log, 1000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed:\n%s", t);
+    char *json = newest_json(reports, "java", pid);
+    ck_assert_msg(json != NULL, "no report in %s", reports);
+    json_t *r = json_load_file(json, 0, NULL);
+    size_t i;
+    json_t *site;
+    json_int_t objects = -1, bytes = -1;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        const char *klass = json_string_value(json_object_get(site, "class"));
+        json_t *leak = json_array_get(json_object_get(site, "leaks"), 0);
+        json_t *exact = json_object_get(leak, "class_exact");
+        if (klass && strcmp(klass, "ExitCode$Kept") == 0 && exact) {
+            objects = json_integer_value(json_object_get(exact, "objects"));
+            bytes = json_integer_value(json_object_get(exact, "bytes"));
+        }
+    }
+    ck_assert_msg(objects == 5000, "%s: class_exact of ExitCode$Kept counts %lld objects, expected 5000", json,
+                  (long long)objects);
+    ck_assert_msg(bytes % 5000 == 0 && bytes / 5000 >= 16 && bytes / 5000 <= 32,
+                  "%s: %lld bytes are not 5,000 objects of 16-32 bytes", json, (long long)bytes);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(json) - 5), json);
+    char *text = tu_slurp(txt);
+    char *line = tu_strf("Exact count: 5,000 objects of ExitCode$Kept (");
+    ck_assert_msg(text && strstr(text, line), "%s has no \"%s...\" line", txt, line);
+    int est = tu_wait_pid(pid, 60);
+    ck_assert_msg(est >= 0 && WIFEXITED(est) && WEXITSTATUS(est) == 0, "the program did not exit 0");
+    json_decref(r);
+    tu_rmtree(dir);
+    free(line);
+    free(text);
+    free(txt);
+    free(json);
+    free(t);
+    free(dump_log);
+    free(lw);
+    free(pidstr);
+    free(env[0]);
+    free(env[1]);
+    free(log);
+    free(reports);
+    free(cp);
+}
+END_TEST
+
 /* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
 START_TEST(java_gate_fails_form_delete_on_exit)
 {
@@ -1643,6 +1711,7 @@ static Suite *e2e_suite(void)
     tcase_set_timeout(java_fallbacks, 240);
     tcase_add_test(java_fallbacks, java_agentpath_with_preload);
     tcase_add_test(java_fallbacks, java_heap_too_large_for_the_bound);
+    tcase_add_test(java_fallbacks, java_heap_exact_count);
     suite_add_tcase(s, java_fallbacks);
 
     /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */

@@ -1,16 +1,28 @@
 import java.util.ArrayList;
 import java.util.List;
 
-/* A small program whose behaviour the shim must not change: it keeps some arrays, waits long enough for the
- * shim's threads to find the JVM, prints one line and exits with the code it is given.
- * Usage: ExitCode CODE */
+/* A small program whose behaviour the shim must not change: it keeps some arrays and exactly KEPT objects of its
+ * own class ExitCode$Kept, waits (3 s, or SLEEP_MS) long enough for the shim's threads to find the JVM and for a
+ * report, prints one line and exits with the code it is given.
+ * Usage: ExitCode CODE [SLEEP_MS] */
 public class ExitCode {
+    static final int KEPT = 5000;
+
+    static final class Kept {
+        long value;
+
+        Kept(long value) { this.value = value; }
+    }
+
     public static void main(String[] args) throws Exception {
-        List<byte[]> kept = new ArrayList<>();
+        List<byte[]> arrays = new ArrayList<>();
         for (int i = 0; i < 4000; i++)
-            kept.add(new byte[1024]);
-        Thread.sleep(3000);
-        System.out.println("kept " + kept.size() + " arrays");
+            arrays.add(new byte[1024]);
+        List<Kept> kept = new ArrayList<>();
+        for (int i = 0; i < KEPT; i++)
+            kept.add(new Kept(i));
+        Thread.sleep(args.length > 1 ? Long.parseLong(args[1]) : 3000);
+        System.out.println("kept " + arrays.size() + " arrays and " + kept.size() + " objects");
         System.exit(Integer.parseInt(args[0]));
     }
 }
