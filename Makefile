@@ -135,6 +135,7 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(B)/tests/check_runner
 	$(Q)LEAKWATCH_BUILD=$(abspath $(B)) $(B)/tests/check_runner
+	$(Q)scripts/module-graph.sh $(B)
 	$(Q)$(MAKE) --no-print-directory check-witness
 	$(Q)$(MAKE) --no-print-directory fuzz
 
@@ -143,6 +144,7 @@ check: deps
 UNIT_SUITES := shim cfi locks report tools input baseline html
 E2E_SUITES  := integration robust security attach live containers exactness tools_live pprof demo e2e
 check-unit: deps all $(B)/tests/check_runner
+	$(Q)scripts/module-graph.sh $(B)
 	$(Q)for suite in $(UNIT_SUITES); do \
 		LEAKWATCH_BUILD=$(abspath $(B)) CK_RUN_SUITE=$$suite $(B)/tests/check_runner || exit 1; \
 	done

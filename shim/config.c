@@ -59,6 +59,30 @@ int config_parse_duration(const char *text, uint64_t *ms)
     return 0;
 }
 
+int config_parse_size(const char *text, uint64_t max, uint64_t *bytes)
+{
+    uint64_t v = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > max)
+            return -1;
+    }
+    if (p == text)
+        return -1;
+    uint64_t unit = 1;
+    if (*p == 'k' || *p == 'K')
+        unit = 1024, p++;
+    else if (*p == 'm' || *p == 'M')
+        unit = 1024 * 1024, p++;
+    else if (*p == 'g' || *p == 'G')
+        unit = 1024 * 1024 * 1024, p++;
+    if (*p || v == 0 || v > max / unit)
+        return -1;
+    *bytes = v * unit;
+    return 0;
+}
+
 int config_parse_bool(const char *text, int *value)
 {
     static const char *const yes[] = { "1", "yes", "true", "on" };
@@ -173,8 +197,7 @@ static const char *const known_names[] = {
     "LEAKWATCH_OUT", "LEAKWATCH_SIGNAL", "LEAKWATCH_INTERVAL", "LEAKWATCH_MIN_AGE", "LEAKWATCH_TOP",
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
     "LEAKWATCH_QUIET", "LEAKWATCH_HTTP", "LEAKWATCH_JAVA_FRAMES",
-    "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS",   /* read by jheap.c */
-    "LEAKWATCH_JAVA_COUNT_MS",
+    "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS", "LEAKWATCH_JAVA_COUNT_MS",
     "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
 
@@ -239,6 +262,11 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
     c->records = 4;
     c->site_depth = 4;
     c->sample = 256;
+    c->java_frames = 1;
+    c->java_heap = 1;
+    c->java_heap_sample = 512 * 1024;     /* HotSpot's own default: about two samples per MiB allocated */
+    c->java_held_by_ms = 2000;
+    c->java_count_ms = 500;
 
     const char *text = get("LEAKWATCH_OUT");
     if (text) {
@@ -283,5 +311,17 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
         else
             strcpy(c->http, text);
     }
+    text = get("LEAKWATCH_JAVA_FRAMES");
+    if (text && config_parse_bool(text, &c->java_frames) < 0)
+        bad_value("LEAKWATCH_JAVA_FRAMES", text, " is not 0 or 1;", " using the default 1");
+    text = get("LEAKWATCH_JAVA_HEAP");
+    if (text && config_parse_bool(text, &c->java_heap) < 0)
+        bad_value("LEAKWATCH_JAVA_HEAP", text, " is not 0 or 1;", " using the default 1");
+    text = get("LEAKWATCH_JAVA_HEAP_SAMPLE");
+    if (text && config_parse_size(text, CONFIG_MAX_JAVA_HEAP_SAMPLE, &c->java_heap_sample) < 0)
+        bad_value("LEAKWATCH_JAVA_HEAP_SAMPLE", text, " is not a size from 1 to 1G (like 512k);",
+                  " using the default 512k");
+    load_uint(get, "LEAKWATCH_JAVA_HELD_BY_MS", 0, CONFIG_MAX_JAVA_HELD_BY_MS, &c->java_held_by_ms);
+    load_uint(get, "LEAKWATCH_JAVA_COUNT_MS", 0, CONFIG_MAX_JAVA_HELD_BY_MS, &c->java_count_ms);
     warn_unknown(env);
 }

@@ -13,6 +13,8 @@
 #define CONFIG_MAX_TOP 1000000
 #define CONFIG_MAX_SAMPLE (1u << 30)
 #define CONFIG_MIN_INTERVAL_MS 100    /* a shorter LEAKWATCH_INTERVAL is raised to this */
+#define CONFIG_MAX_JAVA_HEAP_SAMPLE (1ull << 30)
+#define CONFIG_MAX_JAVA_HELD_BY_MS 60000u
 
 /* Where the shim publishes <pid>.state (and writes reports under the default LEAKWATCH_OUT), "%u" being the
  * effective uid: the first it can create or that is already its own and private. Another user can squat
@@ -35,6 +37,11 @@ struct lw_config {
     int mmap_all;             /* track file-backed mappings too */
     int quiet;
     char http[108];           /* LEAKWATCH_HTTP as given ("" off): host:port, or a socket path (%p: pid) */
+    int java_frames;          /* in a JVM: name Java frames (jvm.c) */
+    int java_heap;            /* in a JVM: Java-heap sites (jheap.c) */
+    uint64_t java_heap_sample;    /* the JVM's heap-sampling interval, bytes */
+    unsigned java_held_by_ms;     /* bound on the "Held by" walk; 0: no walk */
+    unsigned java_count_ms;       /* bound on a report's exact count per class; 0: no count */
 };
 
 /* Fills c from getenv-like `get` (NULL means unset), logging one line per bad value. Also warns
@@ -46,6 +53,7 @@ int config_parse_duration(const char *text, uint64_t *ms);   /* 10s 500ms 2m 1h 
 int config_parse_uint(const char *text, unsigned min, unsigned max, unsigned *value);
 int config_parse_signal(const char *text, int *sig, char *name, unsigned name_size); /* "none" gives 0 */
 int config_parse_bool(const char *text, int *value);
+int config_parse_size(const char *text, uint64_t max, uint64_t *bytes);  /* 4096 512k 1m 1G: from 1 to max */
 /* host:port (IPv4, [IPv6] or localhost; port 0-65535) or an absolute socket path short enough for
  * sun_path once %p is replaced by a pid. */
 int config_parse_http(const char *text);

@@ -1,10 +1,9 @@
 /* extras.c — the side map of own stacks and access rings (see extras.h). */
 #include "extras.h"
 #include "arena.h"
-#include "blocks.h"
 
 /* An access record as a ring keeps it: 24 bytes. Both sizes are those of a block in the map (below
- * BLOCK_SIZE_LIMIT), and the time fits 40 bits of ms (34 years). */
+ * BLOCK_SIZE_LIMIT in blocks.h), and the time fits 40 bits of ms (34 years). */
 struct packed_record {
     uint64_t when_site_kind;             /* when_ms : 40 | site : 20 | kind : 4 */
     uint32_t old_size, new_size;

@@ -21,6 +21,7 @@
 #include "pprof_out.h"
 #include "report_thread.h"
 #include "state.h"
+#include "threads.h"
 
 #define REQUEST_MAX 8192
 #define READ_DEADLINE_MS 3000
@@ -395,23 +396,12 @@ static void *http_main(void *arg)
 
 static int start_thread(void)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    int rc = shim_state.real.pthread_create(&thread, &attr, http_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch-http", http_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the LEAKWATCH_HTTP thread (", strerror(rc), "); the live endpoint stays off",
                NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch-http");
     if (!shim_state.config.quiet) {
         char pid[24];
         lw_log("serving /metrics, /debug/pprof/heap and /report.json on ", srv.where, " for pid ",
@@ -445,10 +435,13 @@ static int start(int in_child)
     return 0;
 }
 
+static void describe(struct out *o);
+
 int http_start(void)
 {
     if (!shim_state.config.http[0] || srv.listen_fd >= 0)
         return 0;
+    report_thread_on_describe(describe);
     return start(0);
 }
 
@@ -465,7 +458,8 @@ int http_atfork_child(void)
     return start(1) == 0;
 }
 
-void http_describe(struct out *o)
+/* Appends "http=<address>\n" for the state file when serving, nothing otherwise. */
+static void describe(struct out *o)
 {
     if (srv.listen_fd < 0 || !srv.where[0])
         return;

@@ -16,7 +16,4 @@ int http_start(void);
  * free port, or the socket path with %p for this pid). Returns 1 when the child serves. */
 int http_atfork_child(void);
 
-/* Appends "http=<address>\n" for the state file when serving, nothing otherwise. */
-void http_describe(struct out *o);
-
 #endif

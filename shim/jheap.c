@@ -11,6 +11,7 @@
 #endif
 #include "jheap.h"
 #include "jvm_attach.h"
+#include "threads.h"
 #include "jheap_names.h"
 #include "jheap_paths.h"
 #include "jheap_sites.h"
@@ -25,12 +26,8 @@
 #define TAG_KIND(t) ((t) >> 40)
 #define TAG_INDEX(t) ((uint32_t)((t) & 0xffffffffu))
 #define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
-#define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
-#define COUNT_BUDGET_MS 500             /* the longest it is held still for the exact count */
 
-struct jheap_state jh;
-
-#define WANT_HOLDERS 1
+#define WANT_HOLDERS 1                  /* what a request after the figures asks for */
 #define WANT_COUNT 2
 
 static struct {
@@ -57,33 +54,6 @@ static void unlock_tables(void) { atomic_flag_clear_explicit(&table_lock, memory
 
 /* ---- classes ---------------------------------------------------------------------------------------- */
 
-/* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
- * characters become '?' so that no name can forge a line of the report. */
-void jheap_java_type_name(const char *sig, char *dst, size_t cap)
-{
-    unsigned dims = 0;
-    while (*sig == '[')
-        dims++, sig++;
-    static const char *const prim[][2] = { { "B", "byte" }, { "C", "char" }, { "D", "double" }, { "F", "float" },
-                                           { "I", "int" }, { "J", "long" }, { "S", "short" }, { "Z", "boolean" },
-                                           { "V", "void" } };
-    const char *base = sig;
-    size_t len = strlen(sig);
-    for (unsigned i = 0; i < sizeof prim / sizeof prim[0]; i++)
-        if (strcmp(sig, prim[i][0]) == 0)
-            base = prim[i][1], len = strlen(base);
-    if (*sig == 'L' && len >= 2 && sig[len - 1] == ';')
-        base = sig + 1, len -= 2;
-    size_t k = 0;
-    for (size_t i = 0; i < len && k + 1 < cap; i++) {
-        unsigned char c = (unsigned char)base[i];
-        dst[k++] = c == '/' ? '.' : c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    for (unsigned d = 0; d < dims && k + 2 < cap; d++)
-        dst[k++] = '[', dst[k++] = ']';
-    dst[k] = '\0';
-}
-
 /* A class seen for the first time: its Java name, kept in the arena; the class gets a tag naming it. */
 static int class_index(jvmtiEnv *env, jclass klass)
 {
@@ -96,7 +66,7 @@ static int class_index(jvmtiEnv *env, jclass klass)
     if ((*env)->GetClassSignature(env, klass, &sig, NULL) != JVMTI_ERROR_NONE || !sig)
         return -1;
     char name[256];
-    jheap_java_type_name(sig, name, sizeof name);
+    jheap_names_java_type(sig, name, sizeof name);
     (*env)->Deallocate(env, (unsigned char *)sig);
     size_t len = strlen(name) + 1;
     char *kept = arena_alloc(len);
@@ -174,23 +144,6 @@ static void give_up(const char *why)
     lw_log("no Java-heap sites (", why, "); native tracking goes on", NULL, NULL);
 }
 
-static uint64_t sampling_interval(void)
-{
-    const char *s = getenv("LEAKWATCH_JAVA_HEAP_SAMPLE");
-    if (!s || !*s)
-        return JHEAP_DEFAULT_INTERVAL;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long unit = *end == 'k' || *end == 'K' ? 1024 : *end == 'm' || *end == 'M' ? 1 << 20 : 1;
-    if (unit > 1)
-        end++;
-    if (*end || v == 0 || v > (1ull << 30) / unit) {
-        lw_log("LEAKWATCH_JAVA_HEAP_SAMPLE=", s, " is not a size from 1 to 1G (e.g. 512k); using 512k", NULL, NULL);
-        return JHEAP_DEFAULT_INTERVAL;
-    }
-    return v * unit;
-}
-
 static int set_up(JNIEnv **jni)
 {
     const char *why = NULL;
@@ -212,15 +165,9 @@ static int set_up(JNIEnv **jni)
         return give_up("JVMTI refused sampled allocations or object tags"), -1;
     }
     vm.env = env;
-    jh.interval = sampling_interval();
-    const char *budget = getenv("LEAKWATCH_JAVA_HELD_BY_MS");
-    jh.walk_budget_ms = budget && *budget ? (unsigned)strtoul(budget, NULL, 10) : HELD_BY_BUDGET_MS;
-    if (jh.walk_budget_ms > 60000)
-        jh.walk_budget_ms = 60000;
-    const char *count = getenv("LEAKWATCH_JAVA_COUNT_MS");
-    jh.count_budget_ms = count && *count ? (unsigned)strtoul(count, NULL, 10) : COUNT_BUDGET_MS;
-    if (jh.count_budget_ms > 60000)
-        jh.count_budget_ms = 60000;
+    jh.interval = shim_state.config.java_heap_sample;
+    jh.walk_budget_ms = shim_state.config.java_held_by_ms;
+    jh.count_budget_ms = shim_state.config.java_count_ms;
     if ((*env)->SetHeapSamplingInterval(env, (jint)jh.interval) != JVMTI_ERROR_NONE)
         return give_up("JVMTI refused the heap sampling interval"), -1;
     jvmtiEventCallbacks cb = { 0 };
@@ -482,10 +429,9 @@ void jheap_poll(void)
         return;                       /* not (yet) a JVM past its start-up */
     vm.decided = 1;
     vm.vm = found;
-    const char *off = getenv("LEAKWATCH_JAVA_HEAP");
-    if (off && strcmp(off, "0") == 0)
+    if (!shim_state.config.java_heap)
         return;
-    if (jvm_attach_start_thread(thread_main) != 0)
+    if (threads_start("leakwatch-jheap", thread_main, 1 << 20) != 0)
         give_up("cannot start a thread");
 }
 
@@ -559,7 +505,6 @@ void jheap_atfork_child(void)
 
 #else  /* built without the JDK's headers */
 
-struct jheap_state jh;
 void jheap_poll(void) {}
 void jheap_request_gc(int walk) { (void)walk; }
 void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms) { (void)wait_ms, (void)min_age_ms; }

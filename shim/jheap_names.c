@@ -6,7 +6,33 @@
 #include <jvmti.h>
 #endif
 #include "jheap_names.h"
-#include "jheap_sites.h"
+
+/* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
+ * characters become '?' so that no name can forge a line of the report. */
+void jheap_names_java_type(const char *sig, char *dst, size_t cap)
+{
+    unsigned dims = 0;
+    while (*sig == '[')
+        dims++, sig++;
+    static const char *const prim[][2] = { { "B", "byte" }, { "C", "char" }, { "D", "double" }, { "F", "float" },
+                                           { "I", "int" }, { "J", "long" }, { "S", "short" }, { "Z", "boolean" },
+                                           { "V", "void" } };
+    const char *base = sig;
+    size_t len = strlen(sig);
+    for (unsigned i = 0; i < sizeof prim / sizeof prim[0]; i++)
+        if (strcmp(sig, prim[i][0]) == 0)
+            base = prim[i][1], len = strlen(base);
+    if (*sig == 'L' && len >= 2 && sig[len - 1] == ';')
+        base = sig + 1, len -= 2;
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < cap; i++) {
+        unsigned char c = (unsigned char)base[i];
+        dst[k++] = c == '/' ? '.' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    for (unsigned d = 0; d < dims && k + 2 < cap; d++)
+        dst[k++] = '[', dst[k++] = ']';
+    dst[k] = '\0';
+}
 
 struct jheap_method {
     void *id;                         /* the jmethodID */
@@ -66,7 +92,7 @@ static struct jheap_method *name_method(jvmtiEnv *env, jmethodID id)
     if (!m)
         goto done;
     char cname[256];
-    jheap_java_type_name(csig, cname, sizeof cname);
+    jheap_names_java_type(csig, cname, sizeof cname);
     m->id = id;
     m->klass = keep(cname);
     m->name = keep(name);

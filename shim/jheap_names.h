@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include "out.h"
 
+/* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
+ * characters become '?' so that no name can forge a line of the report. */
+void jheap_names_java_type(const char *sig, char *dst, size_t cap);
+
 struct jheap_method;
 
 #ifdef _JAVA_JVMTI_H_

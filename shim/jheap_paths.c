@@ -8,6 +8,7 @@
 #if __has_include(<jvmti.h>)
 #include <jvmti.h>
 #include "jheap_paths.h"
+#include "jheap_names.h"
 #include "jheap_sites.h"
 
 #define MAX_RECORDS (1u << 22)
@@ -98,7 +99,7 @@ static void class_name(jvmtiEnv *env, jclass klass, char *dst, size_t cap)
 {
     char *sig = NULL;
     if (klass && (*env)->GetClassSignature(env, klass, &sig, NULL) == JVMTI_ERROR_NONE && sig) {
-        jheap_java_type_name(sig, dst, cap);
+        jheap_names_java_type(sig, dst, cap);
         (*env)->Deallocate(env, (unsigned char *)sig);
     } else {
         snprintf(dst, cap, "?");

@@ -10,6 +10,8 @@
 #include "jheap_sites.h"
 #include "jheap_names.h"
 
+struct jheap_state jh;
+
 #define SITE_MASK (JHEAP_SITES_MAX * 2u - 1)   /* the hash index is twice the sites: stays half empty */
 
 static uint32_t *site_index;              /* key hash -> site number (from 1), 0 empty */

@@ -80,7 +80,6 @@ struct jheap_state {
 extern struct jheap_state jh;
 
 int jheap_sites_init(void);
-void jheap_java_type_name(const char *sig, char *dst, size_t cap);
 
 #ifdef _JAVA_JVMTI_H_
 /* A sample of `size` bytes: its slot (0 when it cannot be kept). */

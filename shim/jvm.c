@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "jvm.h"
 #include "jvm_attach.h"
+#include "threads.h"
 #include "arena.h"
 #include "cfi.h"
 #include "log.h"
@@ -396,7 +397,7 @@ void jvm_poll(void)
     }
     if (getenv("LEAKWATCH_JAVA_FRAMES") && strcmp(getenv("LEAKWATCH_JAVA_FRAMES"), "0") == 0)
         return;
-    if (jvm_attach_start_thread(helper_main) != 0)
+    if (threads_start("leakwatch-jvm", helper_main, 1 << 20) != 0)
         give_up("cannot start a thread");
 }
 

@@ -1,11 +1,8 @@
 /* jvm_attach.c — finding the JVM and attaching our threads to it (see jvm_attach.h). */
 #include <dlfcn.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include "jvm_attach.h"
 #include "log.h"
-#include "state.h"
 
 #if __has_include(<jvmti.h>)
 
@@ -79,22 +76,6 @@ jvmtiEnv *jvm_attach_thread(const char *name, jint version, JNIEnv **jni, const 
     }
     say_refusal("the JVM offers no JVMTI");
     return NULL;
-}
-
-int jvm_attach_start_thread(void *(*main)(void *))
-{
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    sigset_t all, old;
-    sigfillset(&all);                   /* the program's signals are for its own threads */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int rc = shim_state.real.pthread_create(&t, &attr, main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return rc;
 }
 
 void jvm_attach_atfork_child(void)

@@ -23,8 +23,6 @@ JavaVM *jvm_attach_vm(void);
  * NULL: the caller says nothing); a JVMTI older than `version` is the caller's to say (*why). */
 jvmtiEnv *jvm_attach_thread(const char *name, jint version, JNIEnv **jni, const char **why);
 
-/* Starts a module's thread: detached, 1 MiB of stack, every signal blocked. 0 or an errno. */
-int jvm_attach_start_thread(void *(*main)(void *));
 #endif
 
 void jvm_attach_atfork_child(void);

@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "late.h"
-#include "emitter.h"
 #include "got.h"
 #include "log.h"
 #include "report_thread.h"
@@ -22,7 +21,6 @@ static struct {
     const char *name[MAX_SETTINGS], *value[MAX_SETTINGS];
     unsigned n;
     int attached, detached;
-    uint64_t since_realtime_ms;
 } late;
 
 /* "/tmp/leakwatch-<euid>" and "<pid>.attach": the default per-user directory, never LEAKWATCH_OUT, so
@@ -123,6 +121,13 @@ static const char *setting(const char *name)
     return NULL;
 }
 
+/* From the reporter thread on every tick: redirects modules loaded since the last look. */
+static void late_tick(void)
+{
+    if (late.attached && !late.detached)
+        got_redirect_new_modules();
+}
+
 LW_EXPORT int leakwatch_attach(void)
 {
     if (late.detached)
@@ -135,9 +140,6 @@ LW_EXPORT int leakwatch_attach(void)
     if (read_settings() < 0) {
         result = LATE_NO_SETTINGS;
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        late.since_realtime_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
         if (lw_init_late(setting) != LW_ON) {
             result = LATE_CANNOT_TRACK;
         } else {
@@ -153,6 +155,7 @@ LW_EXPORT int leakwatch_attach(void)
                 result = LATE_NO_HOOKS;
             } else {
                 late.attached = 1;
+                report_thread_on_tick(late_tick);
             }
         }
     }
@@ -177,60 +180,3 @@ LW_EXPORT int leakwatch_detach(void)
     return LATE_OK;
 }
 
-void late_tick(void)
-{
-    if (late.attached && !late.detached)
-        got_redirect_new_modules();
-}
-
-static void iso_time(struct out *o, uint64_t realtime_ms)
-{
-    time_t secs = (time_t)(realtime_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    const int parts[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
-    const char seps[] = "--T::";
-    out_u64(o, (uint64_t)parts[0]);
-    for (int i = 1; i < 6; i++) {
-        out_char(o, seps[i - 1]);
-        out_char(o, (char)('0' + parts[i] / 10));
-        out_char(o, (char)('0' + parts[i] % 10));
-    }
-    unsigned ms = (unsigned)(realtime_ms % 1000);
-    out_char(o, '.');
-    out_char(o, (char)('0' + ms / 100));
-    out_char(o, (char)('0' + ms / 10 % 10));
-    out_char(o, (char)('0' + ms % 10));
-    out_char(o, 'Z');
-}
-
-static void format_since(char *buf, size_t cap, uint64_t realtime_ms)
-{
-    struct out o;
-    out_init(&o, -1, buf, cap - 1);
-    iso_time(&o, realtime_ms);
-    buf[o.len] = '\0';
-}
-
-void late_emit_note(struct emitter *e)
-{
-    if (!late.attached)
-        return;
-    char when[40];
-    format_since(when, sizeof when, late.since_realtime_ms);
-    emit_text(e, "\nTracking started ");
-    emit_text(e, when);
-    emit_text(e, ", when leakwatch attached to the running process: memory allocated before then is not"
-                 " attributed to any site, and its frees are counted as untracked frees.");
-}
-
-void late_emit_header(struct emitter *e)
-{
-    emit_json_bool(e, "attached", late.attached);
-    uint64_t since = late.attached ? late.since_realtime_ms : shim_state.start_realtime_ms;
-    if (since) {
-        char when[40];
-        format_since(when, sizeof when, since);
-        emit_json_str(e, "tracking_since", when);
-    }
-}

@@ -13,17 +13,6 @@
  * must then leave the start to leakwatch_attach. Two system calls, no allocation. */
 int late_requested(void);
 
-/* From the reporter thread on every tick: redirects modules loaded since the last look. */
-void late_tick(void);
-
-/* Report header parts: the text line saying when tracking started and that older memory is not
- * attributed (attached processes only), and the JSON fields "attached" and "tracking_since". */
-struct emitter;
-/* A report's header: "attached" and "tracking_since" (JSON only). */
-void late_emit_header(struct emitter *e);
-/* The text note that memory before the attach is not attributed (text only; nothing unless attached). */
-void late_emit_note(struct emitter *e);
-
 /* The exported entry points (called by the tool through ptrace, or by Agent_OnAttach in a JVM): start
  * tracking from the attach file's settings, or undo it. Return a late_result. */
 int leakwatch_attach(void);

@@ -178,6 +178,9 @@ static void fork_child(void)
     int saved_guard = lw_guard;
     lw_guard = 1;
     report_thread_after_fork_in_child();
+    /* a child that serves says where in a state file of its own: its port is not its parent's */
+    if (http_atfork_child())
+        report_thread_republish_state();
     lw_guard = saved_guard;
 }
 

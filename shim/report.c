@@ -10,7 +10,6 @@
 #include "groups.h"
 #include "jheap.h"
 #include "jvm.h"
-#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "sites.h"
@@ -283,7 +282,9 @@ static void emit_header(const struct render *r)
     emit_str(e, "time", s->when);
     emit_text(e, ", uptime ");
     emit_age(e, "uptime_ms", s->now);
-    late_emit_header(e);
+    emit_json_bool(e, "attached", s->attached);
+    if (s->tracking_since[0])
+        emit_json_str(e, "tracking_since", s->tracking_since);
     emit_text(e, "\n");
     emit_array_begin(e, "cmdline");
     for (size_t i = 0; i < s->cmdline_len; i += strlen(s->cmdline + i) + 1)
@@ -349,7 +350,12 @@ static void emit_totals(const struct render *r)
     emit_text_count(e, g->nlive_sites);
     emit_text(e, " sites with live memory; untracked frees: ");
     emit_count(e, "untracked_frees", s->untracked_frees);
-    late_emit_note(e);
+    if (s->attached) {
+        emit_text(e, "\nTracking started ");
+        emit_text(e, s->tracking_since);
+        emit_text(e, ", when leakwatch attached to the running process: memory allocated before then is not"
+                     " attributed to any site, and its frees are counted as untracked frees.");
+    }
     emit_text(e, "\n");
     emit_json_u64(e, "allocs", allocs);
     emit_json_u64(e, "frees", frees);

@@ -13,22 +13,23 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "report_thread.h"
-#include "http.h"
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
 #include "jvm_attach.h"
 #include "jvm.h"
-#include "late.h"
 #include "log.h"
 #include "out.h"
 #include "growth.h"
 #include "state.h"
+#include "threads.h"
 
 static struct {
     atomic_uint pending;            /* bit per enum report_reason */
     atomic_uint wake;               /* futex word: bumped on every request */
     lw_lock_t report_lock;          /* one report at a time (thread, API, exit) */
+    _Atomic(report_thread_tick_fn) tick;             /* late.c's, once attached */
+    _Atomic(report_thread_describe_fn) describe;     /* http.c's, while serving */
     unsigned seq;
     int thread_running;
     uint64_t next_interval_ms, next_sample_ms;
@@ -174,7 +175,9 @@ static void publish_state(unsigned last_seq)
     out_str(&o, "\npidns=");
     out_u64(&o, pid_namespace());
     out_char(&o, '\n');
-    http_describe(&o);
+    report_thread_describe_fn describe = atomic_load_explicit(&rep.describe, memory_order_acquire);
+    if (describe)
+        describe(&o);
     int fd = create_exclusive(dirfd, tmp);
     if (fd >= 0) {
         int ok = write(fd, body, o.len) == (ssize_t)o.len;
@@ -404,7 +407,9 @@ static void *report_thread_main(void *arg)
             exit(0);
         if (!lw_is_on())
             continue;
-        late_tick();
+        report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
+        if (tick)
+            tick();
         jvm_attach_poll();
         jvm_poll();
         jheap_poll();
@@ -438,24 +443,12 @@ int report_thread_start(int publish)
             publish_state(rep.seq);
         return 0;                   /* nothing to wait for: reports come from exit and the API */
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_t thread;
-    /* the real function, not our exported hook (which would wrap the thread for frame-pointer walks) */
-    int rc = shim_state.real.pthread_create ? shim_state.real.pthread_create(&thread, &attr, report_thread_main, NULL) : ENOSYS;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = threads_start("leakwatch", report_thread_main, 256 * 1024);
     if (rc != 0) {
         lw_log("cannot start the reporter thread (", strerror(rc),
                "); reports come only at exit and from leakwatch_dump()", NULL, NULL);
         return -1;
     }
-    pthread_setname_np(thread, "leakwatch");
     rep.thread_running = 1;
     if (publish)
         publish_state(rep.seq);
@@ -503,7 +496,20 @@ void report_thread_after_fork_in_child(void)
     atomic_store(&rep.pending, 0);
     if (lw_is_on())
         report_thread_start(0);
-    /* a child that serves says where in a state file of its own: its port is not its parent's */
-    if (http_atfork_child() && lw_is_on())
+}
+
+void report_thread_republish_state(void)
+{
+    if (lw_is_on())
         publish_state(rep.seq);
+}
+
+void report_thread_on_tick(report_thread_tick_fn tick)
+{
+    atomic_store_explicit(&rep.tick, tick, memory_order_release);
+}
+
+void report_thread_on_describe(report_thread_describe_fn describe)
+{
+    atomic_store_explicit(&rep.describe, describe, memory_order_release);
 }

@@ -3,9 +3,10 @@
  * async-signal-safe), the periodic interval, leakwatch_dump(), the exit report, and the report
  * directory with its safety checks. A forked child (lifecycle.c) starts its own series and thread.
  * Locks: the report lock (rank "report" in lock.h), held while a report is written. */
-#ifndef LW_REPORTER_H
-#define LW_REPORTER_H
+#ifndef LW_REPORT_THREAD_H
+#define LW_REPORT_THREAD_H
 
+#include "out.h"
 #include "report.h"
 
 /* After tracking is on; 0 or -1 (said why on stderr). publish: write the state file (not in a forked
@@ -26,6 +27,17 @@ int report_thread_write_now(enum report_reason reason);
 /* In a forked child (its locks already reset; guard set): a new series of reports under the child's
  * pid, and its own reporter thread. */
 void report_thread_after_fork_in_child(void);
+
+/* Writes the state file again (a forked child that serves: its address is not its parent's). */
+void report_thread_republish_state(void);
+
+/* Modules above this one that the thread serves without depending on them (one each; NULL removes):
+ * tick runs on every wake of the reporter thread (about every 200 ms); describe appends lines to the
+ * state file. Both run on the reporter thread, guard set. */
+typedef void (*report_thread_tick_fn)(void);
+typedef void (*report_thread_describe_fn)(struct out *o);
+void report_thread_on_tick(report_thread_tick_fn tick);
+void report_thread_on_describe(report_thread_describe_fn describe);
 
 /* For the live endpoint (http.h), guard set: runs fn(fd) under the report lock, so it sees the same
  * state a report would and never runs beside one; returns fn's result, or -1 once the exit report is

@@ -118,23 +118,23 @@ static int cmp_records_of(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void format_time(char *dst, size_t cap)
+/* realtime_ms as UTC ISO 8601 with milliseconds: "2026-12-06T05:38:23.412Z". */
+static void format_time(char *dst, size_t cap, uint64_t realtime_ms)
 {
-    struct timespec ts;
+    time_t secs = (time_t)(realtime_ms / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     struct out o;
     out_init(&o, -1, dst, cap - 1);
     const int parts[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
     const char seps[] = "--T::";
-    for (int i = 0; i < 6; i++) {
-        if (i == 0)
-            out_u64(&o, (uint64_t)parts[i]);
-        else
-            out_char(&o, seps[i - 1]), out_char(&o, (char)('0' + parts[i] / 10)), out_char(&o, (char)('0' + parts[i] % 10));
+    out_u64(&o, (uint64_t)parts[0]);
+    for (int i = 1; i < 6; i++) {
+        out_char(&o, seps[i - 1]);
+        out_char(&o, (char)('0' + parts[i] / 10));
+        out_char(&o, (char)('0' + parts[i] % 10));
     }
-    long ms = ts.tv_nsec / 1000000;
+    unsigned ms = (unsigned)(realtime_ms % 1000);
     out_char(&o, '.');
     out_char(&o, (char)('0' + ms / 100));
     out_char(&o, (char)('0' + ms / 10 % 10));
@@ -170,7 +170,12 @@ int snapshot_take(struct snapshot *s)
     char proc[40];
     ssize_t n = readlink(lw_proc_path("exe", proc, sizeof proc), s->program, sizeof s->program - 1);
     s->program[n > 0 ? n : 0] = '\0';
-    format_time(s->when, sizeof s->when);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    format_time(s->when, sizeof s->when, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    s->attached = shim_state.late;
+    if (shim_state.start_realtime_ms)
+        format_time(s->tracking_since, sizeof s->tracking_since, shim_state.start_realtime_ms);
     int fd = open(lw_proc_path("cmdline", proc, sizeof proc), O_RDONLY | O_CLOEXEC);
     n = fd >= 0 ? read(fd, s->cmdline, sizeof s->cmdline - 1) : -1;
     if (fd >= 0)

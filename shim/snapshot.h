@@ -49,6 +49,8 @@ struct snapshot {
     char cmdline[4096];             /* /proc/self/cmdline: arguments separated by NULs */
     size_t cmdline_len;
     char when[40];                  /* UTC, ISO 8601 with ms */
+    int attached;                   /* tracking began at a leakwatch attach: older memory has no site */
+    char tracking_since[40];        /* when tracking began, as `when`; empty if unknown */
 };
 
 /* Copies everything; 0, or -1 without memory (release it anyway). Settle queued frees first. */
