@@ -1225,7 +1225,7 @@ START_TEST(java_heap_exact_count)
     char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", reports),
                     "LEAKWATCH_JAVA_HEAP_SAMPLE=1k", "LEAKWATCH_MIN_AGE=1s", NULL };
     pid_t pid = spawn(argv, env, log);
-    tu_sleep_ms(6000);                /* the JVM is up, the shim's thread attached, the objects kept */
+    tu_sleep_ms(8000);                /* the JVM is up, the shim's thread attached, the objects kept */
     char *pidstr = tu_strf("%d", (int)pid);
     char *lw = tu_strf("%s/leakwatch", tu_build_dir());
     char *dump_log = tu_strf("%s/dump.log", dir);

@@ -1,9 +1,9 @@
 import java.util.ArrayList;
 import java.util.List;
 
-/* A small program whose behaviour the shim must not change: it keeps some arrays and exactly KEPT objects of its
- * own class ExitCode$Kept, waits (3 s, or SLEEP_MS) long enough for the shim's threads to find the JVM and for a
- * report, prints one line and exits with the code it is given.
+/* A small program whose behaviour the shim must not change: it waits 2 s (the shim's threads find the JVM and
+ * start sampling), keeps some arrays and exactly KEPT objects of its own class ExitCode$Kept, waits 3 s (or SLEEP_MS,
+ * time for a report), prints one line and exits with the code it is given.
  * Usage: ExitCode CODE [SLEEP_MS] */
 public class ExitCode {
     static final int KEPT = 5000;
@@ -15,6 +15,7 @@ public class ExitCode {
     }
 
     public static void main(String[] args) throws Exception {
+        Thread.sleep(2000);
         List<byte[]> arrays = new ArrayList<>();
         for (int i = 0; i < 4000; i++)
             arrays.add(new byte[1024]);
