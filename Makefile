@@ -44,7 +44,7 @@ TOOLS_SRC  := $(wildcard tools/*.c)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 TOOLS_LIB_OBJ := $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
 TOOLS_CFLAGS := $(CFLAGS) $(WARN)
-TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm
+TOOLS_LIBS := -ljansson -ldw -lelf -lz -lm -pthread
 
 # --- tests: Check suites (tests/check_*.c, joined by tests/check_main.c) and fixture programs ----------------
 CHECK_SRC  := $(wildcard tests/check_*.c) tests/testutil.c tests/fakereport.c

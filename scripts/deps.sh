@@ -4,7 +4,7 @@
 set -eu
 need="gcc make pkg-config libunwind-dev check libjansson-dev libdw-dev libelf-dev valgrind
 nginx-light wrk openjdk-17-jdk-headless libnetty-java sqlite3 libxml2-utils libjemalloc2 g++ gdb
-python3 perl wget xz-utils mawk zlib1g-dev golang-go chromium prometheus"
+python3 perl curl wget xz-utils mawk zlib1g-dev golang-go chromium prometheus"
 missing=""
 for p in $need; do
     # nginx-light is one way to get nginx; any nginx on PATH will do.

@@ -125,6 +125,20 @@ static size_t sum_and_filter(struct grouping *g, struct snapshot *s)
     return kept;
 }
 
+void groups_fold_totals(struct snapshot *s)
+{
+    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < s->nsites; i++) {
+        uint32_t c = jvm_canonical_site(i);
+        if (c == i || c >= s->nsites)
+            continue;
+        s->totals[c].allocs += s->totals[i].allocs;
+        s->totals[c].frees += s->totals[i].frees;
+        s->totals[c].bytes_allocated += s->totals[i].bytes_allocated;
+        s->totals[c].bytes_freed += s->totals[i].bytes_freed;
+        s->totals[i] = (struct site_totals){ 0 };
+    }
+}
+
 int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
 {
     memset(g, 0, sizeof *g);

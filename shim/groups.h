@@ -41,6 +41,10 @@ struct grouping {
     unsigned previous_seq;          /* the report the deltas are against, 0: none */
 };
 
+/* Adds the totals of each site merged into its canonical one (jvm.h) to that one, so every sum stays
+ * exact; after jvm_prepare_report, before groups_build. */
+void groups_fold_totals(struct snapshot *s);
+
 /* Groups the snapshot's items (reordering them); 0, or -1 without memory (release it anyway). */
 int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms);
 void groups_release(struct grouping *g);

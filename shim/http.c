@@ -228,8 +228,9 @@ static int send_all(int fd, const char *data, size_t len, uint64_t deadline)
     return 0;
 }
 
-static void respond(int fd, const char *status, const char *type, int body_fd, const char *text,
-                    int head_only, uint64_t deadline)
+/* header: one more header line (without its CRLF), or NULL. */
+static void respond(int fd, const char *status, const char *type, const char *header, int body_fd,
+                    const char *text, int head_only, uint64_t deadline)
 {
     char head[512];
     uint64_t length = text ? strlen(text) : 0;
@@ -244,6 +245,10 @@ static void respond(int fd, const char *status, const char *type, int body_fd, c
     out_str(&o, type);
     out_str(&o, "\r\nContent-Length: ");
     out_u64(&o, length);
+    if (header) {
+        out_str(&o, "\r\n");
+        out_str(&o, header);
+    }
     out_str(&o, "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
     if (send_all(fd, head, o.len, deadline) < 0 || head_only)
         return;
@@ -275,6 +280,31 @@ static enum route route_of(const char *path, size_t len)
 
 #define TEXT "text/plain; charset=utf-8"
 
+/* Does the query (after '?', up to end) ask for a collection first, as Go's pprof handler takes it:
+ * gc=N with N > 0? Other parameters are ignored. */
+static int wants_gc(const char *query, const char *end)
+{
+    for (const char *p = query; p && p < end; p = memchr(p, '&', (size_t)(end - p)), p = p ? p + 1 : NULL) {
+        if (end - p < 4 || memcmp(p, "gc=", 3) != 0)
+            continue;
+        int nonzero = 0;
+        const char *d = p + 3;
+        for (; d < end && *d >= '0' && *d <= '9'; d++)
+            nonzero |= *d != '0';
+        if (nonzero && (d == end || *d == '&'))
+            return 1;
+    }
+    return 0;
+}
+
+/* The heap profile's request: the report lock's callback takes the descriptor only. */
+static struct { int want_gc; const char *gc_word; } heap_request;
+
+static int heap_profile(int fd)
+{
+    return pprof_out_write(fd, heap_request.want_gc, &heap_request.gc_word);
+}
+
 static void serve(int fd)
 {
     char req[REQUEST_MAX + 1];
@@ -286,12 +316,12 @@ static void serve(int fd)
         if ((end = strstr(req, "\r\n")) != NULL && (strstr(req, "\r\n\r\n") || strstr(req, "\n\n")))
             break;
         if (len == REQUEST_MAX) {
-            respond(fd, "431 Request Header Fields Too Large", TEXT, -1, "request head over 8 KiB\n", 0,
+            respond(fd, "431 Request Header Fields Too Large", TEXT, NULL, -1, "request head over 8 KiB\n", 0,
                     lw_now_ms() + 1000);
             return;
         }
         if (!wait_for(fd, POLLIN, deadline)) {
-            respond(fd, "408 Request Timeout", TEXT, -1, "request not complete within 3 s\n", 0,
+            respond(fd, "408 Request Timeout", TEXT, NULL, -1, "request not complete within 3 s\n", 0,
                     lw_now_ms() + 1000);
             return;
         }
@@ -300,7 +330,7 @@ static void serve(int fd)
             return;
         if (n > 0) {
             if (memchr(req + len, '\0', (size_t)n)) {
-                respond(fd, "400 Bad Request", TEXT, -1, "NUL byte in the request\n", 0, lw_now_ms() + 1000);
+                respond(fd, "400 Bad Request", TEXT, NULL, -1, "NUL byte in the request\n", 0, lw_now_ms() + 1000);
                 return;
             }
             len += (size_t)n;
@@ -311,49 +341,58 @@ static void serve(int fd)
     char *sp1 = memchr(req, ' ', (size_t)(end - req));
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
     if (!sp1 || !sp2 || sp1[1] != '/' || end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-        respond(fd, "400 Bad Request", TEXT, -1, "not an HTTP/1.x request line\n", 0, write_deadline);
+        respond(fd, "400 Bad Request", TEXT, NULL, -1, "not an HTTP/1.x request line\n", 0, write_deadline);
         return;
     }
     int head_only = sp1 - req == 4 && memcmp(req, "HEAD", 4) == 0;
     if (!head_only && !(sp1 - req == 3 && memcmp(req, "GET", 3) == 0)) {
-        respond(fd, "405 Method Not Allowed", TEXT, -1, "only GET and HEAD\n", 0, write_deadline);
+        respond(fd, "405 Method Not Allowed", TEXT, NULL, -1, "only GET and HEAD\n", 0, write_deadline);
         return;
     }
     char *path = sp1 + 1;
     char *query = memchr(path, '?', (size_t)(sp2 - path));
-    /* ?gc=1 (and any other query) is accepted: a collection first applies only to a JVM's heap, which
-     * this endpoint does not show; the native heap needs none. */
     enum route route = route_of(path, (size_t)((query ? query : sp2) - path));
     if (route == ROUTE_NONE) {
-        respond(fd, "404 Not Found", TEXT, -1,
+        respond(fd, "404 Not Found", TEXT, NULL, -1,
                 "leakwatch serves /metrics, /debug/pprof/heap and /report.json\n", 0, write_deadline);
         return;
     }
     if (!lw_is_on()) {
-        respond(fd, "503 Service Unavailable", TEXT, -1, "leakwatch is not tracking\n", 0, write_deadline);
+        respond(fd, "503 Service Unavailable", TEXT, NULL, -1, "leakwatch is not tracking\n", 0, write_deadline);
         return;
     }
     srv.body_fd = memfd_create("leakwatch-http", MFD_CLOEXEC);
     if (srv.body_fd < 0) {
-        respond(fd, "500 Internal Server Error", TEXT, -1, "no memfd for the response\n", 0, write_deadline);
+        respond(fd, "500 Internal Server Error", TEXT, NULL, -1, "no memfd for the response\n", 0, write_deadline);
         return;
     }
     int rc;
     const char *type;
+    char gc_header[64] = "";
     if (route == ROUTE_METRICS) {
         rc = report_thread_with_lock(metrics_write, srv.body_fd);
         type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     } else if (route == ROUTE_HEAP) {
-        rc = report_thread_with_lock(pprof_out_write, srv.body_fd);
+        heap_request.want_gc = query && wants_gc(query + 1, sp2);
+        heap_request.gc_word = NULL;
+        rc = report_thread_with_lock(heap_profile, srv.body_fd);
         type = "application/octet-stream";
+        if (rc == 0 && heap_request.gc_word) {
+            struct out h;
+            out_init(&h, -1, gc_header, sizeof gc_header - 1);
+            out_str(&h, "X-Leakwatch-GC: ");
+            out_str(&h, heap_request.gc_word);
+            gc_header[h.len] = '\0';
+        }
     } else {
         rc = report_thread_json_now(srv.body_fd);
         type = "application/json";
     }
     if (rc == 0)
-        respond(fd, "200 OK", type, srv.body_fd, NULL, head_only, lw_now_ms() + WRITE_DEADLINE_MS);
+        respond(fd, "200 OK", type, gc_header[0] ? gc_header : NULL, srv.body_fd, NULL, head_only,
+                lw_now_ms() + WRITE_DEADLINE_MS);
     else
-        respond(fd, "500 Internal Server Error", TEXT, -1,
+        respond(fd, "500 Internal Server Error", TEXT, NULL, -1,
                 "could not build the response (no memory, or the program is exiting)\n", 0, write_deadline);
     close(srv.body_fd);
     srv.body_fd = -1;

@@ -2,16 +2,16 @@
 #include <string.h>
 #include "metrics.h"
 #include "arena.h"
-#include "counts.h"
 #include "out.h"
 #include "sites.h"
 #include "state.h"
 #include "symbols.h"
-#include "track.h"
+#include "config.h"
+#include "scrape.h"
 
-#define LABEL_MAX 400
+#define LABEL_MAX 1024
 
-static void label_frame(struct out *o, const struct module_set *mods, uintptr_t ip)
+static void label_native(struct out *o, const struct module_set *mods, uintptr_t ip)
 {
     struct resolved r;
     symbols_resolve(mods, ip, &r);
@@ -30,21 +30,11 @@ static void label_frame(struct out *o, const struct module_set *mods, uintptr_t 
     }
 }
 
-void metrics_site_label(struct out *o, const struct module_set *mods, const struct site *site)
+/* The exposition format's three escapes; anything else that is not printable ASCII cannot be trusted
+ * to be UTF-8 (symbol names are bytes). */
+static void label_value(struct out *o, const char *raw, size_t len)
 {
-    char raw[LABEL_MAX];
-    struct out r;
-    out_init(&r, -1, raw, sizeof raw);
-    if (site->nframes == 0)
-        out_str(&r, "(sites over the limit)");
-    for (unsigned i = 0; i < site->nframes; i++) {
-        if (i)
-            out_str(&r, " < ");
-        label_frame(&r, mods, site->frames[i]);
-    }
-    /* the exposition format's three escapes; anything else that is not printable ASCII cannot be
-     * trusted to be UTF-8 (symbol names are bytes) */
-    for (size_t i = 0; i < r.len; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)raw[i];
         if (c == '\\' || c == '"')
             out_char(o, '\\'), out_char(o, (char)c);
@@ -55,10 +45,40 @@ void metrics_site_label(struct out *o, const struct module_set *mods, const stru
     }
 }
 
-struct top_site {
-    uint32_t idx;
-    uint64_t bytes, blocks;
-};
+/* Frames innermost first, joined by " < ". A site reached from Java shows its Java frames only: the
+ * JVM's native frames below them (os::malloc, Unsafe_AllocateMemory0) are the same for every such site. */
+static void label_frames(struct out *o, const struct module_set *mods, const struct scrape_frame *frames,
+                         unsigned n)
+{
+    char raw[LABEL_MAX];
+    struct out r;
+    out_init(&r, -1, raw, sizeof raw);
+    int java = 0;
+    for (unsigned i = 0; i < n; i++)
+        java |= frames[i].ip == 0;
+    if (n == 0)
+        out_str(&r, "(sites over the limit)");
+    for (unsigned i = 0, shown = 0; i < n; i++) {
+        if (java && frames[i].ip)
+            continue;
+        if (shown++)
+            out_str(&r, " < ");
+        if (frames[i].ip)
+            label_native(&r, mods, frames[i].ip);
+        else
+            out_mem(&r, frames[i].java, frames[i].java_len);
+    }
+    label_value(o, raw, r.len);
+}
+
+void metrics_site_label(struct out *o, const struct module_set *mods, const struct site *site)
+{
+    struct scrape_frame frames[CONFIG_MAX_DEPTH];
+    unsigned n = 0;
+    for (; n < site->nframes && n < CONFIG_MAX_DEPTH; n++)
+        frames[n] = (struct scrape_frame){ .ip = site->frames[n] };
+    label_frames(o, mods, frames, n);
+}
 
 static void family(struct out *o, const char *name, const char *type, const char *help)
 {
@@ -85,86 +105,132 @@ static void sample(struct out *o, const char *name, const char *kind, uint64_t v
 
 static const char *const kind_names[] = { "heap", "mmap" };
 
-static void site_series(struct out *o, const char *name, const struct module_set *mods,
-                        const struct top_site *top, unsigned ntop, int blocks, uint64_t rest, int have_rest)
+/* What one metrics_write needs besides the output: the picture and scratch space for a site's frames. */
+struct metrics_ctx {
+    struct out *o;
+    const struct scrape *sc;
+    struct scrape_frame frames[SCRAPE_MAX_FRAMES];
+    char text[SCRAPE_TEXT];
+};
+
+/* Closes the last label's value and the label set, then the value. */
+static void value_end(struct out *o, uint64_t value)
 {
+    out_str(o, "\"} ");
+    out_u64(o, value);
+    out_char(o, '\n');
+}
+
+static void site_series(struct metrics_ctx *m, const char *name, unsigned ntop, int blocks, uint64_t rest)
+{
+    struct out *o = m->o;
+    const struct grouping *g = &m->sc->g;
     for (unsigned i = 0; i < ntop; i++) {
-        const struct site *s = site_get(top[i].idx);
+        uint32_t idx = g->site_order[i];
+        unsigned n = scrape_site_frames(idx, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
         out_str(o, name);
         out_str(o, "{site=\"");
-        metrics_site_label(o, mods, s);
+        label_frames(o, &m->sc->s.modules, m->frames, n);
         out_str(o, "\",kind=\"");
-        out_str(o, kind_names[s->kind & 1]);
+        out_str(o, kind_names[site_get(idx)->kind & 1]);
         out_str(o, "\",site_index=\"");
-        out_u64(o, top[i].idx);
-        out_str(o, "\"} ");
-        out_u64(o, blocks ? top[i].blocks : top[i].bytes);
-        out_char(o, '\n');
+        out_u64(o, idx);
+        value_end(o, blocks ? g->sums[idx].live_blocks : g->sums[idx].live_bytes);
     }
-    if (have_rest) {
+    if (g->nlive_sites > ntop) {
         out_str(o, name);
-        out_str(o, "{site=\"(all other sites)\",kind=\"all\",site_index=\"0\"} ");
-        out_u64(o, rest);
-        out_char(o, '\n');
+        out_str(o, "{site=\"(all other sites)\",kind=\"all\",site_index=\"0");
+        value_end(o, rest);
+    }
+}
+
+/* Java-heap sites: estimates, in families of their own so that no sum mixes them with exact counts. */
+static void java_heap_series(struct metrics_ctx *m, unsigned limit)
+{
+    struct out *o = m->o;
+    unsigned count = scrape_java_count(m->sc), shown = 0, others = 0;
+    uint64_t bytes = 0, objects = 0, rest = 0;
+    struct scrape_java_site site;
+    for (unsigned k = 0; k < count; k++) {
+        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
+        bytes += site.bytes, objects += site.objects;
+    }
+    family(o, "leakwatch_java_heap_estimated_live_bytes", "gauge",
+           "Java heap reachable at the last GC, estimated from sampled allocations.");
+    out_str(o, "leakwatch_java_heap_estimated_live_bytes ");
+    out_u64(o, bytes);
+    out_char(o, '\n');
+    family(o, "leakwatch_java_heap_estimated_live_objects", "gauge", "Objects of the same estimate.");
+    out_str(o, "leakwatch_java_heap_estimated_live_objects ");
+    out_u64(o, objects);
+    out_char(o, '\n');
+    family(o, "leakwatch_java_heap_site_estimated_live_bytes", "gauge",
+           "Estimated Java-heap bytes of the Java allocation paths holding the most, innermost frame first.");
+    for (unsigned k = 0; k < count; k++) {
+        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
+        if (!site.named)
+            continue;
+        if (shown == limit) {
+            rest += site.bytes, others++;
+            continue;
+        }
+        shown++;
+        out_str(o, "leakwatch_java_heap_site_estimated_live_bytes{site=\"");
+        if (site.nframes)
+            label_frames(o, &m->sc->s.modules, m->frames, site.nframes);
+        else
+            out_str(o, "(allocated by the JVM itself)");
+        out_str(o, "\",class=\"");
+        label_value(o, site.klass ? site.klass : "?", site.klass ? strlen(site.klass) : 1);
+        out_str(o, "\",site_id=\"");
+        out_hex_digits(o, site.id, 16);
+        value_end(o, site.bytes);
+    }
+    if (others) {
+        out_str(o, "leakwatch_java_heap_site_estimated_live_bytes{site=\"(all other Java-heap sites)\",class=\"\","
+                   "site_id=\"0");
+        value_end(o, rest);
     }
 }
 
 int metrics_write(int fd)
 {
-    struct module_set mods;
-    memset(&mods, 0, sizeof mods);
-    if (symbols_snapshot(&mods) < 0)
-        return -1;
-    track_settle_frees();
-    uint32_t nsites = sites_count();
-    size_t mapped = (size_t)nsites * sizeof(struct site_totals);
-    struct site_totals *totals = arena_map(mapped);
-    char *buf = arena_map(1 << 16);
+    struct scrape sc;
+    size_t bufsize = 1 << 16;
+    char *buf = arena_map(bufsize);
+    struct metrics_ctx *m = arena_map(sizeof *m);
     int rc = -1;
-    if (!totals || !buf)
+    if (scrape_take(&sc, 0) < 0 || !buf || !m)
         goto done;
-    counts_read_all(totals, nsites);
+    const struct snapshot *s = &sc.s;
+    const struct grouping *g = &sc.g;
     struct site_totals sum[2];
     memset(sum, 0, sizeof sum);
-    struct top_site top[METRICS_MAX_SITES];
-    unsigned ntop = 0, live_sites = 0;
-    uint64_t rest_bytes = 0, rest_blocks = 0;
-    unsigned limit = shim_state.config.top < METRICS_MAX_SITES ? shim_state.config.top : METRICS_MAX_SITES;
-    for (uint32_t i = 1; i < nsites; i++) {
-        const struct site_totals *t = &totals[i];
+    for (uint32_t i = 1; i < s->nsites; i++) {
+        const struct site_totals *t = &s->totals[i];
         struct site_totals *k = &sum[site_get(i)->kind & 1];
         k->allocs += t->allocs;
         k->frees += t->frees;
         k->bytes_allocated += t->bytes_allocated;
-        k->bytes_freed += t->bytes_freed;
-        uint64_t bytes = t->bytes_allocated - t->bytes_freed, blocks = t->allocs - t->frees;
-        if (blocks == 0 && bytes == 0)
-            continue;
-        live_sites++;
-        struct top_site cand = { i, bytes, blocks };
-        if (ntop == limit) {
-            if (limit == 0 || top[ntop - 1].bytes >= bytes) {
-                rest_bytes += bytes, rest_blocks += blocks;
-                continue;
-            }
-            rest_bytes += top[ntop - 1].bytes, rest_blocks += top[ntop - 1].blocks;
-            ntop--;
-        }
-        unsigned at = ntop++;
-        while (at > 0 && top[at - 1].bytes < bytes) {
-            top[at] = top[at - 1];
-            at--;
-        }
-        top[at] = cand;
+    }
+    unsigned limit = shim_state.config.top < METRICS_MAX_SITES ? shim_state.config.top : METRICS_MAX_SITES;
+    unsigned ntop = g->nlive_sites < limit ? g->nlive_sites : limit;
+    uint64_t rest_bytes = 0, rest_blocks = 0;
+    for (uint32_t i = ntop; i < g->nlive_sites; i++) {
+        rest_bytes += g->sums[g->site_order[i]].live_bytes;
+        rest_blocks += g->sums[g->site_order[i]].live_blocks;
     }
     struct out o;
-    out_init(&o, fd, buf, 1 << 16);
+    out_init(&o, fd, buf, bufsize);
+    m->o = &o;
+    m->sc = &sc;
+    const uint64_t live_bytes[2] = { g->heap_bytes, g->map_bytes }, live_blocks[2] = { g->heap_blocks, g->map_regions };
     family(&o, "leakwatch_live_bytes", "gauge", "Bytes allocated and not yet freed (heap blocks, tracked mappings).");
     for (int k = 0; k < 2; k++)
-        sample(&o, "leakwatch_live_bytes", kind_names[k], sum[k].bytes_allocated - sum[k].bytes_freed);
+        sample(&o, "leakwatch_live_bytes", kind_names[k], live_bytes[k]);
     family(&o, "leakwatch_live_blocks", "gauge", "Blocks allocated and not yet freed.");
     for (int k = 0; k < 2; k++)
-        sample(&o, "leakwatch_live_blocks", kind_names[k], sum[k].allocs - sum[k].frees);
+        sample(&o, "leakwatch_live_blocks", kind_names[k], live_blocks[k]);
     family(&o, "leakwatch_allocations", "counter", "Allocations since the program started.");
     for (int k = 0; k < 2; k++)
         sample(&o, "leakwatch_allocations_total", kind_names[k], sum[k].allocs);
@@ -176,24 +242,26 @@ int metrics_write(int fd)
         sample(&o, "leakwatch_allocated_bytes_total", kind_names[k], sum[k].bytes_allocated);
     family(&o, "leakwatch_live_sites", "gauge", "Allocation sites with live blocks.");
     out_str(&o, "leakwatch_live_sites ");
-    out_u64(&o, live_sites);
+    out_u64(&o, g->nlive_sites);
     out_char(&o, '\n');
     family(&o, "leakwatch_metadata_bytes", "gauge", "Memory leakwatch itself has mapped (not from the heap).");
     out_str(&o, "leakwatch_metadata_bytes ");
-    out_u64(&o, arena_bytes_in_use());
+    out_u64(&o, s->metadata_bytes);
     out_char(&o, '\n');
     family(&o, "leakwatch_site_live_bytes", "gauge",
            "Live bytes of the sites holding the most, innermost caller first; the rest summed.");
-    site_series(&o, "leakwatch_site_live_bytes", &mods, top, ntop, 0, rest_bytes, live_sites > ntop);
+    site_series(m, "leakwatch_site_live_bytes", ntop, 0, rest_bytes);
     family(&o, "leakwatch_site_live_blocks", "gauge", "Live blocks of the same sites.");
-    site_series(&o, "leakwatch_site_live_blocks", &mods, top, ntop, 1, rest_blocks, live_sites > ntop);
+    site_series(m, "leakwatch_site_live_blocks", ntop, 1, rest_blocks);
+    if (sc.java_heap)
+        java_heap_series(m, limit);
     out_str(&o, "# EOF\n");
     rc = out_flush(&o) == 0 ? 0 : -1;
 done:
+    if (m)
+        arena_unmap(m, sizeof *m);
     if (buf)
-        arena_unmap(buf, 1 << 16);
-    if (totals)
-        arena_unmap(totals, mapped);
-    symbols_release(&mods);
+        arena_unmap(buf, bufsize);
+    scrape_release(&sc);
     return rc;
 }

@@ -7,11 +7,12 @@
 #include <errno.h>
 #include "pprof_out.h"
 #include "arena.h"
-#include "counts.h"
+#include "jheap_sites.h"
+#include "out.h"
+#include "scrape.h"
 #include "sites.h"
 #include "state.h"
 #include "symbols.h"
-#include "track.h"
 
 /* ---- gzip: a member of stored deflate blocks ------------------------------------------------- */
 
@@ -161,16 +162,17 @@ static void top_u64(unsigned field, uint64_t v)
 }
 
 enum { P_SAMPLE_TYPE = 1, P_SAMPLE = 2, P_MAPPING = 3, P_LOCATION = 4, P_FUNCTION = 5, P_STRING = 6,
-       P_TIME = 9, P_PERIOD_TYPE = 11, P_PERIOD = 12, P_DEFAULT_TYPE = 14 };
+       P_TIME = 9, P_PERIOD_TYPE = 11, P_PERIOD = 12, P_COMMENT = 13, P_DEFAULT_TYPE = 14 };
 
 static uint64_t nstrings;
 
-static uint64_t string_index(const char *s)
+static uint64_t string_of(const char *s, size_t len)
 {
-    size_t len = strlen(s);
     top_bytes(P_STRING, s, len > NAME_MAX_BYTES ? NAME_MAX_BYTES : len);
     return nstrings++;
 }
+
+static uint64_t string_index(const char *s) { return string_of(s, strlen(s)); }
 
 static void value_type(unsigned field, uint64_t type, uint64_t unit)
 {
@@ -180,69 +182,121 @@ static void value_type(unsigned field, uint64_t type, uint64_t unit)
     top_bytes(field, m.buf, m.len);
 }
 
-/* ---- locations: one per distinct address ------------------------------------------------------ */
+/* ---- locations: one per distinct address, or per Java method and line ----------------------------- */
 
-struct loc_slot { uintptr_t addr; uint64_t id; };
+struct loc_slot { uint64_t key; uint64_t id; };
 
 static struct {
     struct loc_slot *slots;
     size_t mask, mapped;
-    uint64_t next_id;
+    uint64_t next_id, full_id;
 } locs;
 
-static uint64_t location_of(const struct module_set *mods, uintptr_t addr)
+/* A Java frame's key: a hash of its name, file and line, with the top bit set (no user-space address
+ * has it). */
+static uint64_t java_key(const struct scrape_frame *f)
 {
-    size_t i = (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 20) & locs.mask;
-    for (; locs.slots[i].id; i = (i + 1) & locs.mask)
-        if (locs.slots[i].addr == addr)
-            return locs.slots[i].id;
-    uint64_t id = locs.next_id++;
-    locs.slots[i] = (struct loc_slot){ addr, id };
-    char name[NAME_MAX_BYTES + 64];
-    struct resolved r = { .module = -1, .function = NULL };
-    if (addr)
-        symbols_resolve(mods, addr, &r);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned i = 0; i < f->java_len; i++)
+        h = (h ^ (unsigned char)f->java[i]) * 0x100000001b3ull;
+    h = (h ^ '(') * 0x100000001b3ull;
+    for (unsigned i = 0; i < f->file_len; i++)
+        h = (h ^ (unsigned char)f->file[i]) * 0x100000001b3ull;
+    h = (h ^ f->line) * 0x100000001b3ull;
+    return h | 1ull << 63;
+}
+
+/* The name of a native frame: its function, or module+0xoffset, or the bare address. */
+static size_t native_name(const struct module_set *mods, const struct resolved *r, uintptr_t addr, char *name)
+{
     if (!addr) {
         strcpy(name, "(sites over the limit)");
-    } else if (r.function) {
-        size_t n = strlen(r.function);
-        n = n > NAME_MAX_BYTES ? NAME_MAX_BYTES : n;
-        memcpy(name, r.function, n);
-        name[n] = '\0';
-    } else {
-        const char *path = r.module >= 0 ? mods->items[r.module].path : "";
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        size_t n = strlen(base) > 200 ? 200 : strlen(base);
-        memcpy(name, base, n);
-        name[n++] = '+';
-        static const char hex[] = "0123456789abcdef";
-        uint64_t v = r.module >= 0 ? r.offset : addr;
-        name[n++] = '0', name[n++] = 'x';
-        int started = 0;
-        for (int shift = 60; shift >= 0; shift -= 4) {
-            unsigned d = (unsigned)(v >> shift) & 15;
-            if (d || started || shift == 0)
-                name[n++] = hex[d], started = 1;
-        }
-        name[n] = '\0';
+        return strlen(name);
     }
-    uint64_t name_idx = string_index(name);
-    struct pb f = { .len = 0 };
-    pb_u64(&f, 1, id);
-    pb_u64(&f, 2, name_idx);
-    pb_u64(&f, 3, name_idx);
-    top_bytes(P_FUNCTION, f.buf, f.len);
+    if (r->function) {
+        size_t n = strlen(r->function);
+        n = n > NAME_MAX_BYTES ? NAME_MAX_BYTES : n;
+        memcpy(name, r->function, n);
+        return n;
+    }
+    const char *path = r->module >= 0 ? mods->items[r->module].path : "";
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base) > 200 ? 200 : strlen(base);
+    memcpy(name, base, n);
+    name[n++] = '+';
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = r->module >= 0 ? r->offset : addr;
+    name[n++] = '0', name[n++] = 'x';
+    int started = 0;
+    for (int shift = 60; shift >= 0; shift -= 4) {
+        unsigned d = (unsigned)(v >> shift) & 15;
+        if (d || started || shift == 0)
+            name[n++] = hex[d], started = 1;
+    }
+    return n;
+}
+
+/* A location and its function; a native frame (f->ip, or 0 for the overflow sites) with its mapping and
+ * address, a Java frame with its source file and line. */
+static uint64_t new_location(const struct module_set *mods, const struct scrape_frame *f, uint64_t id)
+{
+    char name[NAME_MAX_BYTES + 64];
+    struct resolved r = { .module = -1, .function = NULL };
+    size_t len;
+    uint64_t file = 0;
+    if (f->java) {
+        len = f->java_len > NAME_MAX_BYTES ? NAME_MAX_BYTES : f->java_len;
+        memcpy(name, f->java, len);
+        if (f->file)
+            file = string_of(f->file, f->file_len);
+    } else {
+        if (f->ip)
+            symbols_resolve(mods, f->ip, &r);
+        len = native_name(mods, &r, f->ip, name);
+    }
+    uint64_t name_idx = string_of(name, len);
+    struct pb fn = { .len = 0 };
+    pb_u64(&fn, 1, id);
+    pb_u64(&fn, 2, name_idx);
+    pb_u64(&fn, 3, name_idx);
+    if (file)
+        pb_u64(&fn, 4, file);
+    top_bytes(P_FUNCTION, fn.buf, fn.len);
     struct pb line = { .len = 0 };
     pb_u64(&line, 1, id);                 /* function id: one function per location */
+    if (f->java && f->line)
+        pb_u64(&line, 2, f->line);
     struct pb l = { .len = 0 };
     pb_u64(&l, 1, id);
     if (r.module >= 0)
         pb_u64(&l, 2, (uint64_t)r.module + 1);
-    pb_u64(&l, 3, addr);
+    if (!f->java)
+        pb_u64(&l, 3, f->ip);
     pb_bytes(&l, 4, line.buf, line.len);
     top_bytes(P_LOCATION, l.buf, l.len);
     return id;
+}
+
+static uint64_t location_of(const struct module_set *mods, const struct scrape_frame *f)
+{
+    uint64_t key = f->java ? java_key(f) : f->ip;
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & locs.mask;
+    for (; locs.slots[i].id; i = (i + 1) & locs.mask)
+        if (locs.slots[i].key == key)
+            return locs.slots[i].id;
+    if (locs.next_id > locs.mask / 2) {
+        /* more distinct frames than the table was sized for (Java paths longer than the key frames) */
+        if (!locs.full_id) {
+            static const char more[] = "(more locations than this profile holds)";
+            locs.full_id = new_location(mods, &(struct scrape_frame){ .java = more, .java_len = sizeof more - 1 },
+                                        locs.next_id++);
+        }
+        return locs.full_id;
+    }
+    uint64_t id = locs.next_id++;
+    locs.slots[i] = (struct loc_slot){ key, id };
+    return new_location(mods, f, id);
 }
 
 static void mappings(const struct module_set *mods)
@@ -262,62 +316,160 @@ static void mappings(const struct module_set *mods)
     }
 }
 
-static void sample(const struct module_set *mods, const struct site *s, const struct site_totals *t)
+/* Strings every profile uses, in this order (their indexes below). */
+static const char *const fixed_strings[] = { "", "alloc_objects", "count", "alloc_space", "bytes", "inuse_objects",
+                                             "inuse_space", "space", "kind", "heap", "mmap", "java-heap", "class",
+                                             "java_inuse_objects_estimated", "java_inuse_space_estimated" };
+enum { S_COUNT = 2, S_BYTES = 4, S_KIND = 8, S_HEAP = 9, S_JAVA_HEAP = 11, S_CLASS = 12, S_JAVA_OBJECTS = 13,
+       S_JAVA_SPACE = 14 };
+
+/* What one pprof_out_write needs besides the output. */
+struct profile {
+    const struct scrape *sc;
+    int java;                             /* the two Java-heap sample types are present */
+    struct scrape_frame frames[SCRAPE_MAX_FRAMES];
+    char text[SCRAPE_TEXT];
+};
+
+static void label(struct pb *m, uint64_t key, uint64_t str)
 {
-    struct pb ids = { .len = 0 }, values = { .len = 0 };
-    if (s->nframes == 0)
-        pb_varint(&ids, location_of(mods, 0));
-    for (unsigned i = 0; i < s->nframes; i++)
-        pb_varint(&ids, location_of(mods, s->frames[i]));
-    pb_varint(&values, t->allocs);
-    pb_varint(&values, t->bytes_allocated);
-    pb_varint(&values, t->allocs - t->frees);
-    pb_varint(&values, t->bytes_allocated - t->bytes_freed);
+    struct pb l = { .len = 0 };
+    pb_u64(&l, 1, key);
+    pb_u64(&l, 2, str);
+    pb_bytes(m, 3, l.buf, l.len);
+}
+
+static void sample(struct profile *p, unsigned nframes, const uint64_t *values, uint64_t kind, uint64_t klass)
+{
+    struct pb ids = { .len = 0 }, vals = { .len = 0 };
+    if (nframes == 0)
+        pb_varint(&ids, location_of(&p->sc->s.modules, &(struct scrape_frame){ .ip = 0 }));
+    for (unsigned i = 0; i < nframes; i++)
+        pb_varint(&ids, location_of(&p->sc->s.modules, &p->frames[i]));
+    for (unsigned i = 0; i < (p->java ? 6u : 4u); i++)
+        pb_varint(&vals, values[i]);
     struct pb m = { .len = 0 };
     pb_bytes(&m, 1, ids.buf, ids.len);
-    pb_bytes(&m, 2, values.buf, values.len);
+    pb_bytes(&m, 2, vals.buf, vals.len);
+    label(&m, S_KIND, kind);
+    if (klass)
+        label(&m, S_CLASS, klass);
     top_bytes(P_SAMPLE, m.buf, m.len);
 }
 
-int pprof_out_write(int fd)
+static void native_samples(struct profile *p)
 {
-    struct module_set mods;
-    memset(&mods, 0, sizeof mods);
-    if (symbols_snapshot(&mods) < 0)
-        return -1;
-    track_settle_frees();
-    uint32_t nsites = sites_count();
-    size_t totals_mapped = (size_t)nsites * sizeof(struct site_totals);
-    struct site_totals *totals = arena_map(totals_mapped);
+    const struct snapshot *s = &p->sc->s;
+    const struct grouping *g = &p->sc->g;
+    for (uint32_t i = 1; i < s->nsites; i++) {
+        const struct site_totals *t = &s->totals[i];
+        if (!t->allocs && !g->sums[i].live_blocks)
+            continue;                     /* never allocated, or merged into its Java logical site */
+        unsigned n = scrape_site_frames(i, p->frames, SCRAPE_MAX_FRAMES, p->text, sizeof p->text);
+        uint64_t values[6] = { t->allocs, t->bytes_allocated, g->sums[i].live_blocks, g->sums[i].live_bytes, 0, 0 };
+        sample(p, n, values, S_HEAP + (site_get(i)->kind & 1), 0);
+    }
+}
+
+static void java_samples(struct profile *p)
+{
+    unsigned count = scrape_java_count(p->sc);
+    for (unsigned k = 0; k < count; k++) {
+        struct scrape_java_site site;
+        scrape_java_site(k, &site, p->frames, SCRAPE_MAX_FRAMES, p->text, sizeof p->text);
+        if (!site.named)
+            continue;
+        uint64_t klass = string_index(site.klass ? site.klass : "?");
+        uint64_t values[6] = { 0, 0, 0, 0, site.objects, site.bytes };
+        if (site.nframes == 0) {
+            static const char jvm[] = "(allocated by the JVM itself)";
+            p->frames[0] = (struct scrape_frame){ .java = jvm, .java_len = sizeof jvm - 1 };
+            site.nframes = 1;
+        }
+        sample(p, site.nframes, values, S_JAVA_HEAP, klass);
+    }
+}
+
+static void comment(const char *text)
+{
+    top_u64(P_COMMENT, string_index(text));
+}
+
+static void comments(const struct profile *p, const char *interval)
+{
+    if (p->java) {
+        char line[256];
+        struct out o;
+        out_init(&o, -1, line, sizeof line - 1);
+        out_str(&o, "java_inuse_objects_estimated, java_inuse_space_estimated: Java heap reachable at the last GC,"
+                    " estimated from sampled allocations (one every ~");
+        out_str(&o, interval);
+        out_str(&o, "); the other sample types are exact counts of native memory");
+        line[o.len] = '\0';
+        comment(line);
+    }
+    static const char *const gc[] = {
+        [SCRAPE_GC_FORCED] = "gc=1: the JVM ran a full GC before this profile; Java-heap figures are as of it",
+        [SCRAPE_GC_NO_JVM] = "gc=1: no JVM whose heap leakwatch follows in this process; nothing was collected",
+        [SCRAPE_GC_FAILED] = "gc=1: the JVM did not complete a full GC in time; Java-heap figures are as of its "
+                             "last GC, if any",
+    };
+    if (p->sc->gc != SCRAPE_GC_NOT_ASKED)
+        comment(gc[p->sc->gc]);
+}
+
+int pprof_out_write(int fd, int want_gc, const char **gc_word)
+{
+    struct scrape sc;
+    struct profile *p = arena_map(sizeof *p);
+    int rc = -1;
+    locs.slots = NULL;
+    *gc_word = NULL;
+    if (scrape_take(&sc, want_gc) < 0 || !p)
+        goto done;
+    if (want_gc)
+        *gc_word = scrape_gc_word(sc.gc);
+    p->sc = &sc;
+    p->java = sc.java_heap;
     size_t want = 64;
-    while (want < 2 * ((size_t)nsites * sites_layout.max_frames + 1))
+    size_t frames = (size_t)sc.s.nsites * sites_layout.max_frames + 1;
+    if (p->java)
+        frames += (size_t)scrape_java_count(&sc) * JHEAP_MAX_FRAMES;
+    while (want < 2 * frames + 2)
         want *= 2;
     locs.mapped = want * sizeof *locs.slots;
     locs.slots = arena_map(locs.mapped);
     locs.mask = want - 1;
     locs.next_id = 1;
-    int rc = -1;
-    if (!totals || !locs.slots)
+    locs.full_id = 0;
+    if (!locs.slots)
         goto done;
-    counts_read_all(totals, nsites);
     gz_begin(fd);
     nstrings = 0;
-    static const char *const fixed[] = { "", "alloc_objects", "count", "alloc_space", "bytes",
-                                         "inuse_objects", "inuse_space", "space" };
-    for (unsigned i = 0; i < sizeof fixed / sizeof *fixed; i++)
-        string_index(fixed[i]);
-    value_type(P_SAMPLE_TYPE, 1, 2);
-    value_type(P_SAMPLE_TYPE, 3, 4);
-    value_type(P_SAMPLE_TYPE, 5, 2);
-    value_type(P_SAMPLE_TYPE, 6, 4);
-    mappings(&mods);
-    for (uint32_t i = 1; i < nsites; i++)
-        if (totals[i].allocs)
-            sample(&mods, site_get(i), &totals[i]);
+    for (unsigned i = 0; i < sizeof fixed_strings / sizeof *fixed_strings; i++)
+        string_index(fixed_strings[i]);
+    value_type(P_SAMPLE_TYPE, 1, S_COUNT);
+    value_type(P_SAMPLE_TYPE, 3, S_BYTES);
+    value_type(P_SAMPLE_TYPE, 5, S_COUNT);
+    value_type(P_SAMPLE_TYPE, 6, S_BYTES);
+    if (p->java) {
+        value_type(P_SAMPLE_TYPE, S_JAVA_OBJECTS, S_COUNT);
+        value_type(P_SAMPLE_TYPE, S_JAVA_SPACE, S_BYTES);
+    }
+    mappings(&sc.s.modules);
+    native_samples(p);
+    if (p->java)
+        java_samples(p);
+    char interval[32];
+    struct out io;
+    out_init(&io, -1, interval, sizeof interval - 1);
+    out_bytes_human(&io, sc.java_interval);
+    interval[io.len] = '\0';
+    comments(p, interval);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     top_u64(P_TIME, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
-    value_type(P_PERIOD_TYPE, 7, 4);
+    value_type(P_PERIOD_TYPE, 7, S_BYTES);
     top_u64(P_PERIOD, 1);
     top_u64(P_DEFAULT_TYPE, 6);
     rc = gz_end();
@@ -325,8 +477,8 @@ done:
     if (locs.slots)
         arena_unmap(locs.slots, locs.mapped);
     locs.slots = NULL;
-    if (totals)
-        arena_unmap(totals, totals_mapped);
-    symbols_release(&mods);
+    if (p)
+        arena_unmap(p, sizeof *p);
+    scrape_release(&sc);
     return rc;
 }

@@ -496,21 +496,6 @@ int report_render(const struct snapshot *s, const struct grouping *g, enum repor
     return rc;
 }
 
-/* A site merged into its canonical one (jvm.h) adds its counts there, so every sum stays exact. */
-static void fold_totals(struct snapshot *s)
-{
-    for (uint32_t i = SITE_OVERFLOW_MMAP + 1; i < s->nsites; i++) {
-        uint32_t c = jvm_canonical_site(i);
-        if (c == i || c >= s->nsites)
-            continue;
-        s->totals[c].allocs += s->totals[i].allocs;
-        s->totals[c].frees += s->totals[i].frees;
-        s->totals[c].bytes_allocated += s->totals[i].bytes_allocated;
-        s->totals[c].bytes_freed += s->totals[i].bytes_freed;
-        s->totals[i] = (struct site_totals){ 0 };
-    }
-}
-
 int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
                  struct report_summary *summary)
 {
@@ -525,7 +510,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
     int rc = ENOMEM;
     int copied = snapshot_take(&s) == 0;
     if (copied)
-        fold_totals(&s);
+        groups_fold_totals(&s);
     /* after the native copy: the walk makes the JVM allocate for its tags; none for an HTTP scrape */
     if (copied && reason != REASON_HTTP)
         jheap_prepare_holders(reason == REASON_EXIT ? 200 : 10000);

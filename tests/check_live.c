@@ -212,8 +212,8 @@ START_TEST(pprof_heap_read_by_go_tool_pprof)
     tu_run(&c, pprof, env.vars, 120);
     ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "pprof: %s %s", tu_status_str(&c), c.err);
     const char *raw = c.out;
-    ck_assert_msg(strstr(raw, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes"),
-                  "Go's heap sample types: %s", raw);
+    ck_assert_msg(strstr(raw, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]\n"),
+                  "Go's heap sample types, and no others without a JVM: %s", raw);
     /* the location named fx_live_leak, and the sample whose innermost frame it is */
     const char *loc = strstr(raw, " fx_live_leak ");
     ck_assert_msg(loc, "no location fx_live_leak in:\n%s", raw);
@@ -238,6 +238,20 @@ START_TEST(pprof_heap_read_by_go_tool_pprof)
     tu_run(&c, top, env.vars, 120);
     ck_assert_msg(strstr(c.out, "fx_live_leak") && strstr(c.out, "Type: inuse_space"), "%s", c.out);
     tu_proc_free(&c);
+    /* gc=1 without a JVM: said in a header and in the profile's comment, and no Java-heap sample type */
+    char *comments[] = { go, "tool", "pprof", "-comments", file, NULL };
+    tu_run(&c, comments, env.vars, 120);
+    ck_assert_msg(strstr(c.out, "gc=1: no JVM whose heap leakwatch follows"), "comments: %s", c.out);
+    tu_proc_free(&c);
+    size_t len;
+    char *resp = get(where, "/debug/pprof/heap?gc=1", &len);
+    assert_status(resp, "200");
+    ck_assert_msg(strstr(resp, "\r\nX-Leakwatch-GC: no-jvm\r\n"), "%.400s", resp);
+    free(resp);
+    resp = get(where, "/debug/pprof/heap?gc=0", &len);
+    assert_status(resp, "200");
+    ck_assert_msg(!strstr(resp, "X-Leakwatch-GC"), "%.400s", resp);
+    free(resp);
     tu_env_free(&env);
     stop(&p);
     free(needle), free(url), free(file), free(where);
@@ -574,6 +588,204 @@ START_TEST(exec_inherits_no_socket)
 }
 END_TEST
 
+/* ---- a JVM: Java logical sites, Java-heap estimates, ?gc=1 ------------------------------------------ */
+
+/* `go tool pprof A1 [A2 [A3]] file` (NULL: no argument): its standard output (the test fails unless it exits 0). */
+static char *go_pprof(const char *dir, const char *a1, const char *a2, const char *a3, const char *file)
+{
+    char *go = access("/usr/bin/go", X_OK) == 0 ? "/usr/bin/go" : "/usr/lib/go/bin/go";
+    char *argv[8] = { go, "tool", "pprof", (char *)a1 };
+    int n = 4;
+    if (a2)
+        argv[n++] = (char *)a2;
+    if (a3)
+        argv[n++] = (char *)a3;
+    argv[n++] = (char *)file;
+    argv[n] = NULL;
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc c;
+    tu_run(&c, argv, env.vars, 120);
+    tu_env_free(&env);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "pprof %s: %s %s", a1, tu_status_str(&c), c.err);
+    char *out = strdup(c.out);
+    tu_proc_free(&c);
+    return out;
+}
+
+/* curl http://where/path into dir/name, as people fetch a profile; returns the response's headers. */
+static char *fetch_to(const char *where, const char *path, const char *dir, const char *name)
+{
+    char *url = tu_strf("http://%s%s", where, path);
+    char *file = tu_strf("%s/%s", dir, name);
+    char *headers = tu_strf("%s/%s.headers", dir, name);
+    char *curl[] = { "/usr/bin/curl", "-sS", "--fail", "--max-time", "30", "-D", headers, "-o", file, url, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc c;
+    tu_run(&c, curl, env.vars, 40);
+    tu_env_free(&env);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "curl %s: %s %s", url, tu_status_str(&c), c.err);
+    tu_proc_free(&c);
+    char *head = tu_slurp(headers);
+    ck_assert_msg(head, "curl wrote no %s", headers);
+    assert_status(head, "200");
+    free(headers), free(file), free(url);
+    return head;
+}
+
+/* GCs the JVM logged (-Xlog:gc): lines with "Pause"; *full gets those a JVMTI agent forced. */
+static int gcs_logged(const char *log, int *forced)
+{
+    char *text = tu_slurp(log);
+    int n = 0;
+    *forced = 0;
+    for (const char *p = text; p && (p = strstr(p, " Pause ")); p++) {
+        n++;
+        const char *nl = strchr(p, '\n');
+        const char *f = strstr(p, "JvmtiEnv ForceGarbageCollection");
+        *forced += f && (!nl || f < nl);
+    }
+    free(text);
+    return n;
+}
+
+/* A JVM (OpenJDK 17, only the flags `leakwatch run` adds, plus -Xlog:gc to a file so the test can count
+ * collections) that keeps direct buffers and long[]s in a static list, served with LEAKWATCH_HTTP: the
+ * profile names Java frames as Java does and has Java-heap samples in their own (estimated) sample type;
+ * /metrics has the direct buffers as one Java logical site named by its Java frames, and the Java-heap
+ * estimate; a plain request forces no GC, ?gc=1 forces exactly one and says so. */
+START_TEST(jvm_sites_java_heap_and_gc)
+{
+    ck_assert_msg(access("/usr/bin/javac", X_OK) == 0 && access("/usr/bin/java", X_OK) == 0,
+                  "OpenJDK 17 is not installed (scripts/deps.sh: openjdk-17-jdk-headless)");
+    char *dir = tu_tempdir();
+    char *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
+    char *classes = tu_strf("%s/classes", dir);
+    char *javac[] = { "/usr/bin/javac", "-d", classes, src, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc c;
+    tu_run(&c, javac, env.vars, 120);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", src, tu_status_str(&c), c.err);
+    tu_proc_free(&c);
+    tu_env_free(&env);
+    char *gc_log = tu_strf("%s/gc.log", dir);
+    char *xlog = tu_strf("-Xlog:gc:file=%s", gc_log);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, "LiveHeap", "300", NULL };
+    const char *settings[] = { "LEAKWATCH_HTTP=127.0.0.1:0", NULL };
+    tu_env_with(&env, dir, 0, settings);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc p;
+    tu_spawn(&p, argv, env.vars, dir);
+    tu_env_free(&env);
+    ck_assert_msg(tu_read_until(&p, "ready", 90) == 0, "the JVM did not get ready: %s", p.err);
+    char *where = served_at(p.pid);
+
+    int forced, before = gcs_logged(gc_log, &forced);
+    ck_assert_int_eq(forced, 0);
+    char *head = fetch_to(where, "/debug/pprof/heap", dir, "plain.pb.gz");
+    ck_assert_msg(!strstr(head, "X-Leakwatch-GC"), "a plain request answered about a GC:\n%s", head);
+    int after = gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == 0, "a plain request made the JVM collect (%d GCs logged before it, %d after)", before,
+                  after);
+    free(head);
+    char *plain = tu_strf("%s/plain.pb.gz", dir);
+    /* the direct buffers: one trace through the Java frames that allocate them, as Java names them */
+    char *traces = go_pprof(dir, "-traces", "-focus=LiveHeap.keepDirectBuffer", NULL, plain);
+    ck_assert_msg(strstr(traces, "java.nio.ByteBuffer.allocateDirect") && strstr(traces, "LiveHeap.main") &&
+                  strstr(traces, "kind:  heap"), "no Java frames in the direct buffers' traces:\n%.3000s", traces);
+    free(traces);
+    /* Java frames carry their source line: the one of tests/java/LiveHeap.java that allocates the buffers */
+    char *java = tu_slurp(src);
+    ck_assert_msg(java && strstr(java, "ByteBuffer.allocateDirect("), "cannot read %s", src);
+    int line = 1;
+    for (const char *q = java; q < strstr(java, "ByteBuffer.allocateDirect("); q++)
+        line += *q == '\n';
+    char *with_line = tu_strf("LiveHeap.keepDirectBuffer LiveHeap.java:%d\n", line);
+    char *lines = go_pprof(dir, "-top", "-lines", "-focus=LiveHeap.keepDirectBuffer", plain);
+    ck_assert_msg(strstr(lines, with_line), "no %s in:\n%.3000s", with_line, lines);
+    free(lines), free(with_line), free(java);
+    /* the long[]s: a Java-heap sample, in its own sample type that says it is an estimate */
+    char *top = go_pprof(dir, "-top", "-sample_index=java_inuse_space_estimated", NULL, plain);
+    ck_assert_msg(strstr(top, "Type: java_inuse_space_estimated") && strstr(top, "LiveHeap.keepRecords"),
+                  "no Java-heap sample at LiveHeap.keepRecords:\n%.3000s", top);
+    free(top);
+    traces = go_pprof(dir, "-traces", "-sample_index=java_inuse_space_estimated", NULL, plain);
+    ck_assert_msg(strstr(traces, "kind:  java-heap") && strstr(traces, "class:  long[]"),
+                  "Java-heap samples without their kind and class labels:\n%.3000s", traces);
+    free(traces);
+
+    head = fetch_to(where, "/debug/pprof/heap?debug=0&gc=1", dir, "gc.pb.gz");
+    ck_assert_msg(strstr(head, "\r\nX-Leakwatch-GC: forced\r\n"), "?gc=1 did not say it forced a GC:\n%s", head);
+    free(head);
+    /* counted by cause: the program itself allocates nothing by now, but G1 may still finish a cycle of its own */
+    after = gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == 1 && after > before, "?gc=1: %d GCs logged before, %d after, %d forced", before, after,
+                  forced);
+    char *gc_file = tu_strf("%s/gc.pb.gz", dir);
+    char *comments = go_pprof(dir, "-comments", NULL, NULL, gc_file);
+    ck_assert_msg(strstr(comments, "gc=1: the JVM ran a full GC before this profile"), "%s", comments);
+    free(comments);
+
+    /* /metrics: every compiled version of the direct buffers' Java path is one series, named by Java frames */
+    size_t len;
+    char *resp = get(where, "/metrics", &len);
+    assert_status(resp, "200");
+    const char *text = body_of(resp);
+    const char *want = "leakwatch_site_live_bytes{site=\"jdk.internal.misc.Unsafe.allocateMemory0 < "
+                       "jdk.internal.misc.Unsafe.allocateMemory < java.nio.DirectByteBuffer.<init> < "
+                       "java.nio.ByteBuffer.allocateDirect < LiveHeap.keepDirectBuffer < LiveHeap.main\"";
+    const char *at = strstr(text, want);
+    ck_assert_msg(at, "no series for the direct buffers' Java site:\n%.4000s", text);
+    ck_assert_msg(!strstr(at + 1, want), "the direct buffers' Java site is more than one series:\n%.4000s", text);
+    long long bytes = metric(at, "leakwatch_site_live_bytes{");
+    ck_assert_msg(bytes >= 100 * 16384 && bytes % 16384 == 0, "direct buffers of 16 KiB: %lld bytes", bytes);
+    /* ... the same site, with the same bytes, as a report shows it (nothing allocates any more): the JIT's versions
+     * of that path are raw sites of their own, merged into one in both */
+    size_t rlen;
+    char *rresp = get(where, "/report.json", &rlen);
+    assert_status(rresp, "200");
+    json_error_t jerr;
+    json_t *rep = json_loads(body_of(rresp), 0, &jerr);
+    ck_assert_msg(rep, "/report.json: %s", jerr.text);
+    json_t *direct = NULL, *site;
+    size_t i;
+    json_array_foreach(json_object_get(rep, "sites"), i, site) {
+        json_t *frame;
+        size_t k;
+        json_array_foreach(json_object_get(site, "frames"), k, frame) {
+            const char *method = json_string_value(json_object_get(json_object_get(frame, "java"), "method"));
+            if (method && strcmp(method, "keepDirectBuffer") == 0 && (!direct ||
+                json_integer_value(json_object_get(site, "live_bytes")) >
+                    json_integer_value(json_object_get(direct, "live_bytes"))))
+                direct = site;
+        }
+    }
+    ck_assert_msg(direct, "no site through LiveHeap.keepDirectBuffer in /report.json");
+    ck_assert_int_eq(json_integer_value(json_object_get(direct, "live_bytes")), bytes);
+    ck_assert_msg(json_integer_value(json_object_get(direct, "raw_sites")) >= 2,
+                  "the direct buffers' Java path has %lld raw sites: nothing was merged",
+                  (long long)json_integer_value(json_object_get(direct, "raw_sites")));
+    json_decref(rep);
+    free(rresp);
+    ck_assert_msg(metric(text, "leakwatch_java_heap_estimated_live_bytes ") > 8 << 20,
+                  "the Java heap estimate misses the long[]s:\n%.4000s", text);
+    ck_assert_msg(strstr(text, "leakwatch_java_heap_site_estimated_live_bytes{site=\"LiveHeap.keepRecords < "
+                               "LiveHeap.main\",class=\"long[]\",site_id=\""),
+                  "no Java-heap series for LiveHeap.keepRecords:\n%.4000s", text);
+    free(resp);
+    stop(&p);
+    free(gc_file), free(plain), free(where), free(leakwatch), free(xlog), free(gc_log), free(classes), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *live_suite(void);
 Suite *live_suite(void)
 {
@@ -592,6 +804,7 @@ Suite *live_suite(void)
     tcase_add_test(tc, site_label_is_escaped);
     tcase_add_test(tc, crc32_check_value);
     tcase_add_test(tc, http_setting_parses);
+    tcase_add_test(tc, jvm_sites_java_heap_and_gc);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,6 +15,7 @@
 
 #include "check_suites.h"
 #include "gate.h"
+#include "jsonread.h"
 #include "model.h"
 #include "pool.h"
 #include "render.h"
@@ -1156,6 +1157,109 @@ START_TEST(cli_report_formats)
 }
 END_TEST
 
+/* Whether jsonread takes text as one JSON value (an object or an array, as jansson requires at the top). */
+static bool jsonread_accepts(const char *text, size_t len, jreader *jr)
+{
+    jr_open_mem(jr, text, len);
+    jr_token t = jr_next(jr);
+    bool ok = (t == JR_OBJECT || t == JR_ARRAY) && jr_skip(jr, t) && jr_next(jr) == JR_END;
+    return ok;
+}
+
+/* The streaming reader takes and refuses what jansson does, on the corners of the grammar; and names the
+ * problems the report loader turns into its messages. */
+START_TEST(jsonread_agrees_with_jansson)
+{
+    static const char *const texts[] = {
+        "{}", "[]", " {\"a\" : [1, -0, 0.5, -1e-3, 2E+10, true, false, null]} ", "{\"a\":1,}", "[1,]", "[,1]",
+        "{\"a\" 1}", "{1:2}", "[01]", "[1.]", "[.5]", "[-]", "[1e]", "[\"\\u00e9\\ud83d\\ude00\"]", "[\"\\ud800\"]",
+        "[\"\\udc00\"]", "[\"\\u0000\"]", "[\"\\x\"]", "[\"a\tb\"]", "[\"\xc3\xa9\"]", "[\"\xc3\"]", "[\"\xed\xa0\x80\"]",
+        "[\"\xf4\x90\x80\x80\"]", "[\"\xc0\xaf\"]", "[9223372036854775807]", "[-9223372036854775808]",
+        "[9223372036854775808]", "[1e400]", "[tru]", "[nul]", "{\"a\":1}{}", "{\"a\":1} x", "\"s\"", "1", "",
+        "[[[[[[[[[[]]]]]]]]]]", "[\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", "{\"a\":{\"b\":[{}]}}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        jreader jr;
+        bool ours = jsonread_accepts(texts[i], strlen(texts[i]), &jr);
+        jr_close(&jr);
+        json_t *j = json_loadb(texts[i], strlen(texts[i]), 0, NULL);
+        ck_assert_msg(ours == (j != NULL), "jsonread %s '%s', jansson %s it", ours ? "takes" : "refuses", texts[i],
+                      j ? "takes" : "refuses");
+        json_decref(j);
+    }
+    /* nesting past the limit is refused, never a deep recursion */
+    size_t deep = 5000;
+    char *nest = malloc(2 * deep);
+    memset(nest, '[', deep);
+    memset(nest + deep, ']', deep);
+    jreader jr;
+    ck_assert(!jsonread_accepts(nest, 2 * deep, &jr));
+    ck_assert_int_eq(jr.error_kind, JR_ERR_SYNTAX);
+    jr_close(&jr);
+    free(nest);
+    ck_assert(!jsonread_accepts("{\"a\":[1,2", 9, &jr));
+    ck_assert_int_eq(jr.error_kind, JR_ERR_TRUNCATED);
+    jr_close(&jr);
+    ck_assert(!jsonread_accepts("{\"a\":\n 99999999999999999999}", 26, &jr));
+    ck_assert_int_eq(jr.error_kind, JR_ERR_OVERFLOW);
+    ck_assert_int_eq(jr.line, 2);
+    jr_close(&jr);
+    ck_assert(!jsonread_accepts("{\"a\": \0}", 8, &jr));
+    ck_assert_int_eq(jr.error_kind, JR_ERR_NUL);
+    ck_assert_int_eq(jr.nul_at, 7);
+    jr_close(&jr);
+    /* a string longer than the reader's window, read from a file through it */
+    char *dir = tu_tempdir(), *path = tu_strf("%s/long.json", dir);
+    size_t n = 200000;
+    char *big = malloc(n + 8);
+    memcpy(big, "[\"", 2);
+    memset(big + 2, 'x', n);
+    memcpy(big + 2 + n, "\"]", 3);
+    FILE *f = fopen(path, "w");
+    ck_assert(f && fputs(big, f) >= 0 && fclose(f) == 0);
+    int fd = open(path, O_RDONLY);
+    ck_assert(jr_open_fd(&jr, fd));
+    ck_assert_int_eq(jr_next(&jr), JR_ARRAY);
+    ck_assert_int_eq(jr_next(&jr), JR_STRING);
+    ck_assert_uint_eq(jr.len, n);
+    ck_assert_int_eq(jr_next(&jr), JR_ARRAY_END);
+    ck_assert_int_eq(jr_next(&jr), JR_END);
+    jr_close(&jr);
+    close(fd);
+    free(big);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Members in another order than the shim writes them: modules after the sites still have their indexes
+ * checked, with the field named; a known member given twice is refused. */
+START_TEST(model_reads_members_in_any_order)
+{
+    char *dir = tu_tempdir(), *path = tu_strf("%s/late.json", dir);
+    const char *texts[][2] = {
+        {"{\"sites\":[{\"frames\":[{\"module\":1,\"ip\":\"0x1\"}],\"live_blocks\":1,\"live_bytes\":1,"
+         "\"id\":\"00000000000000a1\"}],\"seq\":1,\"program\":\"p\",\"pid\":1,\"modules\":[{\"path\":\"/p\"}],"
+         "\"version\":1,\"format\":\"leakwatch-report\"}", "sites[0].frames[0].module 1 is not -1 or an index"},
+        {"{\"format\":\"leakwatch-report\",\"version\":1,\"pid\":1,\"program\":\"p\",\"seq\":1,\"modules\":[],"
+         "\"sites\":[{\"id\":\"00000000000000a1\",\"live_bytes\":1,\"live_bytes\":2,\"live_blocks\":1,\"frames\":[]}]}",
+         "sites[0].live_bytes appears twice"},
+        {"{\"format\":\"leakwatch-report\",\"version\":3,\"sites\":{}}", "upgrade leakwatch"},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        FILE *f = fopen(path, "w");
+        ck_assert(f && fputs(texts[i][0], f) >= 0 && fclose(f) == 0);
+        char err[1024];
+        lw_report *r = model_load(path, err, sizeof err);
+        ck_assert_msg(r == NULL && strstr(err, texts[i][1]), "case %zu: %s", i, r ? "loaded" : err);
+    }
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *tools_suite(void)
 {
     Suite *s = suite_create("tools");
@@ -1176,6 +1280,8 @@ static Suite *tools_suite(void)
     tcase_add_test(data, suppressions_match);
     tcase_add_test(data, model_reads_valid_report);
     tcase_add_test(data, model_rejects_broken_reports);
+    tcase_add_test(data, jsonread_agrees_with_jansson);
+    tcase_add_test(data, model_reads_members_in_any_order);
     tcase_add_test(data, folded_reads_back);
     tcase_add_test(data, text_shape);
     tcase_add_test(data, gate_judges_rounds);

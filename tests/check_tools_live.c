@@ -4,6 +4,8 @@
  * gate over a forking server's whole process tree, including servers that die or never get ready. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,12 +459,88 @@ START_TEST(gate_live_errors)
 }
 END_TEST
 
+/* Reads the gate's stderr until it has said where its reports go; returns that directory (the part before
+ * "/<uid>/"), or NULL after timeout_s. */
+static char *gate_report_dir(struct tu_proc *p, double timeout_s)
+{
+    double end = tu_now() + timeout_s;
+    while (tu_now() < end) {
+        const char *at = p->err ? strstr(p->err, "reports in ") : NULL;
+        const char *uid = at ? strstr(at, "/<uid>/") : NULL;
+        if (uid)
+            return strndup(at + 11, (size_t)(uid - (at + 11)));
+        struct pollfd pf = {.fd = p->err_fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) > 0) {
+            char buf[4096];
+            ssize_t n = read(p->err_fd, buf, sizeof buf);
+            if (n <= 0)
+                return NULL;
+            p->err = realloc(p->err, p->err_len + (size_t)n + 1);
+            memcpy(p->err + p->err_len, buf, (size_t)n);
+            p->err_len += (size_t)n;
+            p->err[p->err_len] = '\0';
+        }
+    }
+    return NULL;
+}
+
+/* The gate's own report directory is private (0700, not a sticky 1777 anyone may write into) and is removed,
+ * with the reports in it, when the gate is stopped by SIGTERM, SIGINT or SIGHUP, which still end the gate
+ * as they would without it (killed by that signal); its server goes too. */
+START_TEST(gate_interrupted_leaves_nothing)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    int sig = sigs[_i];
+    char *dir = tu_tempdir();
+    char *mark = tu_strf("%s/round1", dir), *load = tu_strf("touch %s; sleep 60", mark);
+    char *leakwatch = lw_path(), *idle = tu_fixture("idle");
+    char *argv[] = {leakwatch, "gate", "--rounds", "3", "--load", load, "--", idle, NULL};
+    struct tu_env env;
+    tu_env_base(&env, "/nonexistent");
+    tu_env_unset(&env, "LEAKWATCH_OUT");
+    struct tu_proc p;
+    tu_spawn(&p, argv, env.vars, NULL);
+    char *out = gate_report_dir(&p, 30);
+    ck_assert_msg(out != NULL, "the gate did not say where its reports go: %s", p.err);
+    for (int i = 0; i < 300 && access(mark, F_OK) != 0; i++)
+        tu_sleep_ms(100);
+    ck_assert_msg(access(mark, F_OK) == 0, "round 1's load never ran: %s", p.err);
+    struct stat st;
+    ck_assert_msg(stat(out, &st) == 0, "%s: %s", out, strerror(errno));
+    ck_assert_msg((st.st_mode & 07777) == 0700, "the gate's report directory %s has mode %04o, not 0700", out,
+                  (unsigned)(st.st_mode & 07777));
+    /* a report in it, as a snapshot would leave one: removed with the directory */
+    char *sub = tu_strf("%s/%u", out, (unsigned)geteuid()), *file = tu_strf("%s/x.1.1.json", sub);
+    ck_assert(mkdir(sub, 0700) == 0);
+    FILE *f = fopen(file, "w");
+    ck_assert(f && fclose(f) == 0);
+    kill(p.pid, sig);
+    tu_finish(&p, 30);
+    ck_assert_msg(WIFSIGNALED(p.status) && WTERMSIG(p.status) == sig, "the gate, sent signal %d, ended with %s",
+                  sig, tu_status_str(&p));
+    ck_assert_msg(access(out, F_OK) != 0, "the interrupted gate left %s behind", out);
+    expect_server_gone(started_pid(p.err));
+    tu_proc_free(&p);
+    tu_env_free(&env);
+    free(sub);
+    free(file);
+    free(out);
+    free(mark);
+    free(load);
+    free(leakwatch);
+    free(idle);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *tools_live_suite(void)
 {
     Suite *s = suite_create("tools_live");
     TCase *tc = tcase_create("live");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, run_then_dump);
+    tcase_add_loop_test(tc, gate_interrupted_leaves_nothing, 0, 3);
     tcase_add_test(tc, dump_refuses_clearly);
     tcase_add_test(tc, run_sets_the_environment);
     tcase_add_test(tc, report_of_exit_report_age);

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "pprof.h"
 #include "render.h"
+#include "render_json.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -81,17 +82,33 @@ int cmd_report(int argc, char **argv)
         lw_err("report: --format pprof writes a compressed binary profile: redirect it, e.g. > heap.pb.gz");
         return LW_EXIT_ERROR;
     }
-    /* JSON is re-rendered from the site objects it shows (--top N: the first N); the other formats need only
-     * the sites' structs. */
+    /* JSON is checked whole first, then streamed from the file again (its memory does not grow with the
+     * file); the other formats render from the sites' structs. */
     char err[1024];
-    lw_report *r = strcmp(format, "json") == 0 ? model_load_keep(argv[optind], ro.top, err, sizeof err)
-                                                : model_load(argv[optind], err, sizeof err);
+    bool json = strcmp(format, "json") == 0;
+    int fd = model_open(argv[optind], err, sizeof err);
+    lw_report *r = fd < 0 ? NULL : json ? model_check_fd(fd, argv[optind], err, sizeof err)
+                                        : model_load_fd(fd, argv[optind], err, sizeof err);
     if (!r) {
+        if (fd >= 0)
+            close(fd);
         lw_err("%s", err);
         return LW_EXIT_ERROR;
     }
     if (want_lines)
         ro.lines = lines_open();
+    if (json) {
+        bool ok = lseek(fd, 0, SEEK_SET) == 0 && render_json(stdout, fd, r, &ro, err, sizeof err);
+        close(fd);
+        lines_close(ro.lines);
+        model_free(r);
+        if (!ok) {
+            lw_err("report: %s", err);
+            return LW_EXIT_ERROR;
+        }
+        return lw_finish_stdout(LW_EXIT_OK);
+    }
+    close(fd);
     if (binary) {
         bool ok = pprof_write(stdout, r, ro.lines, err, sizeof err);
         lines_close(ro.lines);
@@ -106,8 +123,6 @@ int cmd_report(int argc, char **argv)
         html_write(stdout, (const lw_report *const[]){r}, 1, NULL, &ro);
     else if (strcmp(format, "folded") == 0)
         render_folded(stdout, r, &ro);
-    else if (strcmp(format, "json") == 0)
-        render_json(stdout, r, &ro);
     else
         render_text(stdout, r, &ro);
     lines_close(ro.lines);

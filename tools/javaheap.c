@@ -1,7 +1,6 @@
 /* javaheap.c — Java-heap sites in the tools (see javaheap.h). */
 #include <math.h>
 #include <string.h>
-#include <jansson.h>
 #include "javaheap.h"
 
 bool javaheap_is(const lw_site *s) { return s && s->kind && strcmp(s->kind, "java-heap") == 0; }
@@ -19,7 +18,7 @@ size_t javaheap_frames_to_show(const lw_stack *st, size_t least)
 {
     size_t n = least < st->n ? least : st->n;
     for (size_t i = 0; i < st->n; i++)
-        if (st->v[i].is_java && st->v[i].java_class && !in_jdk(st->v[i].java_class))
+        if (st->v[i].java && st->v[i].java->class_name && !in_jdk(st->v[i].java->class_name))
             return i + 1 > n ? i + 1 : n;
     return n;
 }
@@ -35,9 +34,7 @@ const char *javaheap_held_by(const lw_site *s)
 
 double javaheap_min_growth(const lw_report *r, const lw_site *s, double min_growth)
 {
-    json_t *jh = r && r->root ? json_object_get(r->root, "java_heap") : NULL;
-    json_t *iv = jh ? json_object_get(jh, "sampling_interval_bytes") : NULL;
-    double interval = json_is_integer(iv) ? (double)json_integer_value(iv) : 512.0 * 1024;
+    double interval = r && r->java_sampling_interval_bytes > 0 ? (double)r->java_sampling_interval_bytes : 512.0 * 1024;
     /* N samples of ~interval bytes each: the estimate's sampling error is about sqrt(N) intervals */
     double noise = 3.0 * sqrt(s && s->samples > 0 ? (double)s->samples : 0) * interval;
     double floor = 8.0 * interval > noise ? 8.0 * interval : noise;

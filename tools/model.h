@@ -1,26 +1,29 @@
 /* model.h — a leakwatch JSON report (docs/report-format.md, versions 1 and 2) read into plain structs.
  * Every subcommand reads reports through model_load, so a missing, empty, truncated, corrupt or foreign
- * file always gets the same kind of one-line error. The sites are decoded one at a time and kept only as
- * these structs (a whole jansson tree takes ten times the file); their strings live in `strings`. */
+ * file always gets the same kind of one-line error. The JSON is read as a stream of tokens (jsonread.h,
+ * model_read.h) and kept only as these structs; their strings and stacks live in a few large `chunks`.
+ * No locks; not async-signal-safe. */
 #ifndef LW_MODEL_H
 #define LW_MODEL_H
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* A Java frame's method, as Java developers read it ("java" in the JSON). */
 typedef struct {
+    const char *class_name, *method, *file;   /* file may be NULL */
+    long long line;           /* 0 when unknown */
+    bool native;
+} lw_java_frame;
+
+typedef struct {
+    /* kept small and without padding: a large report holds millions of frames */
     uint64_t ip;
-    int module;               /* index into lw_report.modules; -1 when the address is in no known module */
     uint64_t offset;          /* ip - module base; valid when module >= 0 */
-    const char *function;     /* NULL when the address could not be named */
+    const char *function;     /* NULL when the address could not be named; "Class.method" for a Java frame */
     uint64_t function_offset;
-    /* A Java frame ("java" in the JSON): the method as Java developers read it. */
-    bool is_java;
-    const char *java_class, *java_method, *java_file;   /* java_file may be NULL */
-    long long java_line;      /* 0 when unknown */
-    bool java_native;
-    char *owned_function;     /* a Java frame's "Class.method", which `function` points to (freed with the report) */
+    const lw_java_frame *java; /* NULL for a native frame */
+    int module;               /* index into lw_report.modules; -1 when the address is in no known module */
 } lw_frame;
 
 typedef struct {
@@ -51,6 +54,7 @@ typedef struct {
 
 typedef struct {
     const char *id;           /* 16 hex digits, stable across runs: what diff and gate match on */
+    uint64_t id_key;          /* id as a number: the index compares these, in the order of the id strings */
     const char *kind;         /* "heap" or "mmap" */
     long long live_bytes, live_blocks, allocs, frees, bytes_allocated;
     long long oldest_age_ms;  /* -1 when the report does not say */
@@ -68,13 +72,11 @@ typedef struct {
     const char *build_id;     /* may be NULL */
 } lw_module;
 
-struct lw_strings;
+struct lw_chunk;
 
 typedef struct {
     const char *file;         /* the path it was read from (owned) */
-    json_t *root;             /* the whole report (model_load_tree), or all but the sites not kept (model_load:
-                                 none kept; model_load_keep: the first N) */
-    struct lw_strings *strings; /* every string the structs point to, copied out of the JSON */
+    struct lw_chunk *chunks;  /* the strings, stacks, groups and records the structs point to */
     long long version, pid, ppid, seq, previous_seq, uptime_ms;
     const char *program, *reason, *time;
     double time_ms;           /* "time" as milliseconds since the epoch; NAN when absent or unparsable */
@@ -82,28 +84,30 @@ typedef struct {
     long long live_bytes, live_blocks, allocs, frees, mmap_live_bytes, mmap_live_regions, nsites_total;
     long long untracked_frees;
     long long reserved_untouched_bytes; /* of mmap_live_bytes: pages with no memory (0 in version 1) */
+    long long java_sampling_interval_bytes; /* java_heap.sampling_interval_bytes, 0 when absent */
     lw_module *modules;
     size_t nmodules;
     lw_site *sites;
     size_t nsites;
     size_t sites_cap;
     const lw_site **by_id;    /* the sites sorted by id, for model_find_site */
-    void *why;                /* while loading: the reader's state */
+    bool sites_not_kept;      /* model_check_fd: the sites were checked and let go; sites is empty */
 } lw_report;
 
 /* Reads and checks one report. On failure returns NULL and writes one error line (without the
  * "leakwatch: " prefix) into err, naming the file, what is wrong and what to do. */
 lw_report *model_load(const char *path, char *err, size_t errlen);
 
-/* As model_load, and `root` keeps the whole JSON tree too (for re-rendering it as JSON). */
-lw_report *model_load_tree(const char *path, char *err, size_t errlen);
-
-/* As model_load, and root's "sites" keeps the first keep_sites site objects (all when negative): what
- * `report --format json --top N` re-renders, without the memory of the whole tree. */
-lw_report *model_load_keep(const char *path, long keep_sites, char *err, size_t errlen);
-
 /* The same from an open fd (a regular file; path names it in messages and r->file). The fd stays open. */
 lw_report *model_load_fd(int fd, const char *path, char *err, size_t errlen);
+
+/* As model_load_fd, but the sites are only checked (ids unique included), not kept: a report of any size
+ * in the memory of its header, its modules and its site ids. For rendering that streams the file again. */
+lw_report *model_check_fd(int fd, const char *path, char *err, size_t errlen);
+
+/* Opens a report file for reading as model_load does (a regular file, never blocking on a FIFO); -1 with
+ * the error line in err. */
+int model_open(const char *path, char *err, size_t errlen);
 
 /* As model_load, printing the error with lw_err. */
 lw_report *model_load_or_say(const char *path);
@@ -112,6 +116,8 @@ void model_free(lw_report *r);
 
 /* The site with this id, or NULL: a binary search, O(log n). */
 const lw_site *model_find_site(const lw_report *r, const char *id);
+/* The same by a site's id_key. */
+const lw_site *model_find_site_key(const lw_report *r, uint64_t key);
 
 /* The module path of frame f, or NULL. */
 const char *model_frame_module(const lw_report *r, const lw_frame *f);

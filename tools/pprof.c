@@ -204,9 +204,9 @@ static uint64_t location_id(pprof_ctx *c, const lw_frame *fr)
         int64_t file = 0;
         char src[4096];
         const lw_module *m = mapping && (size_t)fr->module < c->r->nmodules ? &c->r->modules[fr->module] : NULL;
-        if (fr->is_java) {
-            lineno = fr->java_line;
-            file = fr->java_file ? str_index(c, fr->java_file) : 0;
+        if (fr->java) {
+            lineno = fr->java->line;
+            file = fr->java->file ? str_index(c, fr->java->file) : 0;
         } else if (c->lines && m && m->path && lines_lookup(c->lines, m->path, m->base, fr->offset, src, sizeof src)) {
             char *colon = strrchr(src, ':');
             if (colon) {

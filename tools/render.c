@@ -59,7 +59,7 @@ static record *collect(const lw_report *r, const render_opts *o, size_t *n)
 static void render_frame(const lw_report *r, const lw_frame *f, lines *L, char *buf, size_t len)
 {
     char name[1024], src[600] = "", where[1100], e[1024];
-    if (f->is_java) {
+    if (f->java) {
         char java[1024];
         model_frame_name(r, f, false, java, sizeof java);
         lw_esc(java, buf, len);
@@ -239,76 +239,4 @@ void render_folded(FILE *out, const lw_report *r, const render_opts *o)
         fprintf(out, " %lld\n", recs[i].leak->bytes);
     }
     free(recs);
-}
-
-/* Adds "source":"file.c:123" to every frame object below v that has module and offset. */
-static void annotate(json_t *v, const lw_report *r, lines *L)
-{
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e)
-            annotate(e, r, L);
-        return;
-    }
-    if (!json_is_object(v))
-        return;
-    json_t *mod = json_object_get(v, "module"), *off = json_object_get(v, "offset");
-    if (json_is_integer(mod) && json_is_string(off) && json_object_get(v, "ip")) {
-        long long m = json_integer_value(mod);
-        char pos[256];
-        if (m >= 0 && (size_t)m < r->nmodules &&
-            lines_lookup(L, r->modules[m].path, r->modules[m].base, strtoull(json_string_value(off), NULL, 16),
-                         pos, sizeof pos))
-            json_object_set_new(v, "source", json_string(pos));
-        return;
-    }
-    const char *k;
-    json_t *e;
-    json_object_foreach(v, k, e)
-        annotate(e, r, L);
-}
-
-/* The JSON is the report's own tree, shared rather than copied (a deep copy doubled the memory of a large
- * report): a new top-level object and "sites" array hold references to the first --top site objects; a site
- * whose leak groups --min-age thins out is a new object of shared members with a new "leaks" array. */
-void render_json(FILE *out, const lw_report *r, const render_opts *o)
-{
-    json_t *root = json_object(), *src_sites = json_object_get(r->root, "sites");
-    const char *key;
-    json_t *val;
-    json_object_foreach(r->root, key, val) {
-        if (val != src_sites) {
-            json_object_set(root, key, val);
-            continue;
-        }
-        json_t *sites = json_array();
-        size_t n = json_array_size(val);
-        if (o->top >= 0 && n > (size_t)o->top)
-            n = (size_t)o->top;
-        for (size_t i = 0; i < n; i++) {
-            json_t *site = json_array_get(val, i), *leaks = json_object_get(site, "leaks");
-            if (o->min_age_ms < 0 || !json_is_array(leaks)) {
-                json_array_append(sites, site);
-                continue;
-            }
-            json_t *copy = json_object(), *kept = json_array();
-            json_object_update(copy, site);
-            size_t j;
-            json_t *leak;
-            json_array_foreach(leaks, j, leak) {
-                json_t *age = json_object_get(leak, "oldest_age_ms");
-                if (!(json_is_integer(age) && json_integer_value(age) < o->min_age_ms))
-                    json_array_append(kept, leak);
-            }
-            json_object_set_new(copy, "leaks", kept);
-            json_array_append_new(sites, copy);
-        }
-        json_object_set_new(root, key, sites);
-    }
-    if (o->lines)
-        annotate(json_object_get(root, "sites"), r, o->lines);
-    json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', out);
-    json_decref(root);
 }

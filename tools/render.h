@@ -1,5 +1,5 @@
 /* render.h — a loaded report written back out: as the text report (the shim's LEAK record shape),
- * as collapsed stacks for flame graph tools, or as JSON. Used by `report` and, for tables, by `gate`. */
+ * as collapsed stacks for flame graph tools (JSON: render_json.h). Used by `report` and, for tables, by `gate`. */
 #ifndef LW_RENDER_H
 #define LW_RENDER_H
 #include <stdio.h>
@@ -17,9 +17,5 @@ void render_text(FILE *out, const lw_report *r, const render_opts *o);
 
 /* One line per leak group: "outermost;...;allocating_function BYTES". */
 void render_folded(FILE *out, const lw_report *r, const render_opts *o);
-
-/* The report itself, indented, filtered like the text and with "source" added to frames under --lines.
- * Needs the site objects: r from model_load_tree, or model_load_keep with at least o->top sites. */
-void render_json(FILE *out, const lw_report *r, const render_opts *o);
 
 #endif

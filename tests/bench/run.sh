@@ -4,8 +4,9 @@
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
 # Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools live javaheap heldby"  CHURN_OPS=2000000
 # (allocator calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6
-# NETTY_WARMUP=10 (s)  TOOLS_SITES=120000 (sites in the synthetic reports the command reads)  JHEAP_SECS=10  HELDBY_MB=200
-# (live MiB of the 256 MiB heap before the report)  HELDBY_MS (LEAKWATCH_JAVA_HELD_BY_MS for it)
+# NETTY_WARMUP=10 (s)  TOOLS_SITES=120000 (sites in the synthetic reports the command reads)
+# TOOLS_CASES="diff_same diff gate text text_top3 json json_top3 pprof html" (the commands timed on them)  JHEAP_SECS=10
+# HELDBY_MB=200 (live MiB of the 256 MiB heap before the report)  HELDBY_MS (LEAKWATCH_JAVA_HELD_BY_MS for it)
 # REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
@@ -15,6 +16,7 @@ B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make b
 REPS=${REPS:-3}
 BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools live javaheap heldby}
 TOOLS_SITES=${TOOLS_SITES:-120000}
+TOOLS_CASES=${TOOLS_CASES:-diff_same diff gate text text_top3 json json_top3 pprof html}
 CHURN_OPS=${CHURN_OPS:-2000000}
 CHURN_THREADS=${CHURN_THREADS:-2}
 NGINX_SECS=${NGINX_SECS:-5}
@@ -229,7 +231,8 @@ bench_report() {
 
 # --- the command on large reports ---------------------------------------------------------------------------
 # diff, gate and report over synthetic reports of TOOLS_SITES sites (bigreport; b.json grows every third site):
-# wall and CPU seconds and peak RSS of each.
+# wall and CPU seconds and peak RSS of each. The text, JSON and pprof renderings of the whole report and a gate
+# of one round say how memory grows with the number of sites (docs/bench.md "Memory of the command").
 bench_tools() {
     local big=$B/bench/bigreport lw=$B/leakwatch n=$TOOLS_SITES rep name wall user sys kb
     if [ ! -x "$big" ] || ! need /usr/bin/time time; then
@@ -242,13 +245,17 @@ bench_tools() {
     fi
     add tools.json_mb "$(calc "$(stat -c %s "$tmp/a.json") / 1048576")"
     for ((rep = 1; rep <= REPS; rep++)); do
-        for name in diff_same diff gate text_top3 json_top3; do
+        for name in $TOOLS_CASES; do
             case $name in
             diff_same) set -- diff "$tmp/a.json" "$tmp/a.json" ;;
             diff) set -- diff "$tmp/a.json" "$tmp/b.json" ;;
             gate) set -- gate "$tmp/a.json" "$tmp/b.json" "$tmp/b.json" ;;
             text_top3) set -- report "$tmp/a.json" --top 3 ;;
             json_top3) set -- report "$tmp/a.json" --top 3 --format json ;;
+            text) set -- report "$tmp/a.json" ;;
+            json) set -- report "$tmp/a.json" --format json ;;
+            pprof) set -- report "$tmp/a.json" --format pprof ;;
+            html) set -- report "$tmp/a.json" --format html ;;
             esac
             /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$lw" "$@" >/dev/null 2>"$tmp/tools.err"
             read -r wall user sys kb <"$tmp/time"
@@ -875,9 +882,12 @@ summary() {
     if wanted tools && [ -n "${R[tools.json_mb]:-}" ]; then
         say ""
         say "the command over reports of $TOOLS_SITES sites ($(med tools.json_mb) MiB of JSON each): median wall s / CPU s / peak RSS MiB"
-        for name in diff_same diff gate text_top3 json_top3; do
+        for name in $TOOLS_CASES; do
             say "  $name: $(med tools.$name.wall_s) / $(med tools.$name.cpu_s) / $(med tools.$name.maxrss_mb)"
         done
+        target "$(med tools.diff_same.wall_s) <= 2" "diff X X of $TOOLS_SITES sites in <= 2 s wall ($(med tools.diff_same.wall_s) s)"
+        target "$(med tools.diff_same.maxrss_mb) <= 300" "diff X X of $TOOLS_SITES sites in <= 300 MiB peak RSS ($(med tools.diff_same.maxrss_mb) MiB)"
+        target "$(med tools.json.maxrss_mb) <= 64" "report --format json of the whole report in <= 64 MiB, whatever its size ($(med tools.json.maxrss_mb) MiB)"
     fi
     if [ "$BENCH_CALLGRIND" = 1 ] && [ -n "${R[cg.base]:-}" ] && [ -n "${R[cg.lw]:-}" ]; then
         say ""

@@ -1,0 +1,76 @@
+/* model_decode.h — what the report decoder (model_read.c, model_site.c) shares: its state, the path of the
+ * value being read (for messages naming the field), the first break of the contract, the report's memory
+ * chunks and interned strings, and readers of one scalar value that check its type and range. Internal to
+ * the model; no locks; not async-signal-safe. */
+#ifndef LW_MODEL_DECODE_H
+#define LW_MODEL_DECODE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "jsonread.h"
+#include "model.h"
+
+#define MD_INTERN_SLOTS 8191      /* 128 KiB of table: stays in the cache */
+
+typedef struct md_seg {
+    const struct md_seg *up;
+    const char *name;
+    long index;
+} md_seg;
+
+/* Strings and arrays copied out of the JSON, in chunks freed with the report (lw_report.chunks). */
+struct lw_chunk {
+    struct lw_chunk *next;
+    size_t used, cap;
+    _Alignas(8) char data[];
+};
+
+typedef struct {
+    jreader *jr;
+    lw_report *r;
+    char why[400];            /* first break of the contract, empty while all is well (fits path and words) */
+    bool modules_read;        /* modules came before the sites: module indexes are checked as they come */
+    lw_frame *frames;         /* scratch for one stack at a time (stacks never nest) */
+    size_t nframes, frames_cap;
+    lw_leak *leaks;           /* scratch for one site's leak groups */
+    size_t nleaks, leaks_cap;
+    lw_access *access;        /* scratch for one group's access records */
+    size_t naccess, access_cap;
+    struct interned { uint64_t hash; const char *s; } *interned; /* MD_INTERN_SLOTS recent strings, by hash */
+    int format_state;         /* 0 absent, 1 "leakwatch-report", 2 another string, 3 not a string */
+    char format_seen[48];
+    int version_state;        /* 0 absent, 1 an integer, 2 not an integer */
+    bool in_site;             /* reading a site that is checked and let go (r->sites_not_kept) */
+    struct seen_id { uint64_t key; const char *id; size_t index; } *ids; /* r->sites_not_kept: every site's id */
+    size_t nread, ids_cap;    /* sites read so far; room in ids */
+} md_reader;
+
+
+/* Keeps the first break of the contract: "<path>.<member> <what>" (member may be NULL). */
+void md_bad(md_reader *d, const md_seg *at, const char *member, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* n bytes from the report's chunks (8-aligned when align); NULL when out of memory or the site is let go. */
+void *md_arena(md_reader *d, size_t n, bool align);
+/* A copy of s (n bytes) in the chunks; md_keep shares the copy of a recent equal string (MD_INTERN_SLOTS). */
+const char *md_copy_out(md_reader *d, const char *s, size_t n);
+const char *md_keep(md_reader *d, const char *s, size_t n);
+
+/* The index of the current key in names (NULL-terminated), -1 when unknown; a second sighting is refused. */
+int md_member(md_reader *d, const md_seg *at, const char *const *names, uint64_t *seen);
+bool md_has(uint64_t seen, int i);
+
+/* One value whose first token is t; a value of the wrong type is refused, naming at.name, and skipped. */
+bool md_integer(md_reader *d, jr_token t, const md_seg *at, const char *name, long long *out);
+long long md_count(md_reader *d, jr_token t, const md_seg *at, const char *name);   /* 0 .. 2^63-1 */
+const char *md_string(md_reader *d, jr_token t, const md_seg *at, const char *name);
+uint64_t md_hex(md_reader *d, jr_token t, const md_seg *at, const char *name);      /* "0x..." */
+
+bool md_is_module_index(const md_reader *d, long long m);
+void md_bad_module(md_reader *d, const md_seg *at, long long m);
+
+/* One site object (its '{' read) into s; one stack (array of frames, t its first token) into st. False when
+ * the JSON itself is broken. */
+bool md_read_site(md_reader *d, const md_seg *at, lw_site *s);
+bool md_read_stack(md_reader *d, jr_token t, const md_seg *up, const char *name, lw_stack *st);
+
+#endif
