@@ -4,6 +4,7 @@
 #include <time.h>
 #include "arena.h"
 #include "out.h"
+#include "state.h"
 
 #if __has_include(<jvmti.h>)
 #include <jvmti.h>
@@ -373,8 +374,13 @@ done:
     if (w.leaf)
         arena_unmap(w.leaf, leaf_bytes);
     /* HotSpot (JvmtiEnvBase::env_dispose) empties the environment's tag map right here, on this thread and
-     * with the JVM running, so the walk's tags cost no second pause over the heap */
+     * with the JVM running, so the walk's tags cost no second pause over the heap. The VM thread allocated
+     * their entries during the walk, so the program's counts hold them: their frees must be counted too,
+     * which our thread's guard would skip (every walk would leave them as a growing native site). */
+    int saved = lw_guard;
+    lw_guard = 0;
     (*env)->DisposeEnvironment(env);
+    lw_guard = saved;
 }
 
 #endif

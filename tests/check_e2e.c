@@ -1277,6 +1277,82 @@ START_TEST(java_heap_exact_count)
 }
 END_TEST
 
+/* The live blocks of the sites whose frames pass through HotSpot's tag-map entries (Hashtable<WeakHandle,...>). */
+static json_int_t tag_map_blocks(const char *json_path)
+{
+    json_t *r = json_load_file(json_path, 0, NULL);
+    size_t i;
+    json_t *site;
+    json_int_t blocks = 0;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        char *frames = json_dumps(json_object_get(site, "frames"), 0);
+        if (frames && strstr(frames, "WeakHandle)"))
+            blocks += json_integer_value(json_object_get(site, "live_blocks"));
+        free(frames);
+    }
+    json_decref(r);
+    return blocks;
+}
+
+/* The "Held by" walk tags tens of thousands of objects (the JVM allocates an entry for each); once the walk is over
+ * they are all freed, and the next report (here the exit report) must not count them as live native memory. */
+START_TEST(java_heap_walk_leaves_no_native_blocks)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    struct jvm j = { 0 };
+    j.dir = tu_tempdir();
+    j.out = tu_strf("%s/reports", j.dir);
+    mkdir(j.out, 0700);
+    j.log = tu_strf("%s/java.log", j.dir);
+    j.port = free_port();
+    char *cp = java_classpath(j.dir);
+    char **argv = java_argv(j.dir, cp, j.port, "queue", 0, 0);
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", j.out),
+                    "LEAKWATCH_MIN_AGE=1s", NULL };
+    j.pid = spawn(argv, env, j.log);
+    ck_assert_msg(wait_port(j.port, j.pid, 60) == 0, "the queue gateway under the shim did not listen");
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 4, wrk_log);
+    char *pid = tu_strf("%d", (int)j.pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", j.dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed");
+    char *first = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(first != NULL, "no report in %s", j.out);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(first) - 5), first);
+    char *text = tu_slurp(txt);
+    ck_assert_msg(text && strstr(text, "Held by: static NettyGateway.OUTBOX"), "%s shows no walk's chain", txt);
+    tu_sleep_ms(2000);
+    kill(j.pid, SIGTERM);
+    ck_assert_int_ge(tu_wait_pid(j.pid, 30), 0);
+    char *last = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(last && strcmp(last, first) != 0, "no exit report after %s", first);
+    json_int_t blocks = tag_map_blocks(last);
+    ck_assert_msg(blocks < 100, "%s: %lld blocks of the walk's tag map are still counted live", last,
+                  (long long)blocks);
+    j.pid = 0;
+    tu_rmtree(j.dir);
+    free(last);
+    free(text);
+    free(txt);
+    free(first);
+    free(dump_log);
+    free(lw);
+    free(pid);
+    free(wrk_log);
+    free(env[0]);
+    free(env[1]);
+    free(cp);
+    free(j.log);
+    free(j.out);
+    free(j.dir);
+}
+END_TEST
+
 /* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
 START_TEST(java_gate_fails_form_delete_on_exit)
 {
@@ -1713,6 +1789,7 @@ static Suite *e2e_suite(void)
     tcase_add_test(java_fallbacks, java_agentpath_with_preload);
     tcase_add_test(java_fallbacks, java_heap_too_large_for_the_bound);
     tcase_add_test(java_fallbacks, java_heap_exact_count);
+    tcase_add_test(java_fallbacks, java_heap_walk_leaves_no_native_blocks);
     suite_add_tcase(s, java_fallbacks);
 
     /* Passes only with the reservation accounting and growth ranking of another branch (jvmrep). */
