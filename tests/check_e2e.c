@@ -1746,6 +1746,19 @@ START_TEST(nginx_gate_passes)
     if (at) {
         size_t len = strlen(gate_dir) + strcspn(at + strlen(gate_dir), "/ \n");
         char *gdir = tu_strf("%.*s", (int)len, at);
+        /* Not writable by others: the workers' uid got its own private subdirectory, made by the gate, and
+         * may only pass through the gate's directory (0711), neither list it nor add to it. */
+        struct stat gst, wst;
+        unsigned want = geteuid() == 0 ? 0711 : 0700;   /* as root the workers run as nobody (nginx-prefix.sh) */
+        ck_assert_msg(stat(gdir, &gst) == 0 && (gst.st_mode & 07777) == want, "%s has mode %04o, not %04o", gdir,
+                      (unsigned)(gst.st_mode & 07777), want);
+        if (geteuid() == 0) {
+            char *wdir = tu_strf("%s/65534", gdir);
+            ck_assert_msg(stat(wdir, &wst) == 0 && wst.st_uid == 65534 && (wst.st_mode & 07777) == 0700,
+                          "the workers' report directory %s: uid %d, mode %04o", wdir, (int)wst.st_uid,
+                          (unsigned)(wst.st_mode & 07777));
+            free(wdir);
+        }
         tu_rmtree(gdir);
         free(gdir);
     }

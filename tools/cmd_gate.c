@@ -231,11 +231,10 @@ int cmd_gate(int argc, char **argv)
             lw_err("gate: no snapshots given: leakwatch gate SNAP1.json SNAP2.json ... (or see --help for a server)");
             goto out;
         }
-        for (int i = optind; i < nargs; i++)
-            if (!gate_add_round(&g, argv[i], err, sizeof err)) {
-                lw_err("gate: %s", err);
-                goto out;
-            }
+        if (!gate_add_rounds(&g, argv + optind, (size_t)(nargs - optind), err, sizeof err)) {
+            lw_err("gate: %s", err);
+            goto out;
+        }
         if (load && !gate_set_load(&g, load, err, sizeof err)) {
             lw_err("gate: %s", err);
             goto out;

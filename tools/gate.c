@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,115 @@ bool gate_add_round(gate_run *g, const char *spec, char *err, size_t errlen)
         for (size_t i = 0; i < n; i++)
             model_free(loaded[i]);
     free(copy);
+    return ok;
+}
+
+/* One file of a round, loaded by whichever reader thread takes it. */
+typedef struct {
+    const char *path;
+    lw_report *r;
+    char err[1024];
+} round_file;
+
+typedef struct {
+    round_file *files;
+    size_t n, next;
+    pthread_mutex_t lock;
+} load_queue;
+
+static void *load_files(void *arg)
+{
+    load_queue *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        size_t i = q->next++;
+        pthread_mutex_unlock(&q->lock);
+        if (i >= q->n)
+            return NULL;
+        q->files[i].r = model_load(q->files[i].path, q->files[i].err, sizeof q->files[i].err);
+    }
+}
+
+bool gate_add_rounds(gate_run *g, char *const *specs, size_t nspecs, char *err, size_t errlen)
+{
+    enum { MAX_FILES = 256, THREADS = 4 };
+    char **copies = calloc(nspecs, sizeof *copies);
+    size_t *first = calloc(nspecs + 1, sizeof *first);
+    char (*problem)[300] = calloc(nspecs, sizeof *problem);   /* a round's own problem, said in its turn */
+    round_file *files = NULL;
+    size_t nfiles = 0, cap = 0;
+    bool ok = copies && first && problem;
+    for (size_t k = 0; ok && k < nspecs; k++) {
+        first[k] = nfiles;
+        size_t in_round = 0;
+        char *save = NULL;
+        ok = (copies[k] = strdup(specs[k])) != NULL;
+        for (char *p = ok ? strtok_r(copies[k], "+", &save) : NULL; p; p = strtok_r(NULL, "+", &save)) {
+            if (in_round == MAX_FILES) {
+                snprintf(problem[k], sizeof problem[k], "round %zu (%.200s): more than %d files in one round",
+                         g->nrounds + k + 1, specs[k], MAX_FILES);
+                break;
+            }
+            if (nfiles == cap) {
+                cap = cap ? cap * 2 : 16;
+                round_file *v = realloc(files, cap * sizeof *v);
+                if (!(ok = v != NULL))
+                    break;
+                files = v;
+            }
+            files[nfiles++] = (round_file){.path = p};
+            in_round++;
+        }
+        if (ok && in_round == 0)
+            snprintf(problem[k], sizeof problem[k], "round %zu: \"%.200s\" names no file: give FILE.json or "
+                     "A.json+B.json", g->nrounds + k + 1, specs[k]);
+    }
+    if (ok) {
+        first[nspecs] = nfiles;
+        /* Reading is nearly all of a gate over files: the files are read on a few threads at once (they are
+         * all kept anyway, so this takes no more memory than one after the other). */
+        load_queue q = {.files = files, .n = nfiles};
+        pthread_mutex_init(&q.lock, NULL);
+        pthread_t t[THREADS - 1];
+        size_t started = 0;
+        while (started < THREADS - 1 && started + 1 < nfiles && pthread_create(&t[started], NULL, load_files, &q) == 0)
+            started++;
+        load_files(&q);
+        for (size_t i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        pthread_mutex_destroy(&q.lock);
+    } else {
+        snprintf(err, errlen, "out of memory for %zu rounds", nspecs);
+    }
+    /* Rounds in order, each said as reading them one after the other would say it. */
+    size_t added = 0;
+    for (size_t k = 0; ok && k < nspecs; k++) {
+        if (problem[k][0]) {
+            snprintf(err, errlen, "%s", problem[k]);
+            ok = false;
+            break;
+        }
+        for (size_t i = first[k]; ok && i < first[k + 1]; i++)
+            if (!files[i].r) {
+                snprintf(err, errlen, "%s", files[i].err);
+                ok = false;
+            }
+        if (!ok)
+            break;
+        lw_report *loaded[MAX_FILES];
+        for (size_t i = first[k]; i < first[k + 1]; i++)
+            loaded[i - first[k]] = files[i].r;
+        gate_add_loaded(g, specs[k], loaded, first[k + 1] - first[k]);
+        added = first[k + 1];
+    }
+    for (size_t i = added; i < nfiles; i++)
+        model_free(files[i].r);
+    for (size_t k = 0; copies && k < nspecs; k++)
+        free(copies[k]);
+    free(copies);
+    free(first);
+    free(problem);
+    free(files);
     return ok;
 }
 

@@ -59,6 +59,10 @@ void gate_init(gate_run *g);
 /* Adds a round read from spec: "a.json", or "a.json+b.json+..." for one round of a process tree. */
 bool gate_add_round(gate_run *g, const char *spec, char *err, size_t errlen);
 
+/* gate_add_round for each of specs in order, the files read on a few threads at once; the first problem in
+ * round order is the one said. */
+bool gate_add_rounds(gate_run *g, char *const *specs, size_t nspecs, char *err, size_t errlen);
+
 /* Adds a round from files already loaded (ownership moves to g); name labels it in messages. */
 void gate_add_loaded(gate_run *g, const char *name, lw_report **reports, size_t n);
 
