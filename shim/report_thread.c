@@ -16,6 +16,7 @@
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
+#include "jvm_attach.h"
 #include "jvm.h"
 #include "log.h"
 #include "out.h"
@@ -385,6 +386,7 @@ static void *report_thread_main(void *arg)
         report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
         if (tick)
             tick();
+        jvm_attach_poll();
         jvm_poll();
         jheap_poll();
         now = lw_now_ms();
