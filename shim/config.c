@@ -197,7 +197,7 @@ static const char *const known_names[] = {
     "LEAKWATCH_OUT", "LEAKWATCH_SIGNAL", "LEAKWATCH_INTERVAL", "LEAKWATCH_MIN_AGE", "LEAKWATCH_TOP",
     "LEAKWATCH_DEPTH", "LEAKWATCH_RECORDS", "LEAKWATCH_SITE_DEPTH", "LEAKWATCH_SAMPLE", "LEAKWATCH_MMAP",
     "LEAKWATCH_QUIET", "LEAKWATCH_HTTP", "LEAKWATCH_JAVA_FRAMES",
-    "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS",
+    "LEAKWATCH_JAVA_HEAP", "LEAKWATCH_JAVA_HEAP_SAMPLE", "LEAKWATCH_JAVA_HELD_BY_MS", "LEAKWATCH_JAVA_COUNT_MS",
     "LEAKWATCH_BUILD",   /* not a setting: where leakwatch's own test suite finds the build */
 };
 
@@ -266,6 +266,7 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
     c->java_heap = 1;
     c->java_heap_sample = 512 * 1024;     /* HotSpot's own default: about two samples per MiB allocated */
     c->java_held_by_ms = 2000;
+    c->java_count_ms = 500;
 
     const char *text = get("LEAKWATCH_OUT");
     if (text) {
@@ -321,5 +322,6 @@ void config_load(struct lw_config *c, const char *(*get)(const char *name), char
         bad_value("LEAKWATCH_JAVA_HEAP_SAMPLE", text, " is not a size from 1 to 1G (like 512k);",
                   " using the default 512k");
     load_uint(get, "LEAKWATCH_JAVA_HELD_BY_MS", 0, CONFIG_MAX_JAVA_HELD_BY_MS, &c->java_held_by_ms);
+    load_uint(get, "LEAKWATCH_JAVA_COUNT_MS", 0, CONFIG_MAX_JAVA_HELD_BY_MS, &c->java_count_ms);
     warn_unknown(env);
 }

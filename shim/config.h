@@ -41,6 +41,7 @@ struct lw_config {
     int java_heap;            /* in a JVM: Java-heap sites (jheap.c) */
     uint64_t java_heap_sample;    /* the JVM's heap-sampling interval, bytes */
     unsigned java_held_by_ms;     /* bound on the "Held by" walk; 0: no walk */
+    unsigned java_count_ms;       /* bound on a report's exact count per class; 0: no count */
 };
 
 /* Fills c from getenv-like `get` (NULL means unset), logging one line per bad value. Also warns

@@ -1,7 +1,5 @@
 /* jheap.c — sampled Java-heap allocations, their liveness, and our JVM thread (see jheap.h). */
-#include <dlfcn.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -12,6 +10,8 @@
 #include <jvmti.h>
 #endif
 #include "jheap.h"
+#include "jvm_attach.h"
+#include "threads.h"
 #include "jheap_names.h"
 #include "jheap_paths.h"
 #include "jheap_sites.h"
@@ -25,18 +25,18 @@
 #define CLASS_TAG (2ll << 40)
 #define TAG_KIND(t) ((t) >> 40)
 #define TAG_INDEX(t) ((uint32_t)((t) & 0xffffffffu))
-#define WAIT_FOR_VM_TICKS 5
 #define HELD_BY_SITES 3                 /* the largest growing sites get a "Held by" chain */
-#define HELD_BY_BUDGET_MS 2000          /* the longest the JVM is held still for one walk */
+
+#define WANT_HOLDERS 1                  /* what a request after the figures asks for */
+#define WANT_COUNT 2
 
 static struct {
-    int decided, ticks_seen;
-    jint (*get_created)(JavaVM **, jsize, jsize *);
+    int decided;
     JavaVM *vm;
     jvmtiEnv *env;
     atomic_int active, dead, gc_wanted, no_walk;
     atomic_uint request, done;
-    atomic_int walk;                  /* what the request asks: 0 the figures, 1 the "Held by" walk */
+    atomic_int walk;                  /* what the request asks: 0 the figures, else WANT_* bits */
     uint64_t min_age_ms;
 } vm;
 
@@ -144,31 +144,15 @@ static void give_up(const char *why)
     lw_log("no Java-heap sites (", why, "); native tracking goes on", NULL, NULL);
 }
 
-static uint64_t sampling_interval(void)
-{
-    const char *s = getenv("LEAKWATCH_JAVA_HEAP_SAMPLE");
-    if (!s || !*s)
-        return JHEAP_DEFAULT_INTERVAL;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long unit = *end == 'k' || *end == 'K' ? 1024 : *end == 'm' || *end == 'M' ? 1 << 20 : 1;
-    if (unit > 1)
-        end++;
-    if (*end || v == 0 || v > (1ull << 30) / unit) {
-        lw_log("LEAKWATCH_JAVA_HEAP_SAMPLE=", s, " is not a size from 1 to 1G (e.g. 512k); using 512k", NULL, NULL);
-        return JHEAP_DEFAULT_INTERVAL;
-    }
-    return v * unit;
-}
-
 static int set_up(JNIEnv **jni)
 {
-    JavaVMAttachArgs args = { JNI_VERSION_1_6, "leakwatch-jheap", NULL };
-    if ((*vm.vm)->AttachCurrentThreadAsDaemon(vm.vm, (void **)jni, &args) != JNI_OK)
-        return give_up("the JVM refused to attach a thread"), -1;
-    jvmtiEnv *env = NULL;
-    if ((*vm.vm)->GetEnv(vm.vm, (void **)&env, JVMTI_VERSION_11) != JNI_OK || !env)
-        return give_up("the JVM offers no JVMTI of JDK 11 or later"), -1;
+    const char *why = NULL;
+    jvmtiEnv *env = jvm_attach_thread("leakwatch-jheap", JVMTI_VERSION_11, jni, &why);
+    if (!env) {
+        if (why)
+            give_up(why);
+        return -1;
+    }
     jvmtiCapabilities caps = { 0 };
     caps.can_generate_sampled_object_alloc_events = 1;
     caps.can_tag_objects = 1;
@@ -181,11 +165,9 @@ static int set_up(JNIEnv **jni)
         return give_up("JVMTI refused sampled allocations or object tags"), -1;
     }
     vm.env = env;
-    jh.interval = sampling_interval();
-    const char *budget = getenv("LEAKWATCH_JAVA_HELD_BY_MS");
-    jh.walk_budget_ms = budget && *budget ? (unsigned)strtoul(budget, NULL, 10) : HELD_BY_BUDGET_MS;
-    if (jh.walk_budget_ms > 60000)
-        jh.walk_budget_ms = 60000;
+    jh.interval = shim_state.config.java_heap_sample;
+    jh.walk_budget_ms = shim_state.config.java_held_by_ms;
+    jh.count_budget_ms = shim_state.config.java_count_ms;
     if ((*env)->SetHeapSamplingInterval(env, (jint)jh.interval) != JVMTI_ERROR_NONE)
         return give_up("JVMTI refused the heap sampling interval"), -1;
     jvmtiEventCallbacks cb = { 0 };
@@ -311,10 +293,86 @@ static void find_holders(JNIEnv *jni)
     (*jni)->PopLocalFrame(jni, NULL);
 }
 
+/* ---- the exact count: every object of a sampled class in the heap, by class -------------------------------- */
+
+struct count_pass {
+    uint64_t *objects, *bytes;
+    uint32_t nclasses;
+    uint64_t seen;
+    struct timespec deadline;
+    int timed_out;
+};
+
+static int past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* The JVM calls this for each object whose class we tagged, at a safepoint: no JVMTI or JNI calls here. */
+static jint JNICALL on_counted(jlong class_tag, jlong size, jlong *tag_ptr, jint length, void *user_data)
+{
+    (void)tag_ptr, (void)length;
+    struct count_pass *c = user_data;
+    if ((++c->seen & 4095) == 0 && past(&c->deadline)) {
+        c->timed_out = 1;
+        return JVMTI_VISIT_ABORT;
+    }
+    if (TAG_KIND(class_tag) == 2 && TAG_INDEX(class_tag) < c->nclasses) {
+        c->objects[TAG_INDEX(class_tag)]++;
+        c->bytes[TAG_INDEX(class_tag)] += (uint64_t)size;
+    }
+    return 0;
+}
+
+/* IterateThroughHeap over the objects of tagged classes (the classes of sampled objects): one linear pass of
+ * the heap in a VM operation, bounded by the count's budget. Unreachable objects not yet collected count too:
+ * after a forced GC there are none. */
+static void count_classes(void)
+{
+    static struct count_pass c;
+    size_t table = JHEAP_CLASSES_MAX * sizeof(uint64_t);
+    jh.counted = 0;
+    jh.count_ms = 0;
+    if (!jh.class_objects && (!(jh.class_objects = arena_map(table)) || !(jh.class_bytes = arena_map(table)))) {
+        jh.count_why = "no memory for the count";
+        return;
+    }
+    c.nclasses = atomic_load_explicit(&jh.nclasses, memory_order_acquire);
+    c.objects = jh.class_objects;
+    c.bytes = jh.class_bytes;
+    memset(c.objects, 0, c.nclasses * sizeof(uint64_t));
+    memset(c.bytes, 0, c.nclasses * sizeof(uint64_t));
+    c.seen = 0;
+    c.timed_out = 0;
+    clock_gettime(CLOCK_MONOTONIC, &c.deadline);
+    c.deadline.tv_sec += jh.count_budget_ms / 1000;
+    c.deadline.tv_nsec += (long)(jh.count_budget_ms % 1000) * 1000000L;
+    if (c.deadline.tv_nsec >= 1000000000L)
+        c.deadline.tv_sec++, c.deadline.tv_nsec -= 1000000000L;
+    jvmtiHeapCallbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.heap_iteration_callback = on_counted;
+    uint64_t started = lw_now_ms();
+    jvmtiError err = (*vm.env)->IterateThroughHeap(vm.env, JVMTI_HEAP_FILTER_CLASS_UNTAGGED, NULL, &cb, &c);
+    jh.count_ms = lw_now_ms() - started;
+    if (err != JVMTI_ERROR_NONE)
+        jh.count_why = "JVMTI refused to iterate over the heap";
+    else if (c.timed_out)
+        jh.count_why = "the heap is too large to count within the report's time bound";
+    else
+        jh.count_why = NULL, jh.counted = 1;
+}
+
 static void answer(JNIEnv *jni)
 {
-    if (atomic_load_explicit(&vm.walk, memory_order_acquire)) {
-        find_holders(jni);
+    int want = atomic_load_explicit(&vm.walk, memory_order_acquire);
+    if (want) {
+        if (want & WANT_HOLDERS)
+            find_holders(jni);
+        if (want & WANT_COUNT)
+            count_classes();
         return;
     }
     jh.forced_gc = 0;
@@ -332,6 +390,9 @@ static void answer(JNIEnv *jni)
     jheap_sites_name(vm.env, jni);
     jh.walk_why = NULL;
     jh.walk_ms = 0;
+    jh.counted = 0;
+    jh.count_ms = 0;
+    jh.count_why = jh.count_budget_ms ? "not counted for this kind of report" : "LEAKWATCH_JAVA_COUNT_MS=0";
 }
 
 static void *thread_main(void *arg)
@@ -363,43 +424,14 @@ void jheap_poll(void)
 {
     if (LW_LIKELY(vm.decided))
         return;
-    if (!vm.get_created) {
-        vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-        if (!vm.get_created) {
-            void *h = dlopen("libjvm.so", RTLD_LAZY | RTLD_NOLOAD);
-            if (h) {
-                vm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(h, "JNI_GetCreatedJavaVMs");
-                dlclose(h);
-            }
-        }
-        if (!vm.get_created)
-            return;
-    }
-    JavaVM *found = NULL;
-    jsize count = 0;
-    if (vm.get_created(&found, 1, &count) != JNI_OK || count < 1 || !found) {
-        vm.ticks_seen = 0;
-        return;
-    }
-    if (++vm.ticks_seen < WAIT_FOR_VM_TICKS)
-        return;                       /* creation has begun: let it finish */
+    JavaVM *found = jvm_attach_vm();
+    if (!found)
+        return;                       /* not (yet) a JVM past its start-up */
     vm.decided = 1;
     vm.vm = found;
-    const char *off = getenv("LEAKWATCH_JAVA_HEAP");
-    if (off && strcmp(off, "0") == 0)
+    if (!shim_state.config.java_heap)
         return;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int rc = shim_state.real.pthread_create(&t, &attr, thread_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (threads_start("leakwatch-jheap", thread_main, 1 << 20) != 0)
         give_up("cannot start a thread");
 }
 
@@ -441,21 +473,25 @@ void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms)
 
 void jheap_prepare_holders(unsigned wait_ms)
 {
-    if (!jh.walk_budget_ms) {
+    int want = 0;
+    if (!jh.walk_budget_ms)
         jh.walk_why = "LEAKWATCH_JAVA_HELD_BY_MS=0";
-        return;
-    }
-    if (atomic_exchange_explicit(&vm.no_walk, 0, memory_order_acq_rel)) {
+    else if (atomic_exchange_explicit(&vm.no_walk, 0, memory_order_acq_rel))
         jh.walk_why = "this report's requester asked for none";
+    else
+        want |= WANT_HOLDERS;
+    if (jh.count_budget_ms && wait_ms > 1000)
+        want |= WANT_COUNT;           /* not at exit: its report must not wait for a count */
+    if (!want)
         return;
-    }
-    if (wait_ms > 1000 && wait_ms < jh.walk_budget_ms + 5000)
-        wait_ms = jh.walk_budget_ms + 5000;   /* the walk's bound, naming and untagging */
-    if (atomic_load_explicit(&jh.ready, memory_order_acquire) && ask(1, wait_ms) < 0) {
+    unsigned needed = ((want & WANT_HOLDERS) ? jh.walk_budget_ms : 0) + ((want & WANT_COUNT) ? jh.count_budget_ms : 0);
+    if (wait_ms > 1000 && wait_ms < needed + 5000)
+        wait_ms = needed + 5000;      /* the bounds of the walk and the count, naming */
+    if (atomic_load_explicit(&jh.ready, memory_order_acquire) && ask(want, wait_ms) < 0) {
         atomic_store_explicit(&jh.ready, 0, memory_order_release);
         if (!atomic_load(&vm.dead))
-            lw_log("the JVM did not finish the \"Held by\" walk in time; this report has no Java-heap sites", NULL,
-                   NULL, NULL, NULL);
+            lw_log("the JVM did not finish the \"Held by\" walk and the count in time; this report has no Java-heap "
+                   "sites", NULL, NULL, NULL, NULL);
     }
 }
 

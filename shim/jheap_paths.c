@@ -4,6 +4,7 @@
 #include <time.h>
 #include "arena.h"
 #include "out.h"
+#include "state.h"
 
 #if __has_include(<jvmti.h>)
 #include <jvmti.h>
@@ -14,6 +15,8 @@
 #define MAX_RECORDS (1u << 22)
 #define MAX_TARGETS 8
 #define CHAIN_CAP 1024                  /* bytes of one chain's text */
+#define LEAF_ARRAY 1                    /* a primitive array: holds no references */
+#define LEAF_VALUES 2                   /* its fields hold only values and primitive arrays (java.lang.String) */
 
 struct rec {
     uint32_t from;                      /* the record of the referrer; 0: reached from a root */
@@ -25,6 +28,7 @@ struct rec {
 
 struct walk {
     struct rec *recs;
+    uint8_t *leaf;                      /* by class record: LEAF_ARRAY, LEAF_VALUES or 0 */
     uint32_t n, nclasses, ntargets, found;
     uint64_t edges;
     jlong own_thread_tag;
@@ -55,6 +59,11 @@ static jint JNICALL on_reference(jvmtiHeapReferenceKind kind, const jvmtiHeapRef
         w->timed_out = 1;
         return JVMTI_VISIT_ABORT;
     }
+    /* no chain to a target passes through a primitive array, nor through an object whose fields hold only values
+     * and arrays of other types than the targets': unless it is a target it gets no tag (every tag is an entry in
+     * the JVM's tag map, the walk's main cost; the JVM itself marks what it visited) */
+    if (*tag_ptr == 0 && class_tag > 0 && (uint64_t)class_tag <= w->nclasses && w->leaf[class_tag])
+        return w->leaf[class_tag] == LEAF_ARRAY ? 0 : JVMTI_VISIT_OBJECTS;
     struct rec *r;
     if (*tag_ptr == 0) {
         if (w->n + 1 >= MAX_RECORDS) {
@@ -143,6 +152,48 @@ static void field_name(jvmtiEnv *env, JNIEnv *jni, jclass klass, jint index, cha
     (*env)->Deallocate(env, (unsigned char *)fields);
 }
 
+/* LEAF_VALUES when every instance field of klass and its superclasses is a value or an array of values whose
+ * element type is not in `targets` (the element types of the primitive-array targets): no reference from such an
+ * object can lead to a target. */
+static int leaf_kind(jvmtiEnv *env, JNIEnv *jni, jclass klass, const char *sig, const char *targets)
+{
+    if (sig[0] == '[')
+        return sig[1] && sig[1] != '[' && sig[1] != 'L' ? LEAF_ARRAY : 0;
+    if (strcmp(sig, "Ljava/lang/Class;") == 0)
+        return 0;                       /* a class object holds its statics */
+    int leaf = LEAF_VALUES;
+    jclass k = (*jni)->NewLocalRef(jni, klass);
+    for (unsigned depth = 0; k && leaf && depth < 64; depth++) {
+        jint n = 0;
+        jfieldID *fields = NULL;
+        if ((*env)->GetClassFields(env, k, &n, &fields) != JVMTI_ERROR_NONE || !fields)
+            leaf = 0, n = 0;
+        for (jint i = 0; i < n && leaf; i++) {
+            jint mods = 0;
+            char *fsig = NULL;
+            if ((*env)->GetFieldModifiers(env, k, fields[i], &mods) != JVMTI_ERROR_NONE) {
+                leaf = 0;
+            } else if (!(mods & 0x0008)) {  /* ACC_STATIC: not part of an instance */
+                if ((*env)->GetFieldName(env, k, fields[i], NULL, &fsig, NULL) != JVMTI_ERROR_NONE || !fsig)
+                    leaf = 0;
+                else if (fsig[0] == 'L' || (fsig[0] == '[' && (fsig[1] == '[' || fsig[1] == 'L')) ||
+                         (fsig[0] == '[' && strchr(targets, fsig[1])))
+                    leaf = 0;
+                if (fsig)
+                    (*env)->Deallocate(env, (unsigned char *)fsig);
+            }
+        }
+        if (fields)
+            (*env)->Deallocate(env, (unsigned char *)fields);
+        jclass super = (*jni)->GetSuperclass(jni, k);
+        (*jni)->DeleteLocalRef(jni, k);
+        k = super;
+    }
+    if (k)
+        (*jni)->DeleteLocalRef(jni, k);
+    return leaf;
+}
+
 static const char *root_name(uint8_t kind)
 {
     switch (kind) {
@@ -226,15 +277,6 @@ static const char *chain_text(jvmtiEnv *env, JNIEnv *jni, struct walk *w, jclass
     return text;
 }
 
-/* Untags an object of the walk: the JVM frees the tag's native memory now rather than some time after the
- * environment is disposed (which would show as a native site growing with each walk). */
-static jint JNICALL untag(jlong class_tag, jlong size, jlong *tag_ptr, jint length, void *user_data)
-{
-    (void)class_tag, (void)size, (void)length, (void)user_data;
-    *tag_ptr = 0;
-    return 0;
-}
-
 void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, unsigned budget_ms,
                       const char **chains, const char **why)
 {
@@ -249,6 +291,7 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
     jvmtiCapabilities caps = { 0 };
     caps.can_tag_objects = 1;
     struct walk w = { 0 };
+    size_t leaf_bytes = 0;
     jvmtiHeapCallbacks cb;
     jint nclasses = 0;
     jclass *classes = NULL;
@@ -257,13 +300,33 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
         *why = "JVMTI refused object tags for the heap walk";
         goto done;
     }
-    if (!(w.recs = arena_map(MAX_RECORDS * sizeof *w.recs))) {
+    leaf_bytes = (size_t)nclasses + 1;
+    if (!(w.recs = arena_map(MAX_RECORDS * sizeof *w.recs)) || !(w.leaf = arena_map(leaf_bytes))) {
         *why = "no memory for the heap walk";
         goto done;
     }
+    /* the element types of primitive-array targets: an object holding such arrays may be on a chain */
+    char target_arrays[MAX_TARGETS + 1] = "";
+    for (unsigned i = 0, k = 0; i < n; i++) {
+        char *sig = NULL;
+        jclass klass = (*jni)->GetObjectClass(jni, targets[i]);
+        if (klass && (*env)->GetClassSignature(env, klass, &sig, NULL) == JVMTI_ERROR_NONE && sig) {
+            if (sig[0] == '[' && sig[1] && sig[1] != '[' && sig[1] != 'L' && !strchr(target_arrays, sig[1]))
+                target_arrays[k++] = sig[1], target_arrays[k] = '\0';
+            (*env)->Deallocate(env, (unsigned char *)sig);
+        }
+        if (klass)
+            (*jni)->DeleteLocalRef(jni, klass);
+    }
     /* classes first, as records 1..nclasses: every object's class tag then names its class */
-    for (jint i = 0; i < nclasses; i++)
+    for (jint i = 0; i < nclasses; i++) {
         (*env)->SetTag(env, classes[i], (jlong)i + 1);
+        char *sig = NULL;
+        if ((*env)->GetClassSignature(env, classes[i], &sig, NULL) == JVMTI_ERROR_NONE && sig) {
+            w.leaf[i + 1] = (uint8_t)leaf_kind(env, jni, classes[i], sig, target_arrays);
+            (*env)->Deallocate(env, (unsigned char *)sig);
+        }
+    }
     w.n = w.nclasses = (uint32_t)nclasses;
     for (unsigned i = 0; i < n; i++) {
         jlong t = 0;
@@ -301,11 +364,6 @@ void jheap_paths_find(JavaVM *vm, JNIEnv *jni, jobject *targets, unsigned n, uns
                                                                        : NULL;
     }
 done:
-    if (w.n) {
-        memset(&cb, 0, sizeof cb);
-        cb.heap_iteration_callback = untag;
-        (*env)->IterateThroughHeap(env, JVMTI_HEAP_FILTER_UNTAGGED, NULL, &cb, NULL);
-    }
     if (classes) {
         for (jint i = 0; i < nclasses; i++)
             (*jni)->DeleteLocalRef(jni, classes[i]);
@@ -313,7 +371,16 @@ done:
     }
     if (w.recs)
         arena_unmap(w.recs, MAX_RECORDS * sizeof *w.recs);
-    (*env)->DisposeEnvironment(env);     /* and every tag of the walk with it */
+    if (w.leaf)
+        arena_unmap(w.leaf, leaf_bytes);
+    /* HotSpot (JvmtiEnvBase::env_dispose) empties the environment's tag map right here, on this thread and
+     * with the JVM running, so the walk's tags cost no second pause over the heap. The VM thread allocated
+     * their entries during the walk, so the program's counts hold them: their frees must be counted too,
+     * which our thread's guard would skip (every walk would leave them as a growing native site). */
+    int saved = lw_guard;
+    lw_guard = 0;
+    (*env)->DisposeEnvironment(env);
+    lw_guard = saved;
 }
 
 #endif

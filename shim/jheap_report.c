@@ -58,6 +58,15 @@ static void text_record(struct out *o, const struct jheap_site *s, unsigned prev
         out_u64(o, previous_seq);
     }
     out_str(o, ".\nKind: Java heap (estimated by sampling)\n");
+    if (jh.counted) {
+        out_str(o, "Exact count: ");
+        out_u64_grouped(o, jh.class_objects[s->klass]);
+        out_str(o, " objects of ");
+        out_str(o, jh.classes[s->klass].name);
+        out_str(o, " (");
+        out_bytes_human(o, jh.class_bytes[s->klass]);
+        out_str(o, ") in the heap at report time, from every allocation site\n");
+    }
     if (v->held_by) {
         out_str(o, "Held by: ");
         out_str(o, v->held_by);
@@ -100,6 +109,11 @@ void jheap_write_text(struct out *o, unsigned top, unsigned previous_seq)
     if (jh.walk_why) {
         out_str(o, "Held by: not shown (");
         out_str(o, jh.walk_why);
+        out_str(o, ").\n");
+    }
+    if (jh.count_why) {
+        out_str(o, "Exact counts: not shown (");
+        out_str(o, jh.count_why);
         out_str(o, ").\n");
     }
     unsigned shown = 0;
@@ -161,6 +175,12 @@ static void json_site(struct out *o, const struct jheap_site *s, unsigned previo
             out_str(o, ",\"since_previous_bytes\":");
             out_i64(o, v->delta);
         }
+        if (jh.counted) {
+            out_str(o, ",\"class_exact\":{\"objects\":");
+            out_u64(o, jh.class_objects[s->klass]);
+            kv(o, "bytes", jh.class_bytes[s->klass]);
+            out_char(o, '}');
+        }
         if (v->held_by) {
             out_str(o, ",\"held_by\":");
             out_json_str(o, v->held_by);
@@ -204,6 +224,11 @@ void jheap_write_json_meta(struct out *o)
     if (jh.walk_why) {
         out_str(o, ",\"held_by_missing\":");
         out_json_str(o, jh.walk_why);
+    }
+    kv(o, "class_count_ms", jh.count_ms);
+    if (jh.count_why) {
+        out_str(o, ",\"class_count_missing\":");
+        out_json_str(o, jh.count_why);
     }
     out_char(o, '}');
 }

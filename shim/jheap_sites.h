@@ -61,6 +61,11 @@ struct jheap_state {
     uint64_t walk_ms;                   /* the "Held by" walk's time */
     unsigned walk_budget_ms;            /* its bound (LEAKWATCH_JAVA_HELD_BY_MS; 0: no walk) */
     const char *walk_why;               /* why it found no chain, or NULL */
+    unsigned count_budget_ms;           /* the bound on the exact count (LEAKWATCH_JAVA_COUNT_MS; 0: none) */
+    int counted;                        /* this report has exact counts per class (class_objects, class_bytes) */
+    uint64_t count_ms;                  /* the count's time */
+    const char *count_why;              /* why this report has none, or NULL */
+    uint64_t *class_objects, *class_bytes;   /* by class index: objects in the heap, and their bytes */
     atomic_uint nclasses;
     struct jheap_class *classes;
     struct jheap_site *sites;           /* open addressing on key, JHEAP_SITES_MAX */

@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "jvm.h"
+#include "jvm_attach.h"
 #include "jvm_inline.h"
+#include "threads.h"
 #include "arena.h"
 #include "cfi.h"
 #include "log.h"
@@ -33,14 +35,11 @@ typedef void (*agct_fn)(agct_trace *, jint, void *);
 #define MAX_JAVA_FRAMES 128
 #define NO_PATH ((struct jvm_path *)1)      /* tried: the site/stack has no Java path */
 #define CHUNK 4096u
-#define WAIT_FOR_VM_TICKS 5                 /* a VM seen this many ticks in a row is past its start-up */
 
 static struct {
     int decided;                            /* 1: no JVM here, or the helper is started */
-    int ticks_seen;
     int helper_started;
     atomic_int given_up;                    /* no Java frames after all (said why on stderr) */
-    jint (*get_created)(JavaVM **, jsize, jsize *);
     JavaVM *vm;
     agct_fn agct;
     atomic_int active;                      /* paths are kept */
@@ -335,11 +334,12 @@ static void give_up(const char *why)
 
 static int set_up(JNIEnv **jni)
 {
-    JavaVMAttachArgs args = { JNI_VERSION_1_6, "leakwatch", NULL };
-    if ((*jvm.vm)->AttachCurrentThreadAsDaemon(jvm.vm, (void **)jni, &args) != JNI_OK)
-        return give_up("the JVM refused to attach a thread"), -1;
-    if ((*jvm.vm)->GetEnv(jvm.vm, (void **)&jvmti, JVMTI_VERSION_1_2) != JNI_OK || !jvmti)
-        return give_up("the JVM offers no JVMTI"), -1;
+    const char *why = NULL;
+    if (!(jvmti = jvm_attach_thread("leakwatch", JVMTI_VERSION_1_2, jni, &why))) {
+        if (why)
+            give_up(why);
+        return -1;
+    }
     jvmtiCapabilities caps = { 0 };
     caps.can_get_line_numbers = 1;
     caps.can_get_source_file_name = 1;
@@ -414,21 +414,9 @@ void jvm_poll(void)
 {
     if (LW_LIKELY(jvm.decided))
         return;
-    if (!jvm.get_created) {
-        /* the java launcher loads libjvm.so RTLD_GLOBAL; a lookup in the global scope opens no file */
-        jvm.get_created = (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-        if (!jvm.get_created)
-            return;                   /* not (yet) a JVM: libjvm may still be loaded later */
-    }
-    JavaVM *vm = NULL;
-    jsize count = 0;
-    if (jvm.get_created(&vm, 1, &count) != JNI_OK || count < 1 || !vm) {
-        jvm.ticks_seen = 0;
-        return;
-    }
-    /* JNI_GetCreatedJavaVMs answers as soon as creation begins: let it finish */
-    if (++jvm.ticks_seen < WAIT_FOR_VM_TICKS)
-        return;
+    JavaVM *vm = jvm_attach_vm();
+    if (!vm)
+        return;                       /* not (yet) a JVM past its start-up */
     decide(vm);
 }
 
@@ -436,13 +424,9 @@ void jvm_start_now(unsigned wait_ms)
 {
     if (jvm.decided)
         return;
-    jint (*get_created)(JavaVM **, jsize, jsize *) =
-        (jint(*)(JavaVM **, jsize, jsize *))dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-    JavaVM *vm = NULL;
-    jsize count = 0;
-    if (!get_created || get_created(&vm, 1, &count) != JNI_OK || count < 1 || !vm)
+    JavaVM *vm = jvm_attach_now();
+    if (!vm)
         return;
-    jvm.get_created = get_created;
     decide(vm);
     for (unsigned waited = 0; waited < wait_ms && jvm.helper_started; waited += 2) {
         if (atomic_load_explicit(&jvm.active, memory_order_acquire) ||
@@ -451,7 +435,6 @@ void jvm_start_now(unsigned wait_ms)
         struct timespec ms2 = { 0, 2000000L };
         nanosleep(&ms2, NULL);
     }
-    lw_log("DEBUG start_now helper=", jvm.helper_started ? "1" : "0", " active=", atomic_load(&jvm.active) ? "1" : "0", NULL);
 }
 
 /* The VM is up: take AsyncGetCallTrace and start the helper that sets up JVMTI. */
@@ -464,20 +447,9 @@ static void decide(JavaVM *vm)
         give_up("this JVM has no AsyncGetCallTrace");
         return;
     }
-    if (getenv("LEAKWATCH_JAVA_FRAMES") && strcmp(getenv("LEAKWATCH_JAVA_FRAMES"), "0") == 0)
+    if (!shim_state.config.java_frames)
         return;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int rc = shim_state.real.pthread_create(&t, &attr, helper_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (threads_start("leakwatch-jvm", helper_main, 1 << 20) != 0)
         give_up("cannot start a thread");
     else
         jvm.helper_started = 1;

@@ -48,6 +48,22 @@ static int private_to_us(int fd, mode_t type)
            (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
+/* The tool writes "start=<the target's start time>" (field 22 of /proc/PID/stat, clock ticks since boot) as
+ * the file's first line. A file whose attach never finished (the target died first) must not keep a later
+ * process that happens to get the same pid from ever starting: such a file names another start time. */
+static int meant_for_this_process(int fd)
+{
+    char head[64], own[32];
+    ssize_t n = pread(fd, head, sizeof head - 1, 0);
+    if (n <= 0)
+        return 0;
+    if (lw_stat_field("/proc/self/stat", 22, own, sizeof own) < 0)
+        return 1;                    /* no /proc in this process's view (a bare chroot): cannot tell */
+    head[n] = '\0';
+    size_t len = strlen(own);
+    return strncmp(head, "start=", 6) == 0 && strncmp(head + 6, own, len) == 0 && head[6 + len] == '\n';
+}
+
 /* Opens the attach file read-only, refusing symlinks and files or a directory others could have written. */
 static int open_attach_file(void)
 {
@@ -62,6 +78,11 @@ static int open_attach_file(void)
     if (fd >= 0 && !private_to_us(fd, S_IFREG)) {
         close(fd);
         fd = -1;
+    }
+    if (fd >= 0 && !meant_for_this_process(fd)) {
+        close(fd);
+        fd = -1;
+        unlinkat(dirfd, name, 0);    /* left by an attach to an earlier process with our pid */
     }
     close(dirfd);
     return fd;

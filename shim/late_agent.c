@@ -3,9 +3,13 @@
  * flag. HotSpot dlopens the library (whose constructor stays idle, see late.h) and calls Agent_OnAttach from
  * its attach listener thread, which holds no lock of ours or of the C library: it starts tracking exactly
  * as leakwatch_attach() does for a native process, or, with the option "detach", undoes it. The return value
- * is a late_result, which HotSpot hands back to the tool as "return code: N". */
+ * is a late_result, which HotSpot hands back to the tool as "return code: N".
+ * Agent_OnLoad answers `java -agentpath:libleakwatch.so`, which HotSpot calls during its start-up on the main
+ * thread (no lock of ours held); without it that JVM would refuse to start. */
+#include <dlfcn.h>
 #include <string.h>
 #include "late.h"
+#include "log.h"
 
 #define LW_EXPORT __attribute__((visibility("default")))
 
@@ -18,4 +22,30 @@ LW_EXPORT int Agent_OnAttach(void *vm, char *options, void *reserved)
     if (options && strcmp(options, "detach") == 0)
         return leakwatch_detach();
     return leakwatch_attach();
+}
+
+/* Whether the process's malloc is ours, i.e. the shim was preloaded (or attached) and sees every allocation. */
+static int interposing(void)
+{
+    Dl_info mine, theirs;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    return m && dladdr((void *)interposing, &mine) && dladdr(m, &theirs) && mine.dli_fbase == theirs.dli_fbase;
+}
+
+/* JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved): `-agentpath` on the command
+ * line. The JVM's own start goes on in every case (0: JNI_OK); the shim's Java work needs no agent (it attaches
+ * its threads once the JVM is up), so the agent only says what it adds, in one line. */
+LW_EXPORT int Agent_OnLoad(void *vm, char *options, void *reserved)
+{
+    (void)vm;
+    (void)options;
+    (void)reserved;
+    if (interposing())
+        lw_log("loaded by -agentpath as well as preloaded: the preloaded shim does the work, the agent adds nothing",
+               NULL, NULL, NULL, NULL);
+    else
+        lw_log("loaded by -agentpath without the preload: allocations through the libraries the JVM loaded first "
+               "are not seen; run the JVM under `leakwatch run` (LD_PRELOAD) instead",
+               NULL, NULL, NULL, NULL);
+    return 0;
 }

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "got.h"
 #include "jheap.h"
+#include "jvm_attach.h"
 #include "jvm.h"
 #include "lock.h"
 #include "log.h"
@@ -200,6 +201,7 @@ static void fork_child(void)
     locks_reset_all_in_child();
     shim_state.pid = (pid_t)syscall(SYS_getpid);
     track_after_fork();
+    jvm_attach_atfork_child();
     jvm_atfork_child();
     jheap_atfork_child();
     int saved_guard = lw_guard;

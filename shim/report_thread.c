@@ -16,6 +16,7 @@
 #include "dirs.h"
 #include "lock.h"
 #include "jheap.h"
+#include "jvm_attach.h"
 #include "jvm.h"
 #include "log.h"
 #include "out.h"
@@ -348,37 +349,13 @@ void report_thread_uid_changed(void)
 
 #define TICK_MS 200
 
-/* One field of a /proc stat line after the command name: 3 is the state letter, 20 the thread count. */
-static int stat_field(const char *path, int field, char *text, unsigned cap)
-{
-    char buf[1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    for (int f = 2; p && f < field; f++)
-        p = strchr(p + 1, ' ');
-    if (!p)
-        return -1;
-    unsigned len = (unsigned)strcspn(++p, " ");
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(text, p, len);
-    text[len] = '\0';
-    return 0;
-}
-
 /* True when every thread of the program is gone and only ours keeps the process alive: main left with
  * pthread_exit (a zombie leader, still counted) and the others ended. Without us glibc would have called
  * exit(0) when the last of them ended, so that is what the caller does. */
 static int only_report_thread_left(void)
 {
     char text[24], path[64];
-    if (stat_field("/proc/self/stat", 20, text, sizeof text) < 0 || strcmp(text, "2") != 0)
+    if (lw_stat_field("/proc/self/stat", 20, text, sizeof text) < 0 || strcmp(text, "2") != 0)
         return 0;
     struct out o;
     out_init(&o, -1, path, sizeof path - 1);
@@ -386,7 +363,7 @@ static int only_report_thread_left(void)
     out_u64(&o, (uint64_t)shim_state.pid);
     out_str(&o, "/stat");
     path[o.len] = '\0';
-    return stat_field(path, 3, text, sizeof text) == 0 && text[0] == 'Z';
+    return lw_stat_field(path, 3, text, sizeof text) == 0 && text[0] == 'Z';
 }
 
 static void *report_thread_main(void *arg)
@@ -409,6 +386,7 @@ static void *report_thread_main(void *arg)
         report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
         if (tick)
             tick();
+        jvm_attach_poll();
         jvm_poll();
         jheap_poll();
         now = lw_now_ms();

@@ -93,4 +93,8 @@ void lw_disable(const char *why);
  * cmdline give nothing, while every other thread still runs the program. Async-signal-safe. */
 const char *lw_proc_path(const char *entry, char *buf, unsigned cap);
 
+/* Field `field` (numbered from 1 as in proc(5)) of a /proc/.../stat file into text; 0, or -1. The command
+ * name (field 2) may hold spaces and ')': fields are counted after its last ')'. Async-signal-safe. */
+int lw_stat_field(const char *path, int field, char *text, unsigned cap);
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -319,6 +320,72 @@ static void expect_refusal(struct tu_env *env, char **args, const char *needle)
                   p.err);
     tu_proc_free(&p);
 }
+
+/* An attach file left for an earlier process (its attach never finished) must not take over a later process
+ * that gets the same pid: before, such a file made the preloaded shim skip its start-up and wait for an attach
+ * that would never come, so the program had no report signal handler and `kill -USR2` killed it. */
+START_TEST(stale_attach_file_is_ignored)
+{
+    char *out = tu_tempdir();
+    struct tu_env env;
+    tu_env_init(&env);
+    tu_env_shim(&env, out);
+    char *fixture = tu_fixture("idle");
+    int go[2], said[2];
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(said), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        close(said[0]);
+        dup2(said[1], 1);
+        if (read(go[0], &c, 1) != 1)
+            _exit(120);
+        char *argv[] = { fixture, NULL };
+        execve(fixture, argv, env.vars);
+        _exit(121);
+    }
+    close(go[0]);
+    close(said[1]);
+    char *dir = tu_strf("/tmp/leakwatch-%d", (int)geteuid());
+    mkdir(dir, 0700);
+    char *file = tu_strf("%s/%d.attach", dir, (int)pid);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("start=1\nLEAKWATCH_OUT=/nonexistent\n", f);   /* a start time no process of this boot has */
+    fclose(f);
+    chmod(file, 0600);
+    ck_assert_int_eq(write(go[1], "x", 1), 1);
+    close(go[1]);
+    char ready[64] = "";
+    ssize_t n = read(said[0], ready, sizeof ready - 1);   /* "ready" comes after the shim's constructor */
+    close(said[0]);
+    ck_assert_msg(n > 0 && strstr(ready, "ready"), "idle never said ready");
+
+    ck_assert_int_eq(kill(pid, SIGUSR2), 0);
+    json_t *r = NULL;
+    for (int i = 0; i < 100 && !r; i++, nap_ms(100))
+        r = tu_find_report(out, pid, "signal");
+    int status = 0;
+    int gone = waitpid(pid, &status, WNOHANG) == pid;
+    ck_assert_msg(!gone, "kill -USR2 ended idle (%s): a stale attach file kept its shim from starting",
+                  tu_wait_str(status));
+    ck_assert_msg(r != NULL, "no report on SIGUSR2 from idle (pid %d) after a stale attach file", (int)pid);
+    ck_assert_msg(access(file, F_OK) != 0, "the stale attach file %s was left in place", file);
+    kill(pid, SIGTERM);
+    tu_wait_pid(pid, 20);
+    json_decref(r);
+    unlink(file);
+    free(file);
+    free(dir);
+    free(fixture);
+    tu_env_free(&env);
+    tu_rmtree(out);
+    free(out);
+}
+END_TEST
 
 START_TEST(attach_refuses_clearly)
 {
@@ -731,6 +798,7 @@ static Suite *attach_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, attach_tracks_from_now_on);
     tcase_add_test(tc, attach_refuses_clearly);
+    tcase_add_test(tc, stale_attach_file_is_ignored);
     tcase_add_test(tc, attach_again_after_detach);
     tcase_add_test(tc, attach_target_exits_midway);
     tcase_add_test(tc, gate_attach_running_server);

@@ -1001,7 +1001,7 @@ END_TEST
 /* leakwatch gate over the gateway under wrk, as users run it: two warm-up rounds as short as the others, the JIT
  * free to compile and inline. Returns the gate's wait status, its output in dir/gate.txt. `post` sends a 4 KB
  * request body (for the handler that never releases its request). */
-static int java_gate(const char *dir, const char *mode, int unpooled, int post)
+static int java_gate(const char *dir, const char *mode, int unpooled, int post, unsigned requests)
 {
     need_cmd("java", "openjdk-17-jdk-headless");
     need_cmd("wrk", "wrk");
@@ -1021,18 +1021,28 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
         fputs("wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", 4000)\n"
               "wrk.headers[\"Content-Type\"] = \"text/plain\"\n", f);
     fclose(f);
-    /* the disk-backed form decoder serves a few hundred requests a second here: longer rounds give its leak
-     * enough sampled growth to stand above the estimate's noise floor */
+    /* the disk-backed form decoder serves 300-1,600 requests a second here: longer rounds give its leak enough
+     * sampled growth to stand above the estimate's noise floor (10,000 requests a round: ~2.5x the floor) */
     char *loadcmd = tu_strf("wrk -t1 -c4 -d%ds %s%s http://127.0.0.1:%d/orders", post == 2 ? 5 : 2, post ? "-s " : "",
                          post ? script : "", port);
+    if (requests) {
+        /* the same number of requests every round, however fast the shared machine lets the gateway serve: a
+         * round of fewer requests would grow a leak less and look like one that levels off */
+        need_built("demo/load");
+        free(loadcmd);
+        loadcmd = tu_strf("%s/demo/load --port %d --requests %u --concurrency 4 --path /orders --timeout 300%s",
+                          tu_build_dir(), port, requests,
+                          post == 2 ? " --form 'customer=alice&city=paris&zip=75001&note=hello'" : "");
+    }
     char *portstr = tu_strf("%d", port);
     char *junit = tu_strf("%s/gate.xml", dir);
     /* The suppressions shipped for HotSpot hide the JIT's own memory (its arena pool, the metadata of compiled
      * code), and must not hide the leak. */
     char *supp = tu_strf("%s/../docs/suppressions/hotspot.supp", tu_build_dir());
+    /* a round of a fixed number of requests takes what the shared machine gives it: more than the default 60 s */
     char *argv[64] = { lw, "gate", "--rounds", "6", "--warmup", "2", "--load", loadcmd, "--ready-port", portstr,
-                       "--junit", junit, "--suppress", supp, "--" };
-    int n = 15;
+                       "--junit", junit, "--suppress", supp, "--timeout", requests ? "240s" : "60s", "--" };
+    int n = 17;
     for (int i = 0; jargv[i] && n < 63; i++)
         argv[n++] = jargv[i];
     argv[n] = NULL;
@@ -1058,7 +1068,7 @@ static int java_gate(const char *dir, const char *mode, int unpooled, int post)
 static void check_java_gate(const char *mode, int unpooled, int post, int want, const char *leak_frame)
 {
     char *dir = tu_tempdir();
-    int st = java_gate(dir, mode, unpooled, post);
+    int st = java_gate(dir, mode, unpooled, post, 0);
     char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 3000);
     char *s = tu_wait_str(st);
@@ -1131,10 +1141,11 @@ END_TEST
 
 /* Java-heap leaks, which change no native allocation: the gate fails the growing java-heap site, its verdict shows
  * the stack down to the gateway's own frame and the chain of references that holds the objects. */
-static void check_java_heap_gate(const char *mode, int post, const char *frame, const char *held_by)
+static void check_java_heap_gate(const char *mode, int post, unsigned requests, const char *frame,
+                                 const char *held_by)
 {
     char *dir = tu_tempdir();
-    int st = java_gate(dir, mode, 0, post);
+    int st = java_gate(dir, mode, 0, post, requests);
     char *out = tu_strf("%s/gate.txt", dir);
     char *t = tail_of(out, 2500);   /* Check's messages are capped at 4 KiB */
     char *text = tu_slurp(out);
@@ -1157,17 +1168,304 @@ static void check_java_heap_gate(const char *mode, int post, const char *frame, 
     free(out);
 }
 
+/* The lines of a log that are not the shim's ("leakwatch: ..."), and in *ours how many of the shim's name `word`. */
+static char *program_lines(const char *log, const char *word, int *ours)
+{
+    char *text = tu_slurp(log);
+    char *kept = tu_strf("%s", "");
+    *ours = 0;
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "leakwatch: ", 11) == 0) {
+            *ours += strstr(line, word) != NULL;
+            continue;
+        }
+        char *more = tu_strf("%s%s\n", kept, line);
+        free(kept);
+        kept = more;
+    }
+    free(text);
+    return kept;
+}
+
+/* `java -agentpath:libleakwatch.so` on a JVM that also preloads the shim (a setup left over from another agent,
+ * or a user trying both): the JVM starts, its output and exit code are its own, one line at most says what the
+ * agent adds, and the preloaded shim tracks as always (its exit report has native sites). */
+START_TEST(java_agentpath_with_preload)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    char *dir = tu_tempdir();
+    char *cp = java_classpath(dir);
+    char *shim = tu_strf("%s/libleakwatch.so", tu_build_dir());
+    char *agent = tu_strf("-agentpath:%s", shim);
+    char *reports = tu_strf("%s/reports", dir);
+    mkdir(reports, 0700);
+    char *plain_log = tu_strf("%s/plain.log", dir), *both_log = tu_strf("%s/both.log", dir);
+    char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", NULL };
+    char *both[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s", shim), tu_strf("LEAKWATCH_OUT=%s", reports), NULL };
+    int st_plain = run_cmd(plain, NULL, plain_log, 60);
+    pid_t pid = spawn(both, env, both_log);
+    int st_both = tu_wait_pid(pid, 60);
+    char *t = tail_of(both_log, 2000);
+    ck_assert_msg(st_plain >= 0 && WIFEXITED(st_plain) && WEXITSTATUS(st_plain) == 7, "plain java did not exit 7");
+    ck_assert_msg(st_both >= 0 && WIFEXITED(st_both) && WEXITSTATUS(st_both) == 7,
+                  "java -agentpath with the shim preloaded did not exit 7 as without it:\n%s", t);
+    int ours_plain = 0, ours = 0;
+    char *want = program_lines(plain_log, "agent", &ours_plain);
+    char *got = program_lines(both_log, "agent", &ours);
+    ck_assert_msg(strcmp(want, got) == 0, "the JVM's output changed with -agentpath and the preload:\n%s\nwas:\n%s",
+                  got, want);
+    ck_assert_msg(ours <= 1, "more than one line about the agent:\n%s", t);
+    char *json = newest_json(reports, "java", pid);
+    ck_assert_msg(json != NULL, "no report from the preloaded shim in %s:\n%s", reports, t);
+    json_t *r = json_load_file(json, 0, NULL);
+    ck_assert_msg(r && json_array_size(json_object_get(r, "sites")) > 0, "%s has no native sites", json);
+    json_decref(r);
+    tu_rmtree(dir);
+    free(json);
+    free(got);
+    free(want);
+    free(t);
+    free(env[0]);
+    free(env[1]);
+    free(plain_log);
+    free(both_log);
+    free(reports);
+    free(agent);
+    free(shim);
+    free(cp);
+}
+END_TEST
+
+/* A heap too large to walk or count within the report's time bound (the bounds set to 1 ms): the report keeps its
+ * Java-heap sites and says, in one line each and in the JSON, why there is no chain and no exact count; nothing
+ * on stderr; the JVM goes on serving and ends as it would without the shim. */
+START_TEST(java_heap_too_large_for_the_bound)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    struct jvm j = { 0 };
+    j.dir = tu_tempdir();
+    j.out = tu_strf("%s/reports", j.dir);
+    mkdir(j.out, 0700);
+    j.log = tu_strf("%s/java.log", j.dir);
+    j.port = free_port();
+    char *cp = java_classpath(j.dir);
+    char **argv = java_argv(j.dir, cp, j.port, "queue", 0, 0);
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", j.out),
+                    "LEAKWATCH_MIN_AGE=1s", "LEAKWATCH_JAVA_HELD_BY_MS=1", "LEAKWATCH_JAVA_COUNT_MS=1", NULL };
+    j.pid = spawn(argv, env, j.log);
+    ck_assert_msg(wait_port(j.port, j.pid, 60) == 0, "the queue gateway under the shim did not listen");
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 6, wrk_log);
+    char *pid = tu_strf("%d", (int)j.pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", j.dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed");
+    char *json = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(json != NULL, "no report in %s", j.out);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(json) - 5), json);
+    char *text = tu_slurp(txt);
+    ck_assert_msg(text && strstr(text, "Kind: Java heap (estimated by sampling)"), "%s has no Java-heap sites", txt);
+    ck_assert_msg(strstr(text, "Held by: not shown (the heap is too large to walk within the report's time bound).\n"),
+                  "%s does not say the walk ran out of time", txt);
+    ck_assert_msg(strstr(text, "Exact counts: not shown (the heap is too large to count within the report's time "
+                               "bound).\n"), "%s does not say the count ran out of time", txt);
+    json_t *r = json_load_file(json, 0, NULL);
+    json_t *jh = json_object_get(r, "java_heap");
+    ck_assert_msg(jh && json_string_value(json_object_get(jh, "held_by_missing")) &&
+                  json_string_value(json_object_get(jh, "class_count_missing")),
+                  "%s: java_heap lacks held_by_missing or class_count_missing", json);
+    /* the JVM serves on, and says nothing on stderr about either bound */
+    load(j.port, "/orders", 1, wrk_log);
+    char *log = tu_slurp(j.log);
+    ck_assert_msg(log && !strstr(log, "time bound") && !strstr(log, "did not finish"), "stderr:\n%s", log);
+    kill(j.pid, SIGTERM);
+    int jst = tu_wait_pid(j.pid, 30);
+    ck_assert_msg(jst >= 0 && WIFEXITED(jst) && WEXITSTATUS(jst) == 143,
+                  "the JVM did not end on SIGTERM as a JVM does (exit 143)");
+    j.pid = 0;
+    json_decref(r);
+    tu_rmtree(j.dir);
+    free(log);
+    free(text);
+    free(txt);
+    free(json);
+    free(dump_log);
+    free(lw);
+    free(pid);
+    free(wrk_log);
+    free(env[0]);
+    free(env[1]);
+    free(cp);
+    free(j.log);
+    free(j.out);
+    free(j.dir);
+}
+END_TEST
+
+/* The exact count per class: a program keeps exactly 5,000 objects of its own class (and sampling every ~1 KiB makes
+ * sure some are sampled); after `leakwatch dump --gc` the record of that class counts 5,000 objects exactly, in the
+ * text and in the JSON, next to its estimate, and bytes that are 5,000 times one object's size. */
+START_TEST(java_heap_exact_count)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    need_built("leakwatch");
+    char *dir = tu_tempdir();
+    char *cp = java_classpath(dir);
+    char *reports = tu_strf("%s/reports", dir);
+    mkdir(reports, 0700);
+    char *log = tu_strf("%s/java.log", dir);
+    char *argv[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "0", "20000", NULL };
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", reports),
+                    "LEAKWATCH_JAVA_HEAP_SAMPLE=1k", "LEAKWATCH_MIN_AGE=1s", NULL };
+    pid_t pid = spawn(argv, env, log);
+    tu_sleep_ms(8000);                /* the JVM is up, the shim's thread attached, the objects kept */
+    char *pidstr = tu_strf("%d", (int)pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pidstr, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    char *t = tail_of(dump_log, 1000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed:\n%s", t);
+    char *json = newest_json(reports, "java", pid);
+    ck_assert_msg(json != NULL, "no report in %s", reports);
+    json_t *r = json_load_file(json, 0, NULL);
+    size_t i;
+    json_t *site;
+    json_int_t objects = -1, bytes = -1;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        const char *klass = json_string_value(json_object_get(site, "class"));
+        json_t *leak = json_array_get(json_object_get(site, "leaks"), 0);
+        json_t *exact = json_object_get(leak, "class_exact");
+        if (klass && strcmp(klass, "ExitCode$Kept") == 0 && exact) {
+            objects = json_integer_value(json_object_get(exact, "objects"));
+            bytes = json_integer_value(json_object_get(exact, "bytes"));
+        }
+    }
+    ck_assert_msg(objects == 5000, "%s: class_exact of ExitCode$Kept counts %lld objects, expected 5000", json,
+                  (long long)objects);
+    ck_assert_msg(bytes % 5000 == 0 && bytes / 5000 >= 16 && bytes / 5000 <= 32,
+                  "%s: %lld bytes are not 5,000 objects of 16-32 bytes", json, (long long)bytes);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(json) - 5), json);
+    char *text = tu_slurp(txt);
+    char *line = tu_strf("Exact count: 5,000 objects of ExitCode$Kept (");
+    ck_assert_msg(text && strstr(text, line), "%s has no \"%s...\" line", txt, line);
+    int est = tu_wait_pid(pid, 60);
+    ck_assert_msg(est >= 0 && WIFEXITED(est) && WEXITSTATUS(est) == 0, "the program did not exit 0");
+    json_decref(r);
+    tu_rmtree(dir);
+    free(line);
+    free(text);
+    free(txt);
+    free(json);
+    free(t);
+    free(dump_log);
+    free(lw);
+    free(pidstr);
+    free(env[0]);
+    free(env[1]);
+    free(log);
+    free(reports);
+    free(cp);
+}
+END_TEST
+
+/* The live blocks of the sites whose frames pass through HotSpot's tag-map entries (Hashtable<WeakHandle,...>). */
+static json_int_t tag_map_blocks(const char *json_path)
+{
+    json_t *r = json_load_file(json_path, 0, NULL);
+    size_t i;
+    json_t *site;
+    json_int_t blocks = 0;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        char *frames = json_dumps(json_object_get(site, "frames"), 0);
+        if (frames && strstr(frames, "WeakHandle)"))
+            blocks += json_integer_value(json_object_get(site, "live_blocks"));
+        free(frames);
+    }
+    json_decref(r);
+    return blocks;
+}
+
+/* The "Held by" walk tags tens of thousands of objects (the JVM allocates an entry for each); once the walk is over
+ * they are all freed, and the next report (here the exit report) must not count them as live native memory. */
+START_TEST(java_heap_walk_leaves_no_native_blocks)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_cmd("wrk", "wrk");
+    need_built("libleakwatch.so");
+    struct jvm j = { 0 };
+    j.dir = tu_tempdir();
+    j.out = tu_strf("%s/reports", j.dir);
+    mkdir(j.out, 0700);
+    j.log = tu_strf("%s/java.log", j.dir);
+    j.port = free_port();
+    char *cp = java_classpath(j.dir);
+    char **argv = java_argv(j.dir, cp, j.port, "queue", 0, 0);
+    char *env[] = { tu_strf("LD_PRELOAD=%s/libleakwatch.so", tu_build_dir()), tu_strf("LEAKWATCH_OUT=%s", j.out),
+                    "LEAKWATCH_MIN_AGE=1s", NULL };
+    j.pid = spawn(argv, env, j.log);
+    ck_assert_msg(wait_port(j.port, j.pid, 60) == 0, "the queue gateway under the shim did not listen");
+    char *wrk_log = tu_strf("%s/wrk.log", j.dir);
+    load(j.port, "/orders", 4, wrk_log);
+    char *pid = tu_strf("%d", (int)j.pid);
+    char *lw = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump_log = tu_strf("%s/dump.log", j.dir);
+    char *dump[] = { lw, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    int st = run_cmd(dump, NULL, dump_log, 60);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leakwatch dump --gc failed");
+    char *first = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(first != NULL, "no report in %s", j.out);
+    char *txt = tu_strf("%.*s.txt", (int)(strlen(first) - 5), first);
+    char *text = tu_slurp(txt);
+    ck_assert_msg(text && strstr(text, "Held by: static NettyGateway.OUTBOX"), "%s shows no walk's chain", txt);
+    tu_sleep_ms(2000);
+    kill(j.pid, SIGTERM);
+    ck_assert_int_ge(tu_wait_pid(j.pid, 30), 0);
+    char *last = newest_json(j.out, "java", j.pid);
+    ck_assert_msg(last && strcmp(last, first) != 0, "no exit report after %s", first);
+    json_int_t blocks = tag_map_blocks(last);
+    ck_assert_msg(blocks < 100, "%s: %lld blocks of the walk's tag map are still counted live", last,
+                  (long long)blocks);
+    j.pid = 0;
+    tu_rmtree(j.dir);
+    free(last);
+    free(text);
+    free(txt);
+    free(first);
+    free(dump_log);
+    free(lw);
+    free(pid);
+    free(wrk_log);
+    free(env[0]);
+    free(env[1]);
+    free(cp);
+    free(j.log);
+    free(j.out);
+    free(j.dir);
+}
+END_TEST
+
 /* The first seed: a disk-backed HttpPostRequestDecoder leaves each field's temp file path in DeleteOnExitHook. */
 START_TEST(java_gate_fails_form_delete_on_exit)
 {
-    check_java_heap_gate("form", 2, "NettyGateway.decodeForm", "Held by: static java.io.DeleteOnExitHook.files -> ");
+    check_java_heap_gate("form", 2, 10000, "NettyGateway.decodeForm", "Held by: static java.io.DeleteOnExitHook.files -> ");
 }
 END_TEST
 
 /* The second seed: monitoring messages queued for a collector that never answers. */
 START_TEST(java_gate_fails_queue_to_absent_collector)
 {
-    check_java_heap_gate("queue", 0, "NettyGateway.reportMetric", "Held by: static NettyGateway.OUTBOX -> "
+    check_java_heap_gate("queue", 0, 8000, "NettyGateway.reportMetric", "Held by: static NettyGateway.OUTBOX -> "
                          "java.util.concurrent.LinkedBlockingQueue -> java.util.concurrent.LinkedBlockingQueue$Node");
 }
 END_TEST
@@ -1604,6 +1902,14 @@ static Suite *e2e_suite(void)
     tcase_add_test(java_heap, java_gate_fails_form_delete_on_exit);
     tcase_add_test(java_heap, java_gate_fails_queue_to_absent_collector);
     suite_add_tcase(s, java_heap);
+    /* what must not hurt the JVM: CK_RUN_CASE=java_fallbacks */
+    TCase *java_fallbacks = tcase_create("java_fallbacks");
+    tcase_set_timeout(java_fallbacks, 240);
+    tcase_add_test(java_fallbacks, java_agentpath_with_preload);
+    tcase_add_test(java_fallbacks, java_heap_too_large_for_the_bound);
+    tcase_add_test(java_fallbacks, java_heap_exact_count);
+    tcase_add_test(java_fallbacks, java_heap_walk_leaves_no_native_blocks);
+    suite_add_tcase(s, java_fallbacks);
 
     TCase *java_leads = tcase_create("java_leads");
     tcase_set_timeout(java_leads, 240);

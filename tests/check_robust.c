@@ -984,33 +984,44 @@ START_TEST(test_cxx_program)
 END_TEST
 
 /* A process that looks like a JVM (it exports JNI_GetCreatedJavaVMs and AsyncGetCallTrace) but whose VM refuses
- * to attach a thread: the shim must try once, say so in one line, never call AsyncGetCallTrace, and keep native
- * frames. Built with -rdynamic so that the shim finds its symbols, as it finds libjvm.so's. */
+ * to attach a thread, or (ATTACH_OK) attaches it and has no JVMTI: the shim must try once per module, say so in one
+ * line, never call AsyncGetCallTrace, and keep native frames. Built with -rdynamic so that the shim finds its
+ * symbols, as it finds libjvm.so's. */
 static const char fake_jvm_source[] =
     "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n"
     "struct vm_functions { void *reserved[3]; int (*destroy)(void *); int (*attach)(void *, void **, void *);\n"
     "    int (*detach)(void *); int (*get_env)(void *, void **, int); int (*attach_daemon)(void *, void **, void *); };\n"
     "static int attaches, envs;\n"
+    "static void *fake_jni_env;\n"
     "static int refuse(void *vm, void **env, void *args) { (void)vm; (void)args; *env = NULL; attaches++; return -1; }\n"
-    "static int no_env(void *vm, void **env, int version) { (void)vm; (void)version; *env = NULL; envs++; return -2; }\n"
+    "static int accept(void *vm, void **env, void *args) { (void)vm; (void)args; *env = &fake_jni_env; attaches++;\n"
+    "    return 0; }\n"
+    "static int no_env(void *vm, void **env, int version) { (void)vm; (void)version; *env = NULL; envs++; return -3; }\n"
     "static int fail(void *vm) { (void)vm; return -1; }\n"
+    "#ifdef ATTACH_OK\n"
+    "static struct vm_functions functions = { { 0, 0, 0 }, fail, accept, fail, no_env, accept };\n"
+    "#else\n"
     "static struct vm_functions functions = { { 0, 0, 0 }, fail, refuse, fail, no_env, refuse };\n"
+    "#endif\n"
     "static struct vm_functions *vm = &functions;\n"
     "int JNI_GetCreatedJavaVMs(void **vms, int n, int *count) { if (n > 0) vms[0] = &vm; *count = 1; return 0; }\n"
     "void AsyncGetCallTrace(void *trace, int depth, void *uc) { (void)trace; (void)depth; (void)uc; abort(); }\n"
     "__attribute__((noinline)) static char *fake_jvm_keep(size_t n) { char *p = malloc(n); memset(p, 1, n); return p; }\n"
     "int main(void) {\n"
     "    for (int i = 0; i < 40; i++) { fake_jvm_keep(1000); usleep(50000); }\n"
-    "    printf(\"attaches %d\\n\", attaches); fflush(stdout); return 0; }\n";
+    "    printf(\"attaches %d\\n\", attaches); fflush(stdout); return 3; }\n";
 
-START_TEST(test_jvm_that_refuses_to_attach)
+/* Builds the fake JVM (attach_ok: it attaches threads but has no JVMTI), runs it under the shim and checks what
+ * every refusal must leave: the program's exit code and output, one line on stderr naming `why`, native frames. */
+static void check_fake_jvm(int attach_ok, const char *why)
 {
     char *src = tu_strf("%s/fakejvm.c", tmp), *bin = tu_strf("%s/fakejvm", tmp);
     FILE *f = fopen(src, "w");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fputs(fake_jvm_source, f) >= 0, 1);
     ck_assert_int_eq(fclose(f), 0);
-    char *cc_argv[] = { "/usr/bin/gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-rdynamic", "-o", bin, src, NULL };
+    char *cc_argv[] = { "/usr/bin/gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-rdynamic",
+                        attach_ok ? "-DATTACH_OK" : "-DREFUSE", "-o", bin, src, NULL };
     struct tu_env env;
     tu_env_base(&env, out);
     struct tu_proc cc;
@@ -1025,14 +1036,17 @@ START_TEST(test_jvm_that_refuses_to_attach)
     tu_spawn(&p, argv, env.vars, NULL);
     finish(&p, RUN_LIMIT_S);
     tu_env_free(&env);
-    assert_exit(&p, 0);
-    /* once for Java frames (jvm.c) and once for Java-heap sites (jheap.c), each on its own thread, and no retry */
-    ck_assert_msg(strstr(p.out, "attaches 2\n") != NULL, "the shim did not try to attach once per module: %s", p.out);
-    const char *line = "leakwatch: no Java frames in reports (the JVM refused to attach a thread); sites keep their "
-                       "native frames\n";
+    assert_exit(&p, 3);
+    /* once for Java frames (jvm.c) and once for Java-heap sites (jheap.c), each on its own thread, and no retry;
+     * the program's output is its own */
+    ck_assert_msg(strcmp(p.out, "attaches 2\n") == 0, "the shim did not try to attach once per module: %s", p.out);
+    char *line = tu_strf("leakwatch: %s: no Java frames in reports and no Java-heap sites; native tracking goes on\n",
+                         why);
     const char *at = strstr(p.err, line);
-    ck_assert_msg(at != NULL, "stderr does not say why there are no Java frames:\n%s", p.err);
-    ck_assert_msg(strstr(at + strlen(line), "no Java frames") == NULL, "said more than once:\n%s", p.err);
+    ck_assert_msg(at != NULL, "stderr does not say \"%s\" in one line:\n%s", line, p.err);
+    const char *first = strstr(p.err, "JVM");
+    ck_assert_msg(first > at && first < at + strlen(line) && strstr(at + strlen(line), "JVM") == NULL,
+                  "said more than the one line about the JVM:\n%s", p.err);
     json_t *r = tu_report(out, "fakejvm", p.pid, 1);
     size_t i;
     json_t *s;
@@ -1041,9 +1055,22 @@ START_TEST(test_jvm_that_refuses_to_attach)
         named += frames_contain(json_object_get(s, "frames"), "fake_jvm_keep");
     ck_assert_msg(named == 1, "%d sites name fake_jvm_keep (native frames), expected 1", named);
     json_decref(r);
+    free(line);
     free(src);
     free(bin);
     tu_proc_free(&p);
+}
+
+START_TEST(test_jvm_that_refuses_to_attach)
+{
+    check_fake_jvm(0, "the JVM refused to attach a thread");
+}
+END_TEST
+
+/* The JVM tool interface unavailable (a JVM built without it, or one that refuses every version). */
+START_TEST(test_jvm_without_jvmti)
+{
+    check_fake_jvm(1, "the JVM offers no JVMTI");
 }
 END_TEST
 
@@ -1082,6 +1109,7 @@ static Suite *robust_suite(void)
     tcase_add_test(tc, test_address_space_exhausted);
     tcase_add_test(tc, test_cxx_program);
     tcase_add_test(tc, test_jvm_that_refuses_to_attach);
+    tcase_add_test(tc, test_jvm_without_jvmti);
     return s;
 }
 

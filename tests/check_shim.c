@@ -183,17 +183,19 @@ START_TEST(config_java_settings)
     ck_assert_int_eq(c.java_heap, 1);
     ck_assert_uint_eq(c.java_heap_sample, 512 * 1024);
     ck_assert_uint_eq(c.java_held_by_ms, 2000);
+    ck_assert_uint_eq(c.java_count_ms, 500);
 
     const char *good[] = { "LEAKWATCH_JAVA_FRAMES=no", "LEAKWATCH_JAVA_HEAP=0", "LEAKWATCH_JAVA_HEAP_SAMPLE=64k",
-                           "LEAKWATCH_JAVA_HELD_BY_MS=0", NULL };
+                           "LEAKWATCH_JAVA_HELD_BY_MS=0", "LEAKWATCH_JAVA_COUNT_MS=0", NULL };
     ck_assert_str_eq(load_capturing(&c, good), "");
     ck_assert_int_eq(c.java_frames, 0);
     ck_assert_int_eq(c.java_heap, 0);
     ck_assert_uint_eq(c.java_heap_sample, 64 * 1024);
     ck_assert_uint_eq(c.java_held_by_ms, 0);
+    ck_assert_uint_eq(c.java_count_ms, 0);
 
     const char *bad[] = { "LEAKWATCH_JAVA_FRAMES=maybe", "LEAKWATCH_JAVA_HEAP_SAMPLE=2G",
-                          "LEAKWATCH_JAVA_HELD_BY_MS=5s", NULL };
+                          "LEAKWATCH_JAVA_HELD_BY_MS=5s", "LEAKWATCH_JAVA_COUNT_MS=-1", NULL };
     char *err = load_capturing(&c, bad);
     ck_assert_int_eq(c.java_frames, 1);
     ck_assert_uint_eq(c.java_heap_sample, 512 * 1024);
@@ -201,6 +203,8 @@ START_TEST(config_java_settings)
     ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_FRAMES=maybe is not 0 or 1; using the default 1\n"));
     ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_HEAP_SAMPLE=2G is not a size from 1 to 1G"));
     ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_HELD_BY_MS=5s is not a whole number from 0 to 60000"));
+    ck_assert_uint_eq(c.java_count_ms, 500);
+    ck_assert_ptr_nonnull(strstr(err, "leakwatch: LEAKWATCH_JAVA_COUNT_MS=-1 is not a whole number from 0 to 60000"));
 
     uint64_t bytes = 0;
     ck_assert_int_eq(config_parse_size("1G", 1ull << 30, &bytes), 0);

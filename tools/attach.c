@@ -116,9 +116,11 @@ static bool shim_visible(int pid, const char *shim, char *err, size_t errlen)
 }
 
 /* The settings as KEY=VALUE lines: our LEAKWATCH_* variables, then the command line's options. */
-static size_t settings_text(const launch_opts *o, char *buf, size_t cap)
+/* "start=<ticks>" first (the shim takes the file only if that is its own start time, see shim/late.c), then
+ * the LEAKWATCH_* settings. */
+static size_t settings_text(unsigned long long start_ticks, const launch_opts *o, char *buf, size_t cap)
 {
-    size_t n = 0;
+    size_t n = (size_t)snprintf(buf, cap, "start=%llu\n", start_ticks);
     for (char **e = environ; *e; e++)
         if (strncmp(*e, "LEAKWATCH_", 10) == 0 && strncmp(*e, "LEAKWATCH_BUILD=", 16) != 0 &&
             strncmp(*e, "LEAKWATCH_TEST_", 15) != 0 && !strchr(*e, '\n'))
@@ -163,11 +165,17 @@ static bool write_settings(int pid, const launch_opts *o, int *dir_fd, char *nam
             close(dfd);
         return false;
     }
+    unsigned long long start_ticks;
+    if (!proc_start_ticks(pid, &start_ticks)) {
+        snprintf(err, errlen, "PID %d exited while leakwatch was attaching", pid);
+        close(dfd);
+        return false;
+    }
     char tmp[96], text[8192];
     snprintf(tmp, sizeof tmp, ".%.60s.tmp", name);
     unlinkat(dfd, tmp, 0);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    size_t n = settings_text(o, text, sizeof text);
+    size_t n = settings_text(start_ticks, o, text, sizeof text);
     bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n && (geteuid() != 0 || fchown(fd, (uid_t)euid, (gid_t)egid) == 0);
     if (fd >= 0)
         close(fd);

@@ -178,3 +178,41 @@ void md_bad_module(md_reader *d, const md_seg *at, long long m)
 {
     md_bad(d, at, "module", "%lld is not -1 or an index into modules (%zu entries)", m, d->r->nmodules);
 }
+
+bool md_read_objects(md_reader *d, jr_token t, const md_seg *up, const char *name, void *vec_ptr, size_t *n,
+                     size_t *cap, size_t elem_size, size_t first, md_read_one read_one)
+{
+    *n = 0;
+    if (t != JR_ARRAY) {
+        md_bad(d, up, name, "is not an array");
+        return jr_skip(d->jr, t);
+    }
+    while ((t = jr_next(d->jr)) != JR_ARRAY_END) {
+        if (t == JR_ERROR)
+            return false;
+        md_seg w = {up, name, (long)*n};
+        if (t != JR_OBJECT) {
+            md_bad(d, &w, NULL, "is not an object");
+            if (!jr_skip(d->jr, t))
+                return false;
+            continue;
+        }
+        char *vec;
+        memcpy(&vec, vec_ptr, sizeof vec);    /* the caller's vector, whatever its element type */
+        if (*n == *cap) {
+            size_t more = *cap ? *cap * 2 : first;
+            char *grown = realloc(vec, more * elem_size);
+            if (!grown) {
+                md_bad(d, &w, NULL, "out of memory");
+                return jr_skip(d->jr, t) && jr_skip(d->jr, JR_ARRAY);
+            }
+            vec = grown;
+            memcpy(vec_ptr, &vec, sizeof vec);
+            *cap = more;
+        }
+        if (!read_one(d, &w, vec + *n * elem_size))
+            return false;
+        ++*n;
+    }
+    return true;
+}

@@ -65,6 +65,15 @@ long long md_count(md_reader *d, jr_token t, const md_seg *at, const char *name)
 const char *md_string(md_reader *d, jr_token t, const md_seg *at, const char *name);
 uint64_t md_hex(md_reader *d, jr_token t, const md_seg *at, const char *name);      /* "0x..." */
 
+/* An array of objects (t its first token) read element by element into a vector grown by doubling (from
+ * first elements): *vec_ptr (a pointer to the vector's pointer) of *cap elements of elem_size, *n of them
+ * filled. read_one reads one object (its '{' read) into its slot and returns false only when the JSON itself
+ * is broken. A member that is not an array, or an element that is not an object, is refused (named) and
+ * skipped; so is the rest of the array when memory runs out. False when the JSON itself is broken. */
+typedef bool (*md_read_one)(md_reader *d, const md_seg *at, void *slot);
+bool md_read_objects(md_reader *d, jr_token t, const md_seg *up, const char *name, void *vec_ptr, size_t *n,
+                     size_t *cap, size_t elem_size, size_t first, md_read_one read_one);
+
 bool md_is_module_index(const md_reader *d, long long m);
 void md_bad_module(md_reader *d, const md_seg *at, long long m);
 

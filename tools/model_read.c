@@ -69,56 +69,37 @@ static bool read_sites(md_reader *d, jr_token t)
 
 /* ---- the report's own members ----------------------------------------------------------------------- */
 
-static bool read_modules(md_reader *d, jr_token t)
+static bool read_module(md_reader *d, const md_seg *at, void *slot)
 {
     static const char *const names[] = {"id", "path", "base", "build_id", NULL};
-    lw_report *r = d->r;
-    if (t != JR_ARRAY) {
-        md_bad(d, NULL, "modules", "is not an array");
-        return jr_skip(d->jr, t);
-    }
-    size_t cap = 0;
-    while ((t = jr_next(d->jr)) != JR_ARRAY_END) {
-        if (t == JR_ERROR)
+    lw_module *m = slot;
+    *m = (lw_module){0};
+    uint64_t seen = 0;
+    while (jr_next(d->jr) == JR_KEY) {
+        int k = md_member(d, at, names, &seen);
+        jr_token v = jr_next(d->jr);
+        if (v == JR_ERROR)
             return false;
-        md_seg w = {NULL, "modules", (long)r->nmodules};
-        if (t != JR_OBJECT) {
-            md_bad(d, &w, NULL, "is not an object");
-            if (!jr_skip(d->jr, t))
-                return false;
-            continue;
+        switch (k) {
+        case 0: md_integer(d, v, at, "id", &m->id); break;
+        case 1: m->path = md_string(d, v, at, "path"); break;
+        case 2: m->base = md_hex(d, v, at, "base"); break;
+        case 3: m->build_id = md_string(d, v, at, "build_id"); break;
+        default: jr_skip(d->jr, v);
         }
-        if (r->nmodules == cap) {
-            cap = cap ? cap * 2 : 16;
-            lw_module *v = realloc(r->modules, cap * sizeof *v);
-            if (!v) {
-                md_bad(d, NULL, NULL, "out of memory");
-                return jr_skip(d->jr, t) && jr_skip(d->jr, JR_ARRAY);
-            }
-            r->modules = v;
-        }
-        lw_module *m = &r->modules[r->nmodules++];
-        *m = (lw_module){0};
-        uint64_t seen = 0;
-        while (jr_next(d->jr) == JR_KEY) {
-            int k = md_member(d, &w, names, &seen);
-            jr_token v = jr_next(d->jr);
-            if (v == JR_ERROR)
-                return false;
-            switch (k) {
-            case 0: md_integer(d, v, &w, "id", &m->id); break;
-            case 1: m->path = md_string(d, v, &w, "path"); break;
-            case 2: m->base = md_hex(d, v, &w, "base"); break;
-            case 3: m->build_id = md_string(d, v, &w, "build_id"); break;
-            default: jr_skip(d->jr, v);
-            }
-        }
-        if (d->jr->last == JR_ERROR)
-            return false;
-        if (!md_has(seen, 1))
-            md_bad(d, &w, "path", "is missing");
     }
+    if (d->jr->last == JR_ERROR)
+        return false;
+    if (!md_has(seen, 1))
+        md_bad(d, at, "path", "is missing");
     return true;
+}
+
+static bool read_modules(md_reader *d, jr_token t)
+{
+    size_t cap = 0;
+    return md_read_objects(d, t, NULL, "modules", &d->r->modules, &d->r->nmodules, &cap, sizeof *d->r->modules, 16,
+                           read_module);
 }
 
 /* An object of counts (config, totals, java_heap): names[i] goes to *out[i]; signed_ok[i] allows negatives. */

@@ -61,8 +61,9 @@ static bool read_java(md_reader *d, const md_seg *at, lw_frame *f)
     return true;
 }
 
-static bool read_frame(md_reader *d, const md_seg *at, lw_frame *f)
+static bool read_frame(md_reader *d, const md_seg *at, void *slot)
 {
+    lw_frame *f = slot;
     static const char *const names[] = {"ip", "module", "offset", "function", "function_offset", "java", NULL};
     enum { IP, MODULE, OFFSET, FUNCTION, FUNCTION_OFFSET, JAVA };
     uint64_t seen = 0;
@@ -107,35 +108,8 @@ static bool read_frame(md_reader *d, const md_seg *at, lw_frame *f)
 bool md_read_stack(md_reader *d, jr_token t, const md_seg *up, const char *name, lw_stack *st)
 {
     *st = (lw_stack){0};
-    if (t != JR_ARRAY) {
-        md_bad(d, up, name, "is not an array");
-        return jr_skip(d->jr, t);
-    }
-    d->nframes = 0;
-    while ((t = jr_next(d->jr)) != JR_ARRAY_END) {
-        if (t == JR_ERROR)
-            return false;
-        md_seg w = {up, name, (long)d->nframes};
-        if (d->nframes == d->frames_cap) {
-            size_t cap = d->frames_cap ? d->frames_cap * 2 : 64;
-            lw_frame *v = realloc(d->frames, cap * sizeof *v);
-            if (!v) {
-                md_bad(d, &w, NULL, "out of memory");
-                return jr_skip(d->jr, t) && jr_skip(d->jr, JR_ARRAY);
-            }
-            d->frames = v;
-            d->frames_cap = cap;
-        }
-        if (t != JR_OBJECT) {
-            md_bad(d, &w, NULL, "is not an object");
-            if (!jr_skip(d->jr, t))
-                return false;
-            continue;
-        }
-        if (!read_frame(d, &w, &d->frames[d->nframes]))
-            return false;
-        d->nframes++;
-    }
+    if (!md_read_objects(d, t, up, name, &d->frames, &d->nframes, &d->frames_cap, sizeof *d->frames, 64, read_frame))
+        return false;
     if (d->nframes && !d->why[0] && (st->v = md_arena(d, d->nframes * sizeof *st->v, true))) {
         memcpy(st->v, d->frames, d->nframes * sizeof *st->v);
         st->n = d->nframes;
@@ -145,8 +119,9 @@ bool md_read_stack(md_reader *d, jr_token t, const md_seg *up, const char *name,
 
 /* ---- leak groups and their access records ------------------------------------------------------------ */
 
-static bool read_access(md_reader *d, const md_seg *at, lw_access *a)
+static bool read_access(md_reader *d, const md_seg *at, void *slot)
 {
+    lw_access *a = slot;
     static const char *const names[] = {"kind", "age_ms", "thread", "detail", "frames", NULL};
     enum { KIND, AGE, THREAD, DETAIL, FRAMES };
     uint64_t seen = 0;
@@ -171,8 +146,9 @@ static bool read_access(md_reader *d, const md_seg *at, lw_access *a)
     return d->jr->last != JR_ERROR;
 }
 
-static bool read_leak(md_reader *d, const md_seg *at, lw_leak *l)
+static bool read_leak(md_reader *d, const md_seg *at, void *slot)
 {
+    lw_leak *l = slot;
     static const char *const names[] = {"blocks", "bytes", "oldest_age_ms", "stack", "unstacked_blocks", "held_by",
                                         "full_stack", "since_previous_bytes", "created_at", "recent_access",
                                         "recent_growth_bytes", "recent_growth_ms", NULL};
@@ -209,37 +185,9 @@ static bool read_leak(md_reader *d, const md_seg *at, lw_leak *l)
                 return false;
             break;
         case RECENT:
-            if (t != JR_ARRAY) {
-                md_bad(d, at, "recent_access", "is not an array");
-                if (!jr_skip(d->jr, t))
-                    return false;
-                break;
-            }
-            d->naccess = 0;
-            while ((t = jr_next(d->jr)) != JR_ARRAY_END) {
-                if (t == JR_ERROR)
-                    return false;
-                md_seg w = {at, "recent_access", (long)d->naccess};
-                if (d->naccess == d->access_cap) {
-                    size_t cap = d->access_cap ? d->access_cap * 2 : 16;
-                    lw_access *v = realloc(d->access, cap * sizeof *v);
-                    if (!v) {
-                        md_bad(d, &w, NULL, "out of memory");
-                        return jr_skip(d->jr, t) && jr_skip(d->jr, JR_ARRAY);
-                    }
-                    d->access = v;
-                    d->access_cap = cap;
-                }
-                if (t != JR_OBJECT) {
-                    md_bad(d, &w, NULL, "is not an object");
-                    if (!jr_skip(d->jr, t))
-                        return false;
-                    continue;
-                }
-                if (!read_access(d, &w, &d->access[d->naccess]))
-                    return false;
-                d->naccess++;
-            }
+            if (!md_read_objects(d, t, at, "recent_access", &d->access, &d->naccess, &d->access_cap,
+                                 sizeof *d->access, 16, read_access))
+                return false;
             if (d->naccess && (l->recent = md_arena(d, d->naccess * sizeof *l->recent, true))) {
                 memcpy(l->recent, d->access, d->naccess * sizeof *l->recent);
                 l->nrecent = d->naccess;
@@ -300,37 +248,9 @@ bool md_read_site(md_reader *d, const md_seg *at, lw_site *s)
                 return false;
             break;
         case LEAKS:
-            if (t != JR_ARRAY) {
-                md_bad(d, at, "leaks", "is not an array");
-                if (!jr_skip(d->jr, t))
-                    return false;
-                break;
-            }
-            d->nleaks = 0;
-            while ((t = jr_next(d->jr)) != JR_ARRAY_END) {
-                if (t == JR_ERROR)
-                    return false;
-                md_seg w = {at, "leaks", (long)d->nleaks};
-                if (d->nleaks == d->leaks_cap) {
-                    size_t cap = d->leaks_cap ? d->leaks_cap * 2 : 16;
-                    lw_leak *v = realloc(d->leaks, cap * sizeof *v);
-                    if (!v) {
-                        md_bad(d, &w, NULL, "out of memory");
-                        return jr_skip(d->jr, t) && jr_skip(d->jr, JR_ARRAY);
-                    }
-                    d->leaks = v;
-                    d->leaks_cap = cap;
-                }
-                if (t != JR_OBJECT) {
-                    md_bad(d, &w, NULL, "is not an object");
-                    if (!jr_skip(d->jr, t))
-                        return false;
-                    continue;
-                }
-                lw_leak *l = &d->leaks[d->nleaks++];
-                if (!read_leak(d, &w, l))
-                    return false;
-            }
+            if (!md_read_objects(d, t, at, "leaks", &d->leaks, &d->nleaks, &d->leaks_cap, sizeof *d->leaks, 16,
+                                 read_leak))
+                return false;
             if (d->nleaks && (s->leaks = md_arena(d, d->nleaks * sizeof *s->leaks, true))) {
                 memcpy(s->leaks, d->leaks, d->nleaks * sizeof *s->leaks);
                 s->nleaks = d->nleaks;

@@ -25,6 +25,23 @@ static bool read_stat(int pid, char *state, int *ppid)
     return rp && sscanf(rp + 1, " %c %d", state, ppid) == 2;
 }
 
+bool proc_start_ticks(int pid, unsigned long long *ticks)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields are counted after the command name's last ')' (field 2), one space before each */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p && sscanf(p + 1, "%llu", ticks) == 1;
+}
+
 int proc_parent(int pid)
 {
     char st;

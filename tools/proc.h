@@ -12,6 +12,9 @@ proc_state proc_status(int pid);
 /* The parent's pid, 0 when unknown. */
 int proc_parent(int pid);
 
+/* The process's start time (field 22 of /proc/PID/stat: clock ticks after boot); false if it is gone. */
+bool proc_start_ticks(int pid, unsigned long long *ticks);
+
 /* Real and effective uid from /proc/PID/status; false when unreadable. */
 bool proc_uids(int pid, int *ruid, int *euid);
 

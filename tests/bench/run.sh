@@ -2,10 +2,11 @@
 # run.sh — `make bench`: runs each workload with no tracker (base), under leakwatch (lw) and under heaptrack (ht),
 # and nginx also started bare and then `leakwatch attach`ed worker by worker (at), interleaved, REPS times, and prints medians, ratios to base, memory, the cost of a report and the targets of
 # issue 4. It reports, it does not gate: the exit status is 0 unless the harness itself cannot run.
-# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools live javaheap"  CHURN_OPS=2000000
+# Settings (environment): REPS=3  BENCH_ONLY="churn report nginx java netty tools live javaheap heldby"  CHURN_OPS=2000000
 # (allocator calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6
 # NETTY_WARMUP=10 (s)  TOOLS_SITES=120000 (sites in the synthetic reports the command reads)
 # TOOLS_CASES="diff_same diff gate text text_top3 json json_top3 pprof html" (the commands timed on them)  JHEAP_SECS=10
+# HELDBY_MB=200 (live MiB of the 256 MiB heap before the report)  HELDBY_MS (LEAKWATCH_JAVA_HELD_BY_MS for it)
 # REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
@@ -13,7 +14,7 @@ set -u
 export LC_ALL=C
 B=${LEAKWATCH_BUILD:?set LEAKWATCH_BUILD to the absolute build directory (make bench does)}
 REPS=${REPS:-3}
-BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools live javaheap}
+BENCH_ONLY=${BENCH_ONLY:-churn report nginx java netty tools live javaheap heldby}
 TOOLS_SITES=${TOOLS_SITES:-120000}
 TOOLS_CASES=${TOOLS_CASES:-diff_same diff gate text text_top3 json json_top3 pprof html}
 CHURN_OPS=${CHURN_OPS:-2000000}
@@ -530,6 +531,63 @@ bench_javaheap() {
     for ((rep = 1; rep <= REPS; rep++)); do jheap_rep $rep; done
 }
 
+# --- Java heap: the JVM's pauses for one report with "Held by" and exact class counts on a full 256 MiB heap ------
+# The queue gateway (tests/java, mode queue) under the shim with -Xmx256m is loaded until HELDBY_MB of its heap is
+# live, then `leakwatch dump --gc` asks for a report; -Xlog:safepoint gives each pause (the forced GC, the heap walk
+# for "Held by", the class count). HELDBY_MS sets LEAKWATCH_JAVA_HELD_BY_MS (unset: the shim's default).
+HELDBY_MB=${HELDBY_MB:-200}
+HELDBY_MAX_SECS=${HELDBY_MAX_SECS:-300}
+bench_heldby() {
+    if ! need java openjdk-17-jdk-headless || ! need wrk wrk || ! need jcmd openjdk-17-jdk-headless; then
+        skip "heldby: java, jcmd or wrk is not installed"
+        return
+    fi
+    local cp port pid out used=0 waited=0 line name ns
+    cp=$("$(dirname "$0")/../e2e/build-java.sh" "$B" 2>"$tmp/javac.out" | tail -n 1)
+    [ -n "$cp" ] || { skip "heldby: the Netty gateway did not build: $(tail -n 3 "$tmp/javac.out")"; return; }
+    port=$(free_port) || { skip "heldby: no free port"; return; }
+    out=$tmp/heldby
+    mkdir -p "$out.d"
+    say "== heldby: the queue gateway (-Xmx256m) under the shim filled to ${HELDBY_MB} MiB live, then leakwatch dump --gc (LEAKWATCH_JAVA_HELD_BY_MS=${HELDBY_MS:-default}); pauses from -Xlog:safepoint"
+    env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$out.d" ${HELDBY_MS:+LEAKWATCH_JAVA_HELD_BY_MS=$HELDBY_MS} \
+        java -Xmx256m -XX:MaxDirectMemorySize=1g -Dio.netty.tryReflectionSetAccessible=true \
+        --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
+        "-Xlog:safepoint=info:file=$out.safepoints:uptime" -cp "$cp" NettyGateway "$port" queue >"$out.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+    while [ "$used" -lt "$HELDBY_MB" ] && [ "$waited" -lt "$HELDBY_MAX_SECS" ] && kill -0 $pid 2>/dev/null; do
+        wrk -t2 -c16 -d10s "http://127.0.0.1:$port/orders" >/dev/null 2>&1
+        waited=$((waited + 10))
+        jcmd $pid GC.run >/dev/null 2>&1
+        used=$(jcmd $pid GC.heap_info 2>/dev/null | sed -n 's/.* used \([0-9]*\)K.*/\1/p' | head -n 1)
+        used=$(( ${used:-0} / 1024 ))
+    done
+    if ! kill -0 $pid 2>/dev/null || [ "$used" -lt "$HELDBY_MB" ]; then
+        skip "heldby: the gateway reached ${used} MiB live in ${waited} s (wanted ${HELDBY_MB})"
+        kill $pid 2>/dev/null; wait $pid 2>/dev/null
+        return
+    fi
+    local before
+    before=$(wc -l <"$out.safepoints")
+    say "  ${used} MiB of the heap live after ${waited} s of load"
+    "$B/leakwatch" dump --gc --timeout 60s $pid >"$out.dump" 2>&1
+    sleep 1
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null
+    local total=0 longest=0 summary=""
+    while read -r name ns; do
+        total=$((total + ns))
+        [ "$ns" -gt "$longest" ] && longest=$ns
+        summary="$summary $name=$(calc "$ns / 1000000")ms"
+    done < <(tail -n +"$((before + 1))" "$out.safepoints" |
+             sed -n 's/.*Safepoint "\([A-Za-z0-9_]*\)".* Total: \([0-9]*\) ns.*/\1 \2/p' |
+             awk '$2 >= 1000000')
+    add heldby.total_ms "$(calc "$total / 1000000")"
+    add heldby.longest_ms "$(calc "$longest / 1000000")"
+    say "  pauses of 1 ms or more during the report:${summary:- none}"
+    say "  the report: $(grep -o 'held_by_walk_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1) $(grep -h 'Held by\|too large' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
+    say "  exact counts ($(grep -o 'class_count_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1)): $(grep -h 'Exact count' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
+}
+
 # --- the Netty gateway ------------------------------------------------------------------------------------
 # tests/java/NettyGateway.java as users run it: Netty's default pooled allocator, no JIT flags. base is plain
 # java; lw is `leakwatch run -- java ...`, which preloads the shim and adds -XX:+PreserveFramePointer (through
@@ -850,6 +908,7 @@ wanted netty && bench_netty
 wanted tools && bench_tools
 wanted live && bench_live
 wanted javaheap && bench_javaheap
+wanted heldby && bench_heldby
 [ "$BENCH_CALLGRIND" = 1 ] && bench_callgrind
 [ "$BENCH_PERF" = 1 ] && bench_perf
 summary

@@ -1,7 +1,9 @@
 /* load — a small, bounded HTTP/1.1 load client for the demo gateway, so `make demo` and the tests need no wrk.
  * Sends exactly --requests GETs over --concurrency keep-alive connections to 127.0.0.1 only, cycling through the
  * --path list ("{id}" becomes a random number below --ids), checks every answer is a complete 200, and gives up
- * after --timeout seconds. Exit 0 when every request succeeded, 1 on any failed request, 2 on usage errors. */
+ * after --timeout seconds. With --form BODY each request is instead a POST of BODY as an HTML form
+ * (application/x-www-form-urlencoded). Exit 0 when every request succeeded, 1 on any failed request, 2 on usage
+ * errors. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +42,7 @@ static struct {
     double timeout_s;
     char *paths[MAX_PATHS];
     unsigned npaths;
+    const char *form;           /* --form: the body of a POST, or NULL for GETs */
     atomic_ulong next;          /* index of the next request to send */
     atomic_bool quiet_errors;   /* only the first failure is described */
     struct timespec deadline;
@@ -56,7 +59,7 @@ static double now_s(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: load --port P --requests N [--concurrency C] [--path P1,P2,...] [--ids N] "
-            "[--timeout SECONDS]\n  default paths: %s\n", DEFAULT_PATHS);
+            "[--timeout SECONDS] [--form BODY]\n  default paths: %s\n", DEFAULT_PATHS);
     exit(2);
 }
 
@@ -176,9 +179,13 @@ static long find_header(const char *head, size_t head_len, const char *name, con
  * stays usable), -1 when the connection failed. *keep tells whether the server keeps the connection open. */
 static int one_request(struct client *c, const char *path, bool *keep)
 {
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: leakwatch-demo-load\r\n"
-                     "Accept: */*\r\n\r\n", path, g.port);
+    char req[1024];
+    int n = g.form ? snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                              "User-Agent: leakwatch-demo-load\r\nAccept: */*\r\n"
+                              "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+                              path, g.port, strlen(g.form), g.form)
+                   : snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                              "User-Agent: leakwatch-demo-load\r\nAccept: */*\r\n\r\n", path, g.port);
     if (n <= 0 || (size_t)n >= sizeof req) {
         report_error(c, "path too long", path);
         return -1;
@@ -332,6 +339,10 @@ int main(int argc, char **argv)
             g.timeout_s = (double)parse_num(opt, val, 1, 3600);
         } else if (strcmp(opt, "--path") == 0) {
             paths = val;
+        } else if (strcmp(opt, "--form") == 0) {
+            if (strlen(val) > 512)
+                usage();
+            g.form = val;
         } else {
             usage();
         }
