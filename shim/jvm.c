@@ -151,26 +151,29 @@ static struct jvm_path *capture(unsigned kind, const uintptr_t *frames, unsigned
     return p;
 }
 
-static void note(_Atomic(struct jvm_path *) **chunks, uint32_t idx, unsigned kind, const uintptr_t *frames,
+static int note(_Atomic(struct jvm_path *) **chunks, uint32_t idx, unsigned kind, const uintptr_t *frames,
                  unsigned n, unsigned max)
 {
     if (LW_LIKELY(!atomic_load_explicit(&jvm.active, memory_order_acquire)) || idx == 0 ||
         atomic_load_explicit(&jvm.dead, memory_order_relaxed))
-        return;
+        return 0;
     _Atomic(struct jvm_path *) *slot = slot_of(chunks, idx, 1);
     if (!slot || atomic_load_explicit(slot, memory_order_acquire))
-        return;
+        return 0;
     struct jvm_path *p = capture(kind, frames, n, max);
     struct jvm_path *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(slot, &expected, p, memory_order_acq_rel, memory_order_acquire) &&
-        p != NO_PATH)
+    if (atomic_compare_exchange_strong_explicit(slot, &expected, p, memory_order_acq_rel, memory_order_acquire))
+        return p != NO_PATH;
+    if (p != NO_PATH)
         arena_free(p, sizeof *p + p->njava * sizeof p->java[0]);
+    return 0;
 }
 
-void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
+uint32_t jvm_sites_made_before;
+
+int jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
 {
-    if (idx > SITE_OVERFLOW_MMAP)
-        note(jvm.site_paths, idx, kind, frames, n, shim_state.config.site_depth);
+    return idx > SITE_OVERFLOW_MMAP && note(jvm.site_paths, idx, kind, frames, n, shim_state.config.site_depth);
 }
 
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n)
@@ -379,6 +382,7 @@ static int set_up(JNIEnv **jni)
     (*jvmti)->Deallocate(jvmti, (unsigned char *)classes);
     jvm_names_init(jvmti, *jni);
     cfi_set_interpreter(jvm.interp_lo, jvm.interp_hi);
+    __atomic_store_n(&jvm_sites_made_before, sites_count(), __ATOMIC_RELAXED);
     atomic_store_explicit(&jvm.active, 1, memory_order_release);
     if (inline_info)              /* the methods compiled before the helper came */
         (*jvmti)->GenerateEvents(jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD);
@@ -545,8 +549,9 @@ int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, j
 
 void jvm_poll(void) {}
 void jvm_start_now(unsigned wait_ms) { (void)wait_ms; }
-void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
-{ (void)idx, (void)kind, (void)frames, (void)n; }
+uint32_t jvm_sites_made_before;
+int jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n)
+{ (void)idx, (void)kind, (void)frames, (void)n; return 0; }
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n) { (void)id, (void)frames, (void)n; }
 void jvm_prepare_report(unsigned wait_ms) { (void)wait_ms; }
 uint32_t jvm_canonical_site(uint32_t idx) { return idx; }

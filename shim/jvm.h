@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include "jvm_names.h"
+#include "state.h"
 
 /* Each reporter tick: notices a JVM and starts the helper. Cheap once decided. */
 void jvm_poll(void);
@@ -23,8 +24,16 @@ void jvm_poll(void);
  * taken when the site is made). Nothing when the process runs no JVM. Call before the reporter thread runs. */
 void jvm_start_now(unsigned wait_ms);
 
-/* A new site (kind: sites.h) or a stack seen for the first time: keep its Java path, if it has one. */
-void jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n);
+/* A new site (kind: sites.h) or a stack seen for the first time: keep its Java path, if it has one.
+ * jvm_note_site returns 1 when this call gave the site its Java path. */
+int jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n);
+
+/* Sites below this index were made before Java frames could be read (0: none, or no JVM). Their Java path
+ * is taken at their first allocation after that, through jvm_note_site, and that allocation's stack, named,
+ * becomes the site's representative stack: the allocations a gateway makes in its first second must not
+ * stay a site apart from the same path's later ones, nor show a stack of unnamed JIT frames. A raw key with
+ * an interpreted frame the walk could not tell apart gets no path (see capture in jvm.c). */
+extern uint32_t jvm_sites_made_before LW_HIDDEN;
 void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n);
 
 /* Before a report: lets the helper name what is new (waits up to wait_ms); then the mappings below hold

@@ -93,6 +93,12 @@ static inline __attribute__((always_inline)) uint32_t site_of_caller(unsigned ki
         return site;
     }
     struct site *s = site_get(site);
+    if (LW_UNLIKELY(site < __atomic_load_n(&jvm_sites_made_before, __ATOMIC_RELAXED)) &&
+        jvm_note_site(site, kind, key, n)) {
+        *own_stack = capture_stack();        /* made before Java frames could be read: see jvm.h */
+        atomic_store_explicit(&s->rep_stack, *own_stack, memory_order_relaxed);
+        return site;
+    }
     if (LW_UNLIKELY(atomic_load_explicit(&s->capture_all, memory_order_relaxed)) &&
         atomic_load_explicit(&s->capture_budget, memory_order_relaxed) > 0 &&
         atomic_load_explicit(&sites_capture_budget, memory_order_relaxed) > 0 &&
