@@ -8,7 +8,7 @@
 #include "arena.h"
 #include "lock.h"
 
-static __thread struct free_queue *tls_queue __attribute__((tls_model("initial-exec")));
+__thread struct free_queue *free_queue_of_thread __attribute__((tls_model("initial-exec")));
 static lw_lock_t queues_lock = LW_LOCK_INIT(LOCK_RANK_FREE_QUEUES);   /* making, reusing and listing queues */
 LOCK_REGISTER(LOCK_RANK_FREE_QUEUES, &queues_lock, 1, 0)
 static _Atomic(struct free_queue *) all_queues;
@@ -22,7 +22,7 @@ static const void *thread_end_done;              /* how a queue is settled when 
 static void thread_ended(void *queue)
 {
     struct free_queue *q = queue;
-    tls_queue = NULL;
+    free_queue_of_thread = NULL;
     for (unsigned i = 0; i < FREE_QUEUE_SLOTS; i++)
         settle_slot(&q->slot[i], thread_end_done);
     lw_lock(&queues_lock);
@@ -37,14 +37,11 @@ void free_queue_init(free_queue_settle_fn settle)
     have_thread_end_key = pthread_key_create(&thread_end_key, thread_ended) == 0;
 }
 
-struct free_queue *free_queue_mine(const void *done)
+struct free_queue *free_queue_make(const void *done)
 {
-    struct free_queue *q = tls_queue;
-    if (__builtin_expect(q != NULL, 1))
-        return q;
     thread_end_done = done;
     lw_lock(&queues_lock);
-    q = unused_queues;
+    struct free_queue *q = unused_queues;
     if (q) {
         unused_queues = q->next_free;
     } else if ((q = arena_alloc(sizeof *q))) {
@@ -54,7 +51,7 @@ struct free_queue *free_queue_mine(const void *done)
     lw_unlock(&queues_lock);
     if (q && have_thread_end_key)
         pthread_setspecific(thread_end_key, q);
-    return tls_queue = q;
+    return free_queue_of_thread = q;
 }
 
 static int clear_in(struct free_queue *q, uintptr_t ptr)
@@ -69,7 +66,7 @@ static int clear_in(struct free_queue *q, uintptr_t ptr)
 
 int free_queue_clear(uintptr_t ptr)
 {
-    struct free_queue *own = tls_queue;
+    struct free_queue *own = free_queue_of_thread;
     if (own && clear_in(own, ptr))
         return 1;
     for (struct free_queue *q = atomic_load_explicit(&all_queues, memory_order_acquire); q; q = q->next)

@@ -8,6 +8,7 @@
 #define LW_FREE_QUEUE_H
 
 #include <stdint.h>
+#include "state.h"
 
 #define FREE_QUEUE_SLOTS 8
 
@@ -24,8 +25,14 @@ typedef void (*free_queue_settle_fn)(_Atomic uintptr_t *slot, const void *done);
 void free_queue_init(free_queue_settle_fn settle);
 
 /* This thread's queue, made (or reused) on first use; NULL when there is no memory for one. `done` is
- * kept for settling the queue when the thread ends. */
-struct free_queue *free_queue_mine(const void *done);
+ * kept for settling the queue when the thread ends. Inline: every tracked free asks. */
+extern __thread struct free_queue *free_queue_of_thread __attribute__((tls_model("initial-exec"))) LW_HIDDEN;
+struct free_queue *free_queue_make(const void *done);
+static inline struct free_queue *free_queue_mine(const void *done)
+{
+    struct free_queue *q = free_queue_of_thread;
+    return __builtin_expect(q != NULL, 1) ? q : free_queue_make(done);
+}
 
 /* Clears any slot of any queue holding ptr (the caller holds ptr's shard lock); returns whether one did.
  * This thread's queue is searched first: an address is most often handed out again by its freer. */
