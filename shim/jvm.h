@@ -27,6 +27,7 @@ void jvm_start_now(unsigned wait_ms);
 /* A new site (kind: sites.h) or a stack seen for the first time: keep its Java path, if it has one.
  * jvm_note_site returns 1 when this call gave the site its Java path. */
 int jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned n);
+void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n);
 
 /* Sites below this index were made before Java frames could be read (0: none, or no JVM). Their Java path
  * is taken at their first allocation after that, through jvm_note_site, and that allocation's stack, named,
@@ -34,7 +35,6 @@ int jvm_note_site(uint32_t idx, unsigned kind, const uintptr_t *frames, unsigned
  * stay a site apart from the same path's later ones, nor show a stack of unnamed JIT frames. A raw key with
  * an interpreted frame the walk could not tell apart gets no path (see capture in jvm.c). */
 extern uint32_t jvm_sites_made_before LW_HIDDEN;
-void jvm_note_stack(uint32_t id, const uintptr_t *frames, unsigned n);
 
 /* Before a report: lets the helper name what is new (waits up to wait_ms); then the mappings below hold
  * for the whole report. */
