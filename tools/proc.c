@@ -9,35 +9,35 @@
 #include <string.h>
 #include <unistd.h>
 
-/* State letter and parent from /proc/PID/stat; the command name may hold spaces and ')' so parse after
- * the last ')'. */
-static bool read_stat(int pid, char *state, int *ppid)
+/* The fields of /proc/PID/stat after the command name into buf (cap bytes), or NULL: the name may hold spaces
+ * and ')', so fields start after the last ')'. The result begins with the space before field 3. */
+static const char *stat_fields(int pid, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    size_t n = fread(buf, 1, cap - 1, f);
     fclose(f);
     buf[n] = '\0';
     char *rp = strrchr(buf, ')');
-    return rp && sscanf(rp + 1, " %c %d", state, ppid) == 2;
+    return rp ? rp + 1 : NULL;
+}
+
+/* State letter and parent (fields 3 and 4). */
+static bool read_stat(int pid, char *state, int *ppid)
+{
+    char buf[1024];
+    const char *p = stat_fields(pid, buf, sizeof buf);
+    return p && sscanf(p, " %c %d", state, ppid) == 2;
 }
 
 bool proc_start_ticks(int pid, unsigned long long *ticks)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* fields are counted after the command name's last ')' (field 2), one space before each */
-    char *p = strrchr(buf, ')');
-    for (int field = 2; p && field < 22; field++)
+    char buf[1024];
+    const char *p = stat_fields(pid, buf, sizeof buf);
+    for (int field = 3; p && field < 22; field++)     /* p is at the space before field `field` */
         p = strchr(p + 1, ' ');
     return p && sscanf(p + 1, "%llu", ticks) == 1;
 }
