@@ -11,13 +11,14 @@
 # -Dgateway.items=360 makes ~16 KiB bodies, so the leak needs a new 16 MiB chunk every ~1,000 requests.
 # wrk's --timeout is 10 s: a response that takes longer than its default 2 s on this loaded 2-core machine (a
 # jcmd JVM started by dump competes for the CPU) is slow, not failed; any error or non-2xx still fails the test.
-# The leak mode leaks ~4 KiB of direct memory a request: MaxDirectMemorySize=1g keeps Netty from running out of
-# it (OutOfDirectMemoryError, connections reset) within the run, which would be the leak, not the attach.
+# The leak mode leaks one ~16 KiB body a request: on a quiet machine 8 s of wrk make 64,000 requests, 1 GiB.
+# MaxDirectMemorySize=4g keeps Netty from running out of it (OutOfDirectMemoryError, connections reset) within
+# the run, which would be the leak, not the attach.
 set -u
 build=$1 dir=$2 port=$3 secs=${4:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 cp=$("$here/build-java.sh" "$build" | tail -n 1) || exit 1
-java -Xmx256m -Dgateway.items=360 -XX:MaxDirectMemorySize=1g -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$dir/hs_err_%p.log" -Dio.netty.tryReflectionSetAccessible=true \
+java -Xmx256m -Dgateway.items=360 -XX:MaxDirectMemorySize=4g -XX:-CreateCoredumpOnCrash "-XX:ErrorFile=$dir/hs_err_%p.log" -Dio.netty.tryReflectionSetAccessible=true \
     --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
     -cp "$cp" NettyGateway "$port" leak >"$dir/java.log" 2>&1 &
 jvm=$!
