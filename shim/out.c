@@ -67,7 +67,7 @@ int out_flush(struct out *o)
     return o->err;
 }
 
-void out_mem(struct out *o, const char *s, size_t n)
+void out_mem_slow(struct out *o, const char *s, size_t n)
 {
     while (n > 0) {
         if (o->len == o->cap) {
@@ -84,11 +84,6 @@ void out_mem(struct out *o, const char *s, size_t n)
         s += take;
         n -= take;
     }
-}
-
-void out_char(struct out *o, char c)
-{
-    out_mem(o, &c, 1);
 }
 
 void out_str(struct out *o, const char *s)
@@ -227,26 +222,26 @@ void out_text(struct out *o, const char *s)
 void out_json_str(struct out *o, const char *s)
 {
     out_char(o, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    /* bytes that need no escape go out in runs, not one by one */
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;;) {
         unsigned char c = *p;
-        if (c >= 0x80) {
-            int n = utf8_sequence(p);
-            if (n) {
-                out_mem(o, (const char *)p, (size_t)n);
-                p += n - 1;
-            } else {
-                out_str(o, "\\u00");
-                out_hex_digits(o, c, 2);
-            }
-        } else if (c == '"' || c == '\\') {
+        int n = c >= 0x80 ? utf8_sequence(p) : c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+        if (n) {
+            p += n;
+            continue;
+        }
+        out_mem(o, (const char *)run, (size_t)(p - run));
+        if (c == '\0')
+            break;
+        if (c == '"' || c == '\\') {
             out_char(o, '\\');
             out_char(o, (char)c);
-        } else if (c < 0x20 || c == 0x7f) {
+        } else {              /* C0 controls, DEL, and a byte outside well-formed UTF-8 (Latin-1) */
             out_str(o, "\\u00");
             out_hex_digits(o, c, 2);
-        } else {
-            out_char(o, (char)c);
         }
+        run = ++p;
     }
     out_char(o, '"');
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 struct out {
@@ -24,8 +25,28 @@ ssize_t out_write_quiet(int fd, const void *buf, size_t len);
 void out_init(struct out *o, int fd, char *buf, size_t cap);
 int out_flush(struct out *o);   /* returns 0 or the sticky errno */
 
-void out_char(struct out *o, char c);
-void out_mem(struct out *o, const char *s, size_t n);
+/* The bytes that do not fit: drains the buffer to the fd (or truncates when there is none). */
+void out_mem_slow(struct out *o, const char *s, size_t n);
+
+/* A report is millions of small pieces: appending what fits is inline, one branch and a copy. */
+static inline void out_mem(struct out *o, const char *s, size_t n)
+{
+    if (__builtin_expect(n <= o->cap - o->len, 1)) {
+        memcpy(o->buf + o->len, s, n);
+        o->len += n;
+    } else {
+        out_mem_slow(o, s, n);
+    }
+}
+
+static inline void out_char(struct out *o, char c)
+{
+    if (__builtin_expect(o->len < o->cap, 1))
+        o->buf[o->len++] = c;
+    else
+        out_mem_slow(o, &c, 1);
+}
+
 void out_str(struct out *o, const char *s);
 void out_u64(struct out *o, uint64_t v);
 void out_i64(struct out *o, int64_t v);
