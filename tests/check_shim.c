@@ -265,6 +265,36 @@ START_TEST(formatting)
 }
 END_TEST
 
+/* A buffer of a few bytes: every string crosses its end, so the inline append and the draining path
+ * both run, and runs of plain bytes are cut anywhere; the file holds exactly what was written. */
+START_TEST(writer_crosses_its_buffer)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    char buf[7];
+    struct out o;
+    out_init(&o, fileno(f), buf, sizeof buf);
+    out_json_str(&o, "plain text longer than the buffer");
+    out_char(&o, ',');
+    out_json_str(&o, "tab\there \"quoted\" caf\xc3\xa9 \xff end");
+    out_mem(&o, "0123456789abcdef", 16);
+    out_json_member(&o, "frames");
+    ck_assert_int_eq(out_flush(&o), 0);
+    const char *want = "\"plain text longer than the buffer\",\"tab\\u0009here \\\"quoted\\\" caf\xc3\xa9 "
+                       "\\u00ff end\"0123456789abcdef\"frames\":";
+    char got[256] = { 0 };
+    ck_assert_int_eq(pread(fileno(f), got, sizeof got - 1, 0), (ssize_t)strlen(want));
+    ck_assert_str_eq(got, want);
+    fclose(f);
+    /* without a file the buffer keeps what fits and drops the rest */
+    out_init(&o, -1, buf, sizeof buf);
+    out_json_str(&o, "abcdefghij");
+    out_char(&o, 'z');
+    ck_assert_uint_eq(o.len, sizeof buf);
+    ck_assert_int_eq(memcmp(buf, "\"abcdef", sizeof buf), 0);
+}
+END_TEST
+
 START_TEST(writer_reports_write_errors)
 {
     char buf[16];
@@ -813,6 +843,69 @@ START_TEST(heapsort_sorts)
 }
 END_TEST
 
+/* The plain heapsort, swapping elements byte by byte: lw_sort must leave equal elements in the same
+ * order as it does, since a report shows the access records of the first of its group's oldest blocks. */
+static void reference_heapsort(char *b, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    char t;
+#define SWAP(x, y) for (size_t k = 0; k < size; k++) t = (x)[k], (x)[k] = (y)[k], (y)[k] = t
+    for (size_t i = n / 2; n > 1 && i-- > 0;) {
+        size_t root = i;
+        for (size_t child; (child = 2 * root + 1) < n; root = child) {
+            if (child + 1 < n && cmp(b + child * size, b + (child + 1) * size) < 0)
+                child++;
+            if (cmp(b + root * size, b + child * size) >= 0)
+                break;
+            SWAP(b + root * size, b + child * size);
+        }
+    }
+    for (size_t end = n - 1; n > 1 && end > 0; end--) {
+        SWAP(b, b + end * size);
+        size_t root = 0;
+        for (size_t child; (child = 2 * root + 1) < end; root = child) {
+            if (child + 1 < end && cmp(b + child * size, b + (child + 1) * size) < 0)
+                child++;
+            if (cmp(b + root * size, b + child * size) >= 0)
+                break;
+            SWAP(b + root * size, b + child * size);
+        }
+    }
+#undef SWAP
+}
+
+struct keyed { uint32_t key; uint32_t id; char pad[32]; };                 /* 40 bytes, as a report item */
+struct keyed_big { uint32_t key; uint32_t id; char pad[192]; };           /* larger than lw_sort's hole */
+
+static int cmp_key(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(heapsort_keeps_the_order_of_equal_elements)
+{
+    enum { N = 3001 };
+    static struct keyed v[N], w[N];
+    static struct keyed_big bv[N], bw[N];
+    unsigned seed = 7;
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t key = ((seed = seed * 1103515245u + 12345u) >> 8) % 50;     /* about 60 of each key */
+        v[i] = w[i] = (struct keyed){ .key = key, .id = i };
+        bv[i] = bw[i] = (struct keyed_big){ .key = key, .id = i };
+    }
+    lw_sort(v, N, sizeof *v, cmp_key);
+    reference_heapsort((char *)w, N, sizeof *w, cmp_key);
+    lw_sort(bv, N, sizeof *bv, cmp_key);
+    reference_heapsort((char *)bw, N, sizeof *bw, cmp_key);
+    for (uint32_t i = 0; i < N; i++) {
+        ck_assert_uint_eq(v[i].key, w[i].key);
+        ck_assert_uint_eq(v[i].id, w[i].id);
+        ck_assert_uint_eq(bv[i].id, bw[i].id);
+        ck_assert(i == 0 || v[i - 1].key <= v[i].key);
+    }
+}
+END_TEST
+
 /* ---- the report writer ---- */
 
 static char *slurp(int fd)
@@ -951,6 +1044,7 @@ static Suite *shim_suite(void)
     tc = tcase_create("out");
     tcase_add_test(tc, formatting);
     tcase_add_test(tc, writer_reports_write_errors);
+    tcase_add_test(tc, writer_crosses_its_buffer);
     suite_add_tcase(s, tc);
     tc = tcase_create("tables");
     tcase_set_timeout(tc, 60);
@@ -966,6 +1060,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, residency_counts_untouched_pages);
     tcase_add_test(tc, stacks_are_interned_once);
     tcase_add_test(tc, heapsort_sorts);
+    tcase_add_test(tc, heapsort_keeps_the_order_of_equal_elements);
     suite_add_tcase(s, tc);
     tc = tcase_create("report");
     tcase_set_timeout(tc, 60);
