@@ -136,18 +136,26 @@ void out_hex_digits(struct out *o, uint64_t v, int digits)
     out_mem(o, tmp, (size_t)digits);
 }
 
+/* "0x" and the digits in one append: every frame of a report has two or three of these. */
+static void hex_prefixed(struct out *o, uint64_t v, int digits)
+{
+    char tmp[18] = { '0', 'x' };
+    for (int i = digits + 1; i >= 2; i--) {
+        tmp[i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    }
+    out_mem(o, tmp, (size_t)digits + 2);
+}
+
 void out_hex_padded(struct out *o, uint64_t v, int digits)
 {
-    out_str(o, "0x");
-    out_hex_digits(o, v, digits);
+    hex_prefixed(o, v, digits);
 }
 
 void out_hex(struct out *o, uint64_t v)
 {
-    int digits = 1;
-    while (digits < 16 && (v >> (4 * digits)))
-        digits++;
-    out_hex_padded(o, v, digits);
+    int digits = v ? (67 - __builtin_clzll(v)) / 4 : 1;     /* significant hex digits */
+    hex_prefixed(o, v, digits);
 }
 
 void out_tenths(struct out *o, uint64_t tenths)
@@ -216,6 +224,11 @@ void out_text(struct out *o, const char *s)
     }
 }
 
+/* The ASCII bytes a JSON string holds as they are: not a control, DEL, a quote or a backslash. */
+static const unsigned char json_plain[256] = {
+    [' '] = 1, ['!'] = 1, ['#' ... '['] = 1, [']' ... '~'] = 1,
+};
+
 /* JSON strings must be UTF-8: paths and command lines need not be. A byte that is not part of a
  * well-formed sequence is written as the code point of the same value (Latin-1), so the text stays
  * readable and the JSON valid. */
@@ -225,8 +238,10 @@ void out_json_str(struct out *o, const char *s)
     /* bytes that need no escape go out in runs, not one by one */
     const unsigned char *p = (const unsigned char *)s, *run = p;
     for (;;) {
+        while (json_plain[*p])
+            p++;
         unsigned char c = *p;
-        int n = c >= 0x80 ? utf8_sequence(p) : c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+        int n = c >= 0x80 ? utf8_sequence(p) : 0;
         if (n) {
             p += n;
             continue;
