@@ -162,7 +162,7 @@ int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
             g->sums[i].recent_growth_ms = over_ms;
         }
     }
-    lw_sort(s->items, nold, sizeof *s->items, cmp_item);
+    lw_sort_inline(s->items, nold, sizeof *s->items, cmp_item);     /* the largest sort of a report */
     g->groups_mapped = (nold + 1) * sizeof *g->groups;
     g->order_mapped = (nold + 1) * sizeof *g->order;
     if (!(g->groups = arena_map(g->groups_mapped)) || !(g->order = arena_map(g->order_mapped)))
@@ -183,7 +183,7 @@ int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
         struct group *gr = &g->groups[i];
         gr->delta = (int64_t)gr->bytes - (int64_t)previous_bytes(site_stack(gr->site, gr->stack), &gr->had_previous);
     }
-    lw_sort(g->groups, g->ngroups, sizeof *g->groups, cmp_group_in_site);
+    lw_sort_inline(g->groups, g->ngroups, sizeof *g->groups, cmp_group_in_site);
     for (size_t i = 0; i < g->ngroups; i++) {
         struct site_sum *sum = &g->sums[g->groups[i].site];
         if (sum->ngroups++ == 0)
@@ -200,7 +200,7 @@ int groups_build(struct grouping *g, struct snapshot *s, uint64_t min_age_ms)
     site_rank = rank;
     for (size_t i = 0; i < g->ngroups; i++)
         g->order[i] = (uint32_t)i;
-    lw_sort(g->order, g->ngroups, sizeof *g->order, cmp_group_index);
+    lw_sort_inline(g->order, g->ngroups, sizeof *g->order, cmp_group_index);
     return 0;
 }
 
