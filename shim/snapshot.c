@@ -21,7 +21,7 @@ static int ensure(void **array, size_t *mapped, size_t used, size_t need, size_t
     if (need * size <= *mapped)
         return 0;
     size_t bytes = need * size * 5 / 4 + 65536;
-    void *bigger = arena_map(bytes);
+    void *bigger = arena_map_populated(bytes);     /* filled right away: one call, not a fault a page */
     if (!bigger)
         return -1;
     memcpy(bigger, *array, used * size);
