@@ -27,10 +27,9 @@ int scrape_take(struct scrape *sc, int want_gc)
     memset(sc, 0, sizeof *sc);
     jvm_prepare_report(JAVA_NAMES_WAIT_MS);
     int java = atomic_load_explicit(&jh.enabled, memory_order_acquire);
-    if (want_gc && java)
-        jheap_request_gc(1);        /* 1: leaves the next report's "Held by" walk as it was */
-    /* no "Held by" walk: a scrape must not make the JVM allocate, nor hold it still */
-    jheap_prepare_report(want_gc ? JAVA_GC_WAIT_MS : JAVA_HEAP_WAIT_MS, 0);
+    /* a GC only when this request asked for one; no "Held by" walk: a scrape must not make the JVM
+     * allocate, nor hold it still */
+    jheap_prepare_report(want_gc ? JAVA_GC_WAIT_MS : JAVA_HEAP_WAIT_MS, 0, want_gc && java);
     sc->java_heap = atomic_load_explicit(&jh.ready, memory_order_acquire);
     sc->java_interval = jh.interval;
     if (want_gc)

@@ -652,6 +652,37 @@ static int gcs_logged(const char *log, int *forced)
     return n;
 }
 
+/* LiveHeap (tests/java) compiled into dir and started by `leakwatch run` with LEAKWATCH_HTTP, -Xlog:gc to *gc_log
+ * so the test can count collections; waits for "ready". Returns where it serves; *src gets the Java source. */
+static char *start_live_heap(struct tu_proc *p, const char *dir, char **src, char **gc_log)
+{
+    ck_assert_msg(access("/usr/bin/javac", X_OK) == 0 && access("/usr/bin/java", X_OK) == 0,
+                  "OpenJDK 17 is not installed (scripts/deps.sh: openjdk-17-jdk-headless)");
+    *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
+    char *classes = tu_strf("%s/classes", dir);
+    char *javac[] = { "/usr/bin/javac", "-d", classes, *src, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    tu_env_set(&env, "HOME", dir);
+    struct tu_proc c;
+    tu_run(&c, javac, env.vars, 120);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", *src, tu_status_str(&c), c.err);
+    tu_proc_free(&c);
+    tu_env_free(&env);
+    *gc_log = tu_strf("%s/gc.log", dir);
+    char *xlog = tu_strf("-Xlog:gc:file=%s", *gc_log);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, "LiveHeap", "300", NULL };
+    const char *settings[] = { "LEAKWATCH_HTTP=127.0.0.1:0", NULL };
+    tu_env_with(&env, dir, 0, settings);
+    tu_env_set(&env, "HOME", dir);
+    tu_spawn(p, argv, env.vars, dir);
+    tu_env_free(&env);
+    ck_assert_msg(tu_read_until(p, "ready", 90) == 0, "the JVM did not get ready: %s", p->err);
+    free(leakwatch), free(xlog), free(classes);
+    return served_at(p->pid);
+}
+
 /* A JVM (OpenJDK 17, only the flags `leakwatch run` adds, plus -Xlog:gc to a file so the test can count
  * collections) that keeps direct buffers and long[]s in a static list, served with LEAKWATCH_HTTP: the
  * profile names Java frames as Java does and has Java-heap samples in their own (estimated) sample type;
@@ -659,32 +690,10 @@ static int gcs_logged(const char *log, int *forced)
  * estimate; a plain request forces no GC, ?gc=1 forces exactly one and says so. */
 START_TEST(jvm_sites_java_heap_and_gc)
 {
-    ck_assert_msg(access("/usr/bin/javac", X_OK) == 0 && access("/usr/bin/java", X_OK) == 0,
-                  "OpenJDK 17 is not installed (scripts/deps.sh: openjdk-17-jdk-headless)");
     char *dir = tu_tempdir();
-    char *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
-    char *classes = tu_strf("%s/classes", dir);
-    char *javac[] = { "/usr/bin/javac", "-d", classes, src, NULL };
-    struct tu_env env;
-    tu_env_base(&env, dir);
-    tu_env_set(&env, "HOME", dir);
-    struct tu_proc c;
-    tu_run(&c, javac, env.vars, 120);
-    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", src, tu_status_str(&c), c.err);
-    tu_proc_free(&c);
-    tu_env_free(&env);
-    char *gc_log = tu_strf("%s/gc.log", dir);
-    char *xlog = tu_strf("-Xlog:gc:file=%s", gc_log);
-    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
-    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, "LiveHeap", "300", NULL };
-    const char *settings[] = { "LEAKWATCH_HTTP=127.0.0.1:0", NULL };
-    tu_env_with(&env, dir, 0, settings);
-    tu_env_set(&env, "HOME", dir);
+    char *src, *gc_log;
     struct tu_proc p;
-    tu_spawn(&p, argv, env.vars, dir);
-    tu_env_free(&env);
-    ck_assert_msg(tu_read_until(&p, "ready", 90) == 0, "the JVM did not get ready: %s", p.err);
-    char *where = served_at(p.pid);
+    char *where = start_live_heap(&p, dir, &src, &gc_log);
 
     int forced, before = gcs_logged(gc_log, &forced);
     ck_assert_int_eq(forced, 0);
@@ -780,7 +789,93 @@ START_TEST(jvm_sites_java_heap_and_gc)
                   "no Java-heap series for LiveHeap.keepRecords:\n%.4000s", text);
     free(resp);
     stop(&p);
-    free(gc_file), free(plain), free(where), free(leakwatch), free(xlog), free(gc_log), free(classes), free(src);
+    free(gc_file), free(plain), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A scraper process: GET /metrics (no ?gc) from where, back to back, until killed; one byte to out per answer. */
+static void scrape_forever(const char *where, int out)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    const char *colon = strrchr(where, ':');
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - where), where);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        _exit(2);
+    a.sin_port = htons((uint16_t)atoi(colon + 1));
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    char buf[65536];
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+            send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1))
+            _exit(3);
+        ssize_t got, total = 0;
+        while ((got = recv(fd, buf, sizeof buf, 0)) > 0)
+            total += got;
+        close(fd);
+        if (total > 12 && write(out, "s", 1) != 1)
+            _exit(4);
+    }
+}
+
+/* `leakwatch dump --gc` while a client scrapes /metrics (without ?gc) back to back: each report ran the full GC
+ * its request asked for and says so, and the scrapes force none (the JVM logs one forced GC per dump, no more). */
+START_TEST(dump_gc_is_not_taken_by_scrapes)
+{
+    enum { ROUNDS = 16 };
+    char *dir = tu_tempdir();
+    char *src, *gc_log;
+    struct tu_proc p;
+    char *where = start_live_heap(&p, dir, &src, &gc_log);
+    int forced;
+    gcs_logged(gc_log, &forced);
+    ck_assert_int_eq(forced, 0);
+    int pipe_fds[2];
+    ck_assert(pipe(pipe_fds) == 0);
+    pid_t scraper = fork();
+    ck_assert(scraper >= 0);
+    if (scraper == 0) {
+        close(pipe_fds[0]);
+        scrape_forever(where, pipe_fds[1]);
+    }
+    close(pipe_fds[1]);
+    char *pid = tu_strf("%d", (int)p.pid);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump[] = { leakwatch, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    int said_forced = 0;
+    char first_unforced[600] = "";
+    for (int r = 0; r < ROUNDS; r++) {
+        tu_sleep_ms(50 + 37 * r % 200);           /* lands at different points of the scrapes */
+        struct tu_proc d;
+        tu_run(&d, dump, env.vars, 60);
+        ck_assert_msg(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0, "dump --gc: %s %s", tu_status_str(&d),
+                      d.err);
+        const char *heap = strstr(d.out, "\nJava heap: ~");
+        ck_assert_msg(heap, "a dump --gc report without its Java heap:\n%.3000s", d.out);
+        if (strstr(heap, "a full GC this report asked for)"))
+            said_forced++;
+        else if (!first_unforced[0])
+            snprintf(first_unforced, sizeof first_unforced, "%.*s", (int)strcspn(heap + 1, "\n"), heap + 1);
+        tu_proc_free(&d);
+    }
+    kill(scraper, SIGKILL);
+    ck_assert_int_ge(tu_wait_pid(scraper, 10), 0);
+    char answers[4096];
+    ssize_t scrapes = read(pipe_fds[0], answers, sizeof answers);
+    close(pipe_fds[0]);
+    ck_assert_msg(scrapes > ROUNDS, "only %zd scrapes were answered beside %d dumps", scrapes, ROUNDS);
+    ck_assert_msg(said_forced == ROUNDS, "%d of %d dump --gc reports say they forced no GC (beside %zd scrapes): %s",
+                  ROUNDS - said_forced, ROUNDS, scrapes, first_unforced);
+    gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == ROUNDS, "%d dumps asked for a full GC, the JVM logged %d forced ones", ROUNDS, forced);
+    tu_env_free(&env);
+    stop(&p);
+    free(dump[0]), free(pid), free(where), free(gc_log), free(src);
     tu_rmtree(dir);
     free(dir);
 }
@@ -804,8 +899,14 @@ Suite *live_suite(void)
     tcase_add_test(tc, site_label_is_escaped);
     tcase_add_test(tc, crc32_check_value);
     tcase_add_test(tc, http_setting_parses);
-    tcase_add_test(tc, jvm_sites_java_heap_and_gc);
     suite_add_tcase(s, tc);
+    /* the JVM's: CK_RUN_CASE=jvm runs them alone */
+    TCase *jvm = tcase_create("jvm");
+    tcase_add_checked_fixture(jvm, tu_tempbase_setup, tu_tempbase_teardown);
+    tcase_set_timeout(jvm, 300);
+    tcase_add_test(jvm, jvm_sites_java_heap_and_gc);
+    tcase_add_test(jvm, dump_gc_is_not_taken_by_scrapes);
+    suite_add_tcase(s, jvm);
     return s;
 }
 LW_SUITE(live_suite)
