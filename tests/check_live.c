@@ -652,27 +652,27 @@ static int gcs_logged(const char *log, int *forced)
     return n;
 }
 
-/* LiveHeap (tests/java) compiled into dir and started by `leakwatch run` with LEAKWATCH_HTTP, -Xlog:gc to *gc_log
- * so the test can count collections; waits for "ready". Returns where it serves; *src gets the Java source. */
-static char *start_live_heap(struct tu_proc *p, const char *dir, char **src, char **gc_log)
+/* The Java program src (main class main, which prints "ready" once it has allocated what it keeps) compiled into
+ * dir and started by `leakwatch run` with LEAKWATCH_HTTP, -Xlog:gc to *gc_log so the test can count collections;
+ * waits for "ready". Returns where it serves. */
+static char *start_java(struct tu_proc *p, const char *dir, const char *src, const char *main, char **gc_log)
 {
     ck_assert_msg(access("/usr/bin/javac", X_OK) == 0 && access("/usr/bin/java", X_OK) == 0,
                   "OpenJDK 17 is not installed (scripts/deps.sh: openjdk-17-jdk-headless)");
-    *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
     char *classes = tu_strf("%s/classes", dir);
-    char *javac[] = { "/usr/bin/javac", "-d", classes, *src, NULL };
+    char *javac[] = { "/usr/bin/javac", "-d", classes, (char *)src, NULL };
     struct tu_env env;
     tu_env_base(&env, dir);
     tu_env_set(&env, "HOME", dir);
     struct tu_proc c;
     tu_run(&c, javac, env.vars, 120);
-    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", *src, tu_status_str(&c), c.err);
+    ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", src, tu_status_str(&c), c.err);
     tu_proc_free(&c);
     tu_env_free(&env);
     *gc_log = tu_strf("%s/gc.log", dir);
     char *xlog = tu_strf("-Xlog:gc:file=%s", *gc_log);
     char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
-    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, "LiveHeap", "300", NULL };
+    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, (char *)main, "300", NULL };
     const char *settings[] = { "LEAKWATCH_HTTP=127.0.0.1:0", NULL };
     tu_env_with(&env, dir, 0, settings);
     tu_env_set(&env, "HOME", dir);
@@ -681,6 +681,13 @@ static char *start_live_heap(struct tu_proc *p, const char *dir, char **src, cha
     ck_assert_msg(tu_read_until(p, "ready", 90) == 0, "the JVM did not get ready: %s", p->err);
     free(leakwatch), free(xlog), free(classes);
     return served_at(p->pid);
+}
+
+/* LiveHeap (tests/java, below): *src gets its source. */
+static char *start_live_heap(struct tu_proc *p, const char *dir, char **src, char **gc_log)
+{
+    *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
+    return start_java(p, dir, *src, "LiveHeap", gc_log);
 }
 
 /* A JVM (OpenJDK 17, only the flags `leakwatch run` adds, plus -Xlog:gc to a file so the test can count
@@ -881,6 +888,74 @@ START_TEST(dump_gc_is_not_taken_by_scrapes)
 }
 END_TEST
 
+/* The source line of the first occurrence of needle in text (1-based). */
+static int line_of(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    ck_assert_msg(at, "no %s in the source", needle);
+    int line = 1;
+    for (const char *q = text; q < at; q++)
+        line += *q == '\n';
+    return line;
+}
+
+/* A class whose source file name has characters a Java stack trace line uses as separators or a report escapes
+ * (", ", a backslash): the profile names its frames with that file and their lines, for the direct buffers (a
+ * native site's Java path) and for the long[]s (a Java-heap site), as the report's JSON does. */
+START_TEST(java_frames_keep_odd_source_names)
+{
+    char *dir = tu_tempdir();
+    static const char file[] = "Kept, odd\\name.java";
+    char *src = tu_strf("%s/%s", dir, file);
+    static const char java[] =
+        "import java.nio.ByteBuffer;\n"
+        "import java.util.ArrayList;\n"
+        "import java.util.List;\n"
+        "\n"
+        "class OddSource {\n"
+        "    static final List<Object> KEPT = new ArrayList<>();\n"
+        "\n"
+        "    public static void main(String[] args) throws Exception {\n"
+        "        Thread.sleep(2500);\n"
+        "        for (int i = 0; i < 200; i++)\n"
+        "            KEPT.add(ByteBuffer.allocateDirect(16 * 1024));\n"
+        "        for (int i = 0; i < 4000; i++)\n"
+        "            KEPT.add(new long[512]);\n"
+        "        System.out.println(\"ready\");\n"
+        "        System.out.flush();\n"
+        "        Thread.sleep(Long.parseLong(args[0]) * 1000L);\n"
+        "    }\n"
+        "}\n";
+    FILE *f = fopen(src, "w");
+    ck_assert_msg(f && fputs(java, f) >= 0 && fclose(f) == 0, "cannot write %s", src);
+    char *gc_log;
+    struct tu_proc p;
+    char *where = start_java(&p, dir, src, "OddSource", &gc_log);
+    char *head = fetch_to(where, "/debug/pprof/heap", dir, "odd.pb.gz");
+    free(head);
+    char *profile = tu_strf("%s/odd.pb.gz", dir);
+    char *direct = tu_strf("OddSource.main %s:%d\n", file, line_of(java, "allocateDirect"));
+    char *lines = go_pprof(dir, "-top", "-lines", "-focus=OddSource.main", profile);
+    ck_assert_msg(strstr(lines, direct), "no %s in:\n%.3000s", direct, lines);
+    free(lines);
+    char *records = tu_strf("OddSource.main %s:%d\n", file, line_of(java, "new long[512]"));
+    lines = go_pprof(dir, "-top", "-lines", "-sample_index=java_inuse_space_estimated", profile);
+    ck_assert_msg(strstr(lines, records), "no %s in:\n%.3000s", records, lines);
+    free(lines);
+    /* the report names the same file */
+    size_t len;
+    char *resp = get(where, "/report.json", &len);
+    assert_status(resp, "200");
+    char *quoted = tu_strf("\"file\":\"Kept, odd\\\\name.java\"");
+    ck_assert_msg(strstr(body_of(resp), quoted), "/report.json has no %s", quoted);
+    free(quoted), free(resp);
+    stop(&p);
+    free(records), free(direct), free(profile), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *live_suite(void);
 Suite *live_suite(void)
 {
@@ -906,6 +981,7 @@ Suite *live_suite(void)
     tcase_set_timeout(jvm, 300);
     tcase_add_test(jvm, jvm_sites_java_heap_and_gc);
     tcase_add_test(jvm, dump_gc_is_not_taken_by_scrapes);
+    tcase_add_test(jvm, java_frames_keep_odd_source_names);
     suite_add_tcase(s, jvm);
     return s;
 }
