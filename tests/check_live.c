@@ -956,6 +956,96 @@ START_TEST(java_frames_keep_odd_source_names)
 }
 END_TEST
 
+/* The live blocks of the report json_path at sites whose frames pass through HotSpot's interpreter oop-map cache. */
+static long long oop_map_cache_blocks(const char *json_path)
+{
+    json_error_t jerr;
+    json_t *r = json_load_file(json_path, 0, &jerr);
+    ck_assert_msg(r, "%s: %s", json_path, jerr.text);
+    size_t i;
+    json_t *site;
+    long long blocks = 0;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        char *frames = json_dumps(json_object_get(site, "frames"), 0);
+        if (frames && strstr(frames, "OopMapCache"))
+            blocks += json_integer_value(json_object_get(site, "live_blocks"));
+        free(frames);
+    }
+    json_decref(r);
+    return blocks;
+}
+
+/* A full GC that `leakwatch dump --gc` forces ends, on leakwatch's own JVM thread, by freeing the entries it replaced
+ * in HotSpot's interpreter oop-map caches (GC threads allocated them while scanning interpreted frames: the
+ * program's counts hold them). Threads parked in 64 interpreted methods of one class make every GC replace some;
+ * those frees must be counted, or each forced GC leaves more phantom blocks at the cache's sites. */
+START_TEST(forced_gc_frees_are_counted)
+{
+    enum { METHODS = 64, DUMPS = 6 };
+    char *dir = tu_tempdir();
+    char *src = tu_strf("%s/Parked.java", dir);
+    FILE *f = fopen(src, "w");
+    ck_assert_msg(f, "cannot write %s", src);
+    fprintf(f, "import java.util.concurrent.CountDownLatch;\n\npublic class Parked {\n"
+               "    static final CountDownLatch READY = new CountDownLatch(%d);\n", METHODS);
+    for (int m = 0; m < METHODS; m++) {
+        fprintf(f, "    static void m%d(long x) throws Exception {\n", m);
+        for (int k = 0; k < m % 7; k++)          /* methods of different sizes: their cache slots differ */
+            fprintf(f, "        long a%d = %dL + x;\n", k, k);
+        fprintf(f, "        READY.countDown();\n        Thread.sleep(Long.MAX_VALUE);\n    }\n");
+    }
+    fprintf(f, "    static void park(int i) throws Exception {\n        switch (i) {\n");
+    for (int m = 0; m < METHODS; m++)
+        fprintf(f, "        case %d: m%d(i); break;\n", m, m);
+    fprintf(f, "        }\n    }\n\n    public static void main(String[] args) throws Exception {\n"
+               "        Thread.sleep(2500);\n"
+               "        for (int i = 0; i < %d; i++) {\n"
+               "            final int k = i;\n"
+               "            Thread t = new Thread(() -> { try { park(k); } catch (Exception e) { } });\n"
+               "            t.setDaemon(true);\n"
+               "            t.start();\n"
+               "        }\n"
+               "        READY.await();\n"
+               "        System.out.println(\"ready\");\n"
+               "        System.out.flush();\n"
+               "        Thread.sleep(Long.parseLong(args[0]) * 1000L);\n"
+               "    }\n}\n", METHODS);
+    ck_assert(fclose(f) == 0);
+    char *gc_log;
+    struct tu_proc p;
+    char *where = start_java(&p, dir, src, "Parked", &gc_log);
+    char *pid = tu_strf("%d", (int)p.pid);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump[] = { leakwatch, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    long long blocks[DUMPS];
+    for (int d = 0; d < DUMPS; d++) {
+        struct tu_proc c;
+        tu_run(&c, dump, env.vars, 60);
+        ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "dump --gc: %s %s", tu_status_str(&c), c.err);
+        /* stderr: "report of PID N: DIR/NAME.txt (and NAME.json)" */
+        const char *txt = strstr(c.err, ": /");
+        const char *end = txt ? strstr(txt, ".txt (and ") : NULL;
+        ck_assert_msg(end, "dump --gc named no report: %s", c.err);
+        char *json = tu_strf("%.*s.json", (int)(end - txt - 2), txt + 2);
+        blocks[d] = oop_map_cache_blocks(json);
+        free(json);
+        tu_proc_free(&c);
+    }
+    tu_env_free(&env);
+    ck_assert_msg(blocks[0] > 0, "no live blocks at the oop-map cache's sites: the test shows nothing");
+    ck_assert_msg(blocks[DUMPS - 1] <= blocks[0] + 16,
+                  "the oop-map cache's sites grew from %lld to %lld live blocks over %d forced GCs (%lld, %lld, %lld, "
+                  "%lld, %lld, %lld): the GCs' frees on leakwatch's thread were not counted", blocks[0],
+                  blocks[DUMPS - 1], DUMPS, blocks[0], blocks[1], blocks[2], blocks[3], blocks[4], blocks[5]);
+    stop(&p);
+    free(leakwatch), free(pid), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *live_suite(void);
 Suite *live_suite(void)
 {
@@ -982,6 +1072,7 @@ Suite *live_suite(void)
     tcase_add_test(jvm, jvm_sites_java_heap_and_gc);
     tcase_add_test(jvm, dump_gc_is_not_taken_by_scrapes);
     tcase_add_test(jvm, java_frames_keep_odd_source_names);
+    tcase_add_test(jvm, forced_gc_frees_are_counted);
     suite_add_tcase(s, jvm);
     return s;
 }
