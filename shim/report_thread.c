@@ -387,8 +387,13 @@ static void *report_thread_main(void *arg)
             struct timespec tick = { 0, TICK_MS * 1000000L };
             syscall(SYS_futex, &rep.wake, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
         }
-        if (only_report_thread_left())
+        if (only_report_thread_left()) {
+            /* the program's exit handlers and destructors run on this thread now, as on its own last
+             * thread: their allocations and frees are the program's (the exit report sets the guard
+             * itself), or a block they free would stay live in the exit report */
+            lw_guard = 0;
             exit(0);
+        }
         if (!lw_is_on())
             continue;
         report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
