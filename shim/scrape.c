@@ -1,7 +1,6 @@
 /* scrape.c — the live endpoint's picture and its frames (see scrape.h). */
 #include <string.h>
 #include "scrape.h"
-#include "emitter.h"
 #include "jheap.h"
 #include "jheap_names.h"
 #include "jheap_sites.h"

@@ -119,7 +119,8 @@ static void assert_report_agrees(const char *dir, unsigned seq, uint64_t min_age
 {
     char *txt_path = tu_strf("%s/unit.%u.txt", dir, seq), *json_path = tu_strf("%s/unit.%u.json", dir, seq);
     FILE *txt = fopen(txt_path, "w+"), *json = fopen(json_path, "w+");
-    ck_assert_int_eq(report_write(REASON_SIGNAL, REPORT_JAVA_HELD_BY, seq, min_age_ms, fileno(txt), fileno(json), NULL), 0);
+    ck_assert_int_eq(report_write(REASON_SIGNAL, REPORT_JAVA_HELD_BY, seq, min_age_ms, fileno(txt), fileno(json),
+                                  NULL), 0);
     fclose(txt);
     fclose(json);
     char *want = tu_slurp(txt_path), *got = render_from_json(json_path);
