@@ -83,9 +83,10 @@ START_TEST(records_come_from_the_snapshot)
     ck_assert_int_eq(report_render(&s, &g, REASON_API, 1, fileno(txt), fileno(json)), 0);
     char *text = read_all(txt), *js = read_all(json);
     ck_assert_msg(strstr(text, "Hint: realloc 10 -> 20 bytes") != NULL, "the snapshot's record is missing:\n%s", text);
-    ck_assert_msg(strstr(text, "777") == NULL, "a record of the address's next block is shown:\n%s", text);
+    /* "777 -> 888", not "777": a build id or an address in the report may hold those digits */
+    ck_assert_msg(strstr(text, "777 -> 888") == NULL, "a record of the address's next block is shown:\n%s", text);
     ck_assert_msg(strstr(js, "\"detail\":\"10 -> 20\"") != NULL, "JSON: %s", js);
-    ck_assert_msg(strstr(js, "777") == NULL, "JSON shows the next block's record: %s", js);
+    ck_assert_msg(strstr(js, "777 -> 888") == NULL, "JSON shows the next block's record: %s", js);
     free(text);
     free(js);
     groups_release(&g);
