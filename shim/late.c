@@ -212,6 +212,32 @@ LW_EXPORT int leakwatch_attach(void)
     return result;
 }
 
+/* `java -agentpath:libleakwatch.so` without the preload: the constructor started tracking with the settings of the
+ * environment, as for a preloaded shim, but no module's allocation calls reach the hooks (HotSpot loads an agent
+ * RTLD_LOCAL, outside the global scope). Sends the loaded modules' calls to the hooks as an attach does, and
+ * those of modules loaded later on each tick; memory allocated before this call is not attributed. Runs on the
+ * JVM's start-up thread, which holds no lock of ours. */
+int late_start_as_agent(void)
+{
+    if (late.attached || late.detached)
+        return LATE_ALREADY;
+    if (atomic_load(&shim_state.status) != LW_ON)
+        return LATE_CANNOT_TRACK;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    shim_state.late = 1;             /* threads already running get their stack tops sought; reports say when */
+    int result = LATE_OK;
+    if (got_redirect() <= 0) {
+        got_restore();
+        result = LATE_NO_HOOKS;
+    } else {
+        late.attached = 1;
+        report_thread_on_tick(late_tick);
+    }
+    lw_guard = saved_guard;
+    return result;
+}
+
 LW_EXPORT int leakwatch_detach(void)
 {
     if (late.detached)

@@ -19,6 +19,10 @@ int late_requested(void);
 int leakwatch_attach(void);
 int leakwatch_detach(void);
 
+/* For Agent_OnLoad when the shim was not preloaded (`java -agentpath:` alone): the tracking the constructor
+ * started gets the loaded modules' allocation calls, now and as modules load. Returns a late_result. */
+int late_start_as_agent(void);
+
 /* Results of the exported entry points, as the tool reads them. */
 enum late_result {
     LATE_OK = 0,
