@@ -274,6 +274,7 @@ static bool build_series(gate_run *g, char *err, size_t errlen)
         /* Reports come in round order, so the description ends up from the latest round. */
         s->report = r;
         s->site = site;
+        s->described_by_last_round = round == last;
         if (round == last)
             s->held_ms = fmax(s->held_ms, (double)site->oldest_age_ms);
     }
@@ -408,6 +409,9 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
         for (size_t r = 0; r < g->nrounds; r++)
             fprintf(out, " %11g", g->load[r]);
     }
+    char exact[1024], e3[2048];
+    if (s->described_by_last_round && javaheap_exact_line(s->report, s->site, "at the last round", exact, sizeof exact))
+        fprintf(out, "\n  %s", lw_esc(exact, e3, sizeof e3));
     fprintf(out, "\n  Created at:\n");
     const lw_stack *st = model_site_stack(s->site);
     size_t shown = javaheap_is(s->site) ? javaheap_frames_to_show(st, 5) : 5;
