@@ -918,8 +918,8 @@ START_TEST(cli_gate_shows_exact_class_count)
     char *f[5];
     for (int r = 1; r <= 5; r++)
         f[r - 1] = write_counted_round(dir, r, r == 4 ? 4000 : r == 5 ? 5000 : 0);
-    char *junit = tu_strf("%s/gate.xml", dir);
-    char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, NULL};
+    char *junit = tu_strf("%s/gate.xml", dir), *js = tu_strf("%s/gate.json", dir);
+    char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, "--json", js, NULL};
     struct tu_proc p;
     run_lw(&p, args);
     ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
@@ -934,14 +934,28 @@ START_TEST(cli_gate_shows_exact_class_count)
     char *x = tu_slurp(junit);
     ck_assert_msg(x && strstr(x, line), "the JUnit failure does not show \"%s\":\n%s", line, x);
     free(x);
+    json_t *j = json_load_file(js, 0, NULL);
+    json_t *exact = json_object_get(json_array_get(json_object_get(j, "sites"), 0), "class_exact");
+    ck_assert_msg(exact && json_integer_value(json_object_get(exact, "objects")) == 5000 &&
+                  json_integer_value(json_object_get(exact, "bytes")) == 120000 &&
+                  strcmp(json_string_value(json_object_get(exact, "class")), "com.example.Msg") == 0,
+                  "the JSON verdict lacks the last round's class_exact");
+    json_decref(j);
+    tu_proc_free(&p);
+    /* `leakwatch report` of the last round shows the count beside the record's estimate */
+    char *rargs[] = {"report", f[4], NULL};
+    run_lw(&p, rargs);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "Exact count: 5,000 objects of com.example.Msg (117.2 KiB) in the "
+                                                        "heap of pid 4242 at report time"), "%s%s", p.out, p.err);
     tu_proc_free(&p);
     free(f[4]);
-    f[4] = write_counted_round(dir, 5, 0);  /* the last report counted nothing (its bound ran out) */
+    f[4] = args[5] = write_counted_round(dir, 5, 0);  /* the last report counted nothing (its bound ran out) */
     run_lw(&p, args);
     ck_assert_int_eq(exit_code(&p), 1);
     ck_assert_msg(!strstr(p.out, "Exact count"), "a count is shown though the last round has none:\n%s", p.out);
     tu_proc_free(&p);
     free(indented);
+    free(js);
     free(junit);
     for (int r = 0; r < 5; r++)
         free(f[r]);

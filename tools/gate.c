@@ -545,6 +545,11 @@ json_t *gate_to_json(const gate_run *g)
             json_array_append_new(st, json_string(name));
         }
         json_object_set_new(o, "created_at", st);
+        const lw_leak *counted = s->described_by_last_round ? javaheap_counted(s->site) : NULL;
+        if (counted)          /* the whole class in one process's heap at the last round, not the site */
+            json_object_set_new(o, "class_exact", json_pack("{s:s?,s:I,s:I,s:I}", "class", s->site->class_name,
+                                "objects", (json_int_t)counted->class_exact_objects, "bytes",
+                                (json_int_t)counted->class_exact_bytes, "pid", (json_int_t)s->report->pid));
         const char *pool_frame = NULL;
         const pool_kind *pool = pool_site(s->site, &pool_frame);
         if (pool) {

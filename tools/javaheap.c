@@ -34,13 +34,18 @@ const char *javaheap_held_by(const lw_site *s)
     return best ? best->held_by : NULL;
 }
 
+const lw_leak *javaheap_counted(const lw_site *s)
+{
+    for (size_t i = 0; javaheap_is(s) && i < s->nleaks; i++)
+        if (s->leaks[i].has_class_exact)
+            return &s->leaks[i];
+    return NULL;
+}
+
 const char *javaheap_exact_line(const lw_report *r, const lw_site *s, const char *when, char *buf, size_t len)
 {
-    const lw_leak *counted = NULL;
-    for (size_t i = 0; i < s->nleaks && !counted; i++)
-        if (s->leaks[i].has_class_exact)
-            counted = &s->leaks[i];
-    if (!counted || !javaheap_is(s))
+    const lw_leak *counted = javaheap_counted(s);
+    if (!counted)
         return NULL;
     char objects[32], bytes[32];
     snprintf(buf, len, "Exact count: %s objects of %s (%s) in the heap of pid %lld %s: every object of the class, "
