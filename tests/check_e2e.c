@@ -1289,13 +1289,13 @@ START_TEST(java_agentpath_alone)
     char *reports = tu_strf("%s/reports", dir);
     mkdir(reports, 0700);
     char *plain_log = tu_strf("%s/plain.log", dir), *agent_log = tu_strf("%s/agent.log", dir);
-    char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", "12000", NULL };
-    char *with_agent[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", "12000", NULL };
+    char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", "16000", NULL };
+    char *with_agent[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", "16000", NULL };
     char *env[] = { "LD_PRELOAD=", tu_strf("LEAKWATCH_OUT=%s", reports), "LEAKWATCH_MIN_AGE=1s",
                     "LEAKWATCH_JAVA_HEAP_SAMPLE=64k", NULL };
     int st_plain = run_cmd(plain, NULL, plain_log, 60);
     pid_t pid = spawn(with_agent, env, agent_log);
-    tu_sleep_ms(8000);                /* the JVM is up, the shim's thread attached, the arrays kept */
+    tu_sleep_ms(10000);               /* the JVM is up, the shim's thread attached, the arrays kept */
     kill(pid, SIGUSR2);
     json_t *signal_report = wait_report_seq(reports, pid, 1, 30);
     int st_agent = tu_wait_pid(pid, 60);
