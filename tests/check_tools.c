@@ -881,13 +881,16 @@ START_TEST(cli_gate_fails_a_leak)
 END_TEST
 
 /* One round of a JVM whose queue of com.example.Msg objects grows by 1 MiB a round (estimated from 64 KiB samples).
- * The report counted every Msg in the heap when `counted` is not 0: `counted` objects of 24 bytes each. Written by
+ * The report counted every Msg in the heap when `counted` is not 0: `counted` objects of 24 bytes each; its record
+ * has the "Held by" chain held_by_json (a JSON string) unless that is NULL. Written by
  * hand, in the contract's shape (docs/report-format.md), not taken from a report of the shim. */
-static char *write_counted_round(const char *dir, int r, long long counted)
+static char *write_counted_round(const char *dir, int r, long long counted, const char *held_by_json)
 {
-    char exact[96] = "";
+    char exact[256] = "";
     if (counted)
         snprintf(exact, sizeof exact, "\"class_exact\":{\"objects\":%lld,\"bytes\":%lld},", counted, counted * 24);
+    if (held_by_json)
+        snprintf(exact + strlen(exact), sizeof exact - strlen(exact), "\"held_by\":%s,", held_by_json);
     long long bytes = 1048576LL * r;
     char *text = tu_strf(
         "{\"format\":\"leakwatch-report\",\"version\":2,\"seq\":%d,\"previous_seq\":%d,\"reason\":\"signal\","
@@ -917,7 +920,7 @@ START_TEST(cli_gate_shows_exact_class_count)
     char *dir = tu_tempdir();
     char *f[5];
     for (int r = 1; r <= 5; r++)
-        f[r - 1] = write_counted_round(dir, r, r == 4 ? 4000 : r == 5 ? 5000 : 0);
+        f[r - 1] = write_counted_round(dir, r, r == 4 ? 4000 : r == 5 ? 5000 : 0, NULL);
     char *junit = tu_strf("%s/gate.xml", dir), *js = tu_strf("%s/gate.json", dir);
     char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, "--json", js, NULL};
     struct tu_proc p;
@@ -949,7 +952,7 @@ START_TEST(cli_gate_shows_exact_class_count)
                                                         "heap of pid 4242 at report time"), "%s%s", p.out, p.err);
     tu_proc_free(&p);
     free(f[4]);
-    f[4] = args[5] = write_counted_round(dir, 5, 0);  /* the last report counted nothing (its bound ran out) */
+    f[4] = args[5] = write_counted_round(dir, 5, 0, NULL);  /* the last report counted nothing (its bound ran out) */
     run_lw(&p, args);
     ck_assert_int_eq(exit_code(&p), 1);
     ck_assert_msg(!strstr(p.out, "Exact count"), "a count is shown though the last round has none:\n%s", p.out);
@@ -957,6 +960,33 @@ START_TEST(cli_gate_shows_exact_class_count)
     free(indented);
     free(js);
     free(junit);
+    for (int r = 0; r < 5; r++)
+        free(f[r]);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A "Held by" chain is names the JVM gave (classes, fields): the gate's verdict and `leakwatch report` print its
+ * control characters escaped, as every other name they print. */
+START_TEST(cli_held_by_escaped)
+{
+    char *dir = tu_tempdir();
+    char *f[5];
+    for (int r = 1; r <= 5; r++)
+        f[r - 1] = write_counted_round(dir, r, 0, "\"static com.example.Outbox.\\u001b[2Jq -> java.util.ArrayDeque\"");
+    char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], NULL};
+    struct tu_proc p;
+    run_lw(&p, args);
+    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    ck_assert_msg(!strchr(p.out, '\x1b') && strstr(p.out, "  Held by: static com.example.Outbox.\\x1b[2Jq -> "
+                                                           "java.util.ArrayDeque\n"), "%s", p.out);
+    tu_proc_free(&p);
+    char *rargs[] = {"report", f[4], NULL};
+    run_lw(&p, rargs);
+    ck_assert_msg(exit_code(&p) == 0 && !strchr(p.out, '\x1b') &&
+                  strstr(p.out, "Held by: static com.example.Outbox.\\x1b[2Jq -> java.util.ArrayDeque\n"), "%s", p.out);
+    tu_proc_free(&p);
     for (int r = 0; r < 5; r++)
         free(f[r]);
     tu_rmtree(dir);
@@ -1413,6 +1443,7 @@ static Suite *tools_suite(void)
     tcase_set_timeout(cli, 60);
     tcase_add_test(cli, cli_gate_fails_a_leak);
     tcase_add_test(cli, cli_gate_shows_exact_class_count);
+    tcase_add_test(cli, cli_held_by_escaped);
     tcase_add_test(cli, cli_gate_names_pool_chunk);
     tcase_add_test(cli, cli_gate_passes_and_suppresses);
     tcase_add_test(cli, cli_errors_are_one_line);

@@ -409,7 +409,7 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
         for (size_t r = 0; r < g->nrounds; r++)
             fprintf(out, " %11g", g->load[r]);
     }
-    char exact[1024], e3[2048];
+    char exact[1024], e3[2048], e4[4096];
     if (s->described_by_last_round && javaheap_exact_line(s->report, s->site, "at the last round", exact, sizeof exact))
         fprintf(out, "\n  %s", lw_esc(exact, e3, sizeof e3));
     fprintf(out, "\n  Created at:\n");
@@ -425,8 +425,8 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     if (st->n > shown)
         fprintf(out, "\t... %zu more frames\n", st->n - shown);
     const char *held_by = javaheap_is(s->site) ? javaheap_held_by(s->site) : NULL;
-    if (held_by)
-        fprintf(out, "  Held by: %s\n", held_by);
+    if (held_by)              /* class and field names the JVM gave: escaped like every name printed */
+        fprintf(out, "  Held by: %s\n", lw_esc(held_by, e4, sizeof e4));
     print_pool_note(out, s);
     fputc('\n', out);
 }
