@@ -223,9 +223,10 @@ int late_start_as_agent(void)
         return LATE_ALREADY;
     if (atomic_load(&shim_state.status) != LW_ON)
         return LATE_CANNOT_TRACK;
+    if (lw_become_late() < 0)
+        return LATE_NO_HOOKS;
     int saved_guard = lw_guard;
     lw_guard = 1;
-    shim_state.late = 1;             /* threads already running get their stack tops sought; reports say when */
     int result = LATE_OK;
     if (got_redirect() <= 0) {
         got_restore();

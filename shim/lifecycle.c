@@ -130,6 +130,23 @@ int lw_init(void)
     return status;
 }
 
+int lw_become_late(void)
+{
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    struct lw_real before = shim_state.real;
+    shim_state.late = 1;              /* also: threads already running get their stack tops sought; reports say when */
+    resolve();
+    int ok = shim_state.real.malloc && shim_state.real.free && shim_state.real.calloc && shim_state.real.realloc &&
+             shim_state.real.mmap && shim_state.real.munmap && shim_state.real.sigaction;
+    if (!ok) {
+        shim_state.real = before;
+        shim_state.late = 0;
+    }
+    lw_guard = saved_guard;
+    return ok ? 0 : -1;
+}
+
 int lw_init_late(const char *(*settings)(const char *name))
 {
     shim_state.late = 1;

@@ -1275,11 +1275,12 @@ static int live_sites_of_kind(json_t *report, const char *kind, const char *java
     return n;
 }
 
-/* `java -agentpath:libleakwatch.so` alone, no preload, no flag of ours (as async-profiler is used): the agent is the
- * shim. The JVM's output and exit code are its own and nothing is said about the agent; `kill -USR2` writes a report
- * with native sites (the JVM's mallocs and mmaps, through the redirected calls of its libraries) and the program's
- * Java-heap site (ExitCode.main's byte arrays); the exit report has native sites too. */
-START_TEST(java_agentpath_alone)
+/* `java -agentpath:libleakwatch.so` alone, no preload of ours, no flag of ours (as async-profiler is used): the agent
+ * is the shim. The JVM's output and exit code are its own and nothing is said about the agent; `kill -USR2` writes a
+ * report with native sites (the JVM's mallocs and mmaps, through the redirected calls of its libraries) and the
+ * program's Java-heap site (ExitCode.main's byte arrays); the exit report has native sites too. `preload` is what
+ * the user preloads, plain and with the agent ("" none). */
+static void check_agent_alone(const char *preload)
 {
     need_cmd("java", "openjdk-17-jdk-headless");
     need_built("libleakwatch.so");
@@ -1291,9 +1292,10 @@ START_TEST(java_agentpath_alone)
     char *plain_log = tu_strf("%s/plain.log", dir), *agent_log = tu_strf("%s/agent.log", dir);
     char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", "16000", NULL };
     char *with_agent[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", "16000", NULL };
-    char *env[] = { "LD_PRELOAD=", tu_strf("LEAKWATCH_OUT=%s", reports), "LEAKWATCH_MIN_AGE=1s",
+    char *env[] = { tu_strf("LD_PRELOAD=%s", preload), tu_strf("LEAKWATCH_OUT=%s", reports), "LEAKWATCH_MIN_AGE=1s",
                     "LEAKWATCH_JAVA_HEAP_SAMPLE=64k", NULL };
-    int st_plain = run_cmd(plain, NULL, plain_log, 60);
+    char *plain_env[] = { env[0], NULL };
+    int st_plain = run_cmd(plain, plain_env, plain_log, 60);
     pid_t pid = spawn(with_agent, env, agent_log);
     tu_sleep_ms(10000);               /* the JVM is up, the shim's thread attached, the arrays kept */
     kill(pid, SIGUSR2);
@@ -1324,12 +1326,28 @@ START_TEST(java_agentpath_alone)
     free(got);
     free(want);
     free(t);
+    free(env[0]);
     free(env[1]);
     free(plain_log);
     free(agent_log);
     free(reports);
     free(agent);
     free(cp);
+}
+
+START_TEST(java_agentpath_alone)
+{
+    check_agent_alone("");
+}
+END_TEST
+
+/* The same over a preloaded jemalloc: the JVM's modules are bound to jemalloc's malloc and free, so the hooks the
+ * agent sends them to must call jemalloc's, not the C library's that comes next after the agent in its own scope. */
+START_TEST(java_agentpath_alone_over_jemalloc)
+{
+    const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    ck_assert_msg(access(jemalloc, R_OK) == 0, "%s is missing: install libjemalloc2 (scripts/deps.sh)", jemalloc);
+    check_agent_alone(jemalloc);
 }
 END_TEST
 
@@ -2005,8 +2023,9 @@ static Suite *e2e_suite(void)
 
     /* the shim loaded as a JVM agent alone: CK_RUN_CASE=java_agent */
     TCase *java_agent = tcase_create("java_agent");
-    tcase_set_timeout(java_agent, 180);
+    tcase_set_timeout(java_agent, 240);
     tcase_add_test(java_agent, java_agentpath_alone);
+    tcase_add_test(java_agent, java_agentpath_alone_over_jemalloc);
     suite_add_tcase(s, java_agent);
 
     TCase *java_leads = tcase_create("java_leads");
