@@ -6,7 +6,8 @@
 # (allocator calls per thread)  CHURN_THREADS=2  NGINX_SECS=5  JAVA_CALLS=3000000 (per thread)  NETTY_SECS=6
 # NETTY_WARMUP=10 (s)  TOOLS_SITES=120000 (sites in the synthetic reports the command reads)
 # TOOLS_CASES="diff_same diff gate text text_top3 json json_top3 pprof html" (the commands timed on them)  JHEAP_SECS=10
-# HELDBY_MB=200 (live MiB of the 256 MiB heap before the report)  HELDBY_MS (LEAKWATCH_JAVA_HELD_BY_MS for it)
+# JHEAP_PAIRS=max(REPS,8) (on/off pairs of the javaheap workload)  HELDBY_MB=200 (live MiB of the 256 MiB heap
+# before the report)  HELDBY_BOUNDS="default 100" (LEAKWATCH_JAVA_HELD_BY_MS of each heldby run)
 # REPORT_THREADS=1  BENCH_CALLGRIND=1
 # (adds instruction counts per churn operation, with and without the shim)  CG_OPS=100000  BENCH_PERF=1 (adds a
 # perf profile of churn under the shim)  RUN_TIMEOUT=120 (s).
@@ -498,9 +499,15 @@ bench_java() {
 }
 
 # --- Java heap: the Netty gateway's requests/s under the shim with Java-heap tracking on and off ------------------
+# Each pair runs both configurations one after the other, in alternating order; the figure is the median of the
+# pairs' ratios. With wrk on the same 2 cores, one run's requests/s moves by several percent with the JIT's
+# choices, so it takes more pairs than REPS. The JVM's own CPU time per request (utime + stime over the measured
+# run) is printed beside it: it is the cost itself, less disturbed by how the cores were shared.
 JHEAP_SECS=${JHEAP_SECS:-10}
+JHEAP_PAIRS=${JHEAP_PAIRS:-$((REPS < 8 ? 8 : REPS))}
 jheap_rep() {
-    local rep=$1 cfg port pid out line rps
+    local rep=$1 cfg port pid out line rps reqs cpu0 cpu1 hz
+    hz=$(getconf CLK_TCK)
     for cfg in $( ((rep % 2)) && echo "off on" || echo "on off"); do
         port=$(free_port) || { fail_run "javaheap.$cfg.$rep" none; continue; }
         out=$tmp/jheap.$cfg.$rep
@@ -512,11 +519,17 @@ jheap_rep() {
         pid=$!
         for ((i = 0; i < 100; i++)); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
         wrk -t2 -c16 -d3s "http://127.0.0.1:$port/orders" >/dev/null 2>&1   # warm-up: the JIT compiles
-        line=$(wrk -t2 -c16 -d"${JHEAP_SECS}s" "http://127.0.0.1:$port/orders" 2>&1 | grep '^Requests/sec')
+        cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null)
+        line=$(wrk -t2 -c16 -d"${JHEAP_SECS}s" "http://127.0.0.1:$port/orders" 2>&1)
+        cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null)
         kill $pid 2>/dev/null; wait $pid 2>/dev/null
-        rps=$(awk '{printf "%.0f", $2}' <<<"$line")
+        rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$line")
+        reqs=$(awk '/requests in/ {print $1}' <<<"$line")
         [ -n "$rps" ] && add javaheap.$cfg.rps "$rps" $rep
-        say "  rep $rep java-heap tracking $cfg: requests/s=${rps:-FAILED}"
+        if [ -n "$reqs" ] && [ "${reqs:-0}" -gt 0 ] && [ -n "$cpu0" ] && [ -n "$cpu1" ]; then
+            add javaheap.$cfg.cpu_us "$(calc "($cpu1 - $cpu0) * 1000000 / $hz / $reqs")" $rep
+        fi
+        say "  pair $rep java-heap tracking $cfg: requests/s=${rps:-FAILED} JVM CPU us/request=${R[javaheap.$cfg.cpu_us@$rep]:-n/a}"
     done
 }
 bench_javaheap() {
@@ -526,30 +539,38 @@ bench_javaheap() {
     fi
     JHEAP_CP=$("$(dirname "$0")/../e2e/build-java.sh" "$B" 2>"$tmp/javac.out" | tail -n 1)
     [ -n "$JHEAP_CP" ] || { skip "javaheap: the Netty gateway did not build: $(tail -n 3 "$tmp/javac.out")"; return; }
-    say "== javaheap: the Netty gateway (tests/java, mode ok, pooled) under the shim, Java-heap tracking on vs off (LEAKWATCH_JAVA_HEAP=0), wrk -t2 -c16 ${JHEAP_SECS}s after a 3 s warm-up, $REPS reps"
+    say "== javaheap: the Netty gateway (tests/java, mode ok, pooled) under the shim, Java-heap tracking on vs off (LEAKWATCH_JAVA_HEAP=0), wrk -t2 -c16 ${JHEAP_SECS}s after a 3 s warm-up, $JHEAP_PAIRS pairs"
     local rep
-    for ((rep = 1; rep <= REPS; rep++)); do jheap_rep $rep; done
+    for ((rep = 1; rep <= JHEAP_PAIRS; rep++)); do jheap_rep $rep; done
 }
 
 # --- Java heap: the JVM's pauses for one report with "Held by" and exact class counts on a full 256 MiB heap ------
 # The queue gateway (tests/java, mode queue) under the shim with -Xmx256m is loaded until HELDBY_MB of its heap is
 # live, then `leakwatch dump --gc` asks for a report; -Xlog:safepoint gives each pause (the forced GC, the heap walk
-# for "Held by", the class count). HELDBY_MS sets LEAKWATCH_JAVA_HELD_BY_MS (unset: the shim's default).
+# for "Held by", the class count). HELDBY_BOUNDS lists the LEAKWATCH_JAVA_HELD_BY_MS of each run ("default": the
+# shim's own): the default run shows a walk that finds its targets; a small bound shows the worst case, a walk that
+# does not finish and stops at its bound.
 HELDBY_MB=${HELDBY_MB:-200}
+HELDBY_BOUNDS=${HELDBY_BOUNDS:-${HELDBY_MS:-default 100}}
 HELDBY_MAX_SECS=${HELDBY_MAX_SECS:-300}
 bench_heldby() {
     if ! need java openjdk-17-jdk-headless || ! need wrk wrk || ! need jcmd openjdk-17-jdk-headless; then
         skip "heldby: java, jcmd or wrk is not installed"
         return
     fi
-    local cp port pid out used=0 waited=0 line name ns
+    local cp bound
     cp=$("$(dirname "$0")/../e2e/build-java.sh" "$B" 2>"$tmp/javac.out" | tail -n 1)
     [ -n "$cp" ] || { skip "heldby: the Netty gateway did not build: $(tail -n 3 "$tmp/javac.out")"; return; }
+    for bound in $HELDBY_BOUNDS; do heldby_run "$cp" "$bound"; done
+}
+heldby_run() {
+    local cp=$1 bound=$2 port pid out used=0 waited=0 line name ns ms
+    [ "$bound" = default ] && ms="" || ms=$bound
     port=$(free_port) || { skip "heldby: no free port"; return; }
-    out=$tmp/heldby
+    out=$tmp/heldby.$bound
     mkdir -p "$out.d"
-    say "== heldby: the queue gateway (-Xmx256m) under the shim filled to ${HELDBY_MB} MiB live, then leakwatch dump --gc (LEAKWATCH_JAVA_HELD_BY_MS=${HELDBY_MS:-default}); pauses from -Xlog:safepoint"
-    env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$out.d" ${HELDBY_MS:+LEAKWATCH_JAVA_HELD_BY_MS=$HELDBY_MS} \
+    say "== heldby: the queue gateway (-Xmx256m) under the shim filled to ${HELDBY_MB} MiB live, then leakwatch dump --gc (LEAKWATCH_JAVA_HELD_BY_MS=$bound); pauses from -Xlog:safepoint"
+    env LD_PRELOAD="$SHIM" LEAKWATCH_QUIET=1 LEAKWATCH_OUT="$out.d" ${ms:+LEAKWATCH_JAVA_HELD_BY_MS=$ms} \
         java -Xmx256m -XX:MaxDirectMemorySize=1g -Dio.netty.tryReflectionSetAccessible=true \
         --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
         "-Xlog:safepoint=info:file=$out.safepoints:uptime" -cp "$cp" NettyGateway "$port" queue >"$out.log" 2>&1 &
@@ -581,10 +602,10 @@ bench_heldby() {
     done < <(tail -n +"$((before + 1))" "$out.safepoints" |
              sed -n 's/.*Safepoint "\([A-Za-z0-9_]*\)".* Total: \([0-9]*\) ns.*/\1 \2/p' |
              awk '$2 >= 1000000')
-    add heldby.total_ms "$(calc "$total / 1000000")"
-    add heldby.longest_ms "$(calc "$longest / 1000000")"
+    add heldby.$bound.total_ms "$(calc "$total / 1000000")"
+    add heldby.$bound.longest_ms "$(calc "$longest / 1000000")"
     say "  pauses of 1 ms or more during the report:${summary:- none}"
-    say "  the report: $(grep -o 'held_by_walk_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1) $(grep -h 'Held by\|too large' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
+    say "  the report: $(grep -o 'held_by_walk_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1) $(grep -h 'Held by\|too large\|within' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
     say "  exact counts ($(grep -o 'class_count_ms":[0-9]*' "$out".d/*.json 2>/dev/null | tail -n 1)): $(grep -h 'Exact count' "$out".d/*.txt 2>/dev/null | head -n 2 | cut -c1-160)"
 }
 
@@ -871,12 +892,16 @@ summary() {
     if wanted javaheap; then
         local on off ratios=""
         R[jh.tmp]=""
-        for ((rep = 1; rep <= REPS; rep++)); do
+        R[jh.cpu]=""
+        for ((rep = 1; rep <= JHEAP_PAIRS; rep++)); do
             on=${R[javaheap.on.rps@$rep]:-} off=${R[javaheap.off.rps@$rep]:-}
             [ -n "$on" ] && [ -n "$off" ] && add jh.tmp "$(calc "$on / $off")"
+            on=${R[javaheap.on.cpu_us@$rep]:-} off=${R[javaheap.off.cpu_us@$rep]:-}
+            [ -n "$on" ] && [ -n "$off" ] && add jh.cpu "$(calc "$on / $off")"
         done
         say ""
-        say "Netty gateway requests/s under the shim: Java-heap tracking off $(med javaheap.off.rps), on $(med javaheap.on.rps) (median of paired ratios $(med jh.tmp)x)"
+        say "Netty gateway requests/s under the shim: Java-heap tracking off $(med javaheap.off.rps), on $(med javaheap.on.rps) (median of $JHEAP_PAIRS paired ratios $(med jh.tmp)x; each:$(printf ' %s' ${R[jh.tmp]}))"
+        say "  the JVM's CPU per request: off $(med javaheap.off.cpu_us) us, on $(med javaheap.on.cpu_us) us (median of paired ratios $(med jh.cpu)x)"
         target "$(med jh.tmp) >= 0.95" "Java-heap tracking keeps >= 95% of the gateway's requests/s"
     fi
     if wanted tools && [ -n "${R[tools.json_mb]:-}" ]; then
