@@ -8,16 +8,10 @@
 /* Resolves the real functions and starts tracking if nobody has yet; returns the status after. */
 int lw_init(void);
 
-/* A shim its constructor started (settings from the environment) that finds itself outside the global scope (a
- * JVM's -agentpath): its real functions become the definitions the program's modules are bound to, which the GOT
- * entries it is about to redirect hold (a preloaded jemalloc's, say), not the next after it in its own scope.
- * Call before any entry is redirected: until then no module calls the hooks. Returns 0, or -1 (nothing changed)
- * when one of the functions tracking needs is not found. */
-int lw_become_late(void);
-
 /* lw_init for a shim loaded into a running process: settings from `settings` instead of the environment,
- * real functions from the global scope. */
-int lw_init_late(const char *(*settings)(const char *name));
+ * real functions from the global scope; LEAKWATCH_* names in `named` (may be NULL) that are no setting are
+ * said, one line each. */
+int lw_init_late(const char *(*settings)(const char *name), char *const *named);
 
 /* A late shim that was detached (status off) tracks again: the settings that need no new tables (report
  * directory, signal, interval, minimum age, top, depth, quiet) from `settings`, every table emptied, a

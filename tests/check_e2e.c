@@ -1279,22 +1279,26 @@ static int live_sites_of_kind(json_t *report, const char *kind, const char *java
  * is the shim. The JVM's output and exit code are its own and nothing is said about the agent; `kill -USR2` writes a
  * report with native sites (the JVM's mallocs and mmaps, through the redirected calls of its libraries) and the
  * program's Java-heap site (ExitCode.main's byte arrays); the exit report has native sites too. `preload` is what
- * the user preloads, plain and with the agent ("" none). */
-static void check_agent_alone(const char *preload)
+ * the user preloads, plain and with the agent ("" none); with `options` the settings are the agent's options
+ * (as `-agentpath:...=out=DIR,min-age=1s`), else LEAKWATCH_* variables. */
+static void check_agent_alone(const char *preload, int options)
 {
     need_cmd("java", "openjdk-17-jdk-headless");
     need_built("libleakwatch.so");
     char *dir = tu_tempdir();
     char *cp = java_classpath(dir);
-    char *agent = tu_strf("-agentpath:%s/libleakwatch.so", tu_build_dir());
     char *reports = tu_strf("%s/reports", dir);
     mkdir(reports, 0700);
+    char *agent = options ? tu_strf("-agentpath:%s/libleakwatch.so=out=%s,min-age=1s,java-heap-sample=64k",
+                                    tu_build_dir(), reports)
+                          : tu_strf("-agentpath:%s/libleakwatch.so", tu_build_dir());
     char *plain_log = tu_strf("%s/plain.log", dir), *agent_log = tu_strf("%s/agent.log", dir);
     char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", "16000", NULL };
     char *with_agent[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", "16000", NULL };
-    char *env[] = { tu_strf("LD_PRELOAD=%s", preload), tu_strf("LEAKWATCH_OUT=%s", reports), "LEAKWATCH_MIN_AGE=1s",
-                    "LEAKWATCH_JAVA_HEAP_SAMPLE=64k", NULL };
-    char *plain_env[] = { env[0], NULL };
+    char *ld = tu_strf("LD_PRELOAD=%s", preload), *out_var = tu_strf("LEAKWATCH_OUT=%s", reports);
+    char *settings[] = { ld, out_var, "LEAKWATCH_MIN_AGE=1s", "LEAKWATCH_JAVA_HEAP_SAMPLE=64k", NULL };
+    char *plain_env[] = { ld, NULL };
+    char **env = options ? plain_env : settings;
     int st_plain = run_cmd(plain, plain_env, plain_log, 60);
     pid_t pid = spawn(with_agent, env, agent_log);
     tu_sleep_ms(10000);               /* the JVM is up, the shim's thread attached, the arrays kept */
@@ -1326,8 +1330,8 @@ static void check_agent_alone(const char *preload)
     free(got);
     free(want);
     free(t);
-    free(env[0]);
-    free(env[1]);
+    free(ld);
+    free(out_var);
     free(plain_log);
     free(agent_log);
     free(reports);
@@ -1337,7 +1341,7 @@ static void check_agent_alone(const char *preload)
 
 START_TEST(java_agentpath_alone)
 {
-    check_agent_alone("");
+    check_agent_alone("", 1);
 }
 END_TEST
 
@@ -1347,7 +1351,7 @@ START_TEST(java_agentpath_alone_over_jemalloc)
 {
     const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
     ck_assert_msg(access(jemalloc, R_OK) == 0, "%s is missing: install libjemalloc2 (scripts/deps.sh)", jemalloc);
-    check_agent_alone(jemalloc);
+    check_agent_alone(jemalloc, 0);
 }
 END_TEST
 
