@@ -273,8 +273,9 @@ int late_loaded_locally(void)
     if (program)
         dlclose(program);
     Dl_info mine, found;
-    int local = !global || (dladdr((void *)late_loaded_locally, &mine) && dladdr(global, &found) &&
-                            mine.dli_fbase != found.dli_fbase);
+    /* no answer at all counts as global: a preloaded shim must never stay idle for want of one */
+    int local = program && (!global || (dladdr((void *)late_loaded_locally, &mine) && dladdr(global, &found) &&
+                                        mine.dli_fbase != found.dli_fbase));
     lw_guard = saved_guard;
     return local;
 }
