@@ -1159,6 +1159,9 @@ static void check_java_heap_gate(const char *mode, int post, unsigned requests, 
     char *junit = tu_slurp(junit_path);
     ck_assert_msg(junit && strstr(junit, frame), "the failing java-heap site of %s does not name %s in %s:\n%s", mode,
                   frame, junit_path, t);
+    /* the last round's report counted the class of every sampled object: the failing site's count is shown */
+    ck_assert_msg(strstr(text, "  Exact count: ") && strstr(text, " at the last round: every object of the class") &&
+                  strstr(junit, "Exact count: "), "the gate's verdict over %s shows no exact count:\n%s", mode, t);
     free(junit);
     free(junit_path);
     tu_rmtree(dir);
