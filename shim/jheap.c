@@ -34,9 +34,10 @@ static struct {
     int decided;
     JavaVM *vm;
     jvmtiEnv *env;
-    atomic_int active, dead, gc_wanted, no_walk;
+    atomic_int active, dead;
     atomic_uint request, done;
     atomic_int walk;                  /* what the request asks: 0 the figures, else WANT_* bits */
+    atomic_int gc;                    /* the figures' request asks for a full GC first */
     uint64_t min_age_ms;
 } vm;
 
@@ -376,8 +377,15 @@ static void answer(JNIEnv *jni)
         return;
     }
     jh.forced_gc = 0;
-    if (atomic_exchange_explicit(&vm.gc_wanted, 0, memory_order_acq_rel)) {
-        if ((*vm.env)->ForceGarbageCollection(vm.env) == JVMTI_ERROR_NONE) {
+    if (atomic_load_explicit(&vm.gc, memory_order_acquire)) {
+        /* the GC's epilogue runs on this thread and frees what the GC replaced in HotSpot's interpreter
+         * oop-map caches, entries GC threads allocated (the program's counts hold them): those frees must be
+         * counted, which our guard would skip (every forced GC would leave them as a growing native site) */
+        int saved = lw_guard;
+        lw_guard = 0;
+        jvmtiError forced = (*vm.env)->ForceGarbageCollection(vm.env);
+        lw_guard = saved;
+        if (forced == JVMTI_ERROR_NONE) {
             jh.forced_gc = 1;
             jh.forced_gc_ms = lw_now_ms();
         }
@@ -435,15 +443,11 @@ void jheap_poll(void)
         give_up("cannot start a thread");
 }
 
-void jheap_request_gc(int walk)
-{
-    atomic_store_explicit(&vm.no_walk, !walk, memory_order_relaxed);
-    atomic_store_explicit(&vm.gc_wanted, 1, memory_order_release);
-}
-
-static int ask(int walk, unsigned wait_ms)
+/* One request at a time (the report lock): what it asks is stored before the request is counted. */
+static int ask(int walk, int gc, unsigned wait_ms)
 {
     atomic_store_explicit(&vm.walk, walk, memory_order_release);
+    atomic_store_explicit(&vm.gc, gc, memory_order_release);
     unsigned want = atomic_fetch_add_explicit(&vm.request, 1, memory_order_acq_rel) + 1;
     syscall(SYS_futex, &vm.request, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     for (unsigned waited = 0; waited < wait_ms; waited += 2) {
@@ -457,26 +461,24 @@ static int ask(int walk, unsigned wait_ms)
     return -1;
 }
 
-void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms)
+void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms, int force_gc)
 {
     atomic_store_explicit(&jh.ready, 0, memory_order_release);
-    if (!atomic_load_explicit(&jh.enabled, memory_order_acquire) || atomic_load(&vm.dead)) {
-        atomic_store(&vm.gc_wanted, 0);
+    if (!atomic_load_explicit(&jh.enabled, memory_order_acquire) || atomic_load(&vm.dead))
         return;
-    }
     vm.min_age_ms = min_age_ms;
-    if (ask(0, wait_ms) == 0)
+    if (ask(0, force_gc, wait_ms) == 0)
         atomic_store_explicit(&jh.ready, 1, memory_order_release);
     else if (!atomic_load(&vm.dead))
         lw_log("the JVM did not answer for the Java-heap sites in time; this report has none", NULL, NULL, NULL, NULL);
 }
 
-void jheap_prepare_holders(unsigned wait_ms)
+void jheap_prepare_holders(unsigned wait_ms, int held_by)
 {
     int want = 0;
     if (!jh.walk_budget_ms)
         jh.walk_why = "LEAKWATCH_JAVA_HELD_BY_MS=0";
-    else if (atomic_exchange_explicit(&vm.no_walk, 0, memory_order_acq_rel))
+    else if (!held_by)
         jh.walk_why = "this report's requester asked for none";
     else
         want |= WANT_HOLDERS;
@@ -487,7 +489,7 @@ void jheap_prepare_holders(unsigned wait_ms)
     unsigned needed = ((want & WANT_HOLDERS) ? jh.walk_budget_ms : 0) + ((want & WANT_COUNT) ? jh.count_budget_ms : 0);
     if (wait_ms > 1000 && wait_ms < needed + 5000)
         wait_ms = needed + 5000;      /* the bounds of the walk and the count, naming */
-    if (atomic_load_explicit(&jh.ready, memory_order_acquire) && ask(want, wait_ms) < 0) {
+    if (atomic_load_explicit(&jh.ready, memory_order_acquire) && ask(want, 0, wait_ms) < 0) {
         atomic_store_explicit(&jh.ready, 0, memory_order_release);
         if (!atomic_load(&vm.dead))
             lw_log("the JVM did not finish the \"Held by\" walk and the count in time; this report has no Java-heap "
@@ -506,9 +508,11 @@ void jheap_atfork_child(void)
 #else  /* built without the JDK's headers */
 
 void jheap_poll(void) {}
-void jheap_request_gc(int walk) { (void)walk; }
-void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms) { (void)wait_ms, (void)min_age_ms; }
-void jheap_prepare_holders(unsigned wait_ms) { (void)wait_ms; }
+void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms, int force_gc)
+{
+    (void)wait_ms, (void)min_age_ms, (void)force_gc;
+}
+void jheap_prepare_holders(unsigned wait_ms, int held_by) { (void)wait_ms, (void)held_by; }
 void jheap_atfork_child(void) {}
 
 #endif

@@ -4,11 +4,11 @@
  * allocates); each sample's object is tagged, and the tag comes back in an ObjectFree event when a GC
  * frees it. So the samples still tagged are the live ones as of the last completed GC, and each stands
  * for size/(1-exp(-size/interval)) bytes: the figures are estimates and say so. Before a report the
- * thread names new sites, may force a full GC (only when a tool asked for it, jheap_request_gc), and
- * walks the heap for the chain that holds the largest growing sites (jheap_paths.h).
+ * thread names new sites, may force a full GC (only when the report or scrape that asks for the figures
+ * says so), and walks the heap for the chain that holds the largest growing sites (jheap_paths.h).
  * Locks: one spinlock of this module around its sample and site tables, never held across a call into
- * the JVM or the allocator. jheap_request_gc is async-signal-safe; the rest runs on the reporter thread
- * (jheap_poll, jheap_prepare_report, the writers) or on Java threads inside JVMTI callbacks. */
+ * the JVM or the allocator. jheap_poll runs on the reporter thread; the rest on the thread that holds
+ * the report lock (jheap_prepare_*, the writers), or on Java threads inside JVMTI callbacks. */
 #ifndef LW_JHEAP_H
 #define LW_JHEAP_H
 
@@ -18,18 +18,14 @@
 /* Each reporter tick: notices a JVM and starts our thread once. Cheap once decided. */
 void jheap_poll(void);
 
-/* The next report forces a full GC first (a report request that came with sigqueue's LW_GC_VALUE), and
- * walks the heap for "Held by" unless walk is 0 (LW_GC_NO_WALK_VALUE). */
-void jheap_request_gc(int walk);
-#define LW_GC_VALUE 0x4c574743          /* "LWGC": the sival_int of a report signal asking for a full GC */
-#define LW_GC_NO_WALK_VALUE 0x4c57474e  /* "LWGN": a full GC, and no "Held by" walk (gate's early rounds) */
-
-/* Before a report: lets our thread bring the figures up to date (waits up to wait_ms). The writers
- * below then read what it published, as of that moment. */
-void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms);
+/* Before a report: lets our thread bring the figures up to date (waits up to wait_ms), after a full GC
+ * when force_gc (this caller's wish only: nothing is left behind for the next caller). The writers below
+ * then read what it published, as of that moment. */
+void jheap_prepare_report(unsigned wait_ms, uint64_t min_age_ms, int force_gc);
 /* Then, once the native figures are copied (the walk makes the JVM allocate native memory for its tags,
- * which must not show in the same report): the "Held by" chains of the largest growing sites. */
-void jheap_prepare_holders(unsigned wait_ms);
+ * which must not show in the same report): the "Held by" chains of the largest growing sites when
+ * held_by (else the report says its requester asked for none), and the exact count. */
+void jheap_prepare_holders(unsigned wait_ms, int held_by);
 
 /* The text records (after the native ones) and the JSON: sites (a comma first when not first) and the
  * report-level "java_heap" object. Each writes nothing when there is no Java heap to speak of. */

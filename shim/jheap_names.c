@@ -166,21 +166,30 @@ static int32_t line_of(const struct jheap_method *m, int32_t bci)
     return line;
 }
 
+void jheap_names_frame(const struct jheap_method *m, int32_t bci, struct java_frame *f)
+{
+    int32_t line = !m->is_native && bci >= 0 ? line_of(m, bci) : 0;
+    *f = (struct java_frame){ .klass = m->klass, .method = m->name, .file = m->file,
+                              .line = line > 0 ? (uint32_t)line : 0, .bci = bci,
+                              .is_native = (uint8_t)(m->is_native != 0) };
+}
+
 void jheap_names_write_text(struct out *o, const struct jheap_method *m, int32_t bci)
 {
+    struct java_frame f;
+    jheap_names_frame(m, bci, &f);
     out_char(o, '\t');
-    out_str(o, m->klass);
+    out_str(o, f.klass);
     out_char(o, '.');
-    out_str(o, m->name);
+    out_str(o, f.method);
     out_char(o, '(');
-    if (m->is_native) {
+    if (f.is_native) {
         out_str(o, "Native Method");
     } else {
-        int32_t line = bci >= 0 ? line_of(m, bci) : 0;
-        out_str(o, m->file ? m->file : "Unknown Source");
-        if (line > 0) {
+        out_str(o, f.file ? f.file : "Unknown Source");
+        if (f.line > 0) {
             out_char(o, ':');
-            out_u64(o, (uint64_t)line);
+            out_u64(o, f.line);
         }
     }
     out_str(o, ")\n");
@@ -188,20 +197,21 @@ void jheap_names_write_text(struct out *o, const struct jheap_method *m, int32_t
 
 void jheap_names_write_json(struct out *o, const struct jheap_method *m, int32_t bci)
 {
+    struct java_frame f;
+    jheap_names_frame(m, bci, &f);
     out_str(o, "{\"ip\":\"0x0\",\"module\":-1,\"java\":{\"class\":");
-    out_json_str(o, m->klass);
+    out_json_str(o, f.klass);
     out_str(o, ",\"method\":");
-    out_json_str(o, m->name);
-    if (m->file) {
+    out_json_str(o, f.method);
+    if (f.file) {
         out_str(o, ",\"file\":");
-        out_json_str(o, m->file);
+        out_json_str(o, f.file);
     }
-    int32_t line = !m->is_native && bci >= 0 ? line_of(m, bci) : 0;
-    if (line > 0) {
+    if (f.line > 0) {
         out_str(o, ",\"line\":");
-        out_u64(o, (uint64_t)line);
+        out_u64(o, f.line);
     }
     out_str(o, ",\"bci\":");
-    out_i64(o, bci);
-    out_str(o, m->is_native ? ",\"native\":true}}" : "}}");
+    out_i64(o, f.bci);
+    out_str(o, f.is_native ? ",\"native\":true}}" : "}}");
 }

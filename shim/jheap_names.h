@@ -6,6 +6,7 @@
 #define LW_JHEAP_NAMES_H
 
 #include <stdint.h>
+#include "jvm_names.h"
 #include "out.h"
 
 /* "Ljava/lang/String;" -> "java.lang.String", "[[B" -> "byte[][]" (as Java prints types); control
@@ -26,6 +27,8 @@ uint64_t jheap_names_hash(const struct jheap_method *m);
 const char *jheap_names_class(const struct jheap_method *m);
 /* Is the method's class part of the JDK (java.*, javax.*, jdk.*, sun.*, com.sun.*)? */
 int jheap_names_in_jdk(const struct jheap_method *m);
+/* A frame at bytecode index bci of the method, as data (for the writers below and the live endpoint). */
+void jheap_names_frame(const struct jheap_method *m, int32_t bci, struct java_frame *f);
 /* "\tClass.method(File.java:12)\n", or a JSON frame object {"ip":"0x0","module":-1,"java":{...}}. */
 void jheap_names_write_text(struct out *o, const struct jheap_method *m, int32_t bci);
 void jheap_names_write_json(struct out *o, const struct jheap_method *m, int32_t bci);

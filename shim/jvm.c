@@ -535,6 +535,15 @@ int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, j
     return 1;
 }
 
+int jvm_visit_site_frames(uint32_t idx, jvm_frame_visitor visit, void *ctx)
+{
+    const struct jvm_path *p = named(jvm.site_paths, idx);
+    if (!p)
+        return 0;
+    jvm_names_visit(p, visit, ctx);
+    return 1;
+}
+
 int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer write_native,
                            const void *ctx)
 {
@@ -563,6 +572,8 @@ int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, j
 { (void)e, (void)member, (void)idx, (void)w, (void)ctx; return 0; }
 int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer w, const void *ctx)
 { (void)e, (void)member, (void)id, (void)w, (void)ctx; return 0; }
+int jvm_visit_site_frames(uint32_t idx, jvm_frame_visitor visit, void *ctx)
+{ (void)idx, (void)visit, (void)ctx; return 0; }
 void jvm_atfork_child(void) {}
 
 #endif

@@ -58,6 +58,9 @@ int jvm_write_site_frames(struct emitter *e, const char *member, uint32_t idx, j
                           const void *ctx);
 int jvm_write_stack_frames(struct emitter *e, const char *member, uint32_t id, jvm_native_writer write_native,
                            const void *ctx);
+/* The same frames of a site as data (jvm_names_visit), for outputs that build their own (scrape.h);
+ * 0 when it has no named path. */
+int jvm_visit_site_frames(uint32_t idx, jvm_frame_visitor visit, void *ctx);
 
 void jvm_atfork_child(void);
 

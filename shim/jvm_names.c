@@ -222,42 +222,53 @@ static jint line_of(const struct jvm_method *jm, int32_t bci)
     return line;
 }
 
+/* The i-th Java frame of a named path, as data. */
+static void frame_of(const struct jvm_path *p, unsigned i, struct java_frame *f)
+{
+    const struct jvm_method *jm = p->java[i].named;
+    int32_t bci = p->java[i].bci;
+    *f = (struct java_frame){ .klass = jm->klass, .method = jm->name, .file = jm->file, .bci = bci,
+                              .is_native = (uint8_t)(jm->is_native != 0),
+                              .inlined = __atomic_load_n(&p->java[i].inlined, __ATOMIC_RELAXED) };
+    jint line = !jm->is_native && bci >= 0 ? line_of(jm, bci) : 0;
+    f->line = line > 0 ? (uint32_t)line : 0;
+}
+
 /* text: "\tio.netty.buffer.PoolArena.allocate(PoolArena.java:147)\n", as a Java stack trace prints it, with
  * " (inlined)" after a method the JIT inlined into its caller;
  * JSON: {"ip":"0x0","module":-1,"java":{...}}: a Java frame has no one address (an inlined method shares its
  * caller's), and no "function", so that readers of older reports skip it rather than misname it. */
-static void emit_java_frame(struct emitter *e, const struct jvm_method *jm, int32_t bci, int inlined)
+static void emit_java_frame(struct emitter *e, const struct java_frame *f)
 {
-    jint line = !jm->is_native && bci >= 0 ? line_of(jm, bci) : 0;
     emit_object_begin(e, NULL);
     emit_json_hex(e, "ip", 0);
     emit_json_i64(e, "module", -1);
     emit_object_begin(e, "java");
     emit_text(e, "\t");
-    emit_str(e, "class", jm->klass);
+    emit_str(e, "class", f->klass);
     emit_text(e, ".");
-    emit_str(e, "method", jm->name);
+    emit_str(e, "method", f->method);
     emit_text(e, "(");
-    if (jm->is_native) {
+    if (f->is_native) {
         emit_text(e, "Native Method");
     } else {
-        emit_text_name(e, jm->file ? jm->file : "unknown source");
-        if (line > 0) {
+        emit_text_name(e, f->file ? f->file : "unknown source");
+        if (f->line > 0) {
             emit_text(e, ":");
-            emit_text_u64(e, (uint64_t)line);
+            emit_text_u64(e, f->line);
         } else {
             emit_text(e, ", line unknown");
         }
     }
-    emit_text(e, inlined ? ") (inlined)\n" : ")\n");
-    if (jm->file)
-        emit_json_str(e, "file", jm->file);
-    if (line > 0)
-        emit_json_u64(e, "line", (uint64_t)line);
-    emit_json_i64(e, "bci", bci);
-    if (jm->is_native)
+    emit_text(e, f->inlined ? ") (inlined)\n" : ")\n");
+    if (f->file)
+        emit_json_str(e, "file", f->file);
+    if (f->line > 0)
+        emit_json_u64(e, "line", f->line);
+    emit_json_i64(e, "bci", f->bci);
+    if (f->is_native)
         emit_json_bool(e, "native", 1);
-    emit_json_bool(e, "inlined", inlined);
+    emit_json_bool(e, "inlined", f->inlined);
     emit_object_end(e);
     emit_object_end(e);
 }
@@ -268,10 +279,23 @@ void jvm_names_write(struct emitter *e, const char *member, const struct jvm_pat
     emit_array_begin(e, member);
     for (unsigned i = 0; i < p->nnative; i++)
         write_native(e, ctx, p->native[i]);
-    for (unsigned i = 0; i < p->njava; i++)
-        emit_java_frame(e, p->java[i].named, p->java[i].bci,
-                        __atomic_load_n(&p->java[i].inlined, __ATOMIC_RELAXED));
+    for (unsigned i = 0; i < p->njava; i++) {
+        struct java_frame f;
+        frame_of(p, i, &f);
+        emit_java_frame(e, &f);
+    }
     emit_array_end(e);
+}
+
+void jvm_names_visit(const struct jvm_path *p, jvm_frame_visitor visit, void *ctx)
+{
+    for (unsigned i = 0; i < p->nnative; i++)
+        visit(ctx, p->native[i], NULL);
+    for (unsigned i = 0; i < p->njava; i++) {
+        struct java_frame f;
+        frame_of(p, i, &f);
+        visit(ctx, 0, &f);
+    }
 }
 
 #else  /* built without the JDK's headers: no Java paths are ever kept */
@@ -280,5 +304,6 @@ void jvm_names_init(void *jvmti_env, void *jni_env) { (void)jvmti_env; (void)jni
 uint64_t jvm_names_path_id(const struct module_set *mods, struct jvm_path *p) { (void)mods; (void)p; return 0; }
 void jvm_names_write(struct emitter *e, const char *member, const struct jvm_path *p, jvm_native_writer write_native,
                      const void *ctx) { (void)e; (void)member; (void)p; (void)write_native; (void)ctx; }
+void jvm_names_visit(const struct jvm_path *p, jvm_frame_visitor visit, void *ctx) { (void)p, (void)visit, (void)ctx; }
 
 #endif

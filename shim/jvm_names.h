@@ -16,6 +16,18 @@
 
 struct jvm_method;                   /* names of one method, made by the helper thread */
 
+/* One Java frame as data: what every output (the report's text and JSON, /metrics, pprof) renders from,
+ * so that none has to read another's text. Strings in the shim's arena, control characters replaced,
+ * kept while the process lives. Java-heap sites (jheap_names.h) hand their frames the same way. */
+struct java_frame {
+    const char *klass;               /* io.netty.buffer.PoolArena */
+    const char *method;              /* allocate */
+    const char *file;                /* PoolArena.java; NULL when the class names none */
+    uint32_t line;                   /* 0: unknown (and for a native method) */
+    int32_t bci;                     /* bytecode index; negative for a native method */
+    uint8_t is_native, inlined;      /* inlined: the JIT inlined it into its caller */
+};
+
 struct jvm_frame {
     void *method;                    /* a jmethodID */
     int32_t bci;                     /* bytecode index; negative for a native method */
@@ -47,5 +59,9 @@ struct emitter;
 typedef void (*jvm_native_writer)(struct emitter *e, const void *ctx, uintptr_t ip);
 void jvm_names_write(struct emitter *e, const char *member, const struct jvm_path *p, jvm_native_writer write_native,
                      const void *ctx);
+/* The same frames as data, innermost first: visit(ctx, ip, NULL) for each native one, then
+ * visit(ctx, 0, &frame) for each Java one. */
+typedef void (*jvm_frame_visitor)(void *ctx, uintptr_t ip, const struct java_frame *java);
+void jvm_names_visit(const struct jvm_path *p, jvm_frame_visitor visit, void *ctx);
 
 #endif

@@ -66,7 +66,7 @@ static void label_frames(struct out *o, const struct module_set *mods, const str
         if (frames[i].ip)
             label_native(&r, mods, frames[i].ip);
         else
-            out_mem(&r, frames[i].java, frames[i].java_len);
+            scrape_frame_name(&r, &frames[i]);
     }
     label_value(o, raw, r.len);
 }
@@ -110,7 +110,6 @@ struct metrics_ctx {
     struct out *o;
     const struct scrape *sc;
     struct scrape_frame frames[SCRAPE_MAX_FRAMES];
-    char text[SCRAPE_TEXT];
 };
 
 /* Closes the last label's value and the label set, then the value. */
@@ -127,7 +126,7 @@ static void site_series(struct metrics_ctx *m, const char *name, unsigned ntop, 
     const struct grouping *g = &m->sc->g;
     for (unsigned i = 0; i < ntop; i++) {
         uint32_t idx = g->site_order[i];
-        unsigned n = scrape_site_frames(idx, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
+        unsigned n = scrape_site_frames(idx, m->frames, SCRAPE_MAX_FRAMES);
         out_str(o, name);
         out_str(o, "{site=\"");
         label_frames(o, &m->sc->s.modules, m->frames, n);
@@ -152,7 +151,7 @@ static void java_heap_series(struct metrics_ctx *m, unsigned limit)
     uint64_t bytes = 0, objects = 0, rest = 0;
     struct scrape_java_site site;
     for (unsigned k = 0; k < count; k++) {
-        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
+        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES);
         bytes += site.bytes, objects += site.objects;
     }
     family(o, "leakwatch_java_heap_estimated_live_bytes", "gauge",
@@ -167,7 +166,7 @@ static void java_heap_series(struct metrics_ctx *m, unsigned limit)
     family(o, "leakwatch_java_heap_site_estimated_live_bytes", "gauge",
            "Estimated Java-heap bytes of the Java allocation paths holding the most, innermost frame first.");
     for (unsigned k = 0; k < count; k++) {
-        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES, m->text, sizeof m->text);
+        scrape_java_site(k, &site, m->frames, SCRAPE_MAX_FRAMES);
         if (!site.named)
             continue;
         if (shown == limit) {

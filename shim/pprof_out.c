@@ -192,17 +192,26 @@ static struct {
     uint64_t next_id, full_id;
 } locs;
 
-/* A Java frame's key: a hash of its name, file and line, with the top bit set (no user-space address
- * has it). */
+/* A Java (or label) frame's key: a hash of its name, file and line, with the top bit set (no user-space
+ * address has it). */
+static uint64_t mix(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
 static uint64_t java_key(const struct scrape_frame *f)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned i = 0; i < f->java_len; i++)
-        h = (h ^ (unsigned char)f->java[i]) * 0x100000001b3ull;
-    h = (h ^ '(') * 0x100000001b3ull;
-    for (unsigned i = 0; i < f->file_len; i++)
-        h = (h ^ (unsigned char)f->file[i]) * 0x100000001b3ull;
-    h = (h ^ f->line) * 0x100000001b3ull;
+    if (f->label) {
+        h = mix(h, f->label);
+    } else {
+        h = mix(mix(mix(h, f->java.klass), "."), f->java.method);
+        h = (h ^ '(') * 0x100000001b3ull;
+        h = mix(h, f->java.file);
+    }
+    h = (h ^ f->java.line) * 0x100000001b3ull;
     return h | 1ull << 63;
 }
 
@@ -245,11 +254,14 @@ static uint64_t new_location(const struct module_set *mods, const struct scrape_
     struct resolved r = { .module = -1, .function = NULL };
     size_t len;
     uint64_t file = 0;
-    if (f->java) {
-        len = f->java_len > NAME_MAX_BYTES ? NAME_MAX_BYTES : f->java_len;
-        memcpy(name, f->java, len);
-        if (f->file)
-            file = string_of(f->file, f->file_len);
+    int java = !f->ip && (f->label || f->java.klass);
+    if (java) {
+        struct out o;
+        out_init(&o, -1, name, NAME_MAX_BYTES);
+        scrape_frame_name(&o, f);
+        len = o.len;
+        if (f->java.file)
+            file = string_index(f->java.file);
     } else {
         if (f->ip)
             symbols_resolve(mods, f->ip, &r);
@@ -265,13 +277,13 @@ static uint64_t new_location(const struct module_set *mods, const struct scrape_
     top_bytes(P_FUNCTION, fn.buf, fn.len);
     struct pb line = { .len = 0 };
     pb_u64(&line, 1, id);                 /* function id: one function per location */
-    if (f->java && f->line)
-        pb_u64(&line, 2, f->line);
+    if (java && f->java.line)
+        pb_u64(&line, 2, f->java.line);
     struct pb l = { .len = 0 };
     pb_u64(&l, 1, id);
     if (r.module >= 0)
         pb_u64(&l, 2, (uint64_t)r.module + 1);
-    if (!f->java)
+    if (!java)
         pb_u64(&l, 3, f->ip);
     pb_bytes(&l, 4, line.buf, line.len);
     top_bytes(P_LOCATION, l.buf, l.len);
@@ -280,7 +292,7 @@ static uint64_t new_location(const struct module_set *mods, const struct scrape_
 
 static uint64_t location_of(const struct module_set *mods, const struct scrape_frame *f)
 {
-    uint64_t key = f->java ? java_key(f) : f->ip;
+    uint64_t key = !f->ip && (f->label || f->java.klass) ? java_key(f) : f->ip;
     size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & locs.mask;
     for (; locs.slots[i].id; i = (i + 1) & locs.mask)
         if (locs.slots[i].key == key)
@@ -289,8 +301,7 @@ static uint64_t location_of(const struct module_set *mods, const struct scrape_f
         /* more distinct frames than the table was sized for (Java paths longer than the key frames) */
         if (!locs.full_id) {
             static const char more[] = "(more locations than this profile holds)";
-            locs.full_id = new_location(mods, &(struct scrape_frame){ .java = more, .java_len = sizeof more - 1 },
-                                        locs.next_id++);
+            locs.full_id = new_location(mods, &(struct scrape_frame){ .label = more }, locs.next_id++);
         }
         return locs.full_id;
     }
@@ -328,7 +339,6 @@ struct profile {
     const struct scrape *sc;
     int java;                             /* the two Java-heap sample types are present */
     struct scrape_frame frames[SCRAPE_MAX_FRAMES];
-    char text[SCRAPE_TEXT];
 };
 
 static void label(struct pb *m, uint64_t key, uint64_t str)
@@ -365,7 +375,7 @@ static void native_samples(struct profile *p)
         const struct site_totals *t = &s->totals[i];
         if (!t->allocs && !g->sums[i].live_blocks)
             continue;                     /* never allocated, or merged into its Java logical site */
-        unsigned n = scrape_site_frames(i, p->frames, SCRAPE_MAX_FRAMES, p->text, sizeof p->text);
+        unsigned n = scrape_site_frames(i, p->frames, SCRAPE_MAX_FRAMES);
         uint64_t values[6] = { t->allocs, t->bytes_allocated, g->sums[i].live_blocks, g->sums[i].live_bytes, 0, 0 };
         sample(p, n, values, S_HEAP + (site_get(i)->kind & 1), 0);
     }
@@ -376,14 +386,14 @@ static void java_samples(struct profile *p)
     unsigned count = scrape_java_count(p->sc);
     for (unsigned k = 0; k < count; k++) {
         struct scrape_java_site site;
-        scrape_java_site(k, &site, p->frames, SCRAPE_MAX_FRAMES, p->text, sizeof p->text);
+        scrape_java_site(k, &site, p->frames, SCRAPE_MAX_FRAMES);
         if (!site.named)
             continue;
         uint64_t klass = string_index(site.klass ? site.klass : "?");
         uint64_t values[6] = { 0, 0, 0, 0, site.objects, site.bytes };
         if (site.nframes == 0) {
             static const char jvm[] = "(allocated by the JVM itself)";
-            p->frames[0] = (struct scrape_frame){ .java = jvm, .java_len = sizeof jvm - 1 };
+            p->frames[0] = (struct scrape_frame){ .label = jvm };
             site.nframes = 1;
         }
         sample(p, site.nframes, values, S_JAVA_HEAP, klass);

@@ -503,13 +503,13 @@ int report_render(const struct snapshot *s, const struct grouping *g, enum repor
     return rc;
 }
 
-int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, int txt_fd, int json_fd,
-                 struct report_summary *summary)
+int report_write(enum report_reason reason, unsigned java, unsigned seq, uint64_t min_age_ms, int txt_fd,
+                 int json_fd, struct report_summary *summary)
 {
     /* Java paths named before anything is copied: names need the JVM, which may be slow or gone at exit */
     jvm_prepare_report(reason == REASON_EXIT ? 200 : 5000);
-    /* the Java heap's figures as of the last GC (forced first when a tool asked) */
-    jheap_prepare_report(reason == REASON_EXIT ? 200 : 10000, min_age_ms);
+    /* the Java heap's figures as of the last GC (forced first when this report's requester asked) */
+    jheap_prepare_report(reason == REASON_EXIT ? 200 : 10000, min_age_ms, (java & REPORT_JAVA_GC) != 0);
     struct snapshot s;
     struct grouping g;
     memset(&g, 0, sizeof g);
@@ -520,7 +520,7 @@ int report_write(enum report_reason reason, unsigned seq, uint64_t min_age_ms, i
         groups_fold_totals(&s);
     /* after the native copy: the walk makes the JVM allocate for its tags; none for an HTTP scrape */
     if (copied && reason != REASON_HTTP)
-        jheap_prepare_holders(reason == REASON_EXIT ? 200 : 10000);
+        jheap_prepare_holders(reason == REASON_EXIT ? 200 : 10000, (java & REPORT_JAVA_HELD_BY) != 0);
     if (copied && groups_build(&g, &s, min_age_ms) == 0)
         rc = report_render(&s, &g, reason, seq, txt_fd, json_fd);
     if (summary) {

@@ -25,7 +25,7 @@
 #include "threads.h"
 
 static struct {
-    atomic_uint pending;            /* bit per enum report_reason */
+    atomic_uint pending;            /* bit per enum report_reason; REPORT_JAVA_* of signals << JAVA_SHIFT */
     atomic_uint wake;               /* futex word: bumped on every request */
     lw_lock_t report_lock;          /* one report at a time (thread, API, exit) */
     _Atomic(report_thread_tick_fn) tick;             /* late.c's, once attached */
@@ -37,9 +37,12 @@ static struct {
 } rep = { .report_lock = LW_LOCK_INIT(LOCK_RANK_REPORT) };
 LOCK_REGISTER(LOCK_RANK_REPORT, &rep.report_lock, 1, 0)
 
-void report_thread_request(enum report_reason reason)
+#define JAVA_SHIFT 8                /* above every enum report_reason */
+
+void report_thread_request(enum report_reason reason, unsigned java)
 {
-    atomic_fetch_or_explicit(&rep.pending, 1u << reason, memory_order_release);
+    /* one word: the reporter takes a request and what it asks of the JVM together */
+    atomic_fetch_or_explicit(&rep.pending, 1u << reason | java << JAVA_SHIFT, memory_order_release);
     atomic_fetch_add_explicit(&rep.wake, 1, memory_order_release);
     syscall(SYS_futex, &rep.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
@@ -210,7 +213,7 @@ void report_thread_withdraw(void)
 }
 
 /* Writes both files of one report; report_lock held. */
-static int write_report_locked(enum report_reason reason)
+static int write_report_locked(enum report_reason reason, unsigned java)
 {
     char dir[600], program[256], tmp_txt[400], tmp_json[400], txt[400], json[400];
     const char *template;
@@ -243,7 +246,7 @@ static int write_report_locked(enum report_reason reason)
     }
     uint64_t min_age = reason == REASON_EXIT ? 0 : shim_state.config.min_age_ms;
     struct report_summary summary;
-    int err = report_write(reason, seq, min_age, txt_fd, json_fd, &summary);
+    int err = report_write(reason, java, seq, min_age, txt_fd, json_fd, &summary);
     if ((close(txt_fd) | close(json_fd)) < 0 && err == 0)
         err = errno;
     txt_fd = json_fd = -1;
@@ -291,17 +294,22 @@ out:
     return rc;
 }
 
-int report_thread_write_now(enum report_reason reason)
+static int write_now(enum report_reason reason, unsigned java)
 {
     if (!lw_is_on())
         return -1;
     int saved = errno;
     lw_lock(&rep.report_lock);
     /* the exit report is the last: nothing after it, not even a signal that arrived during exit */
-    int rc = reason != REASON_EXIT && atomic_load(&rep.exit_report_done) ? -1 : write_report_locked(reason);
+    int rc = reason != REASON_EXIT && atomic_load(&rep.exit_report_done) ? -1 : write_report_locked(reason, java);
     lw_unlock(&rep.report_lock);
     errno = saved;
     return rc;
+}
+
+int report_thread_write_now(enum report_reason reason)
+{
+    return write_now(reason, REPORT_JAVA_HELD_BY);
 }
 
 int report_thread_with_lock(int (*fn)(int fd), int fd)
@@ -314,7 +322,7 @@ int report_thread_with_lock(int (*fn)(int fd), int fd)
 
 static int json_only(int fd)
 {
-    return report_write(REASON_HTTP, rep.seq, shim_state.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
+    return report_write(REASON_HTTP, 0, rep.seq, shim_state.config.min_age_ms, -1, fd, NULL) == 0 ? 0 : -1;
 }
 
 int report_thread_json_now(int fd)
@@ -379,8 +387,13 @@ static void *report_thread_main(void *arg)
             struct timespec tick = { 0, TICK_MS * 1000000L };
             syscall(SYS_futex, &rep.wake, FUTEX_WAIT_PRIVATE, seen, &tick, NULL, 0);
         }
-        if (only_report_thread_left())
+        if (only_report_thread_left()) {
+            /* the program's exit handlers and destructors run on this thread now, as on its own last
+             * thread: their allocations and frees are the program's (the exit report sets the guard
+             * itself), or a block they free would stay live in the exit report */
+            lw_guard = 0;
             exit(0);
+        }
         if (!lw_is_on())
             continue;
         report_thread_tick_fn tick = atomic_load_explicit(&rep.tick, memory_order_acquire);
@@ -401,7 +414,7 @@ static void *report_thread_main(void *arg)
         unsigned pending = atomic_exchange_explicit(&rep.pending, 0, memory_order_acq_rel);
         /* one report answers every request that arrived together; a signal names it */
         if (pending & (1u << REASON_SIGNAL))
-            report_thread_write_now(REASON_SIGNAL);
+            write_now(REASON_SIGNAL, pending >> JAVA_SHIFT);
         else if (pending & (1u << REASON_INTERVAL))
             report_thread_write_now(REASON_INTERVAL);
     }
@@ -441,7 +454,7 @@ static void exit_report(void *unused)
     lw_lock(&rep.report_lock);
     int first = !atomic_exchange(&rep.exit_report_done, 1);
     if (first && lw_is_on())
-        write_report_locked(REASON_EXIT);
+        write_report_locked(REASON_EXIT, REPORT_JAVA_HELD_BY);
     lw_unlock(&rep.report_lock);
     if (!first) {
         lw_guard = saved_guard;

@@ -18,10 +18,13 @@ int report_thread_start(int publish);
 void report_thread_uid_changing(void);
 void report_thread_uid_changed(void);
 
-/* Async-signal-safe: asks the reporter thread for a report. */
-void report_thread_request(enum report_reason reason);
+/* Async-signal-safe: asks the reporter thread for a report that asks the JVM what `java` says
+ * (REPORT_JAVA_*; only for REASON_SIGNAL). Requests that arrive together get one report, which asks
+ * what any of them asked. */
+void report_thread_request(enum report_reason reason, unsigned java);
 
-/* Writes a report now from the calling thread (the guard must be set); 0 or -1. */
+/* Writes a report now from the calling thread (the guard must be set), with the "Held by" walk and no
+ * forced GC; 0 or -1. */
 int report_thread_write_now(enum report_reason reason);
 
 /* In a forked child (its locks already reset; guard set): a new series of reports under the child's

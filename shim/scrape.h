@@ -2,7 +2,8 @@
  * is made: Java paths named, the Java heap's figures brought up to date (after a full GC when the
  * request asks for one), queued frees settled, one snapshot, raw sites folded into their Java logical
  * ones, grouped (groups.h). And the frames of a site as pprof and Prometheus name them: a native return
- * address, or a Java method ("Class.method", file, line). Report lock held (report_thread_with_lock),
+ * address, or a Java method handed as data by the modules that name it for reports (jvm_names.h,
+ * jheap_names.h), so both outputs show what a report shows. Report lock held (report_thread_with_lock),
  * guard set; takes what snapshot_take takes, waits a bounded time for the JVM. Not async-signal-safe. */
 #ifndef LW_SCRAPE_H
 #define LW_SCRAPE_H
@@ -10,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "groups.h"
+#include "jvm_names.h"
+#include "out.h"
 #include "snapshot.h"
 
 /* What happened to a request's gc=1. */
@@ -35,20 +38,23 @@ void scrape_release(struct scrape *sc);
 /* "forced", "no-jvm", "failed" or "not-asked": the X-Leakwatch-GC header and the profile's comment. */
 const char *scrape_gc_word(enum scrape_gc gc);
 
-/* A frame: ip != 0 for a native one; else a Java method, its strings pointing into the caller's text. */
+/* A frame: a native one (ip != 0); a Java method (java.klass != NULL); or, with label set, one that
+ * stands for something that is no frame ("(allocated by the JVM itself)"). */
 struct scrape_frame {
     uintptr_t ip;
-    const char *java, *file;    /* "pkg.Class.method", "File.java" (NULL: none); not NUL-terminated */
-    uint16_t java_len, file_len;
-    uint32_t line;              /* 0: unknown */
+    struct java_frame java;
+    const char *label;
 };
 
+/* A Java frame's or a label frame's name as pprof's function and Prometheus' label show it:
+ * "pkg.Class.method", or the label. */
+void scrape_frame_name(struct out *o, const struct scrape_frame *f);
+
 #define SCRAPE_MAX_FRAMES 96
-#define SCRAPE_TEXT 16384       /* the scratch text one site's names need */
 
 /* The frames of a native site, innermost first: its Java path when it has a named one (the JVM's native
  * frames, then Java's), else its key frames. Returns how many (at most max). */
-unsigned scrape_site_frames(uint32_t site, struct scrape_frame *frames, unsigned max, char *text, size_t cap);
+unsigned scrape_site_frames(uint32_t site, struct scrape_frame *frames, unsigned max);
 
 /* Java-heap sites, largest first: how many, and the k-th one's estimates and frames. */
 struct scrape_java_site {
@@ -59,7 +65,6 @@ struct scrape_java_site {
     int named;                  /* 0: its class is gone and it has no names; reports leave it out */
 };
 unsigned scrape_java_count(const struct scrape *sc);
-void scrape_java_site(unsigned k, struct scrape_java_site *site, struct scrape_frame *frames, unsigned max,
-                      char *text, size_t cap);
+void scrape_java_site(unsigned k, struct scrape_java_site *site, struct scrape_frame *frames, unsigned max);
 
 #endif

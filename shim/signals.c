@@ -7,7 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "signals.h"
-#include "jheap.h"
 #include "lock.h"
 #include "log.h"
 #include "report_thread.h"
@@ -54,10 +53,12 @@ static void on_report_signal(int signo, siginfo_t *info, void *context)
     int sent = info && (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL);
     if (sent && info->si_pid != (pid_t)syscall(SYS_getpid)) {
         /* sigqueue with LW_GC_VALUE (leakwatch dump --gc, gate): a full GC in a JVM first; kill never asks it */
-        if (info->si_code == SI_QUEUE &&
-            (info->si_value.sival_int == LW_GC_VALUE || info->si_value.sival_int == LW_GC_NO_WALK_VALUE))
-            jheap_request_gc(info->si_value.sival_int == LW_GC_VALUE);
-        report_thread_request(REASON_SIGNAL);
+        unsigned java = REPORT_JAVA_HELD_BY;
+        if (info->si_code == SI_QUEUE && info->si_value.sival_int == LW_GC_VALUE)
+            java = REPORT_JAVA_GC | REPORT_JAVA_HELD_BY;
+        else if (info->si_code == SI_QUEUE && info->si_value.sival_int == LW_GC_NO_WALK_VALUE)
+            java = REPORT_JAVA_GC;
+        report_thread_request(REASON_SIGNAL, java);
     } else if (is_function(program)) {
         errno = saved_errno;
         if (program->sa_flags & SA_SIGINFO)

@@ -914,7 +914,8 @@ static const struct { const char *signal_setting, *cmd; int signo; } default_act
 
 /* main leaves with pthread_exit and another thread ends the process, by returning as the last program thread
  * (the shim's reporter thread must not keep the process alive) or by exit(0): the exit report is still named
- * after the program (not "program") and its JSON names the executable. */
+ * after the program (not "program") and its JSON names the executable; a block the program's atexit handler
+ * frees is not in it, whichever thread runs the handlers. */
 START_TEST(test_main_exits_first)
 {
     struct tu_proc p;
@@ -926,6 +927,9 @@ START_TEST(test_main_exits_first)
                   "program is \"%s\"", json_string_value(json_object_get(r, "program")));
     assert_site(r, "fx_main_leak", "heap", 555, 1);
     assert_site(r, "fx_thread_leak", "heap", 444, 1);
+    if (tu_sites_naming(r, "fx_freed_at_exit"))
+        ck_assert_msg(tu_int(tu_site(r, "fx_freed_at_exit"), "live_blocks") == 0,
+                      "the block the atexit handler freed is still live in the exit report");
     json_decref(r);
     tu_proc_free(&p);
 }

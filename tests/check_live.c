@@ -652,19 +652,15 @@ static int gcs_logged(const char *log, int *forced)
     return n;
 }
 
-/* A JVM (OpenJDK 17, only the flags `leakwatch run` adds, plus -Xlog:gc to a file so the test can count
- * collections) that keeps direct buffers and long[]s in a static list, served with LEAKWATCH_HTTP: the
- * profile names Java frames as Java does and has Java-heap samples in their own (estimated) sample type;
- * /metrics has the direct buffers as one Java logical site named by its Java frames, and the Java-heap
- * estimate; a plain request forces no GC, ?gc=1 forces exactly one and says so. */
-START_TEST(jvm_sites_java_heap_and_gc)
+/* The Java program src (main class main, which prints "ready" once it has allocated what it keeps) compiled into
+ * dir and started by `leakwatch run` with LEAKWATCH_HTTP, -Xlog:gc to *gc_log so the test can count collections;
+ * waits for "ready". Returns where it serves. */
+static char *start_java(struct tu_proc *p, const char *dir, const char *src, const char *main, char **gc_log)
 {
     ck_assert_msg(access("/usr/bin/javac", X_OK) == 0 && access("/usr/bin/java", X_OK) == 0,
                   "OpenJDK 17 is not installed (scripts/deps.sh: openjdk-17-jdk-headless)");
-    char *dir = tu_tempdir();
-    char *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
     char *classes = tu_strf("%s/classes", dir);
-    char *javac[] = { "/usr/bin/javac", "-d", classes, src, NULL };
+    char *javac[] = { "/usr/bin/javac", "-d", classes, (char *)src, NULL };
     struct tu_env env;
     tu_env_base(&env, dir);
     tu_env_set(&env, "HOME", dir);
@@ -673,18 +669,38 @@ START_TEST(jvm_sites_java_heap_and_gc)
     ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "javac %s: %s %s", src, tu_status_str(&c), c.err);
     tu_proc_free(&c);
     tu_env_free(&env);
-    char *gc_log = tu_strf("%s/gc.log", dir);
-    char *xlog = tu_strf("-Xlog:gc:file=%s", gc_log);
+    *gc_log = tu_strf("%s/gc.log", dir);
+    char *xlog = tu_strf("-Xlog:gc:file=%s", *gc_log);
     char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
-    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, "LiveHeap", "300", NULL };
+    char *argv[] = { leakwatch, "run", "--", "java", xlog, "-cp", classes, (char *)main, "300", NULL };
     const char *settings[] = { "LEAKWATCH_HTTP=127.0.0.1:0", NULL };
     tu_env_with(&env, dir, 0, settings);
     tu_env_set(&env, "HOME", dir);
-    struct tu_proc p;
-    tu_spawn(&p, argv, env.vars, dir);
+    tu_spawn(p, argv, env.vars, dir);
     tu_env_free(&env);
-    ck_assert_msg(tu_read_until(&p, "ready", 90) == 0, "the JVM did not get ready: %s", p.err);
-    char *where = served_at(p.pid);
+    ck_assert_msg(tu_read_until(p, "ready", 90) == 0, "the JVM did not get ready: %s", p->err);
+    free(leakwatch), free(xlog), free(classes);
+    return served_at(p->pid);
+}
+
+/* LiveHeap (tests/java, below): *src gets its source. */
+static char *start_live_heap(struct tu_proc *p, const char *dir, char **src, char **gc_log)
+{
+    *src = tu_strf("%s/../tests/java/LiveHeap.java", tu_build_dir());     /* build/ sits at the top */
+    return start_java(p, dir, *src, "LiveHeap", gc_log);
+}
+
+/* A JVM (OpenJDK 17, only the flags `leakwatch run` adds, plus -Xlog:gc to a file so the test can count
+ * collections) that keeps direct buffers and long[]s in a static list, served with LEAKWATCH_HTTP: the
+ * profile names Java frames as Java does and has Java-heap samples in their own (estimated) sample type;
+ * /metrics has the direct buffers as one Java logical site named by its Java frames, and the Java-heap
+ * estimate; a plain request forces no GC, ?gc=1 forces exactly one and says so. */
+START_TEST(jvm_sites_java_heap_and_gc)
+{
+    char *dir = tu_tempdir();
+    char *src, *gc_log;
+    struct tu_proc p;
+    char *where = start_live_heap(&p, dir, &src, &gc_log);
 
     int forced, before = gcs_logged(gc_log, &forced);
     ck_assert_int_eq(forced, 0);
@@ -780,7 +796,251 @@ START_TEST(jvm_sites_java_heap_and_gc)
                   "no Java-heap series for LiveHeap.keepRecords:\n%.4000s", text);
     free(resp);
     stop(&p);
-    free(gc_file), free(plain), free(where), free(leakwatch), free(xlog), free(gc_log), free(classes), free(src);
+    free(gc_file), free(plain), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A scraper process: GET /metrics (no ?gc) from where, back to back, until killed; one byte to out per answer. */
+static void scrape_forever(const char *where, int out)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    const char *colon = strrchr(where, ':');
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - where), where);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        _exit(2);
+    a.sin_port = htons((uint16_t)atoi(colon + 1));
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    char buf[65536];
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+            send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1))
+            _exit(3);
+        ssize_t got, total = 0;
+        while ((got = recv(fd, buf, sizeof buf, 0)) > 0)
+            total += got;
+        close(fd);
+        if (total > 12 && write(out, "s", 1) != 1)
+            _exit(4);
+    }
+}
+
+/* `leakwatch dump --gc` while a client scrapes /metrics (without ?gc) back to back: each report ran the full GC
+ * its request asked for and says so, and the scrapes force none (the JVM logs one forced GC per dump, no more). */
+START_TEST(dump_gc_is_not_taken_by_scrapes)
+{
+    enum { ROUNDS = 16 };
+    char *dir = tu_tempdir();
+    char *src, *gc_log;
+    struct tu_proc p;
+    char *where = start_live_heap(&p, dir, &src, &gc_log);
+    int forced;
+    gcs_logged(gc_log, &forced);
+    ck_assert_int_eq(forced, 0);
+    int pipe_fds[2];
+    ck_assert(pipe(pipe_fds) == 0);
+    pid_t scraper = fork();
+    ck_assert(scraper >= 0);
+    if (scraper == 0) {
+        close(pipe_fds[0]);
+        scrape_forever(where, pipe_fds[1]);
+    }
+    close(pipe_fds[1]);
+    char *pid = tu_strf("%d", (int)p.pid);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump[] = { leakwatch, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    int said_forced = 0;
+    char first_unforced[600] = "";
+    for (int r = 0; r < ROUNDS; r++) {
+        tu_sleep_ms(50 + 37 * r % 200);           /* lands at different points of the scrapes */
+        struct tu_proc d;
+        tu_run(&d, dump, env.vars, 60);
+        ck_assert_msg(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0, "dump --gc: %s %s", tu_status_str(&d),
+                      d.err);
+        const char *heap = strstr(d.out, "\nJava heap: ~");
+        ck_assert_msg(heap, "a dump --gc report without its Java heap:\n%.3000s", d.out);
+        if (strstr(heap, "a full GC this report asked for)"))
+            said_forced++;
+        else if (!first_unforced[0])
+            snprintf(first_unforced, sizeof first_unforced, "%.*s", (int)strcspn(heap + 1, "\n"), heap + 1);
+        tu_proc_free(&d);
+    }
+    kill(scraper, SIGKILL);
+    ck_assert_int_ge(tu_wait_pid(scraper, 10), 0);
+    char answers[4096];
+    ssize_t scrapes = read(pipe_fds[0], answers, sizeof answers);
+    close(pipe_fds[0]);
+    ck_assert_msg(scrapes > ROUNDS, "only %zd scrapes were answered beside %d dumps", scrapes, ROUNDS);
+    ck_assert_msg(said_forced == ROUNDS, "%d of %d dump --gc reports say they forced no GC (beside %zd scrapes): %s",
+                  ROUNDS - said_forced, ROUNDS, scrapes, first_unforced);
+    gcs_logged(gc_log, &forced);
+    ck_assert_msg(forced == ROUNDS, "%d dumps asked for a full GC, the JVM logged %d forced ones", ROUNDS, forced);
+    tu_env_free(&env);
+    stop(&p);
+    free(dump[0]), free(pid), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* The source line of the first occurrence of needle in text (1-based). */
+static int line_of(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    ck_assert_msg(at, "no %s in the source", needle);
+    int line = 1;
+    for (const char *q = text; q < at; q++)
+        line += *q == '\n';
+    return line;
+}
+
+/* A class whose source file name has characters a Java stack trace line uses as separators or a report escapes
+ * (", ", a backslash): the profile names its frames with that file and their lines, for the direct buffers (a
+ * native site's Java path) and for the long[]s (a Java-heap site), as the report's JSON does. */
+START_TEST(java_frames_keep_odd_source_names)
+{
+    char *dir = tu_tempdir();
+    static const char file[] = "Kept, odd\\name.java";
+    char *src = tu_strf("%s/%s", dir, file);
+    static const char java[] =
+        "import java.nio.ByteBuffer;\n"
+        "import java.util.ArrayList;\n"
+        "import java.util.List;\n"
+        "\n"
+        "class OddSource {\n"
+        "    static final List<Object> KEPT = new ArrayList<>();\n"
+        "\n"
+        "    public static void main(String[] args) throws Exception {\n"
+        "        Thread.sleep(2500);\n"
+        "        for (int i = 0; i < 200; i++)\n"
+        "            KEPT.add(ByteBuffer.allocateDirect(16 * 1024));\n"
+        "        for (int i = 0; i < 4000; i++)\n"
+        "            KEPT.add(new long[512]);\n"
+        "        System.out.println(\"ready\");\n"
+        "        System.out.flush();\n"
+        "        Thread.sleep(Long.parseLong(args[0]) * 1000L);\n"
+        "    }\n"
+        "}\n";
+    FILE *f = fopen(src, "w");
+    ck_assert_msg(f && fputs(java, f) >= 0 && fclose(f) == 0, "cannot write %s", src);
+    char *gc_log;
+    struct tu_proc p;
+    char *where = start_java(&p, dir, src, "OddSource", &gc_log);
+    char *head = fetch_to(where, "/debug/pprof/heap", dir, "odd.pb.gz");
+    free(head);
+    char *profile = tu_strf("%s/odd.pb.gz", dir);
+    char *direct = tu_strf("OddSource.main %s:%d\n", file, line_of(java, "allocateDirect"));
+    char *lines = go_pprof(dir, "-top", "-lines", "-focus=OddSource.main", profile);
+    ck_assert_msg(strstr(lines, direct), "no %s in:\n%.3000s", direct, lines);
+    free(lines);
+    char *records = tu_strf("OddSource.main %s:%d\n", file, line_of(java, "new long[512]"));
+    lines = go_pprof(dir, "-top", "-lines", "-sample_index=java_inuse_space_estimated", profile);
+    ck_assert_msg(strstr(lines, records), "no %s in:\n%.3000s", records, lines);
+    free(lines);
+    /* the report names the same file */
+    size_t len;
+    char *resp = get(where, "/report.json", &len);
+    assert_status(resp, "200");
+    char *quoted = tu_strf("\"file\":\"Kept, odd\\\\name.java\"");
+    ck_assert_msg(strstr(body_of(resp), quoted), "/report.json has no %s", quoted);
+    free(quoted), free(resp);
+    stop(&p);
+    free(records), free(direct), free(profile), free(where), free(gc_log), free(src);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* The live blocks of the report json_path at sites whose frames pass through HotSpot's interpreter oop-map cache. */
+static long long oop_map_cache_blocks(const char *json_path)
+{
+    json_error_t jerr;
+    json_t *r = json_load_file(json_path, 0, &jerr);
+    ck_assert_msg(r, "%s: %s", json_path, jerr.text);
+    size_t i;
+    json_t *site;
+    long long blocks = 0;
+    json_array_foreach(json_object_get(r, "sites"), i, site) {
+        char *frames = json_dumps(json_object_get(site, "frames"), 0);
+        if (frames && strstr(frames, "OopMapCache"))
+            blocks += json_integer_value(json_object_get(site, "live_blocks"));
+        free(frames);
+    }
+    json_decref(r);
+    return blocks;
+}
+
+/* A full GC that `leakwatch dump --gc` forces ends, on leakwatch's own JVM thread, by freeing the entries it replaced
+ * in HotSpot's interpreter oop-map caches (GC threads allocated them while scanning interpreted frames: the
+ * program's counts hold them). Threads parked in 64 interpreted methods of one class make every GC replace some;
+ * those frees must be counted, or each forced GC leaves more phantom blocks at the cache's sites. */
+START_TEST(forced_gc_frees_are_counted)
+{
+    enum { METHODS = 64, DUMPS = 6 };
+    char *dir = tu_tempdir();
+    char *src = tu_strf("%s/Parked.java", dir);
+    FILE *f = fopen(src, "w");
+    ck_assert_msg(f, "cannot write %s", src);
+    fprintf(f, "import java.util.concurrent.CountDownLatch;\n\npublic class Parked {\n"
+               "    static final CountDownLatch READY = new CountDownLatch(%d);\n", METHODS);
+    for (int m = 0; m < METHODS; m++) {
+        fprintf(f, "    static void m%d(long x) throws Exception {\n", m);
+        for (int k = 0; k < m % 7; k++)          /* methods of different sizes: their cache slots differ */
+            fprintf(f, "        long a%d = %dL + x;\n", k, k);
+        fprintf(f, "        READY.countDown();\n        Thread.sleep(Long.MAX_VALUE);\n    }\n");
+    }
+    fprintf(f, "    static void park(int i) throws Exception {\n        switch (i) {\n");
+    for (int m = 0; m < METHODS; m++)
+        fprintf(f, "        case %d: m%d(i); break;\n", m, m);
+    fprintf(f, "        }\n    }\n\n    public static void main(String[] args) throws Exception {\n"
+               "        Thread.sleep(2500);\n"
+               "        for (int i = 0; i < %d; i++) {\n"
+               "            final int k = i;\n"
+               "            Thread t = new Thread(() -> { try { park(k); } catch (Exception e) { } });\n"
+               "            t.setDaemon(true);\n"
+               "            t.start();\n"
+               "        }\n"
+               "        READY.await();\n"
+               "        System.out.println(\"ready\");\n"
+               "        System.out.flush();\n"
+               "        Thread.sleep(Long.parseLong(args[0]) * 1000L);\n"
+               "    }\n}\n", METHODS);
+    ck_assert(fclose(f) == 0);
+    char *gc_log;
+    struct tu_proc p;
+    char *where = start_java(&p, dir, src, "Parked", &gc_log);
+    char *pid = tu_strf("%d", (int)p.pid);
+    char *leakwatch = tu_strf("%s/leakwatch", tu_build_dir());
+    char *dump[] = { leakwatch, "dump", "--gc", "--timeout", "30s", pid, NULL };
+    struct tu_env env;
+    tu_env_base(&env, dir);
+    long long blocks[DUMPS];
+    for (int d = 0; d < DUMPS; d++) {
+        struct tu_proc c;
+        tu_run(&c, dump, env.vars, 60);
+        ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "dump --gc: %s %s", tu_status_str(&c), c.err);
+        /* stderr: "report of PID N: DIR/NAME.txt (and NAME.json)" */
+        const char *txt = strstr(c.err, ": /");
+        const char *end = txt ? strstr(txt, ".txt (and ") : NULL;
+        ck_assert_msg(end, "dump --gc named no report: %s", c.err);
+        char *json = tu_strf("%.*s.json", (int)(end - txt - 2), txt + 2);
+        blocks[d] = oop_map_cache_blocks(json);
+        free(json);
+        tu_proc_free(&c);
+    }
+    tu_env_free(&env);
+    ck_assert_msg(blocks[0] > 0, "no live blocks at the oop-map cache's sites: the test shows nothing");
+    ck_assert_msg(blocks[DUMPS - 1] <= blocks[0] + 16,
+                  "the oop-map cache's sites grew from %lld to %lld live blocks over %d forced GCs (%lld, %lld, %lld, "
+                  "%lld, %lld, %lld): the GCs' frees on leakwatch's thread were not counted", blocks[0],
+                  blocks[DUMPS - 1], DUMPS, blocks[0], blocks[1], blocks[2], blocks[3], blocks[4], blocks[5]);
+    stop(&p);
+    free(leakwatch), free(pid), free(where), free(gc_log), free(src);
     tu_rmtree(dir);
     free(dir);
 }
@@ -804,8 +1064,16 @@ Suite *live_suite(void)
     tcase_add_test(tc, site_label_is_escaped);
     tcase_add_test(tc, crc32_check_value);
     tcase_add_test(tc, http_setting_parses);
-    tcase_add_test(tc, jvm_sites_java_heap_and_gc);
     suite_add_tcase(s, tc);
+    /* the JVM's: CK_RUN_CASE=jvm runs them alone */
+    TCase *jvm = tcase_create("jvm");
+    tcase_add_checked_fixture(jvm, tu_tempbase_setup, tu_tempbase_teardown);
+    tcase_set_timeout(jvm, 300);
+    tcase_add_test(jvm, jvm_sites_java_heap_and_gc);
+    tcase_add_test(jvm, dump_gc_is_not_taken_by_scrapes);
+    tcase_add_test(jvm, java_frames_keep_odd_source_names);
+    tcase_add_test(jvm, forced_gc_frees_are_counted);
+    suite_add_tcase(s, jvm);
     return s;
 }
 LW_SUITE(live_suite)

@@ -83,9 +83,10 @@ START_TEST(records_come_from_the_snapshot)
     ck_assert_int_eq(report_render(&s, &g, REASON_API, 1, fileno(txt), fileno(json)), 0);
     char *text = read_all(txt), *js = read_all(json);
     ck_assert_msg(strstr(text, "Hint: realloc 10 -> 20 bytes") != NULL, "the snapshot's record is missing:\n%s", text);
-    ck_assert_msg(strstr(text, "777") == NULL, "a record of the address's next block is shown:\n%s", text);
+    /* "777 -> 888", not "777": a build id or an address in the report may hold those digits */
+    ck_assert_msg(strstr(text, "777 -> 888") == NULL, "a record of the address's next block is shown:\n%s", text);
     ck_assert_msg(strstr(js, "\"detail\":\"10 -> 20\"") != NULL, "JSON: %s", js);
-    ck_assert_msg(strstr(js, "777") == NULL, "JSON shows the next block's record: %s", js);
+    ck_assert_msg(strstr(js, "777 -> 888") == NULL, "JSON shows the next block's record: %s", js);
     free(text);
     free(js);
     groups_release(&g);
@@ -119,7 +120,8 @@ static void assert_report_agrees(const char *dir, unsigned seq, uint64_t min_age
 {
     char *txt_path = tu_strf("%s/unit.%u.txt", dir, seq), *json_path = tu_strf("%s/unit.%u.json", dir, seq);
     FILE *txt = fopen(txt_path, "w+"), *json = fopen(json_path, "w+");
-    ck_assert_int_eq(report_write(REASON_SIGNAL, seq, min_age_ms, fileno(txt), fileno(json), NULL), 0);
+    ck_assert_int_eq(report_write(REASON_SIGNAL, REPORT_JAVA_HELD_BY, seq, min_age_ms, fileno(txt), fileno(json),
+                                  NULL), 0);
     fclose(txt);
     fclose(json);
     char *want = tu_slurp(txt_path), *got = render_from_json(json_path);

@@ -853,7 +853,7 @@ START_TEST(report_groups_and_totals)
 
     FILE *txt = tmpfile(), *json = tmpfile();
     struct report_summary sum;
-    ck_assert_int_eq(report_write(REASON_API, 1, 0, fileno(txt), fileno(json), &sum), 0);
+    ck_assert_int_eq(report_write(REASON_API, REPORT_JAVA_HELD_BY, 1, 0, fileno(txt), fileno(json), &sum), 0);
     ck_assert_uint_eq(sum.live_bytes, 100 + 101 + 102 + 103 + 5000);
     ck_assert_uint_eq(sum.live_blocks, 5);
     ck_assert_uint_eq(sum.leak_records, 4);
@@ -906,7 +906,7 @@ START_TEST(report_groups_and_totals)
     blocks_insert(&b, NULL, &stale);
     FILE *txt2 = tmpfile(), *json2 = tmpfile();
     shim_state.config.top = 20;
-    ck_assert_int_eq(report_write(REASON_SIGNAL, 2, 0, fileno(txt2), fileno(json2), &sum), 0);
+    ck_assert_int_eq(report_write(REASON_SIGNAL, REPORT_JAVA_HELD_BY, 2, 0, fileno(txt2), fileno(json2), &sum), 0);
     char *text2 = slurp(fileno(txt2));
     ck_assert_ptr_nonnull(strstr(text2, "LEAK: 2 blocks (5.9 KiB) allocated here are still live; the oldest is"));
     ck_assert_ptr_nonnull(strstr(text2, "; +1,000 B since report #1.\n"));
@@ -930,7 +930,7 @@ START_TEST(report_min_age_filters_young_blocks)
     blocks_insert(&b, NULL, &stale);
     FILE *txt = tmpfile(), *json = tmpfile();
     struct report_summary sum;
-    ck_assert_int_eq(report_write(REASON_SIGNAL, 1, 10000, fileno(txt), fileno(json), &sum), 0);
+    ck_assert_int_eq(report_write(REASON_SIGNAL, REPORT_JAVA_HELD_BY, 1, 10000, fileno(txt), fileno(json), &sum), 0);
     ck_assert_uint_eq(sum.live_blocks, 2);
     char *text = slurp(fileno(txt));
     ck_assert_ptr_nonnull(strstr(text, "LEAK: 1 block (64 B) allocated here is still live; it is 60."));
