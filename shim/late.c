@@ -229,8 +229,8 @@ static int read_agent_options(const char *options)
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
-        if (eq && eq > p) {
-            size_t key = (size_t)(eq - p), value = len - key - 1;
+        if (len && eq != p) {         /* a bare word ("start") is a name with no value: config_load says it */
+            size_t key = eq ? (size_t)(eq - p) : len, value = eq ? len - key - 1 : 0;
             if (late.n == MAX_SETTINGS || used + 10 + key + 1 + value + 1 > sizeof agent_env)
                 return -1;
             char *entry = agent_env + used;
@@ -238,7 +238,7 @@ static int read_agent_options(const char *options)
             for (size_t i = 0; i < key; i++)
                 entry[10 + i] = p[i] >= 'a' && p[i] <= 'z' ? (char)(p[i] - 'a' + 'A') : p[i] == '-' ? '_' : p[i];
             entry[10 + key] = '=';
-            memcpy(entry + 10 + key + 1, eq + 1, value);
+            memcpy(entry + 10 + key + 1, eq ? eq + 1 : "", value);
             entry[10 + key + 1 + value] = '\0';
             agent_named[late.n++] = entry;
             used += 10 + key + 1 + value + 1;
