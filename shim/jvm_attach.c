@@ -84,13 +84,18 @@ jvmtiEnv *jvm_attach_thread(const char *name, jint version, JNIEnv **jni, const 
         return NULL;
     }
     jvmtiEnv *env = NULL;
-    if ((*vm)->GetEnv(vm, (void **)&env, version) == JNI_OK && env)
+    jint got = (*vm)->GetEnv(vm, (void **)&env, version);
+    if (got == JNI_OK && env)
         return env;
-    /* no JVMTI at all is the JVM's answer to both modules; an older JVMTI only to the one that needs more */
+    /* no JVMTI at all is the JVM's answer to both modules; an older JVMTI only to the one that needs more: a JVM
+     * that knows JVMTI 1 but answers JNI_EVERSION to JDK 11's version predates JDK 11 (JDK 8's HotSpot does so) */
     jvmtiEnv *any = NULL;
     if ((*vm)->GetEnv(vm, (void **)&any, JVMTI_VERSION_1) == JNI_OK && any) {
         (*any)->DisposeEnvironment(any);
-        *why = version >= JVMTI_VERSION_11 ? "the JVM offers no JVMTI of JDK 11 or later" : "the JVM offers no JVMTI";
+        if (version >= JVMTI_VERSION_11 && got == JNI_EVERSION)
+            *why = "the JVM is older than JDK 11; JDK 11 or later samples allocations";
+        else
+            *why = version >= JVMTI_VERSION_11 ? "the JVM offers no JVMTI of JDK 11 or later" : "the JVM offers no JVMTI";
         return NULL;
     }
     say_refusal("the JVM offers no JVMTI");

@@ -1,5 +1,7 @@
 /* late.c — start and stop of a shim loaded into a running process (see late.h). */
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -188,7 +190,7 @@ LW_EXPORT int leakwatch_attach(void)
     if (read_settings() < 0) {
         result = LATE_NO_SETTINGS;
     } else {
-        if (lw_init_late(setting) != LW_ON) {
+        if (lw_init_late(setting, NULL) != LW_ON) {
             result = LATE_CANNOT_TRACK;
         } else {
             jvm_start_now(5000);
@@ -206,6 +208,102 @@ LW_EXPORT int leakwatch_attach(void)
                 late.attached = 1;
                 report_thread_on_tick(late_tick);
             }
+        }
+    }
+    lw_guard = saved_guard;
+    return result;
+}
+
+/* The agent's options, "key=value,key=value": each as "LEAKWATCH_KEY=value" in agent_env (listed in agent_named,
+ * which config_load checks for names that are no setting) and split into name and value in late.text, where
+ * setting() finds them. Returns 0, or -1 when they do not fit. */
+static char agent_env[2048];
+static char *agent_named[MAX_SETTINGS + 1];
+
+static int read_agent_options(const char *options)
+{
+    size_t used = 0;
+    late.n = 0;
+    agent_named[0] = NULL;
+    for (const char *p = options; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (len && eq != p) {         /* a bare word ("start") is a name with no value: config_load says it */
+            size_t key = eq ? (size_t)(eq - p) : len, value = eq ? len - key - 1 : 0;
+            if (late.n == MAX_SETTINGS || used + 10 + key + 1 + value + 1 > sizeof agent_env)
+                return -1;
+            char *entry = agent_env + used;
+            memcpy(entry, "LEAKWATCH_", 10);
+            for (size_t i = 0; i < key; i++)
+                entry[10 + i] = p[i] >= 'a' && p[i] <= 'z' ? (char)(p[i] - 'a' + 'A') : p[i] == '-' ? '_' : p[i];
+            entry[10 + key] = '=';
+            memcpy(entry + 10 + key + 1, eq ? eq + 1 : "", value);
+            entry[10 + key + 1 + value] = '\0';
+            agent_named[late.n++] = entry;
+            used += 10 + key + 1 + value + 1;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    agent_named[late.n] = NULL;
+    memcpy(late.text, agent_env, used);
+    for (unsigned i = 0; i < late.n; i++) {
+        char *name = late.text + (agent_named[i] - agent_env), *eq = strchr(name, '=');
+        *eq = '\0';
+        late.name[i] = name;
+        late.value[i] = eq + 1;
+    }
+    return 0;
+}
+
+/* An agent's setting: its option, else the environment's variable. */
+static const char *agent_setting(const char *name)
+{
+    const char *v = setting(name);
+    return v ? v : getenv(name);
+}
+
+int late_loaded_locally(void)
+{
+    int saved_guard = lw_guard;
+    lw_guard = 1;                    /* what the loader allocates for this question is not the program's */
+    /* the program's handle searches the global scope alone (RTLD_DEFAULT from here would also search ours) */
+    void *program = dlopen(NULL, RTLD_LAZY);
+    void *global = program ? dlsym(program, "leakwatch_attach") : NULL;
+    if (program)
+        dlclose(program);
+    Dl_info mine, found;
+    /* no answer at all counts as global: a preloaded shim must never stay idle for want of one */
+    int local = program && (!global || (dladdr((void *)late_loaded_locally, &mine) && dladdr(global, &found) &&
+                                        mine.dli_fbase != found.dli_fbase));
+    lw_guard = saved_guard;
+    return local;
+}
+
+/* Started as a JVM agent (see late.h): as leakwatch_attach, with the agent's options for the attach file. */
+int late_start_as_agent(const char *options, int *bad_options)
+{
+    *bad_options = 0;
+    if (late.attached || late.detached || atomic_load(&shim_state.status) != LW_UNINIT)
+        return LATE_ALREADY;
+    int saved_guard = lw_guard;
+    lw_guard = 1;
+    if (read_agent_options(options) < 0) {
+        *bad_options = 1;            /* none is used: half of them could be worse than none */
+        late.n = 0;
+        agent_named[0] = NULL;
+    }
+    int result = LATE_OK;
+    if (lw_init_late(agent_setting, agent_named) != LW_ON) {
+        result = LATE_CANNOT_TRACK;
+    } else {
+        lw_start();
+        if (got_redirect() <= 0) {
+            got_restore();           /* nothing reaches the hooks; the reporter goes on for Java-heap sites */
+            result = LATE_NO_HOOKS;
+        } else {
+            late.attached = 1;
+            report_thread_on_tick(late_tick);
         }
     }
     lw_guard = saved_guard;

@@ -19,6 +19,19 @@ int late_requested(void);
 int leakwatch_attach(void);
 int leakwatch_detach(void);
 
+/* True when the library was loaded by dlopen outside the global scope (HotSpot loads -agentpath libraries so):
+ * no module's calls reach its hooks, so the constructor does not start tracking; Agent_OnLoad may. Calls the
+ * dynamic loader: no lock of ours held. */
+int late_loaded_locally(void);
+
+/* For Agent_OnLoad when the shim is not preloaded (`java -agentpath:libleakwatch.so[=key=value,...]` alone):
+ * starts tracking as leakwatch_attach does (the modules' allocation calls sent to the hooks, now and as modules
+ * load; the real functions those they are bound to), from the JVM's start-up on, with each option key=value as
+ * the setting LEAKWATCH_KEY (taking precedence over the environment's). *bad_options is set when the options do
+ * not fit (none is used then). Returns a late_result: LATE_NO_HOOKS leaves the reporter running (Java-heap
+ * sites need no hook). */
+int late_start_as_agent(const char *options, int *bad_options);
+
 /* Results of the exported entry points, as the tool reads them. */
 enum late_result {
     LATE_OK = 0,

@@ -5,7 +5,8 @@
  * as leakwatch_attach() does for a native process, or, with the option "detach", undoes it. The return value
  * is a late_result, which HotSpot hands back to the tool as "return code: N".
  * Agent_OnLoad answers `java -agentpath:libleakwatch.so`, which HotSpot calls during its start-up on the main
- * thread (no lock of ours held); without it that JVM would refuse to start. */
+ * thread (no lock of ours held); without it that JVM would refuse to start. Alone (no preload) the agent tracks
+ * as an attach does, from the JVM's start-up on, with its options as settings. */
 #include <dlfcn.h>
 #include <string.h>
 #include "late.h"
@@ -33,19 +34,28 @@ static int interposing(void)
 }
 
 /* JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved): `-agentpath` on the command
- * line. The JVM's own start goes on in every case (0: JNI_OK); the shim's Java work needs no agent (it attaches
- * its threads once the JVM is up), so the agent only says what it adds, in one line. */
+ * line. The JVM's own start goes on in every case (0: JNI_OK). Preloaded as well, the preloaded shim does the
+ * work and the agent says so in one line. Alone, the agent is the shim, as async-profiler's is: it starts
+ * tracking with its options (`=out=/var/tmp/lw,interval=60s`, each a LEAKWATCH_* setting) over the environment's
+ * (the shim's Java work needs no agent: it attaches its threads once the JVM is up). Silent when that works, as
+ * a preloaded shim is; one line when it cannot. */
 LW_EXPORT int Agent_OnLoad(void *vm, char *options, void *reserved)
 {
     (void)vm;
-    (void)options;
     (void)reserved;
-    if (interposing())
+    if (interposing()) {
         lw_log("loaded by -agentpath as well as preloaded: the preloaded shim does the work, the agent adds nothing",
                NULL, NULL, NULL, NULL);
-    else
-        lw_log("loaded by -agentpath without the preload: allocations through the libraries the JVM loaded first "
-               "are not seen; run the JVM under `leakwatch run` (LD_PRELOAD) instead",
+        return 0;
+    }
+    int bad_options = 0;
+    int result = late_start_as_agent(options, &bad_options);
+    if (bad_options)
+        lw_log("-agentpath options too long or too many (at most 32 key=value pairs, 2 KiB); none is used: "
+               "set them as LEAKWATCH_* variables in the environment instead", NULL, NULL, NULL, NULL);
+    if (result == LATE_NO_HOOKS)
+        lw_log("loaded by -agentpath without the preload, and no allocation call of the JVM's libraries could be "
+               "redirected: no native sites (Java-heap sites go on); run the JVM under `leakwatch run` instead",
                NULL, NULL, NULL, NULL);
     return 0;
 }

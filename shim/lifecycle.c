@@ -75,6 +75,7 @@ static const char *env_get(const char *name)
 }
 
 static const char *(*late_settings)(const char *name);
+static char *const *late_named;
 
 static void resolve(void)
 {
@@ -105,7 +106,7 @@ int lw_init(void)
     lw_guard = 1;
     resolve();
     if (late_settings)
-        config_load(&shim_state.config, late_settings, NULL);
+        config_load(&shim_state.config, late_settings, late_named);
     else
         config_load(&shim_state.config, env_get, environ);
     shim_state.page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -130,10 +131,11 @@ int lw_init(void)
     return status;
 }
 
-int lw_init_late(const char *(*settings)(const char *name))
+int lw_init_late(const char *(*settings)(const char *name), char *const *named)
 {
     shim_state.late = 1;
     late_settings = settings;
+    late_named = named;
     return lw_init();
 }
 

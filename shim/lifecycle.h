@@ -9,8 +9,9 @@
 int lw_init(void);
 
 /* lw_init for a shim loaded into a running process: settings from `settings` instead of the environment,
- * real functions from the global scope. */
-int lw_init_late(const char *(*settings)(const char *name));
+ * real functions from the global scope; LEAKWATCH_* names in `named` (may be NULL) that are no setting are
+ * said, one line each. */
+int lw_init_late(const char *(*settings)(const char *name), char *const *named);
 
 /* A late shim that was detached (status off) tracks again: the settings that need no new tables (report
  * directory, signal, interval, minimum age, top, depth, quiet) from `settings`, every table emptied, a

@@ -9,6 +9,8 @@ __attribute__((constructor)) static void leakwatch_load(void)
 {
     if (late_requested())
         return;                 /* leakwatch attach loaded us: it calls leakwatch_attach() next */
+    if (late_loaded_locally())
+        return;                 /* dlopened, e.g. by a JVM for -agentpath: Agent_OnLoad starts us with its options */
     lw_start();
 }
 

@@ -1159,6 +1159,9 @@ static void check_java_heap_gate(const char *mode, int post, unsigned requests, 
     char *junit = tu_slurp(junit_path);
     ck_assert_msg(junit && strstr(junit, frame), "the failing java-heap site of %s does not name %s in %s:\n%s", mode,
                   frame, junit_path, t);
+    /* the last round's report counted the class of every sampled object: the failing site's count is shown */
+    ck_assert_msg(strstr(text, "  Exact count: ") && strstr(text, " at the last round: every object of the class") &&
+                  strstr(junit, "Exact count: "), "the gate's verdict over %s shows no exact count:\n%s", mode, t);
     free(junit);
     free(junit_path);
     tu_rmtree(dir);
@@ -1238,6 +1241,120 @@ START_TEST(java_agentpath_with_preload)
     free(agent);
     free(shim);
     free(cp);
+}
+END_TEST
+
+/* The report of `pid` numbered `seq` in `dir`, parsed, waiting up to timeout_s for it to appear; NULL if it never does. */
+static json_t *wait_report_seq(const char *dir, pid_t pid, int seq, double timeout_s)
+{
+    char *path = tu_strf("%s/java.%d.%d.json", dir, (int)pid, seq);
+    json_t *r = NULL;
+    for (double waited = 0; waited < timeout_s && !(r = json_load_file(path, 0, NULL)); waited += 0.2)
+        tu_sleep_ms(200);
+    free(path);
+    return r;
+}
+
+/* How many sites of `kind` in a report have live blocks, and whether one of them has a Java frame `method`. */
+static int live_sites_of_kind(json_t *report, const char *kind, const char *java_method, int *has_method)
+{
+    size_t i, k;
+    json_t *site, *frame;
+    int n = 0;
+    json_array_foreach(json_object_get(report, "sites"), i, site) {
+        const char *kd = json_string_value(json_object_get(site, "kind"));
+        if (!kd || strcmp(kd, kind) || json_integer_value(json_object_get(site, "live_blocks")) <= 0)
+            continue;
+        n++;
+        json_array_foreach(json_object_get(site, "frames"), k, frame) {
+            json_t *java = json_object_get(frame, "java");
+            char *m = java ? tu_strf("%s.%s", json_string_value(json_object_get(java, "class")),
+                                     json_string_value(json_object_get(java, "method"))) : NULL;
+            if (m && java_method && strcmp(m, java_method) == 0)
+                *has_method = 1;
+            free(m);
+        }
+    }
+    return n;
+}
+
+/* `java -agentpath:libleakwatch.so` alone, no preload of ours, no flag of ours (as async-profiler is used): the agent
+ * is the shim. The JVM's output and exit code are its own and nothing is said about the agent; `kill -USR2` writes a
+ * report with native sites (the JVM's mallocs and mmaps, through the redirected calls of its libraries) and the
+ * program's Java-heap site (ExitCode.main's byte arrays); the exit report has native sites too. `preload` is what
+ * the user preloads, plain and with the agent ("" none); with `options` the settings are the agent's options
+ * (as `-agentpath:...=out=DIR,min-age=1s`), else LEAKWATCH_* variables. */
+static void check_agent_alone(const char *preload, int options)
+{
+    need_cmd("java", "openjdk-17-jdk-headless");
+    need_built("libleakwatch.so");
+    char *dir = tu_tempdir();
+    char *cp = java_classpath(dir);
+    char *reports = tu_strf("%s/reports", dir);
+    mkdir(reports, 0700);
+    char *agent = options ? tu_strf("-agentpath:%s/libleakwatch.so=out=%s,min-age=1s,java-heap-sample=64k",
+                                    tu_build_dir(), reports)
+                          : tu_strf("-agentpath:%s/libleakwatch.so", tu_build_dir());
+    char *plain_log = tu_strf("%s/plain.log", dir), *agent_log = tu_strf("%s/agent.log", dir);
+    char *plain[] = { "java", "-Xmx64m", "-cp", cp, "ExitCode", "7", "16000", NULL };
+    char *with_agent[] = { "java", "-Xmx64m", agent, "-cp", cp, "ExitCode", "7", "16000", NULL };
+    char *ld = tu_strf("LD_PRELOAD=%s", preload), *out_var = tu_strf("LEAKWATCH_OUT=%s", reports);
+    char *settings[] = { ld, out_var, "LEAKWATCH_MIN_AGE=1s", "LEAKWATCH_JAVA_HEAP_SAMPLE=64k", NULL };
+    char *plain_env[] = { ld, NULL };
+    char **env = options ? plain_env : settings;
+    int st_plain = run_cmd(plain, plain_env, plain_log, 60);
+    pid_t pid = spawn(with_agent, env, agent_log);
+    tu_sleep_ms(10000);               /* the JVM is up, the shim's thread attached, the arrays kept */
+    kill(pid, SIGUSR2);
+    json_t *signal_report = wait_report_seq(reports, pid, 1, 30);
+    int st_agent = tu_wait_pid(pid, 60);
+    char *t = tail_of(agent_log, 2000);
+    ck_assert_msg(st_plain >= 0 && WIFEXITED(st_plain) && WEXITSTATUS(st_plain) == 7, "plain java did not exit 7");
+    ck_assert_msg(st_agent >= 0 && WIFEXITED(st_agent) && WEXITSTATUS(st_agent) == 7,
+                  "java -agentpath:libleakwatch.so did not exit 7 as without it:\n%s", t);
+    int ours_plain = 0, ours = 0;
+    char *want = program_lines(plain_log, "agent", &ours_plain);
+    char *got = program_lines(agent_log, "agent", &ours);
+    ck_assert_msg(strcmp(want, got) == 0, "the JVM's output changed with -agentpath:\n%s\nwas:\n%s", got, want);
+    ck_assert_msg(signal_report != NULL, "kill -USR2 wrote no report in %s:\n%s", reports, t);
+    int has_main = 0, unused = 0;
+    int native = live_sites_of_kind(signal_report, "heap", NULL, &unused);
+    int java = live_sites_of_kind(signal_report, "java-heap", "ExitCode.main", &has_main);
+    ck_assert_msg(native > 0, "the report on kill -USR2 has no native site with live blocks:\n%s", t);
+    ck_assert_msg(java > 0 && has_main, "the report on kill -USR2 has no Java-heap site of ExitCode.main:\n%s", t);
+    ck_assert_msg(ours == 0, "a working agent said something about itself:\n%s", t);
+    json_t *exit_report = wait_report_seq(reports, pid, 2, 5);
+    ck_assert_msg(exit_report && strcmp(json_string_value(json_object_get(exit_report, "reason")), "exit") == 0,
+                  "no exit report after the signal's in %s:\n%s", reports, t);
+    ck_assert_msg(live_sites_of_kind(exit_report, "heap", NULL, &unused) > 0, "the exit report has no native site");
+    json_decref(exit_report);
+    json_decref(signal_report);
+    tu_rmtree(dir);
+    free(got);
+    free(want);
+    free(t);
+    free(ld);
+    free(out_var);
+    free(plain_log);
+    free(agent_log);
+    free(reports);
+    free(agent);
+    free(cp);
+}
+
+START_TEST(java_agentpath_alone)
+{
+    check_agent_alone("", 1);
+}
+END_TEST
+
+/* The same over a preloaded jemalloc: the JVM's modules are bound to jemalloc's malloc and free, so the hooks the
+ * agent sends them to must call jemalloc's, not the C library's that comes next after the agent in its own scope. */
+START_TEST(java_agentpath_alone_over_jemalloc)
+{
+    const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    ck_assert_msg(access(jemalloc, R_OK) == 0, "%s is missing: install libjemalloc2 (scripts/deps.sh)", jemalloc);
+    check_agent_alone(jemalloc, 0);
 }
 END_TEST
 
@@ -1910,6 +2027,13 @@ static Suite *e2e_suite(void)
     tcase_add_test(java_fallbacks, java_heap_exact_count);
     tcase_add_test(java_fallbacks, java_heap_walk_leaves_no_native_blocks);
     suite_add_tcase(s, java_fallbacks);
+
+    /* the shim loaded as a JVM agent alone: CK_RUN_CASE=java_agent */
+    TCase *java_agent = tcase_create("java_agent");
+    tcase_set_timeout(java_agent, 240);
+    tcase_add_test(java_agent, java_agentpath_alone);
+    tcase_add_test(java_agent, java_agentpath_alone_over_jemalloc);
+    suite_add_tcase(s, java_agent);
 
     TCase *java_leads = tcase_create("java_leads");
     tcase_set_timeout(java_leads, 240);

@@ -998,7 +998,21 @@ static const char fake_jvm_source[] =
     "    return 0; }\n"
     "static int no_env(void *vm, void **env, int version) { (void)vm; (void)version; *env = NULL; envs++; return -3; }\n"
     "static int fail(void *vm) { (void)vm; return -1; }\n"
-    "#ifdef ATTACH_OK\n"
+    "#if defined JDK8\n"
+    /* JDK 8's HotSpot: JVMTI 1.x only (GetEnv answers JNI_EVERSION for JVMTI_VERSION_11), an environment whose
+     * AddCapabilities (function 142) has no sampled allocations (can_generate_sampled_object_alloc_events, bit 43) */
+    "static void *jvmti_functions[156], *jvmti_env = jvmti_functions;\n"
+    "static int not_available(void) { return 98; }\n"
+    "static int dispose(void *env) { (void)env; return 0; }\n"
+    "static int add_capabilities(void *env, const unsigned *caps) { (void)env; return caps[1] & 0x800 ? 98 : 0; }\n"
+    "__attribute__((constructor)) static void jdk8_jvmti(void) {\n"
+    "    for (int i = 0; i < 156; i++) jvmti_functions[i] = (void *)not_available;\n"
+    "    jvmti_functions[126] = (void *)dispose; jvmti_functions[141] = (void *)add_capabilities; }\n"
+    "static int jdk8_env(void *vm, void **env, int version) { (void)vm; envs++;\n"
+    "    if ((version & 0x70ff0000) == 0x30010000) { *env = &jvmti_env; return 0; }\n"
+    "    *env = NULL; return -3; }\n"
+    "static struct vm_functions functions = { { 0, 0, 0 }, fail, accept, fail, jdk8_env, accept };\n"
+    "#elif defined ATTACH_OK\n"
     "static struct vm_functions functions = { { 0, 0, 0 }, fail, accept, fail, no_env, accept };\n"
     "#else\n"
     "static struct vm_functions functions = { { 0, 0, 0 }, fail, refuse, fail, no_env, refuse };\n"
@@ -1011,17 +1025,17 @@ static const char fake_jvm_source[] =
     "    for (int i = 0; i < 40; i++) { fake_jvm_keep(1000); usleep(50000); }\n"
     "    printf(\"attaches %d\\n\", attaches); fflush(stdout); return 3; }\n";
 
-/* Builds the fake JVM (attach_ok: it attaches threads but has no JVMTI), runs it under the shim and checks what
- * every refusal must leave: the program's exit code and output, one line on stderr naming `why`, native frames. */
-static void check_fake_jvm(int attach_ok, const char *why)
+/* Builds the fake JVM with `define` (-DREFUSE, -DATTACH_OK, -DJDK8) and runs it under the shim with `settings`
+ * (NULL-terminated, may be NULL) to its end; the program's exit code is its own (3). */
+static char *run_fake_jvm(const char *define, const char *const *settings, struct tu_proc *p)
 {
     char *src = tu_strf("%s/fakejvm.c", tmp), *bin = tu_strf("%s/fakejvm", tmp);
     FILE *f = fopen(src, "w");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fputs(fake_jvm_source, f) >= 0, 1);
     ck_assert_int_eq(fclose(f), 0);
-    char *cc_argv[] = { "/usr/bin/gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-rdynamic",
-                        attach_ok ? "-DATTACH_OK" : "-DREFUSE", "-o", bin, src, NULL };
+    char *cc_argv[] = { "/usr/bin/gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-rdynamic", (char *)define,
+                        "-o", bin, src, NULL };
     struct tu_env env;
     tu_env_base(&env, out);
     struct tu_proc cc;
@@ -1031,12 +1045,34 @@ static void check_fake_jvm(int attach_ok, const char *why)
     tu_proc_free(&cc);
     tu_env_free(&env);
     char *argv[] = { bin, NULL };
-    struct tu_proc p;
-    tu_env_shim(&env, out);
-    tu_spawn(&p, argv, env.vars, NULL);
-    finish(&p, RUN_LIMIT_S);
+    tu_env_with(&env, out, 1, settings);
+    tu_spawn(p, argv, env.vars, NULL);
+    finish(p, RUN_LIMIT_S);
     tu_env_free(&env);
-    assert_exit(&p, 3);
+    assert_exit(p, 3);
+    free(src);
+    return bin;
+}
+
+/* The number of sites of the fake JVM's exit report whose native frames name fake_jvm_keep. */
+static int sites_naming_keep(pid_t pid)
+{
+    json_t *r = tu_report(out, "fakejvm", pid, 1);
+    size_t i;
+    json_t *s;
+    int named = 0;
+    json_array_foreach(json_object_get(r, "sites"), i, s)
+        named += frames_contain(json_object_get(s, "frames"), "fake_jvm_keep");
+    json_decref(r);
+    return named;
+}
+
+/* Builds the fake JVM (attach_ok: it attaches threads but has no JVMTI), runs it under the shim and checks what
+ * every refusal must leave: the program's exit code and output, one line on stderr naming `why`, native frames. */
+static void check_fake_jvm(int attach_ok, const char *why)
+{
+    struct tu_proc p;
+    char *bin = run_fake_jvm(attach_ok ? "-DATTACH_OK" : "-DREFUSE", NULL, &p);
     /* once for Java frames (jvm.c) and once for Java-heap sites (jheap.c), each on its own thread, and no retry;
      * the program's output is its own */
     ck_assert_msg(strcmp(p.out, "attaches 2\n") == 0, "the shim did not try to attach once per module: %s", p.out);
@@ -1047,16 +1083,9 @@ static void check_fake_jvm(int attach_ok, const char *why)
     const char *first = strstr(p.err, "JVM");
     ck_assert_msg(first > at && first < at + strlen(line) && strstr(at + strlen(line), "JVM") == NULL,
                   "said more than the one line about the JVM:\n%s", p.err);
-    json_t *r = tu_report(out, "fakejvm", p.pid, 1);
-    size_t i;
-    json_t *s;
-    int named = 0;
-    json_array_foreach(json_object_get(r, "sites"), i, s)
-        named += frames_contain(json_object_get(s, "frames"), "fake_jvm_keep");
+    int named = sites_naming_keep(p.pid);
     ck_assert_msg(named == 1, "%d sites name fake_jvm_keep (native frames), expected 1", named);
-    json_decref(r);
     free(line);
-    free(src);
     free(bin);
     tu_proc_free(&p);
 }
@@ -1071,6 +1100,30 @@ END_TEST
 START_TEST(test_jvm_without_jvmti)
 {
     check_fake_jvm(1, "the JVM offers no JVMTI");
+}
+END_TEST
+
+/* A JVM older than JDK 11 (JDK 8: JVMTI 1.2, no sampled allocations; Debian 12 has no such JDK, hence the fake):
+ * one line says there are no Java-heap sites because the JVM is older than JDK 11, and nothing else about the JVM;
+ * the program's exit code and output are its own and native sites go on. Java frames are off (they need a real
+ * interpreter to name), so the only module asking the JVM is the Java-heap one: one attach. */
+START_TEST(test_jvm_older_than_jdk11)
+{
+    struct tu_proc p;
+    const char *settings[] = { "LEAKWATCH_JAVA_FRAMES=0", NULL };
+    char *bin = run_fake_jvm("-DJDK8", settings, &p);
+    ck_assert_msg(strcmp(p.out, "attaches 1\n") == 0, "the Java-heap module did not attach once: %s", p.out);
+    const char *line = "leakwatch: no Java-heap sites (the JVM is older than JDK 11; JDK 11 or later samples "
+                       "allocations); native tracking goes on\n";
+    const char *at = strstr(p.err, line);
+    ck_assert_msg(at != NULL, "stderr does not say \"%s\" in one line:\n%s", line, p.err);
+    const char *first = strstr(p.err, "Java");
+    ck_assert_msg(first > at && first < at + strlen(line) && strstr(at + strlen(line), "Java") == NULL &&
+                  strstr(p.err, "JVMTI") == NULL, "said more than the one line about the JVM:\n%s", p.err);
+    int named = sites_naming_keep(p.pid);
+    ck_assert_msg(named == 1, "%d sites name fake_jvm_keep (native frames), expected 1", named);
+    free(bin);
+    tu_proc_free(&p);
 }
 END_TEST
 
@@ -1110,6 +1163,8 @@ static Suite *robust_suite(void)
     tcase_add_test(tc, test_cxx_program);
     tcase_add_test(tc, test_jvm_that_refuses_to_attach);
     tcase_add_test(tc, test_jvm_without_jvmti);
+    tc = robust_case(s, "old_jdk", 120);
+    tcase_add_test(tc, test_jvm_older_than_jdk11);
     return s;
 }
 

@@ -880,6 +880,120 @@ START_TEST(cli_gate_fails_a_leak)
 }
 END_TEST
 
+/* One round of a JVM whose queue of com.example.Msg objects grows by 1 MiB a round (estimated from 64 KiB samples).
+ * The report counted every Msg in the heap when `counted` is not 0: `counted` objects of 24 bytes each; its record
+ * has the "Held by" chain held_by_json (a JSON string) unless that is NULL. Written by
+ * hand, in the contract's shape (docs/report-format.md), not taken from a report of the shim. */
+static char *write_counted_round(const char *dir, int r, long long counted, const char *held_by_json)
+{
+    char exact[256] = "";
+    if (counted)
+        snprintf(exact, sizeof exact, "\"class_exact\":{\"objects\":%lld,\"bytes\":%lld},", counted, counted * 24);
+    if (held_by_json)
+        snprintf(exact + strlen(exact), sizeof exact - strlen(exact), "\"held_by\":%s,", held_by_json);
+    long long bytes = 1048576LL * r;
+    char *text = tu_strf(
+        "{\"format\":\"leakwatch-report\",\"version\":2,\"seq\":%d,\"previous_seq\":%d,\"reason\":\"signal\","
+        "\"program\":\"/usr/bin/java\",\"pid\":4242,\"ppid\":1,\"time\":\"2026-12-06T09:00:%02d.000Z\","
+        "\"uptime_ms\":%d,\"config\":{\"min_age_ms\":0,\"top\":20},\"totals\":{\"live_bytes\":0,\"live_blocks\":0},"
+        "\"modules\":[],\"sites\":[{\"id\":\"00000000000000c1\",\"kind\":\"java-heap\",\"estimated\":true,"
+        "\"class\":\"com.example.Msg\",\"live_bytes\":%lld,\"live_blocks\":%lld,\"samples\":%d,"
+        "\"oldest_age_ms\":9000,\"frames\":[{\"ip\":\"0x0\",\"module\":-1,\"java\":{\"class\":\"com.example.Outbox\","
+        "\"method\":\"send\",\"file\":\"Outbox.java\",\"line\":12,\"bci\":4}}],\"leaks\":[{\"blocks\":%lld,"
+        "\"bytes\":%lld,\"samples\":%d,\"oldest_age_ms\":9000,\"stack\":\"own\",\"unstacked_blocks\":0,%s"
+        "\"created_at\":[{\"ip\":\"0x0\",\"module\":-1,\"java\":{\"class\":\"com.example.Outbox\",\"method\":\"send\","
+        "\"file\":\"Outbox.java\",\"line\":12,\"bci\":4}}],\"recent_access\":[]}]}],"
+        "\"java_heap\":{\"estimated\":true,\"sampling_interval_bytes\":65536,\"forced_gc\":true}}\n",
+        r, r - 1, 10 + r, r * 1000, bytes, bytes / 24, 16 * r, bytes / 24, bytes, 16 * r, exact);
+    char *path = tu_strf("%s/java.4242.%d.json", dir, r);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f && fputs(text, f) >= 0 && fclose(f) == 0, "cannot write %s", path);
+    free(text);
+    return path;
+}
+
+/* A failing java-heap site's verdict and JUnit failure show the exact count of its class from the last round's
+ * report (5,000, not round 4's 4,000), labelled as every object of the class rather than the site's, beside the
+ * estimates; a site whose last report counted nothing shows no count. */
+START_TEST(cli_gate_shows_exact_class_count)
+{
+    char *dir = tu_tempdir();
+    char *f[5];
+    for (int r = 1; r <= 5; r++)
+        f[r - 1] = write_counted_round(dir, r, r == 4 ? 4000 : r == 5 ? 5000 : 0, NULL);
+    char *junit = tu_strf("%s/gate.xml", dir), *js = tu_strf("%s/gate.json", dir);
+    char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, "--json", js, NULL};
+    struct tu_proc p;
+    run_lw(&p, args);
+    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    const char *line = "Exact count: 5,000 objects of com.example.Msg (117.2 KiB) in the heap of pid 4242 at the last "
+                       "round: every object of the class, from every allocation site, not only those of this site "
+                       "(whose figures are estimates)";
+    char *indented = tu_strf("\n  %s\n", line);
+    ck_assert_msg(strstr(p.out, "FAIL  site 00000000000000c1 (java-heap, estimated by sampling)"), "%s", p.out);
+    ck_assert_msg(strstr(p.out, indented), "the verdict does not show \"%s\":\n%s", line, p.out);
+    ck_assert_msg(!strstr(p.out, "4,000"), "the verdict shows round 4's count:\n%s", p.out);
+    ck_assert(xml_well_formed(junit));
+    char *x = tu_slurp(junit);
+    ck_assert_msg(x && strstr(x, line), "the JUnit failure does not show \"%s\":\n%s", line, x);
+    free(x);
+    json_t *j = json_load_file(js, 0, NULL);
+    json_t *exact = json_object_get(json_array_get(json_object_get(j, "sites"), 0), "class_exact");
+    ck_assert_msg(exact && json_integer_value(json_object_get(exact, "objects")) == 5000 &&
+                  json_integer_value(json_object_get(exact, "bytes")) == 120000 &&
+                  strcmp(json_string_value(json_object_get(exact, "class")), "com.example.Msg") == 0,
+                  "the JSON verdict lacks the last round's class_exact");
+    json_decref(j);
+    tu_proc_free(&p);
+    /* `leakwatch report` of the last round shows the count beside the record's estimate */
+    char *rargs[] = {"report", f[4], NULL};
+    run_lw(&p, rargs);
+    ck_assert_msg(exit_code(&p) == 0 && strstr(p.out, "Exact count: 5,000 objects of com.example.Msg (117.2 KiB) in the "
+                                                        "heap of pid 4242 at report time"), "%s%s", p.out, p.err);
+    tu_proc_free(&p);
+    free(f[4]);
+    f[4] = args[5] = write_counted_round(dir, 5, 0, NULL);  /* the last report counted nothing (its bound ran out) */
+    run_lw(&p, args);
+    ck_assert_int_eq(exit_code(&p), 1);
+    ck_assert_msg(!strstr(p.out, "Exact count"), "a count is shown though the last round has none:\n%s", p.out);
+    tu_proc_free(&p);
+    free(indented);
+    free(js);
+    free(junit);
+    for (int r = 0; r < 5; r++)
+        free(f[r]);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A "Held by" chain is names the JVM gave (classes, fields): the gate's verdict and `leakwatch report` print its
+ * control characters escaped, as every other name they print. */
+START_TEST(cli_held_by_escaped)
+{
+    char *dir = tu_tempdir();
+    char *f[5];
+    for (int r = 1; r <= 5; r++)
+        f[r - 1] = write_counted_round(dir, r, 0, "\"static com.example.Outbox.\\u001b[2Jq -> java.util.ArrayDeque\"");
+    char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], NULL};
+    struct tu_proc p;
+    run_lw(&p, args);
+    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    ck_assert_msg(!strchr(p.out, '\x1b') && strstr(p.out, "  Held by: static com.example.Outbox.\\x1b[2Jq -> "
+                                                           "java.util.ArrayDeque\n"), "%s", p.out);
+    tu_proc_free(&p);
+    char *rargs[] = {"report", f[4], NULL};
+    run_lw(&p, rargs);
+    ck_assert_msg(exit_code(&p) == 0 && !strchr(p.out, '\x1b') &&
+                  strstr(p.out, "Held by: static com.example.Outbox.\\x1b[2Jq -> java.util.ArrayDeque\n"), "%s", p.out);
+    tu_proc_free(&p);
+    for (int r = 0; r < 5; r++)
+        free(f[r]);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* The pool chunk frames are recognised in the spellings JIT and JVMTI names take, and nothing else is. */
 START_TEST(pool_frames_recognised)
 {
@@ -1328,6 +1442,8 @@ static Suite *tools_suite(void)
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);
     tcase_add_test(cli, cli_gate_fails_a_leak);
+    tcase_add_test(cli, cli_gate_shows_exact_class_count);
+    tcase_add_test(cli, cli_held_by_escaped);
     tcase_add_test(cli, cli_gate_names_pool_chunk);
     tcase_add_test(cli, cli_gate_passes_and_suppresses);
     tcase_add_test(cli, cli_errors_are_one_line);

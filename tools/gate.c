@@ -274,6 +274,7 @@ static bool build_series(gate_run *g, char *err, size_t errlen)
         /* Reports come in round order, so the description ends up from the latest round. */
         s->report = r;
         s->site = site;
+        s->described_by_last_round = round == last;
         if (round == last)
             s->held_ms = fmax(s->held_ms, (double)site->oldest_age_ms);
     }
@@ -408,6 +409,9 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
         for (size_t r = 0; r < g->nrounds; r++)
             fprintf(out, " %11g", g->load[r]);
     }
+    char exact[1024], e3[2048], e4[4096];
+    if (s->described_by_last_round && javaheap_exact_line(s->report, s->site, "at the last round", exact, sizeof exact))
+        fprintf(out, "\n  %s", lw_esc(exact, e3, sizeof e3));
     fprintf(out, "\n  Created at:\n");
     const lw_stack *st = model_site_stack(s->site);
     size_t shown = javaheap_is(s->site) ? javaheap_frames_to_show(st, 5) : 5;
@@ -421,8 +425,8 @@ static void print_failing(FILE *out, const gate_run *g, const gate_site *s)
     if (st->n > shown)
         fprintf(out, "\t... %zu more frames\n", st->n - shown);
     const char *held_by = javaheap_is(s->site) ? javaheap_held_by(s->site) : NULL;
-    if (held_by)
-        fprintf(out, "  Held by: %s\n", held_by);
+    if (held_by)              /* class and field names the JVM gave: escaped like every name printed */
+        fprintf(out, "  Held by: %s\n", lw_esc(held_by, e4, sizeof e4));
     print_pool_note(out, s);
     fputc('\n', out);
 }
@@ -541,6 +545,11 @@ json_t *gate_to_json(const gate_run *g)
             json_array_append_new(st, json_string(name));
         }
         json_object_set_new(o, "created_at", st);
+        const lw_leak *counted = s->described_by_last_round ? javaheap_counted(s->site) : NULL;
+        if (counted)          /* the whole class in one process's heap at the last round, not the site */
+            json_object_set_new(o, "class_exact", json_pack("{s:s?,s:I,s:I,s:I}", "class", s->site->class_name,
+                                "objects", (json_int_t)counted->class_exact_objects, "bytes",
+                                (json_int_t)counted->class_exact_bytes, "pid", (json_int_t)s->report->pid));
         const char *pool_frame = NULL;
         const pool_kind *pool = pool_site(s->site, &pool_frame);
         if (pool) {

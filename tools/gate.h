@@ -25,6 +25,7 @@ typedef struct {
     const char *id;
     const lw_report *report;  /* the report that describes the site: the latest round that has it */
     const lw_site *site;
+    bool described_by_last_round; /* report is one of the last round's (else the site had gone by then) */
     double *bytes, *blocks;   /* per round, 0 where the site had nothing live (for the trend) */
     long long *live_bytes, *live_blocks; /* the same, exact */
     double held_ms;           /* oldest live block at the last round (max over processes); -1 unknown */

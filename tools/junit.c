@@ -36,6 +36,11 @@ static void write_case(FILE *f, const gate_run *g, const gate_site *s)
     fputs(javaheap_is(s->site) ? ", estimated by sampling) per round:" : ") per round:", f);
     for (size_t r = 0; r < g->nrounds; r++)
         fprintf(f, " %s%s", lw_bytes(s->bytes[r], false, a, sizeof a), r < g->warmup ? " (warm-up)" : "");
+    char exact[1024];
+    if (s->described_by_last_round && javaheap_exact_line(s->report, s->site, "at the last round", exact, sizeof exact)) {
+        fputs("\n", f);
+        lw_xml_escape(f, exact);
+    }
     fputs("\nCreated at:\n", f);
     const lw_stack *st = model_site_stack(s->site);
     for (size_t i = 0; i < st->n; i++) {

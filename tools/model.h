@@ -52,6 +52,8 @@ typedef struct {
     lw_access *recent;
     size_t nrecent;
     const char *held_by;      /* java-heap sites: one chain of references from a GC root, or NULL */
+    bool has_class_exact;     /* java-heap sites: the report counted every object of the site's class */
+    long long class_exact_objects, class_exact_bytes; /* that count: the class in the whole heap, not the site */
 } lw_leak;
 
 typedef struct {
@@ -62,6 +64,7 @@ typedef struct {
     long long oldest_age_ms;  /* -1 when the report does not say */
     long long reserved_untouched_bytes; /* of live_bytes: mapped pages with no memory (0 in version 1) */
     long long samples;        /* java-heap sites: the live samples the estimate rests on (0 otherwise) */
+    const char *class_name;   /* java-heap sites: the objects' class as Java writes it, or NULL */
     lw_stack frames;
     lw_leak *leaks;
     size_t nleaks;

@@ -146,14 +146,44 @@ static bool read_access(md_reader *d, const md_seg *at, void *slot)
     return d->jr->last != JR_ERROR;
 }
 
+/* "class_exact":{"objects":N,"bytes":N}: the report's count of every object of the site's class. */
+static bool read_class_exact(md_reader *d, jr_token t, const md_seg *up, lw_leak *l)
+{
+    if (t != JR_OBJECT)
+        return jr_skip(d->jr, t);     /* not the shape this reader knows: ignored, as an unknown member */
+    static const char *const names[] = {"objects", "bytes", NULL};
+    md_seg w = {up, "class_exact", -1};
+    uint64_t seen = 0;
+    while (jr_next(d->jr) == JR_KEY) {
+        int k = md_member(d, &w, names, &seen);
+        jr_token v = jr_next(d->jr);
+        if (v == JR_ERROR)
+            return false;
+        if (k == 0)
+            l->class_exact_objects = md_count(d, v, &w, "objects");
+        else if (k == 1)
+            l->class_exact_bytes = md_count(d, v, &w, "bytes");
+        else if (!jr_skip(d->jr, v))
+            return false;
+    }
+    if (d->jr->last == JR_ERROR)
+        return false;
+    if (!md_has(seen, 0))
+        md_bad(d, &w, "objects", "is missing");
+    if (!md_has(seen, 1))
+        md_bad(d, &w, "bytes", "is missing");
+    l->has_class_exact = true;
+    return true;
+}
+
 static bool read_leak(md_reader *d, const md_seg *at, void *slot)
 {
     lw_leak *l = slot;
     static const char *const names[] = {"blocks", "bytes", "oldest_age_ms", "stack", "unstacked_blocks", "held_by",
                                         "full_stack", "since_previous_bytes", "created_at", "recent_access",
-                                        "recent_growth_bytes", "recent_growth_ms", NULL};
+                                        "recent_growth_bytes", "recent_growth_ms", "class_exact", NULL};
     enum { BLOCKS, BYTES, AGE, STACK, UNSTACKED, HELD_BY, FULL_STACK, SINCE, CREATED_AT, RECENT, RECENT_GROWTH,
-           RECENT_GROWTH_MS };
+           RECENT_GROWTH_MS, CLASS_EXACT };
     uint64_t seen = 0;
     *l = (lw_leak){.full_stack = true};
     while (jr_next(d->jr) == JR_KEY) {
@@ -172,6 +202,10 @@ static bool read_leak(md_reader *d, const md_seg *at, void *slot)
         }
         case UNSTACKED: l->unstacked_blocks = md_count(d, t, at, "unstacked_blocks"); break;
         case HELD_BY: l->held_by = md_string(d, t, at, "held_by"); break;
+        case CLASS_EXACT:
+            if (!read_class_exact(d, t, at, l))
+                return false;
+            break;
         /* absent in reports written before it was added: those always had a full stack or said nothing */
         case FULL_STACK: l->full_stack = t != JR_FALSE; jr_skip(d->jr, t); break;
         case SINCE:
@@ -211,9 +245,9 @@ bool md_read_site(md_reader *d, const md_seg *at, lw_site *s)
 {
     static const char *const names[] = {"id", "kind", "live_bytes", "live_blocks", "samples",
                                         "reserved_untouched_bytes", "allocs", "frees", "bytes_allocated",
-                                        "oldest_age_ms", "frames", "leaks", NULL};
+                                        "oldest_age_ms", "frames", "leaks", "class", NULL};
     enum { ID, KIND, LIVE_BYTES, LIVE_BLOCKS, SAMPLES, RESERVED, ALLOCS, FREES, BYTES_ALLOCATED, AGE, FRAMES,
-           LEAKS };
+           LEAKS, CLASS };
     uint64_t seen = 0;
     *s = (lw_site){.oldest_age_ms = -1};
     while (jr_next(d->jr) == JR_KEY) {
@@ -235,6 +269,7 @@ bool md_read_site(md_reader *d, const md_seg *at, lw_site *s)
             }
             break;
         case KIND: s->kind = md_string(d, t, at, "kind"); break;
+        case CLASS: s->class_name = md_string(d, t, at, "class"); break;
         case LIVE_BYTES: s->live_bytes = md_count(d, t, at, "live_bytes"); break;
         case LIVE_BLOCKS: s->live_blocks = md_count(d, t, at, "live_blocks"); break;
         case SAMPLES: s->samples = md_count(d, t, at, "samples"); break;

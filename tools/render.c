@@ -151,8 +151,11 @@ static void print_record(FILE *out, const lw_report *r, const record *rec, lines
     if (javaheap_is(rec->site)) {
         const char *held_by = javaheap_held_by(rec->site);
         fprintf(out, "Kind: Java heap (estimated by sampling: objects and bytes are estimates)\n");
+        char exact[1024], esc[4096];
+        if (javaheap_exact_line(r, rec->site, "at report time", exact, sizeof exact))
+            fprintf(out, "%s\n", lw_esc(exact, esc, sizeof esc));
         if (held_by)
-            fprintf(out, "Held by: %s\n", held_by);
+            fprintf(out, "Held by: %s\n", lw_esc(held_by, esc, sizeof esc));
     }
     if (!javaheap_is(rec->site))
         fprintf(out, "Recent access records: \n");

@@ -192,6 +192,10 @@ static void compare_with_jansson(const char *path)
     else
         ours = false;
     jr_close(&jr);
+    /* jansson 2.14 takes a NUL byte right after a number for the number's end and reads on ({"a":0\0,"b":1} loads),
+     * where JSON has no such byte outside a string: no oracle for these inputs, which our reader must still survive */
+    if (memchr(buf, '\0', len))
+        return;
     json_error_t je;
     json_t *j = json_loadb(buf, len, 0, &je);
     if (ours != (j != NULL)) {
