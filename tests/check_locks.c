@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "check_suites.h"
+#include "testutil.h"
 #include "blocks.h"
 #include "lock.h"
 #include "report_thread.h"
@@ -16,18 +17,6 @@
 #include "state.h"
 #include "lifecycle.h"
 #include "track.h"
-
-static void setup_core(void)
-{
-    memset(&shim_state.config, 0, sizeof shim_state.config);
-    shim_state.config.records = 3;
-    shim_state.config.site_depth = 4;
-    shim_state.config.depth = 64;
-    shim_state.config.top = 20;
-    shim_state.start_ms = lw_now_ms();
-    shim_state.pid = getpid();
-    ck_assert_int_eq(track_init(), 0);
-}
 
 /* Waits up to timeout_s for pid; kills it if it is still running. Returns its status, or -1 if killed. */
 static int wait_or_kill(pid_t pid, double timeout_s)
@@ -70,7 +59,7 @@ static void *program_sets_handler(void *arg)
 
 START_TEST(fork_while_signal_action_changes)
 {
-    setup_core();
+    tu_shim_core_setup();
     shim_state.real.sigaction = slow_sigaction;
     shim_state.config.signal = SIGUSR2;
     strcpy(shim_state.config.signal_name, "SIGUSR2");
@@ -156,7 +145,7 @@ END_TEST
 /* A fork walks the whole table under the witness: no complaint, and the child can take locks again. */
 START_TEST(witness_accepts_fork)
 {
-    setup_core();
+    tu_shim_core_setup();
     lw_install_fork_handlers();
     pid_t pid = fork();
     if (pid == 0) {

@@ -21,18 +21,14 @@
 #include "state.h"
 #include "track.h"
 
+/* The shared in-process setup, plus the settings a report prints and a start a minute ago, so that ages
+ * are not all 0; no report history. */
 static void setup_core(void)
 {
-    memset(&shim_state.config, 0, sizeof shim_state.config);
-    shim_state.config.records = 3;
-    shim_state.config.site_depth = 4;
-    shim_state.config.depth = 64;
-    shim_state.config.top = 20;
+    tu_shim_core_setup();
     strcpy(shim_state.config.signal_name, "SIGUSR2");
     strcpy(shim_state.config.out, "/tmp/leakwatch-%u");
-    shim_state.start_ms = lw_now_ms() - 60000;      /* started a minute ago: ages are not all 0 */
-    shim_state.pid = getpid();
-    ck_assert_int_eq(track_init(), 0);
+    shim_state.start_ms = lw_now_ms() - 60000;
     report_reset_history();
 }
 

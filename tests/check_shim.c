@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "check_suites.h"
+#include "testutil.h"
 #include "arena.h"
 #include "blocks.h"
 #include "config.h"
@@ -311,21 +312,9 @@ END_TEST
 
 /* ---- tables ---- */
 
-static void setup_core(void)
-{
-    memset(&shim_state.config, 0, sizeof shim_state.config);
-    shim_state.config.records = 3;
-    shim_state.config.site_depth = 4;
-    shim_state.config.depth = 64;
-    shim_state.config.top = 20;
-    shim_state.start_ms = lw_now_ms();
-    shim_state.pid = getpid();
-    ck_assert_int_eq(track_init(), 0);
-}
-
 START_TEST(block_map_matches_reference)
 {
-    setup_core();
+    tu_shim_core_setup();
     enum { N = 200000 };
     uintptr_t *ptrs = malloc(N * sizeof *ptrs);
     char *live = calloc(N, 1);
@@ -368,7 +357,7 @@ END_TEST
 
 START_TEST(block_replaced_and_rings)
 {
-    setup_core();
+    tu_shim_core_setup();
     struct block b, stale, out;
     block_set(&b, 0x1000, 10, 5, 1);
     ck_assert_int_eq(blocks_insert(&b, NULL, &stale), 0);
@@ -469,7 +458,7 @@ static void *queue_a_free(void *arg)
 
 START_TEST(queued_frees_settle_once)
 {
-    setup_core();
+    tu_shim_core_setup();
     done_freed = done_unknown = 0;
     done_freed_bytes = 0;
     insert_at(0x10000, 100);
@@ -565,7 +554,7 @@ static struct site_totals totals_of(uint32_t site)
  * whole, never left behind. */
 START_TEST(outsized_blocks_are_kept_as_regions)
 {
-    setup_core();
+    tu_shim_core_setup();
     struct { uintptr_t ptr; uint64_t size; } cases[] = {
         { 0x7f1000000000, BLOCK_SIZE_LIMIT + 5 },
         { 0x5003, 10 },                                   /* not a multiple of 8 */
@@ -609,7 +598,7 @@ END_TEST
 
 START_TEST(site_table_grows_and_finds)
 {
-    setup_core();
+    tu_shim_core_setup();
     enum { N = 5000 };
     static uint32_t ids[N];
     for (uint32_t i = 0; i < N; i++) {
@@ -658,7 +647,7 @@ static void *count_some(void *arg)
 
 START_TEST(counts_are_per_thread_and_exact)
 {
-    setup_core();
+    tu_shim_core_setup();
     uintptr_t f[1] = { 0x77 };
     uint32_t site = sites_insert(sites_hash(0, f, 1), 0, f, 1, 0);
     unsigned before = counts_tables();
@@ -688,7 +677,7 @@ END_TEST
 
 START_TEST(growth_sampler_marks_growing_sites_only)
 {
-    setup_core();
+    tu_shim_core_setup();
     uintptr_t a[1] = { 0x1 }, b[1] = { 0x2 };
     uint32_t grow_id = sites_insert(sites_hash(0, a, 1), 0, a, 1, 0);
     uint32_t flat_id = sites_insert(sites_hash(0, b, 1), 0, b, 1, 0);
@@ -727,7 +716,7 @@ static void sum_removed(const struct region *r, uint64_t bytes, int whole, void 
 
 START_TEST(regions_partial_removal_is_exact)
 {
-    setup_core();
+    tu_shim_core_setup();
     struct region r = { .start = 0x100000, .len = 0x10000, .site = 9 };
     ck_assert_int_eq(regions_add(&r), 0);
     struct region r2 = { .start = 0x200000, .len = 0x1000, .site = 10 };
@@ -756,7 +745,7 @@ END_TEST
 
 START_TEST(stacks_are_interned_once)
 {
-    setup_core();
+    tu_shim_core_setup();
     uintptr_t s1[3] = { 1, 2, 3 }, s2[3] = { 1, 2, 4 };
     uint32_t a = stacks_intern(s1, 3), b = stacks_intern(s2, 3), c = stacks_intern(s1, 3);
     ck_assert_uint_ne(a, 0);
@@ -919,11 +908,11 @@ static char *slurp(int fd)
 
 START_TEST(report_groups_and_totals)
 {
-    setup_core();
+    tu_shim_core_setup();
     shim_state.config.top = 1;
     strcpy(shim_state.config.signal_name, "SIGUSR2");
     /* return addresses point after a call: +1 keeps them inside the functions */
-    uintptr_t fa[2] = { (uintptr_t)slurp + 1, (uintptr_t)setup_core + 1 };
+    uintptr_t fa[2] = { (uintptr_t)slurp + 1, (uintptr_t)tu_shim_core_setup + 1 };
     uintptr_t fb[1] = { (uintptr_t)fmt + 1 };
     uint32_t rep = stacks_intern(fa, 2);
     uint32_t other = stacks_intern(fb, 1);
@@ -963,9 +952,9 @@ START_TEST(report_groups_and_totals)
     char *js = slurp(fileno(json));
     json_t *root = json_loads(js, 0, &error);
     ck_assert_msg(root != NULL, "JSON does not parse: %s at %d", error.text, error.position);
-    ck_assert_str_eq(json_string_value(json_object_get(root, "format")), "leakwatch-report");
+    ck_assert_str_eq(tu_str(root, "format"), "leakwatch-report");
     ck_assert_int_eq(json_integer_value(json_object_get(root, "version")), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(root, "reason")), "api");
+    ck_assert_str_eq(tu_str(root, "reason"), "api");
     json_t *totals = json_object_get(root, "totals");
     ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_bytes")), 5406);
     ck_assert_int_eq(json_integer_value(json_object_get(totals, "live_blocks")), 5);
@@ -975,23 +964,23 @@ START_TEST(report_groups_and_totals)
     ck_assert_uint_eq(json_array_size(sites), 3);
     /* largest first: the mapping, then site b, then site a with its two groups */
     json_t *site_a = json_array_get(sites, 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(sites, 0), "kind")), "mmap");
+    ck_assert_str_eq(tu_str(json_array_get(sites, 0), "kind"), "mmap");
     ck_assert_int_eq(json_integer_value(json_object_get(site_a, "live_bytes")), 406);
     ck_assert_int_eq(json_integer_value(json_object_get(site_a, "live_blocks")), 4);
     ck_assert_int_eq(json_integer_value(json_object_get(site_a, "allocs")), 4);
-    ck_assert_int_eq(strlen(json_string_value(json_object_get(site_a, "id"))), 16);
+    ck_assert_int_eq(strlen(tu_str(site_a, "id")), 16);
     json_t *leaks = json_object_get(site_a, "leaks");
     ck_assert_uint_eq(json_array_size(leaks), 2);
     json_t *g0 = json_array_get(leaks, 0), *g1 = json_array_get(leaks, 1);
     ck_assert_int_eq(json_integer_value(json_object_get(g0, "blocks")), 3);
     ck_assert_int_eq(json_integer_value(json_object_get(g0, "bytes")), 303);
-    ck_assert_str_eq(json_string_value(json_object_get(g0, "stack")), "representative");
+    ck_assert_str_eq(tu_str(g0, "stack"), "representative");
     ck_assert_int_eq(json_integer_value(json_object_get(g0, "unstacked_blocks")), 2);
     ck_assert_uint_eq(json_array_size(json_object_get(g0, "created_at")), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(g1, "stack")), "own");
+    ck_assert_str_eq(tu_str(g1, "stack"), "own");
     ck_assert_int_eq(json_integer_value(json_object_get(g1, "bytes")), 103);
     json_t *frame = json_array_get(json_object_get(g0, "created_at"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(frame, "function")), "slurp");
+    ck_assert_str_eq(tu_str(frame, "function"), "slurp");
     json_decref(root);
 
     /* a second report shows the change per group */
@@ -1012,7 +1001,7 @@ END_TEST
 
 START_TEST(report_min_age_filters_young_blocks)
 {
-    setup_core();
+    tu_shim_core_setup();
     uintptr_t fa[1] = { 0x1234 };
     uint32_t sa = sites_insert(sites_hash(KIND_HEAP, fa, 1), KIND_HEAP, fa, 1, 0);
     shim_state.start_ms -= 60000;           /* pretend we started a minute ago */

@@ -858,9 +858,9 @@ START_TEST(cli_gate_fails_a_leak)
     json_error_t je;
     json_t *j = json_load_file(js, 0, &je);
     ck_assert_msg(j != NULL, "--json output: %s", je.text);
-    ck_assert_str_eq(json_string_value(json_object_get(j, "verdict")), "fail");
+    ck_assert_str_eq(tu_str(j, "verdict"), "fail");
     json_t *s0 = json_array_get(json_object_get(j, "sites"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(s0, "id")), LEAK_ID);
+    ck_assert_str_eq(tu_str(s0, "id"), LEAK_ID);
     ck_assert_int_eq(json_array_size(json_object_get(s0, "live_bytes")), 5);
     json_decref(j);
     tu_proc_free(&p);
@@ -1045,10 +1045,10 @@ START_TEST(cli_gate_names_pool_chunk)
     json_t *j = json_load_file(js, 0, &je);
     ck_assert_msg(j != NULL, "--json output: %s", je.text);
     json_t *s0 = json_array_get(json_object_get(j, "sites"), 0), *pool = json_object_get(s0, "pool_chunk");
-    ck_assert_str_eq(json_string_value(json_object_get(s0, "id")), LEAK_ID);
+    ck_assert_str_eq(tu_str(s0, "id"), LEAK_ID);
     ck_assert_msg(pool && strstr(json_string_value(json_object_get(pool, "hint")), "-Dio.netty.allocator.type=unpooled"),
                   "no pool_chunk in the JSON verdict's failing site");
-    ck_assert_str_eq(json_string_value(json_object_get(pool, "frame")), fns[0]);
+    ck_assert_str_eq(tu_str(pool, "frame"), fns[0]);
     json_decref(j);
     tu_proc_free(&p);
 
@@ -1257,7 +1257,7 @@ START_TEST(cli_report_formats)
     json_t *j = json_loads(p.out, 0, &je);
     ck_assert_msg(j != NULL, "report --format json is not JSON: %s", je.text);
     ck_assert_int_eq(json_array_size(json_object_get(j, "sites")), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(j, "format")), "leakwatch-report");
+    ck_assert_str_eq(tu_str(j, "format"), "leakwatch-report");
     json_decref(j);
     tu_proc_free(&p);
 

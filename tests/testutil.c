@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "state.h"
+#include "track.h"
+
 static void *xrealloc(void *p, size_t n)
 {
     p = realloc(p, n);
@@ -418,6 +421,13 @@ long long tu_int(json_t *obj, const char *key)
     return (long long)json_integer_value(v);
 }
 
+const char *tu_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    ck_assert_msg(json_is_string(v), "\"%s\" is missing or not a string", key);
+    return json_string_value(v);
+}
+
 int tu_frames_name(json_t *frames, const char *fn)
 {
     size_t i;
@@ -524,4 +534,16 @@ char *tu_wait_str(int st)
     if (WIFSIGNALED(st))
         return tu_strf("signal %d", WTERMSIG(st));
     return tu_strf("status 0x%x", st);
+}
+
+void tu_shim_core_setup(void)
+{
+    memset(&shim_state.config, 0, sizeof shim_state.config);
+    shim_state.config.records = 3;
+    shim_state.config.site_depth = 4;
+    shim_state.config.depth = 64;
+    shim_state.config.top = 20;
+    shim_state.start_ms = lw_now_ms();
+    shim_state.pid = getpid();
+    ck_assert_int_eq(track_init(), 0);
 }

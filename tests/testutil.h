@@ -1,5 +1,6 @@
-/* testutil — what the integration tests share: run a program with an exact environment (under the shim,
- * under valgrind, or bare), capture its output with a time limit, and read the reports it leaves.
+/* testutil — what the Check suites share: run a program with an exact environment (under the shim,
+ * under valgrind, or bare), capture its output with a time limit, read the reports it leaves, and set up
+ * the shim's core for the tests that link it in-process.
  * Test-only code: it may allocate freely and reports failures through Check's ck_abort_msg. */
 #ifndef TU_TESTUTIL_H
 #define TU_TESTUTIL_H
@@ -90,12 +91,19 @@ char *tu_report_path(const char *dir, const char *program, pid_t pid, int seq, c
 int tu_count_files(const char *dir, const char *prefix);
 /* An integer member of obj (fails the test when missing). */
 long long tu_int(json_t *obj, const char *key);
+/* A string member of obj (fails the test when missing or not a string). */
+const char *tu_str(json_t *obj, const char *key);
 /* Does any frame of the array have "function" == fn? */
 int tu_frames_name(json_t *frames, const char *fn);
 /* The site whose key frames name fn (fails the test when there is none or more than one). */
 json_t *tu_site(json_t *report, const char *fn);
 /* How many sites' key frames name fn. */
 int tu_sites_naming(json_t *report, const char *fn);
+
+/* For the tests that link the shim's core in-process (no LD_PRELOAD): resets shim_state's settings to
+ * records 3, site depth 4, depth 64, top 20 (all others 0), sets the start time and pid, and starts the
+ * tracking tables (failing the test when they cannot start). */
+void tu_shim_core_setup(void);
 
 /* A report's totals.live_bytes and live_blocks are exactly bytes and blocks. */
 void tu_assert_totals(json_t *report, long long bytes, long long blocks);
