@@ -17,6 +17,8 @@
 #include "testutil.h"
 
 #define RUN_LIMIT_S 20.0
+/* What tests/fixtures/leak_direct prints (to stdout) when it runs as it should. */
+#define LEAK_DIRECT_SAYS "leak_direct: leaked 3866 bytes in 6 blocks\n"
 
 static char *tmp;   /* this test's private directory */
 static char *out;   /* tmp/reports: LEAKWATCH_OUT, created by the shim */
@@ -58,10 +60,59 @@ static void assert_exit(const struct tu_proc *p, int code)
 static json_t *exit_report(const struct tu_proc *p, const char *name)
 {
     json_t *r = tu_report(out, name, p->pid, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "exit");
+    ck_assert_str_eq(tu_str(r, "reason"), "exit");
     ck_assert_int_eq(tu_int(r, "pid"), p->pid);
     ck_assert_int_eq(tu_int(r, "seq"), 1);
     return r;
+}
+
+/* Site s has a key frame naming fn. */
+static void assert_key_frame(json_t *s, const char *fn)
+{
+    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), fn), "no %s frame among the key frames of site %s",
+                  fn, json_string_value(json_object_get(s, "id")));
+}
+
+/* Runs fixture name to its end under the shim with extra settings, checks it exited with code, and returns
+ * its exit report. */
+static json_t *run_to_exit_report(struct tu_proc *p, const char *name, const char *const *settings, int code)
+{
+    run_fixture(p, name, NULL, settings, 1);
+    assert_exit(p, code);
+    return exit_report(p, name);
+}
+
+/* The text report number seq of p, a fixture named name; fails the test when it is missing. */
+static char *text_report(const struct tu_proc *p, const char *name, int seq)
+{
+    char *path = tu_report_path(out, name, p->pid, seq, "txt");
+    char *text = tu_slurp(path);
+    ck_assert_msg(text != NULL, "no text report %s", path);
+    free(path);
+    return text;
+}
+
+/* Runs alloc_semantics under the shim with extra settings; its own checks of glibc's semantics must pass
+ * (it prints "ok") and it must exit 0. Returns its exit report. */
+static json_t *run_alloc_semantics(struct tu_proc *p, const char *const *settings)
+{
+    run_fixture(p, "alloc_semantics", NULL, settings, 1);
+    ck_assert_msg(strcmp(p->out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p->out);
+    assert_exit(p, 0);
+    return exit_report(p, "alloc_semantics");
+}
+
+/* Runs churn_threads under the shim with extra settings to exit 0; *bytes and *blocks are what it says
+ * it left live (its threads' timing decides). Returns its exit report. */
+static json_t *run_churn_threads(struct tu_proc *p, const char *const *settings, long long *bytes, int *blocks)
+{
+    run_fixture(p, "churn_threads", NULL, settings, 1);
+    assert_exit(p, 0);
+    *bytes = 0;
+    *blocks = 0;
+    ck_assert_msg(sscanf(p->out, "churn_threads: expect %lld bytes in %d blocks", bytes, blocks) == 2,
+                  "stdout: %s", p->out);
+    return exit_report(p, "churn_threads");
 }
 
 /* The site whose key frames name fn holds exactly bytes/blocks of the given kind, and its leak groups'
@@ -69,7 +120,7 @@ static json_t *exit_report(const struct tu_proc *p, const char *name)
 static json_t *assert_site(json_t *r, const char *fn, const char *kind, long long bytes, long long blocks)
 {
     json_t *s = tu_site(r, fn);
-    ck_assert_str_eq(json_string_value(json_object_get(s, "kind")), kind);
+    ck_assert_str_eq(tu_str(s, "kind"), kind);
     ck_assert_msg(tu_int(s, "live_bytes") == bytes && tu_int(s, "live_blocks") == blocks,
                   "site %s: %lld bytes in %lld blocks, expected %lld in %lld", fn, tu_int(s, "live_bytes"),
                   tu_int(s, "live_blocks"), bytes, blocks);
@@ -112,7 +163,7 @@ START_TEST(test_direct_leaks)
     ck_assert_str_eq(p.out, bare.out);
     ck_assert_int_eq(tu_count_files(out, "leak_direct."), 2);
     json_t *r = exit_report(&p, "leak_direct");
-    ck_assert_str_eq(json_string_value(json_object_get(r, "format")), "leakwatch-report");
+    ck_assert_str_eq(tu_str(r, "format"), "leakwatch-report");
     ck_assert_int_eq(tu_int(r, "version"), 2);
     tu_assert_totals(r, 3866, 6);
     json_t *s = assert_site(r, "fx_direct_malloc", "heap", 3000, 3);
@@ -139,9 +190,7 @@ START_TEST(test_text_shape)
     struct tu_proc p;
     run_fixture(&p, "leak_direct", NULL, NULL, 1);
     assert_exit(&p, 3);
-    char *path = tu_report_path(out, "leak_direct", p.pid, 1, "txt");
-    char *text = tu_slurp(path);
-    ck_assert_msg(text != NULL, "no text report %s", path);
+    char *text = text_report(&p, "leak_direct", 1);
     ck_assert_int_eq(count_lines_with(text, "LEAK: ", NULL), 3);
     const char *fns[] = { "fx_direct_malloc", "fx_direct_calloc", "fx_new_widget" };
     const char *at = text;
@@ -167,7 +216,6 @@ START_TEST(test_text_shape)
     }
     ck_assert_msg(strstr(text, "leak_direct") != NULL, "the header does not name the program");
     free(text);
-    free(path);
     tu_proc_free(&p);
 }
 END_TEST
@@ -175,17 +223,15 @@ END_TEST
 START_TEST(test_wrapper_two_sites)
 {
     struct tu_proc p;
-    run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "leak_wrapper");
+    json_t *r = run_to_exit_report(&p, "leak_wrapper", NULL, 0);
     tu_assert_totals(r, 4608, 3);
     ck_assert_int_eq(tu_sites_naming(r, "fx_xmalloc"), 2);
     json_t *a = assert_site(r, "fx_parse_config", "heap", 512, 2);
     json_t *b = assert_site(r, "fx_load_table", "heap", 4096, 1);
-    ck_assert_str_ne(json_string_value(json_object_get(a, "id")), json_string_value(json_object_get(b, "id")));
+    ck_assert_str_ne(tu_str(a, "id"), tu_str(b, "id"));
     for (json_t *s = a; s; s = s == a ? b : NULL) {
         json_t *f0 = json_array_get(json_object_get(s, "frames"), 0);
-        ck_assert_str_eq(json_string_value(json_object_get(f0, "function")), "fx_xmalloc");
+        ck_assert_str_eq(tu_str(f0, "function"), "fx_xmalloc");
     }
     json_decref(r);
     tu_proc_free(&p);
@@ -196,9 +242,7 @@ START_TEST(test_realloc_growth)
 {
     struct tu_proc p;
     const char *settings[] = { "LEAKWATCH_RECORDS=4", NULL };
-    run_fixture(&p, "leak_realloc", NULL, settings, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "leak_realloc");
+    json_t *r = run_to_exit_report(&p, "leak_realloc", settings, 0);
     tu_assert_totals(r, 4096, 1);
     json_t *s = assert_site(r, "fx_grow_buffer", "heap", 4096, 1);
     ck_assert_int_eq(tu_int(s, "bytes_allocated"), 16 + 64 + 256 + 1024 + 4096);
@@ -207,20 +251,17 @@ START_TEST(test_realloc_growth)
     const char *details[] = { "1024 -> 4096", "256 -> 1024", "64 -> 256", "16 -> 64" };
     for (size_t i = 0; i < 4; i++) {
         json_t *rec = json_array_get(recent, i);
-        ck_assert_str_eq(json_string_value(json_object_get(rec, "kind")), "realloc");
-        ck_assert_str_eq(json_string_value(json_object_get(rec, "detail")), details[i]);
+        ck_assert_str_eq(tu_str(rec, "kind"), "realloc");
+        ck_assert_str_eq(tu_str(rec, "detail"), details[i]);
         ck_assert_msg(tu_frames_name(json_object_get(rec, "frames"), "fx_grow_step"),
                       "access record %zu does not name fx_grow_step", i);
     }
-    char *path = tu_report_path(out, "leak_realloc", p.pid, 1, "txt");
-    char *text = tu_slurp(path);
-    ck_assert_msg(text != NULL, "no text report %s", path);
+    char *text = text_report(&p, "leak_realloc", 1);
     ck_assert_msg(strstr(text, "Recent access records:") && strstr(text, "\tHint: realloc") &&
                   strstr(text, "fx_grow_step+0x") && strstr(text, "\nCreated at"),
                   "text report lacks the access records:\n%s", text);
     ck_assert_int_eq(count_lines_with(text, "Hint: realloc", NULL), 4);
     free(text);
-    free(path);
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -229,10 +270,7 @@ END_TEST
 START_TEST(test_glibc_semantics)
 {
     struct tu_proc p;
-    run_fixture(&p, "alloc_semantics", NULL, NULL, 1);
-    ck_assert_msg(strcmp(p.out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p.out);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "alloc_semantics");
+    json_t *r = run_alloc_semantics(&p, NULL);
     tu_assert_totals(r, 1100, 4);
     assert_site(r, "fx_realloc_null", "heap", 300, 1);
     assert_site(r, "fx_realloc_fail", "heap", 500, 1);
@@ -250,9 +288,7 @@ END_TEST
 START_TEST(test_untracked_frees)
 {
     struct tu_proc p;
-    run_fixture(&p, "untracked_free", NULL, NULL, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "untracked_free");
+    json_t *r = run_to_exit_report(&p, "untracked_free", NULL, 0);
     tu_assert_totals(r, 64, 1);
     assert_site(r, "fx_tracked_leak", "heap", 64, 1);
     ck_assert_int_eq(tu_int(json_object_get(r, "totals"), "untracked_frees"), 2);
@@ -266,12 +302,10 @@ START_TEST(test_threads)
 {
     struct tu_proc p;
     const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
-    run_fixture(&p, "leak_threads", NULL, settings, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "leak_threads");
+    json_t *r = run_to_exit_report(&p, "leak_threads", settings, 0);
     tu_assert_totals(r, 1536, 12);
     json_t *s = assert_site(r, "fx_thread_leak", "heap", 1536, 12);
-    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_thread_worker"), "no fx_thread_worker frame");
+    assert_key_frame(s, "fx_thread_worker");
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -293,7 +327,7 @@ START_TEST(test_thread_heap_untouched)
                   "allocation", before, in_thread);
     json_t *r = exit_report(&p, "thread_heap");
     json_t *s = assert_site(r, "fx_stack_leak", "heap", 1554, 2);
-    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_stack_worker"), "no fx_stack_worker frame");
+    assert_key_frame(s, "fx_stack_worker");
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -304,18 +338,14 @@ START_TEST(test_threads_churn)
 {
     struct tu_proc p;
     const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
-    run_fixture(&p, "churn_threads", NULL, settings, 1);
-    assert_exit(&p, 0);
-    long long bytes = 0;
-    int blocks = 0;
-    ck_assert_msg(sscanf(p.out, "churn_threads: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
-                  "stdout: %s", p.out);
-    json_t *r = exit_report(&p, "churn_threads");
+    long long bytes;
+    int blocks;
+    json_t *r = run_churn_threads(&p, settings, &bytes, &blocks);
     tu_assert_totals(r, bytes, blocks);
     json_t *t = json_object_get(r, "totals");
     ck_assert_int_eq(tu_int(t, "allocs") - tu_int(t, "frees"), blocks);
     json_t *s = assert_site(r, "fx_churn_worker", "heap", bytes, blocks);
-    ck_assert_msg(tu_frames_name(json_object_get(s, "frames"), "fx_churn_alloc"), "no fx_churn_alloc frame");
+    assert_key_frame(s, "fx_churn_alloc");
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -332,7 +362,7 @@ START_TEST(test_fork_child_reports)
     json_t *c = tu_report(out, "leak_fork", child, 1);
     ck_assert_int_eq(tu_int(c, "pid"), child);
     ck_assert_int_eq(tu_int(c, "ppid"), p.pid);
-    ck_assert_str_eq(json_string_value(json_object_get(c, "reason")), "exit");
+    ck_assert_str_eq(tu_str(c, "reason"), "exit");
     tu_assert_totals(c, 3333, 2);
     assert_site(c, "fx_child_leak", "heap", 2222, 1);
     assert_site(c, "fx_parent_leak", "heap", 1111, 1);
@@ -352,7 +382,7 @@ START_TEST(test_exec)
     char *target = tu_fixture("leak_direct");
     run_fixture(&p, "exec_chain", target, NULL, 1);
     assert_exit(&p, 3);
-    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_str_eq(p.out, LEAK_DIRECT_SAYS);
     json_t *r = exit_report(&p, "leak_direct");
     tu_assert_totals(r, 3866, 6);
     ck_assert_int_eq(tu_sites_naming(r, "fx_before_exec"), 0);
@@ -368,9 +398,7 @@ START_TEST(test_top_and_depth)
 {
     struct tu_proc p;
     const char *settings[] = { "LEAKWATCH_TOP=1", "LEAKWATCH_DEPTH=2", NULL };
-    run_fixture(&p, "leak_direct", NULL, settings, 1);
-    assert_exit(&p, 3);
-    json_t *r = exit_report(&p, "leak_direct");
+    json_t *r = run_to_exit_report(&p, "leak_direct", settings, 3);
     ck_assert_int_eq(json_array_size(json_object_get(r, "sites")), 3);
     size_t i, j;
     json_t *s, *g;
@@ -379,15 +407,12 @@ START_TEST(test_top_and_depth)
             size_t n = json_array_size(json_object_get(g, "created_at"));
             ck_assert_msg(n >= 1 && n <= 2, "LEAKWATCH_DEPTH=2 but a creation stack has %zu frames", n);
         }
-    char *path = tu_report_path(out, "leak_direct", p.pid, 1, "txt");
-    char *text = tu_slurp(path);
-    ck_assert_msg(text != NULL, "no text report %s", path);
+    char *text = text_report(&p, "leak_direct", 1);
     ck_assert_int_eq(count_lines_with(text, "LEAK: ", NULL), 1);
     ck_assert_msg(strstr(text, "fx_direct_malloc+0x") != NULL, "the one record shown is not the largest");
     ck_assert_msg(strstr(text, "2 leak records were discarded") != NULL && strstr(text, "LEAKWATCH_TOP") != NULL,
                   "the text does not say how many records LEAKWATCH_TOP left out:\n%s", text);
     free(text);
-    free(path);
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -399,9 +424,7 @@ START_TEST(test_site_depth_one)
 {
     struct tu_proc p;
     const char *settings[] = { "LEAKWATCH_SITE_DEPTH=1", NULL };
-    run_fixture(&p, "leak_wrapper", NULL, settings, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "leak_wrapper");
+    json_t *r = run_to_exit_report(&p, "leak_wrapper", settings, 0);
     tu_assert_totals(r, 4608, 3);
     json_t *s = tu_site(r, "fx_xmalloc");
     ck_assert_int_eq(json_array_size(json_object_get(s, "frames")), 1);
@@ -416,12 +439,10 @@ START_TEST(test_settings_survive_environment)
 {
     struct tu_proc p;
     const char *settings[] = { "LEAKWATCH_TOP=7", NULL };
-    run_fixture(&p, "env_clobber", NULL, settings, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "env_clobber");
+    json_t *r = run_to_exit_report(&p, "env_clobber", settings, 0);
     json_t *c = json_object_get(r, "config");
     ck_assert_int_eq(tu_int(c, "top"), 7);
-    ck_assert_str_eq(json_string_value(json_object_get(c, "out")), out);
+    ck_assert_str_eq(tu_str(c, "out"), out);
     tu_assert_totals(r, 55, 1);
     assert_site(r, "fx_after_clobber", "heap", 55, 1);
     json_decref(r);
@@ -433,9 +454,7 @@ END_TEST
 START_TEST(test_exit_order)
 {
     struct tu_proc p;
-    run_fixture(&p, "exit_order", NULL, NULL, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "exit_order");
+    json_t *r = run_to_exit_report(&p, "exit_order", NULL, 0);
     tu_assert_totals(r, 1080, 3);
     assert_site(r, "fx_main_leak", "heap", 1000, 1);
     assert_site(r, "fx_atexit_leak", "heap", 30, 1);
@@ -449,9 +468,7 @@ END_TEST
 START_TEST(test_threads_alive)
 {
     struct tu_proc p;
-    run_fixture(&p, "threads_alive", NULL, NULL, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "threads_alive");
+    json_t *r = run_to_exit_report(&p, "threads_alive", NULL, 0);
     assert_site(r, "fx_alive_leak", "heap", 768, 3);
     json_decref(r);
     tu_proc_free(&p);
@@ -470,25 +487,27 @@ static json_t *group_via(json_t *site, const char *fn)
     return NULL;
 }
 
+/* The leak group g, the one whose creation stack passes through fn, holds exactly bytes in blocks. */
+static void assert_group(json_t *g, const char *fn, long long bytes, long long blocks)
+{
+    ck_assert_msg(tu_int(g, "bytes") == bytes && tu_int(g, "blocks") == blocks,
+                  "%s's group: %lld bytes in %lld blocks, expected %lld in %lld", fn, tu_int(g, "bytes"),
+                  tu_int(g, "blocks"), bytes, blocks);
+}
+
 /* One site reached by two paths. LEAKWATCH_SAMPLE=1 means one allocation in 1 gets its own stack, so each
  * path is its own leak group with exactly its blocks. */
 START_TEST(test_sample_every_block)
 {
     struct tu_proc p;
     const char *settings[] = { "LEAKWATCH_SAMPLE=1", NULL };
-    run_fixture(&p, "deep_paths", NULL, settings, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "deep_paths");
+    json_t *r = run_to_exit_report(&p, "deep_paths", settings, 0);
     tu_assert_totals(r, 1100, 8);
     json_t *s = assert_site(r, "fx_deep_3", "heap", 1100, 8);
     ck_assert_int_eq(json_array_size(json_object_get(s, "leaks")), 2);
     json_t *alpha = group_via(s, "fx_path_alpha"), *beta = group_via(s, "fx_path_beta");
-    ck_assert_msg(tu_int(alpha, "bytes") == 500 && tu_int(alpha, "blocks") == 5,
-                  "fx_path_alpha's group: %lld bytes in %lld blocks, expected 500 in 5", tu_int(alpha, "bytes"),
-                  tu_int(alpha, "blocks"));
-    ck_assert_msg(tu_int(beta, "bytes") == 600 && tu_int(beta, "blocks") == 3,
-                  "fx_path_beta's group: %lld bytes in %lld blocks, expected 600 in 3", tu_int(beta, "bytes"),
-                  tu_int(beta, "blocks"));
+    assert_group(alpha, "fx_path_alpha", 500, 5);
+    assert_group(beta, "fx_path_beta", 600, 3);
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -508,11 +527,11 @@ START_TEST(test_growing_site_gets_own_stacks)
     ck_assert_msg(sscanf(p.out, "steady_leak: %ld blocks, dump %d", &blocks, &rc) == 2 && rc == 0,
                   "stdout: %s", p.out);
     json_t *r = tu_report(out, "steady_leak", p.pid, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "api");
+    ck_assert_str_eq(tu_str(r, "reason"), "api");
     json_t *s = assert_site(r, "fx_alloc_3", "heap", blocks * 64, blocks);
     json_t *warm = group_via(s, "fx_path_warm"), *leaky = group_via(s, "fx_path_leaky");
-    ck_assert_str_eq(json_string_value(json_object_get(warm, "stack")), "representative");
-    ck_assert_str_eq(json_string_value(json_object_get(leaky, "stack")), "own");
+    ck_assert_str_eq(tu_str(warm, "stack"), "representative");
+    ck_assert_str_eq(tu_str(leaky, "stack"), "own");
     ck_assert_int_ge(tu_int(leaky, "blocks"), 1);
     json_decref(r);
     tu_proc_free(&p);
@@ -524,22 +543,18 @@ END_TEST
 START_TEST(test_representative_stack_said)
 {
     struct tu_proc p;
-    run_fixture(&p, "deep_paths", NULL, NULL, 1);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "deep_paths");
+    json_t *r = run_to_exit_report(&p, "deep_paths", NULL, 0);
     json_t *s = assert_site(r, "fx_deep_3", "heap", 1100, 8);
     int representative = 0;
     size_t i;
     json_t *g;
     json_array_foreach(json_object_get(s, "leaks"), i, g)
-        representative += strcmp(json_string_value(json_object_get(g, "stack")), "representative") == 0;
+        representative += strcmp(tu_str(g, "stack"), "representative") == 0;
     ck_assert_int_eq(representative, 1);
-    char *path = tu_report_path(out, "deep_paths", p.pid, 1, "txt");
-    char *text = tu_slurp(path);
-    ck_assert_msg(text && strstr(text, "\nCreated at (the site's representative stack"),
+    char *text = text_report(&p, "deep_paths", 1);
+    ck_assert_msg(strstr(text, "\nCreated at (the site's representative stack"),
                   "the text does not say that blocks are shown under the representative stack:\n%s", text);
     free(text);
-    free(path);
     json_decref(r);
     tu_proc_free(&p);
 }
@@ -588,21 +603,14 @@ START_TEST(test_next_allocator_jemalloc)
     char *preload = tu_strf("LD_PRELOAD=%s %s", shim, jemalloc);
     const char *settings[] = { preload, "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
     struct tu_proc p;
-    run_fixture(&p, "alloc_semantics", NULL, settings, 1);
-    ck_assert_msg(strcmp(p.out, "alloc_semantics: ok\n") == 0, "the fixture's own checks failed:\n%s", p.out);
-    assert_exit(&p, 0);
-    json_t *r = exit_report(&p, "alloc_semantics");
+    json_t *r = run_alloc_semantics(&p, settings);
     assert_site(r, "fx_realloc_fail", "heap", 500, 1);
     assert_site(r, "fx_malloc_zero", "heap", 0, 1);
     json_decref(r);
     tu_proc_free(&p);
-    run_fixture(&p, "churn_threads", NULL, settings, 1);
-    assert_exit(&p, 0);
-    long long bytes = 0;
-    int blocks = 0;
-    ck_assert_msg(sscanf(p.out, "churn_threads: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
-                  "stdout: %s", p.out);
-    r = exit_report(&p, "churn_threads");
+    long long bytes;
+    int blocks;
+    r = run_churn_threads(&p, settings, &bytes, &blocks);
     assert_site(r, "fx_churn_worker", "heap", bytes, blocks);
     json_decref(r);
     tu_proc_free(&p);
@@ -688,12 +696,12 @@ START_TEST(test_api_dump)
     assert_exit(&p, 0);
     ck_assert_str_eq(p.out, "dump 0\n");
     json_t *api = tu_report(out, "api_dump", p.pid, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(api, "reason")), "api");
+    ck_assert_str_eq(tu_str(api, "reason"), "api");
     ck_assert_int_eq(tu_int(api, "previous_seq"), 0);
     tu_assert_totals(api, 777, 1);
     ck_assert_int_eq(tu_sites_naming(api, "fx_api_leak"), 1);
     json_t *ex = tu_report(out, "api_dump", p.pid, 2);
-    ck_assert_str_eq(json_string_value(json_object_get(ex, "reason")), "exit");
+    ck_assert_str_eq(tu_str(ex, "reason"), "exit");
     ck_assert_int_eq(tu_int(ex, "previous_seq"), 1);
     tu_assert_totals(ex, 777, 1);
     assert_site(ex, "fx_api_leak", "heap", 777, 1);
@@ -721,22 +729,34 @@ static double wait_report(const char *name, pid_t pid, int seq, double limit_s)
     return took;
 }
 
-static void spawn_fixture(struct tu_proc *p, const char *name, int shim, const char *signal_setting)
+/* Starts fixture name (under the shim when shim is set, with extra "NAME=value" settings) and leaves it
+ * running. */
+static void start_fixture(struct tu_proc *p, const char *name, int shim, const char *const *settings)
 {
     struct tu_env env;
-    if (shim)
-        tu_env_shim(&env, out);
-    else
-        tu_env_base(&env, out);
-    if (signal_setting)
-        tu_env_set(&env, "LEAKWATCH_SIGNAL", signal_setting);
+    tu_env_with(&env, out, shim, settings);
     char *path = tu_fixture(name);
     char *argv[] = { path, NULL };
     tu_spawn(p, argv, env.vars, NULL);
     free(path);
     tu_env_free(&env);
+}
+
+/* start_fixture, then waits for the fixture to say "ready". */
+static void start_fixture_ready(struct tu_proc *p, const char *name, int shim, const char *const *settings)
+{
+    start_fixture(p, name, shim, settings);
     ck_assert_msg(tu_read_until(p, "ready\n", RUN_LIMIT_S) == 0, "%s never became ready; stderr:\n%s", name,
                   p->err);
+}
+
+/* start_fixture_ready with LEAKWATCH_SIGNAL=signal_setting when that is not NULL. */
+static void spawn_fixture(struct tu_proc *p, const char *name, int shim, const char *signal_setting)
+{
+    char *setting = signal_setting ? tu_strf("LEAKWATCH_SIGNAL=%s", signal_setting) : NULL;
+    const char *settings[] = { setting, NULL };
+    start_fixture_ready(p, name, shim, settings);
+    free(setting);
 }
 
 /* The default signal and two chosen with LEAKWATCH_SIGNAL (by name, and as SIGRTMIN+n). */
@@ -759,7 +779,7 @@ START_TEST(test_signal_while_idle)
     ck_assert_msg(took >= 0, "no report 10 s after signal %d; stderr:\n%s", sig, p.err);
     ck_assert_msg(took <= 1.0, "the report took %.3f s after signal %d (must be within 1 s)", took, sig);
     json_t *r = tu_report(out, "idle", p.pid, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
+    ck_assert_str_eq(tu_str(r, "reason"), "signal");
     tu_assert_totals(r, 4321, 1);
     /* The block is younger than the default LEAKWATCH_MIN_AGE (10 s): its site is listed, no leak group. */
     ck_assert_int_eq(tu_int(json_object_get(r, "config"), "min_age_ms"), 10000);
@@ -776,25 +796,18 @@ END_TEST
 START_TEST(test_interval_reports)
 {
     struct tu_proc p;
-    struct tu_env env;
-    tu_env_shim(&env, out);
-    tu_env_set(&env, "LEAKWATCH_INTERVAL", "200ms");
-    tu_env_set(&env, "LEAKWATCH_MIN_AGE", "0");
-    char *path = tu_fixture("idle");
-    char *argv[] = { path, NULL };
-    tu_spawn(&p, argv, env.vars, NULL);
+    const char *settings[] = { "LEAKWATCH_INTERVAL=200ms", "LEAKWATCH_MIN_AGE=0", NULL };
+    start_fixture(&p, "idle", 1, settings);
     double took = wait_report("idle", p.pid, 2, 10.0);
     kill(p.pid, SIGKILL);
     tu_finish(&p, RUN_LIMIT_S);
     ck_assert_msg(took >= 0, "no second interval report within 10 s; stderr:\n%s", p.err);
     json_t *r = tu_report(out, "idle", p.pid, 2);
-    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "interval");
+    ck_assert_str_eq(tu_str(r, "reason"), "interval");
     ck_assert_int_eq(tu_int(r, "previous_seq"), 1);
     ck_assert_int_eq(tu_int(json_object_get(r, "config"), "interval_ms"), 200);
     assert_site(r, "fx_idle_leak", "heap", 4321, 1);
     json_decref(r);
-    free(path);
-    tu_env_free(&env);
     tu_proc_free(&p);
 }
 END_TEST
@@ -827,13 +840,8 @@ static char *leak_record_naming(const char *text, const char *fn, int *index)
 START_TEST(test_leak_leads_reservation_apart)
 {
     struct tu_proc p;
-    struct tu_env env;
-    tu_env_shim(&env, out);
-    tu_env_set(&env, "LEAKWATCH_MIN_AGE", "0");
-    char *path = tu_fixture("reserve_and_leak");
-    char *argv[] = { path, NULL };
-    tu_spawn(&p, argv, env.vars, NULL);
-    ck_assert_msg(tu_read_until(&p, "ready\n", RUN_LIMIT_S) == 0, "the fixture never became ready: %s", p.err);
+    const char *settings[] = { "LEAKWATCH_MIN_AGE=0", NULL };
+    start_fixture_ready(&p, "reserve_and_leak", 1, settings);
     double took[2] = { -1, -1 };
     for (int seq = 1; seq <= 2; seq++) {
         struct timespec pause = { 0, 300 * 1000 * 1000 };
@@ -865,9 +873,7 @@ START_TEST(test_leak_leads_reservation_apart)
     ck_assert_msg(g && tu_int(g, "since_previous_bytes") > 0, "the leaking site did not grow since report #1");
     json_decref(r);
 
-    char *txt = tu_report_path(out, "reserve_and_leak", p.pid, 2, "txt");
-    char *text = tu_slurp(txt);
-    ck_assert_ptr_nonnull(text);
+    char *text = text_report(&p, "reserve_and_leak", 2);
     int at = 0;
     char *first = leak_record_naming(text, "fx_leak_step", &at);
     ck_assert_msg(first && at == 1, "the leaking site is LEAK record %d, not the first:\n%.3000s", at, text);
@@ -883,9 +889,6 @@ START_TEST(test_leak_leads_reservation_apart)
     ck_assert_msg(strstr(text, "GiB of it reserved or never touched, not counted in leak records"),
                   "the header does not set the reservation apart:\n%.600s", text);
     free(text);
-    free(txt);
-    free(path);
-    tu_env_free(&env);
     tu_proc_free(&p);
 }
 END_TEST
@@ -923,8 +926,8 @@ START_TEST(test_main_exits_first)
     assert_exit(&p, 0);
     ck_assert_msg(tu_count_files(out, "program.") == 0, "the exit report is named \"program\":\n%s", p.err);
     json_t *r = exit_report(&p, "main_exits_first");
-    ck_assert_msg(strstr(json_string_value(json_object_get(r, "program")), "main_exits_first") != NULL,
-                  "program is \"%s\"", json_string_value(json_object_get(r, "program")));
+    ck_assert_msg(strstr(tu_str(r, "program"), "main_exits_first") != NULL,
+                  "program is \"%s\"", tu_str(r, "program"));
     assert_site(r, "fx_main_leak", "heap", 555, 1);
     assert_site(r, "fx_thread_leak", "heap", 444, 1);
     if (tu_sites_naming(r, "fx_freed_at_exit"))
@@ -993,7 +996,7 @@ START_TEST(test_stderr_closed_pipe)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3, "with stderr a closed pipe the program should exit 3 "
                   "as without the shim, got status 0x%x (signal %d)", status, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    ck_assert_str_eq(buf, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_str_eq(buf, LEAK_DIRECT_SAYS);
     free(path);
     tu_env_free(&env);
 }
@@ -1020,9 +1023,9 @@ START_TEST(test_program_owns_the_signal)
     ck_assert_msg(count_lines_with(p.err, "SIGUSR2", "leakwatch: report #") == 1,
                   "expected one stderr line about the program's SIGUSR2 handler:\n%s", p.err);
     json_t *r = tu_report(out, "own_handler", p.pid, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "signal");
+    ck_assert_str_eq(tu_str(r, "reason"), "signal");
     json_t *ex = tu_report(out, "own_handler", p.pid, 2);
-    ck_assert_str_eq(json_string_value(json_object_get(ex, "reason")), "exit");
+    ck_assert_str_eq(tu_str(ex, "reason"), "exit");
     assert_site(ex, "fx_handler_leak", "heap", 321, 1);
     json_decref(r);
     json_decref(ex);
@@ -1049,7 +1052,7 @@ START_TEST(test_bad_setting)
     const char *settings[] = { setting, NULL };
     run_fixture(&p, "leak_direct", NULL, settings, 1);
     assert_exit(&p, 3);
-    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_str_eq(p.out, LEAK_DIRECT_SAYS);
     ck_assert_msg(count_lines_with(p.err, bad_settings[_i].var, NULL) == 1,
                   "expected one stderr line naming %s:\n%s", bad_settings[_i].var, p.err);
     const char *line = strstr(p.err, bad_settings[_i].var);
@@ -1081,7 +1084,7 @@ static void assert_refused(const char *dir, const char *look_in)
     out = strdup(dir);
     run_fixture(&p, "leak_direct", NULL, NULL, 1);
     assert_exit(&p, 3);
-    ck_assert_str_eq(p.out, "leak_direct: leaked 3866 bytes in 6 blocks\n");
+    ck_assert_str_eq(p.out, LEAK_DIRECT_SAYS);
     ck_assert_msg(count_lines_with(p.err, dir, NULL) >= 1 && strstr(p.err, "leakwatch"),
                   "stderr should say why %s was refused:\n%s", dir, p.err);
     ck_assert_msg(tu_count_files(look_in, "leak_direct.") == 0, "a report was written into %s", look_in);
@@ -1236,9 +1239,7 @@ START_TEST(test_exit_while_busy)
 {
     for (int run = 0; run < 10; run++) {
         struct tu_proc p;
-        run_fixture(&p, "exit_busy", NULL, NULL, 1);
-        assert_exit(&p, 0);
-        json_t *r = exit_report(&p, "exit_busy");
+        json_t *r = run_to_exit_report(&p, "exit_busy", NULL, 0);
         assert_json_rules(r);
         json_t *s = tu_site(r, "fx_busy_leak");
         ck_assert_int_eq(tu_int(s, "live_bytes"), 999);
@@ -1255,11 +1256,9 @@ START_TEST(test_ids_stable)
     char *ids[2][2];
     for (int run = 0; run < 2; run++) {
         struct tu_proc p;
-        run_fixture(&p, "leak_wrapper", NULL, NULL, 1);
-        assert_exit(&p, 0);
-        json_t *r = exit_report(&p, "leak_wrapper");
-        ids[run][0] = strdup(json_string_value(json_object_get(tu_site(r, "fx_parse_config"), "id")));
-        ids[run][1] = strdup(json_string_value(json_object_get(tu_site(r, "fx_load_table"), "id")));
+        json_t *r = run_to_exit_report(&p, "leak_wrapper", NULL, 0);
+        ids[run][0] = strdup(tu_str(tu_site(r, "fx_parse_config"), "id"));
+        ids[run][1] = strdup(tu_str(tu_site(r, "fx_load_table"), "id"));
         json_decref(r);
         tu_proc_free(&p);
     }
