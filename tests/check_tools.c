@@ -311,6 +311,21 @@ START_TEST(suppressions_parse)
 }
 END_TEST
 
+/* write_round's leaking round number round, read back with model_load. The model holds all it read, so the
+ * file and its directory are gone by the time this returns: model_free is the only clean-up. */
+static lw_report *load_leak_round(int round)
+{
+    char *dir = tu_tempdir();
+    char *path = write_round(dir, round, true);
+    char err[1024];
+    lw_report *r = model_load(path, err, sizeof err);
+    ck_assert_msg(r != NULL, "%s: %s", path, err);
+    tu_rmtree(dir);
+    free(path);
+    free(dir);
+    return r;
+}
+
 START_TEST(suppressions_match)
 {
     suppress_rule glob = {.pattern = "ngx_*_accept"}, sub = {.pattern = "event"};
@@ -321,11 +336,8 @@ START_TEST(suppressions_match)
     ck_assert(!suppress_rule_matches(&sub, "ngx_alloc"));
     ck_assert(!suppress_rule_matches(&sub, NULL));
 
-    char *dir = tu_tempdir();
-    char *path = write_round(dir, 2, true);
+    lw_report *r = load_leak_round(2);
     char err[1024];
-    lw_report *r = model_load(path, err, sizeof err);
-    ck_assert_msg(r != NULL, "%s", err);
     suppress_list l;
     ck_assert(suppress_parse("leak:cache_insert\nleak:serve\nleak:svc\n", "t", &l, err, sizeof err));
     const lw_site *cache = NULL, *leak = NULL;
@@ -348,9 +360,6 @@ START_TEST(suppressions_match)
     suppress_free(&mod);
     suppress_free(&none);
     model_free(r);
-    tu_rmtree(dir);
-    free(path);
-    free(dir);
 }
 END_TEST
 
@@ -368,11 +377,7 @@ static void expect_load_error(const char *path, const char *what)
 
 START_TEST(model_reads_valid_report)
 {
-    char *dir = tu_tempdir();
-    char *path = write_round(dir, 3, true);
-    char err[1024];
-    lw_report *r = model_load(path, err, sizeof err);
-    ck_assert_msg(r != NULL, "%s", err);
+    lw_report *r = load_leak_round(3);
     ck_assert_int_eq(r->pid, 100);
     ck_assert_int_eq(r->seq, 3);
     ck_assert_int_eq(r->nsites, 4);
@@ -385,9 +390,6 @@ START_TEST(model_reads_valid_report)
     ck_assert_int_eq(r->sites[0].leaks[0].created_at.v[0].ip, 0x401000);
     ck_assert(!isnan(r->time_ms));
     model_free(r);
-    tu_rmtree(dir);
-    free(path);
-    free(dir);
 }
 END_TEST
 
@@ -508,11 +510,7 @@ static char *render_to_string(void (*fn)(FILE *, const lw_report *, const render
 
 START_TEST(folded_reads_back)
 {
-    char *dir = tu_tempdir();
-    char *path = write_round(dir, 4, true);
-    char err[1024];
-    lw_report *r = model_load(path, err, sizeof err);
-    ck_assert_msg(r != NULL, "%s", err);
+    lw_report *r = load_leak_round(4);
     render_opts o = {.top = -1, .min_age_ms = -1};
     char *out = render_to_string(render_folded, r, &o);
     long long total = 0, prev = -1, want = 0;
@@ -548,19 +546,12 @@ START_TEST(folded_reads_back)
     ck_assert_msg(strstr(out, "grow_buffer") == NULL && strstr(out, "build_response") != NULL, "%s", out);
     free(out);
     model_free(r);
-    tu_rmtree(dir);
-    free(path);
-    free(dir);
 }
 END_TEST
 
 START_TEST(text_shape)
 {
-    char *dir = tu_tempdir();
-    char *path = write_round(dir, 2, true);
-    char err[1024];
-    lw_report *r = model_load(path, err, sizeof err);
-    ck_assert_msg(r != NULL, "%s", err);
+    lw_report *r = load_leak_round(2);
     render_opts o = {.top = 2, .min_age_ms = -1};
     char *out = render_to_string(render_text, r, &o);
     ck_assert_msg(strncmp(out, "leakwatch report #2 (signal) for /usr/bin/svc [pid 100]", 55) == 0, "%s", out);
@@ -573,9 +564,6 @@ START_TEST(text_shape)
     ck_assert_msg(strstr(out, "grow_buffer") < strstr(out, "build_response"), "%s", out);
     free(out);
     model_free(r);
-    tu_rmtree(dir);
-    free(path);
-    free(dir);
 }
 END_TEST
 
@@ -785,6 +773,14 @@ static int exit_code(const struct tu_proc *p)
     return WIFEXITED(p->status) ? WEXITSTATUS(p->status) : -1;
 }
 
+/* run_lw, then the command must have exited with code. */
+static void run_lw_expect(struct tu_proc *p, char **args, int code)
+{
+    run_lw(p, args);
+    ck_assert_msg(exit_code(p) == code, "leakwatch %s: %s, expected exit %d; out: %s err: %s", args[0],
+                  tu_status_str(p), code, p->out, p->err);
+}
+
 /* stderr holds exactly one line, starting "leakwatch: " and naming what. */
 static void expect_one_error(const struct tu_proc *p, const char *what)
 {
@@ -792,6 +788,24 @@ static void expect_one_error(const struct tu_proc *p, const char *what)
     ck_assert_msg(strncmp(p->err, "leakwatch: ", 11) == 0, "error without the prefix: %s", p->err);
     ck_assert_msg(strchr(p->err, '\n') == p->err + strlen(p->err) - 1, "not exactly one line: %s", p->err);
     ck_assert_msg(strstr(p->err, what) != NULL, "error does not say \"%s\": %s", what, p->err);
+}
+
+/* Runs leakwatch with args: it must fail (exit 2) with one stderr line naming what. */
+static void expect_command_fails(char **args, const char *what)
+{
+    struct tu_proc p;
+    run_lw(&p, args);
+    expect_one_error(&p, what);
+    tu_proc_free(&p);
+}
+
+/* What a command wrote with --json path; fails the test when it is missing or not JSON. */
+static json_t *load_json_output(const char *path)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    ck_assert_msg(j != NULL, "--json output %s: %s", path, je.text);
+    return j;
 }
 
 static char **round_files(const char *dir, int n, bool with_leak)
@@ -838,8 +852,7 @@ START_TEST(cli_gate_fails_a_leak)
     char *junit = tu_strf("%s/gate.xml", dir), *svg = tu_strf("%s/gate.svg", dir), *js = tu_strf("%s/gate.json", dir);
     char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, "--svg", svg, "--json", js, NULL};
     struct tu_proc p;
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args, 1);
     ck_assert_msg(strstr(p.out, "FAIL  site " LEAK_ID) && strstr(p.out, "build_response+0x10"), "%s", p.out);
     ck_assert_msg(strstr(p.out, "levelling off") && strstr(p.out, "cache_insert"), "%s", p.out);
     ck_assert_msg(strstr(p.out, "leakwatch gate: FAIL: 1 site keeps growing with load"), "%s", p.out);
@@ -855,9 +868,7 @@ START_TEST(cli_gate_fails_a_leak)
     x = tu_slurp(svg);
     ck_assert_msg(strstr(x, "<polyline") && strstr(x, "FAIL 00000000") && strstr(x, "warm-up"), "svg: %.400s", x);
     free(x);
-    json_error_t je;
-    json_t *j = json_load_file(js, 0, &je);
-    ck_assert_msg(j != NULL, "--json output: %s", je.text);
+    json_t *j = load_json_output(js);
     ck_assert_str_eq(tu_str(j, "verdict"), "fail");
     json_t *s0 = json_array_get(json_object_get(j, "sites"), 0);
     ck_assert_str_eq(tu_str(s0, "id"), LEAK_ID);
@@ -867,8 +878,7 @@ START_TEST(cli_gate_fails_a_leak)
 
     /* Per load unit: 1,000 requests per round makes 102.4 bytes per request. */
     char *args2[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--load", "1000,2000,3000,4000,5000", NULL};
-    run_lw(&p, args2);
-    ck_assert_int_eq(exit_code(&p), 1);
+    run_lw_expect(&p, args2, 1);
     ck_assert_msg(strstr(p.out, "+102 B per load unit"), "%s", p.out);
     tu_proc_free(&p);
     free(junit);
@@ -912,6 +922,23 @@ static char *write_counted_round(const char *dir, int r, long long counted, cons
     return path;
 }
 
+/* The five rounds of write_counted_round into f, round r counting counted[r - 1] objects, each with the
+ * "Held by" chain held_by_json (or none when NULL). */
+static void write_counted_rounds(char *f[5], const char *dir, const long long counted[5], const char *held_by_json)
+{
+    for (int r = 1; r <= 5; r++)
+        f[r - 1] = write_counted_round(dir, r, counted[r - 1], held_by_json);
+}
+
+/* Frees the five round paths and removes dir (a tu_tempdir) with all in it. */
+static void discard_rounds(char *f[5], char *dir)
+{
+    for (int r = 0; r < 5; r++)
+        free(f[r]);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* A failing java-heap site's verdict and JUnit failure show the exact count of its class from the last round's
  * report (5,000, not round 4's 4,000), labelled as every object of the class rather than the site's, beside the
  * estimates; a site whose last report counted nothing shows no count. */
@@ -919,13 +946,12 @@ START_TEST(cli_gate_shows_exact_class_count)
 {
     char *dir = tu_tempdir();
     char *f[5];
-    for (int r = 1; r <= 5; r++)
-        f[r - 1] = write_counted_round(dir, r, r == 4 ? 4000 : r == 5 ? 5000 : 0, NULL);
+    const long long counted[5] = { 0, 0, 0, 4000, 5000 };
+    write_counted_rounds(f, dir, counted, NULL);
     char *junit = tu_strf("%s/gate.xml", dir), *js = tu_strf("%s/gate.json", dir);
     char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], "--junit", junit, "--json", js, NULL};
     struct tu_proc p;
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args, 1);
     const char *line = "Exact count: 5,000 objects of com.example.Msg (117.2 KiB) in the heap of pid 4242 at the last "
                        "round: every object of the class, from every allocation site, not only those of this site "
                        "(whose figures are estimates)";
@@ -937,7 +963,7 @@ START_TEST(cli_gate_shows_exact_class_count)
     char *x = tu_slurp(junit);
     ck_assert_msg(x && strstr(x, line), "the JUnit failure does not show \"%s\":\n%s", line, x);
     free(x);
-    json_t *j = json_load_file(js, 0, NULL);
+    json_t *j = load_json_output(js);
     json_t *exact = json_object_get(json_array_get(json_object_get(j, "sites"), 0), "class_exact");
     ck_assert_msg(exact && json_integer_value(json_object_get(exact, "objects")) == 5000 &&
                   json_integer_value(json_object_get(exact, "bytes")) == 120000 &&
@@ -953,17 +979,13 @@ START_TEST(cli_gate_shows_exact_class_count)
     tu_proc_free(&p);
     free(f[4]);
     f[4] = args[5] = write_counted_round(dir, 5, 0, NULL);  /* the last report counted nothing (its bound ran out) */
-    run_lw(&p, args);
-    ck_assert_int_eq(exit_code(&p), 1);
+    run_lw_expect(&p, args, 1);
     ck_assert_msg(!strstr(p.out, "Exact count"), "a count is shown though the last round has none:\n%s", p.out);
     tu_proc_free(&p);
     free(indented);
     free(js);
     free(junit);
-    for (int r = 0; r < 5; r++)
-        free(f[r]);
-    tu_rmtree(dir);
-    free(dir);
+    discard_rounds(f, dir);
 }
 END_TEST
 
@@ -973,12 +995,11 @@ START_TEST(cli_held_by_escaped)
 {
     char *dir = tu_tempdir();
     char *f[5];
-    for (int r = 1; r <= 5; r++)
-        f[r - 1] = write_counted_round(dir, r, 0, "\"static com.example.Outbox.\\u001b[2Jq -> java.util.ArrayDeque\"");
+    const long long none[5] = { 0 };
+    write_counted_rounds(f, dir, none, "\"static com.example.Outbox.\\u001b[2Jq -> java.util.ArrayDeque\"");
     char *args[] = {"gate", f[0], f[1], f[2], f[3], f[4], NULL};
     struct tu_proc p;
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args, 1);
     ck_assert_msg(!strchr(p.out, '\x1b') && strstr(p.out, "  Held by: static com.example.Outbox.\\x1b[2Jq -> "
                                                            "java.util.ArrayDeque\n"), "%s", p.out);
     tu_proc_free(&p);
@@ -987,10 +1008,7 @@ START_TEST(cli_held_by_escaped)
     ck_assert_msg(exit_code(&p) == 0 && !strchr(p.out, '\x1b') &&
                   strstr(p.out, "Held by: static com.example.Outbox.\\x1b[2Jq -> java.util.ArrayDeque\n"), "%s", p.out);
     tu_proc_free(&p);
-    for (int r = 0; r < 5; r++)
-        free(f[r]);
-    tu_rmtree(dir);
-    free(dir);
+    discard_rounds(f, dir);
 }
 END_TEST
 
@@ -1034,16 +1052,13 @@ START_TEST(cli_gate_names_pool_chunk)
     char *js = tu_strf("%s/gate.json", dir);
     struct tu_proc p;
     char *args[] = {"gate", files[0][0], files[0][1], files[0][2], files[0][3], "--json", js, NULL};
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 1, "gate: %s, expected 1; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args, 1);
     ck_assert_msg(strstr(p.out, "FAIL  site " LEAK_ID), "%s", p.out);
     ck_assert_msg(strstr(p.out, "This site is a chunk allocation of Netty's pooled allocator "
                                 "(io.netty.buffer.PoolArena$DirectArena::newChunk)") &&
                       strstr(p.out, "-Dio.netty.allocator.type=unpooled"),
                   "the verdict does not name the pool chunk site:\n%s", p.out);
-    json_error_t je;
-    json_t *j = json_load_file(js, 0, &je);
-    ck_assert_msg(j != NULL, "--json output: %s", je.text);
+    json_t *j = load_json_output(js);
     json_t *s0 = json_array_get(json_object_get(j, "sites"), 0), *pool = json_object_get(s0, "pool_chunk");
     ck_assert_str_eq(tu_str(s0, "id"), LEAK_ID);
     ck_assert_msg(pool && strstr(json_string_value(json_object_get(pool, "hint")), "-Dio.netty.allocator.type=unpooled"),
@@ -1053,8 +1068,7 @@ START_TEST(cli_gate_names_pool_chunk)
     tu_proc_free(&p);
 
     char *args2[] = {"gate", files[1][0], files[1][1], files[1][2], files[1][3], NULL};
-    run_lw(&p, args2);
-    ck_assert_int_eq(exit_code(&p), 1);
+    run_lw_expect(&p, args2, 1);
     ck_assert_msg(!strstr(p.out, "chunk allocation") && !strstr(p.out, "unpooled"), "%s", p.out);
     tu_proc_free(&p);
     for (int k = 0; k < 2; k++)
@@ -1072,16 +1086,14 @@ START_TEST(cli_gate_passes_and_suppresses)
     char **ok = round_files(dir, 5, false), **leak = round_files(dir, 5, true);
     struct tu_proc p;
     char *args[] = {"gate", ok[0], ok[1], ok[2], ok[3], ok[4], NULL};
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 0, "gate: %s; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args, 0);
     ck_assert_msg(strstr(p.out, "leakwatch gate: PASS"), "%s", p.out);
     tu_proc_free(&p);
 
     char *supp = tu_strf("%s/leaks.supp", dir);
     write_text(supp, "# known\nleak:build_*\nleak:never_matches\n", 39);
     char *args2[] = {"gate", leak[0], leak[1], leak[2], leak[3], leak[4], "--suppress", supp, NULL};
-    run_lw(&p, args2);
-    ck_assert_msg(exit_code(&p) == 0, "gate: %s; out: %s err: %s", tu_status_str(&p), p.out, p.err);
+    run_lw_expect(&p, args2, 0);
     ck_assert_msg(strstr(p.out, "suppressed: leak:build_* (line 2) hid 1 site, 500.0 KiB live at the last round"),
                   "%s", p.out);
     ck_assert_msg(strstr(p.out, "suppressed: leak:never_matches (line 3) hid 0 sites"), "%s", p.out);
@@ -1111,49 +1123,31 @@ START_TEST(cli_errors_are_one_line)
     tu_proc_free(&p);
 
     char *a2[] = {"gate", f[0], f[1], f[2], "--load", "1,2", NULL};
-    run_lw(&p, a2);
-    expect_one_error(&p, "--load has 2 numbers for 3 rounds");
-    tu_proc_free(&p);
+    expect_command_fails(a2, "--load has 2 numbers for 3 rounds");
 
     char *a3[] = {"gate", f[0], f[1], f[2], "--frobnicate", NULL};
-    run_lw(&p, a3);
-    expect_one_error(&p, "--frobnicate");
-    tu_proc_free(&p);
+    expect_command_fails(a3, "--frobnicate");
 
     char *a4[] = {"gate", f[0], f[1], "--warmup", "1", NULL};
-    run_lw(&p, a4);
-    expect_one_error(&p, "fewer than 2 rounds");
-    tu_proc_free(&p);
+    expect_command_fails(a4, "fewer than 2 rounds");
 
     char *a5[] = {"report", trunc, NULL};
-    run_lw(&p, a5);
-    expect_one_error(&p, "not a leakwatch report");
-    tu_proc_free(&p);
+    expect_command_fails(a5, "not a leakwatch report");
 
     char *a6[] = {"report", f[0], "--format", "yaml", NULL};
-    run_lw(&p, a6);
-    expect_one_error(&p, "--format");
-    tu_proc_free(&p);
+    expect_command_fails(a6, "--format");
 
     char *a7[] = {"frob", NULL};
-    run_lw(&p, a7);
-    expect_one_error(&p, "unknown command");
-    tu_proc_free(&p);
+    expect_command_fails(a7, "unknown command");
 
     char *a8[] = {"gate", f[0], f[1], f[2], "--min-growth", "lots", NULL};
-    run_lw(&p, a8);
-    expect_one_error(&p, "--min-growth");
-    tu_proc_free(&p);
+    expect_command_fails(a8, "--min-growth");
 
     char *a9[] = {"gate", "--rounds", "3", "--load", "true", "--", NULL};
-    run_lw(&p, a9);
-    expect_one_error(&p, "server command");
-    tu_proc_free(&p);
+    expect_command_fails(a9, "server command");
 
     char *a10[] = {"dump", "12x", NULL};
-    run_lw(&p, a10);
-    expect_one_error(&p, "PID");
-    tu_proc_free(&p);
+    expect_command_fails(a10, "PID");
 
     free(trunc);
     free_files(f);
@@ -1176,8 +1170,7 @@ START_TEST(cli_diff_orders_by_growth)
     char *pa = write_fake(dir, "svc.1.1.json", 1, 1, 1, a, 4), *pb = write_fake(dir, "svc.1.2.json", 1, 2, 2, b, 4);
     char *args[] = {"diff", pa, pb, NULL};
     struct tu_proc p;
-    run_lw(&p, args);
-    ck_assert_msg(exit_code(&p) == 0, "diff: %s; err: %s", tu_status_str(&p), p.err);
+    run_lw_expect(&p, args, 0);
     const char *order[] = {"grows_most", "is_new", "grows_little", "goes_away", "shrinks"};
     const char *prev = p.out;
     for (size_t i = 0; i < 5; i++) {
@@ -1223,8 +1216,7 @@ START_TEST(cli_report_grown_first)
     json_decref(root);
     struct tu_proc p;
     char *args[] = {"report", path, NULL};
-    run_lw(&p, args);
-    ck_assert_int_eq(exit_code(&p), 0);
+    run_lw_expect(&p, args, 0);
     const char *grow = strstr(p.out, "grow_buffer+0x10"), *build = strstr(p.out, "build_response+0x10"),
                *cache = strstr(p.out, "cache_insert+0x10");
     ck_assert_msg(grow && build && cache && grow < build && build < cache,
@@ -1245,14 +1237,12 @@ START_TEST(cli_report_formats)
     char *path = write_round(dir, 3, true);
     struct tu_proc p;
     char *a1[] = {"report", path, "--format", "folded", NULL};
-    run_lw(&p, a1);
-    ck_assert_int_eq(exit_code(&p), 0);
+    run_lw_expect(&p, a1, 0);
     ck_assert_msg(strstr(p.out, "main;serve;build_response 307200\n"), "%s", p.out);
     tu_proc_free(&p);
 
     char *a2[] = {"report", path, "--format", "json", "--top", "1", NULL};
-    run_lw(&p, a2);
-    ck_assert_int_eq(exit_code(&p), 0);
+    run_lw_expect(&p, a2, 0);
     json_error_t je;
     json_t *j = json_loads(p.out, 0, &je);
     ck_assert_msg(j != NULL, "report --format json is not JSON: %s", je.text);
@@ -1262,8 +1252,7 @@ START_TEST(cli_report_formats)
     tu_proc_free(&p);
 
     char *a3[] = {"report", path, "--top", "1", NULL};
-    run_lw(&p, a3);
-    ck_assert_int_eq(exit_code(&p), 0);
+    run_lw_expect(&p, a3, 0);
     ck_assert_msg(strstr(p.out, ": 3 leak records were discarded"), "%s", p.out);
     tu_proc_free(&p);
     free(path);
