@@ -175,6 +175,39 @@ static void assert_exit(const struct tu_proc *p, int code)
                   "expected exit %d, got %s; stderr:\n%.3000s%s", code, tu_status_str(p), p->err, trace_text());
 }
 
+/* Runs fixture name (with args and settings, under the shim) to its end; it must exit with code. */
+static void run_to_exit(struct tu_proc *p, const char *name, const char *const *args, const char *const *settings,
+                        int code)
+{
+    start(p, name, args, settings, 1);
+    finish(p, RUN_LIMIT_S);
+    assert_exit(p, code);
+}
+
+/* Runs fixture name bare, then under the shim: both must exit 0 and print the same. */
+static void run_bare_then_shim(struct tu_proc *bare, struct tu_proc *p, const char *name)
+{
+    start(bare, name, NULL, NULL, 0);
+    finish(bare, RUN_LIMIT_S);
+    assert_exit(bare, 0);
+    run_to_exit(p, name, NULL, NULL, 0);
+    ck_assert_msg(strcmp(p->out, bare->out) == 0, "%s prints differently under the shim:\n%s\nbare:\n%s", name,
+                  p->out, bare->out);
+}
+
+/* How many reports program[pid] wrote into out: JSON reports #1, #2 ... up to the first that is missing. */
+static int reports_written(const char *program, pid_t pid)
+{
+    int seq = 1;
+    for (;; seq++) {
+        char *path = tu_report_path(out, program, pid, seq, "json");
+        int exists = access(path, F_OK) == 0;
+        free(path);
+        if (!exists)
+            return seq - 1;
+    }
+}
+
 /* Waits up to limit_s for dir/program.pid.seq.json; 0 when it appeared. Reads the pipes meanwhile. */
 static int wait_report(struct tu_proc *p, const char *dir, const char *program, int seq, double limit_s)
 {
@@ -190,6 +223,17 @@ static int wait_report(struct tu_proc *p, const char *dir, const char *program, 
     }
     free(path);
     return rc;
+}
+
+/* Sends the report signal (SIGUSR2) n times, pause_ms apart, to fixture name (running, ready); returns
+ * what wait_report says of its report #1. */
+static int send_report_signals(struct tu_proc *p, const char *name, int n, long pause_ms)
+{
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(kill(p->pid, SIGUSR2), 0);
+        sleep_ms(pause_ms);
+    }
+    return wait_report(p, out, name, 1, REPORT_LIMIT_S);
 }
 
 /* Waits up to limit_s for what stderr says from offset on to contain needle. */
@@ -250,11 +294,7 @@ START_TEST(test_signal_storm)
     const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
     start(&p, "stress_storm", NULL, settings, 1);
     await_line(&p, "ready\n");
-    for (int i = 0; i < 200; i++) {
-        ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
-        sleep_ms(1);
-    }
-    int first = wait_report(&p, out, "stress_storm", 1, REPORT_LIMIT_S);
+    int first = send_report_signals(&p, "stress_storm", 200, 1);
     kill(p.pid, SIGUSR1);
     finish(&p, RUN_LIMIT_S);
     assert_exit(&p, 7);
@@ -263,14 +303,9 @@ START_TEST(test_signal_storm)
     int blocks = 0;
     ck_assert_msg(sscanf(p.out, "ready\nstress_storm: expect %lld bytes in %d blocks", &bytes, &blocks) == 2,
                   "stdout: %s", p.out);
-    int seq = 1;
+    int reports = reports_written("stress_storm", p.pid);
     json_t *last = NULL;
-    for (;; seq++) {
-        char *path = tu_report_path(out, "stress_storm", p.pid, seq, "json");
-        int exists = access(path, F_OK) == 0;
-        free(path);
-        if (!exists)
-            break;
+    for (int seq = 1; seq <= reports; seq++) {
         json_decref(last);
         last = tu_report(out, "stress_storm", p.pid, seq);
         ck_assert_int_eq(tu_int(last, "seq"), seq);
@@ -279,7 +314,6 @@ START_TEST(test_signal_storm)
         ck_assert_msg(access(txt, F_OK) == 0, "%s is missing", txt);
         free(txt);
     }
-    int reports = seq - 1;
     ck_assert_msg(reports >= 2 && reports <= 201, "%d reports for 200 signals and the exit", reports);
     ck_assert_int_eq(tu_count_files(out, "stress_storm."), 2 * reports);
     ck_assert_int_eq(temporaries(out), 0);
@@ -333,14 +367,7 @@ START_TEST(test_signals_during_exit)
         finish(&p, 1.0);
         assert_exit(&p, 7);
         int stale = stale_state((int)geteuid(), p.pid);
-        int seq = 1;
-        for (;; seq++) {
-            char *path = tu_report_path(out, "stress_storm", p.pid, seq, "json");
-            int exists = access(path, F_OK) == 0;
-            free(path);
-            if (!exists)
-                break;
-        }
+        int seq = reports_written("stress_storm", p.pid) + 1;
         json_t *last = tu_report(out, "stress_storm", p.pid, seq - 1);
         ck_assert_msg(strcmp(reason_of(last), "exit") == 0,
                       "run %d: report #%d, written after the exit report, has reason %s; stderr:\n%s", run, seq - 1,
@@ -358,9 +385,7 @@ END_TEST
 START_TEST(test_alarm_handler_allocates)
 {
     struct tu_proc p;
-    start(&p, "stress_alarm", NULL, NULL, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
+    run_to_exit(&p, "stress_alarm", NULL, NULL, 0);
     long long bytes = 0;
     int blocks = 0, allocated = 0;
     ck_assert_msg(sscanf(p.out, "stress_alarm: expect %lld bytes in %d blocks; handler allocated %d times", &bytes,
@@ -409,9 +434,7 @@ START_TEST(test_fork_storm)
 {
     struct tu_proc p;
     const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
-    start(&p, "stress_fork", NULL, settings, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
+    run_to_exit(&p, "stress_fork", NULL, settings, 0);
     ck_assert_msg(strstr(p.out, "forked 100 ok 100\n") != NULL, "stdout: %s", p.out);
     int index = 0, exits = 0, stale = 0;
     for (const char *line = p.out; line && *line && index < 100; index++) {
@@ -464,9 +487,7 @@ START_TEST(test_thread_churn)
 {
     struct tu_proc p;
     const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
-    start(&p, "stress_threads", NULL, settings, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
+    run_to_exit(&p, "stress_threads", NULL, settings, 0);
     int maps[3], rc[3], threads[3];
     long long bytes = 0;
     int blocks = 0;
@@ -755,13 +776,7 @@ END_TEST
 START_TEST(test_huge_and_odd_sizes)
 {
     struct tu_proc bare, p;
-    start(&bare, "stress_sizes", NULL, NULL, 0);
-    finish(&bare, RUN_LIMIT_S);
-    assert_exit(&bare, 0);
-    start(&p, "stress_sizes", NULL, NULL, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
-    ck_assert_str_eq(p.out, bare.out);
+    run_bare_then_shim(&bare, &p, "stress_sizes");
     long long heap = 0, map = 0;
     int blocks = 0, regions = 0;
     const char *line = strstr(p.out, "stress_sizes: ");
@@ -792,13 +807,7 @@ END_TEST
 START_TEST(test_address_space_exhausted)
 {
     struct tu_proc bare, p;
-    start(&bare, "stress_oom", NULL, NULL, 0);
-    finish(&bare, RUN_LIMIT_S);
-    assert_exit(&bare, 0);
-    start(&p, "stress_oom", NULL, NULL, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
-    ck_assert_str_eq(p.out, bare.out);
+    run_bare_then_shim(&bare, &p, "stress_oom");
     ck_assert_msg(lines_starting(p.err, "leakwatch: ") == lines_starting(p.err, ""),
                   "stderr has lines that are not the shim's:\n%s", p.err);
     json_t *r = tu_find_report(out, p.pid, "exit");
@@ -819,9 +828,7 @@ END_TEST
 START_TEST(test_vfork_and_spawn)
 {
     struct tu_proc p;
-    start(&p, "stress_spawn", NULL, NULL, 1);
-    finish(&p, RUN_LIMIT_S);
-    assert_exit(&p, 0);
+    run_to_exit(&p, "stress_spawn", NULL, NULL, 0);
     ck_assert_str_eq(p.out, "vfork 50 ok 50, posix_spawn 50 ok 50\n");
     ck_assert_int_eq(tu_count_files(out, "true."), 2 * 100);
     json_t *r = tu_report(out, "stress_spawn", p.pid, 1);
@@ -837,11 +844,7 @@ START_TEST(test_dlopen_while_reporting)
     struct tu_proc p;
     start(&p, "stress_dlopen", NULL, NULL, 1);
     await_line(&p, "ready\n");
-    for (int i = 0; i < 60; i++) {
-        ck_assert_int_eq(kill(p.pid, SIGUSR2), 0);
-        sleep_ms(15);
-    }
-    int first = wait_report(&p, out, "stress_dlopen", 1, REPORT_LIMIT_S);
+    int first = send_report_signals(&p, "stress_dlopen", 60, 15);
     kill(p.pid, SIGUSR1);
     finish(&p, RUN_LIMIT_S);
     assert_exit(&p, 0);
@@ -849,15 +852,9 @@ START_TEST(test_dlopen_while_reporting)
     int opens = 0, failures = -1;
     ck_assert_msg(sscanf(p.out, "ready\nstress_dlopen: %d opens, failures %d", &opens, &failures) == 2 && opens > 0 &&
                   failures == 0, "stdout: %s", p.out);
-    int seq = 1;
-    for (;; seq++) {
-        char *path = tu_report_path(out, "stress_dlopen", p.pid, seq, "json");
-        int exists = access(path, F_OK) == 0;
-        free(path);
-        if (!exists)
-            break;
-        json_decref(tu_report(out, "stress_dlopen", p.pid, seq));
-    }
+    int seq = reports_written("stress_dlopen", p.pid) + 1;
+    for (int s = 1; s < seq; s++)
+        json_decref(tu_report(out, "stress_dlopen", p.pid, s));
     json_t *ex = tu_report(out, "stress_dlopen", p.pid, seq - 1);
     ck_assert_str_eq(reason_of(ex), "exit");
     ck_assert_msg(seq - 1 >= 2, "only the exit report was written");
