@@ -89,6 +89,36 @@ static void expect_target_unharmed(struct tu_proc *t, int signalled)
                   "the target did not run on as before: %s, stdout %s, stderr %s", tu_status_str(t), t->out, t->err);
 }
 
+/* expect_target_unharmed, then frees the target and the environment it was started with. */
+static void end_target(struct tu_proc *t, struct tu_env *env, int signalled)
+{
+    expect_target_unharmed(t, signalled);
+    tu_proc_free(t);
+    tu_env_free(env);
+}
+
+/* Stops an idle fixture with SIGTERM: it must exit 0 saying "name: stopped". Frees it and its environment. */
+static void end_idle(struct tu_proc *t, struct tu_env *env, const char *name)
+{
+    kill(t->pid, SIGTERM);
+    tu_finish(t, 20);
+    char *stopped = tu_strf("%s: stopped", name);
+    ck_assert_msg(exit_code(t) == 0 && strstr(t->out, stopped), "%s: %s %s", name, tu_status_str(t), t->out);
+    free(stopped);
+    tu_proc_free(t);
+    tu_env_free(env);
+}
+
+/* Runs build/leakwatch with args; it must exit with code (what names the step in the failure message). */
+static void lw_expect(struct tu_env *env, char **args, int code, const char *what)
+{
+    struct tu_proc p;
+    lw(&p, env, args);
+    ck_assert_msg(exit_code(&p) == code, "%s: %s, expected exit %d; stderr: %s", what, tu_status_str(&p), code,
+                  p.err);
+    tu_proc_free(&p);
+}
+
 static long long site_live(json_t *report, const char *fn)
 {
     return tu_int(tu_site(report, fn), "live_bytes");
@@ -116,9 +146,7 @@ START_TEST(attach_tracks_from_now_on)
                   "the text report does not say when tracking started: %s", p.out);
     tu_proc_free(&p);
     nap_ms(500);
-    lw(&p, &env, a2);
-    ck_assert_msg(exit_code(&p) == 0, "second dump: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, a2, 0, "second dump");
 
     json_t *r1 = tu_report(out, "attach_target", t.pid, 1), *r2 = tu_report(out, "attach_target", t.pid, 2);
     ck_assert(json_is_true(json_object_get(r1, "attached")));
@@ -150,12 +178,8 @@ START_TEST(attach_tracks_from_now_on)
                   p.err);
     tu_proc_free(&p);
     /* inert: nothing answers a dump any more, and the report signal is the program's again */
-    lw(&p, &env, a2);
-    ck_assert_msg(exit_code(&p) == 2, "dump after detach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
-    expect_target_unharmed(&t, 1);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    lw_expect(&env, a2, 2, "dump after detach");
+    end_target(&t, &env, 1);
     tu_rmtree(out);
     free(out);
     free(spid);
@@ -178,22 +202,16 @@ START_TEST(attach_again_after_detach)
     start_bare(&t, &env, "attach_target");
     char *out1 = tu_tempdir(), *out2 = tu_tempdir(), *spid = tu_strf("%d", (int)t.pid);
     char *a1[] = {"attach", "--out", out1, "--min-age", "0", "--quiet", spid, NULL};
-    lw(&p, &env, a1);
-    ck_assert_msg(exit_code(&p) == 0, "first attach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, a1, 0, "first attach");
     nap_ms(1500);
     char *dump[] = {"dump", spid, NULL};
-    lw(&p, &env, dump);
-    ck_assert_msg(exit_code(&p) == 0, "first dump: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, dump, 0, "first dump");
     json_t *r1 = tu_report(out1, "attach_target", t.pid, 1);
     long long first_live = site_live(r1, "fx_attach_leak");
     ck_assert_msg(first_live >= 256 * 50, "first attach: fx_attach_leak has %lld live bytes", first_live);
     char *first_since = strdup(json_string_value(json_object_get(r1, "tracking_since")));
     char *detach[] = {"detach", spid, NULL};
-    lw(&p, &env, detach);
-    ck_assert_msg(exit_code(&p) == 0, "detach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, detach, 0, "detach");
     nap_ms(300);
 
     /* the second attach's own settings: another directory, and the report signal SIGUSR1 */
@@ -238,12 +256,8 @@ START_TEST(attach_again_after_detach)
         nap_ms(50);
     }
     ck_assert_msg(found, "SIGUSR1 wrote no report after the second attach");
-    lw(&p, &env, detach);
-    ck_assert_msg(exit_code(&p) == 0, "second detach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
-    expect_target_unharmed(&t, 1);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    lw_expect(&env, detach, 0, "second detach");
+    end_target(&t, &env, 1);
     tu_rmtree(out1);
     tu_rmtree(out2);
     free(out1);
@@ -390,19 +404,14 @@ END_TEST
 START_TEST(attach_refuses_clearly)
 {
     struct tu_env env;
-    struct tu_proc t, p;
+    struct tu_proc t;
 
     /* a statically linked program has no loader to load the shim with */
     start_bare(&t, &env, "static_idle");
     char *spid = tu_strf("%d", (int)t.pid);
     char *a1[] = {"attach", spid, NULL};
     expect_refusal(&env, a1, "statically linked");
-    kill(t.pid, SIGTERM);
-    tu_finish(&t, 20);
-    ck_assert_msg(exit_code(&t) == 0 && strstr(t.out, "static_idle: stopped"), "static target: %s %s",
-                  tu_status_str(&t), t.out);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    end_idle(&t, &env, "static_idle");
     free(spid);
 
     /* a program on another C library (musl, dynamically linked): no glibc dlopen to call */
@@ -411,30 +420,19 @@ START_TEST(attach_refuses_clearly)
     char *m1[] = {"attach", spid, NULL};
     expect_refusal(&env, m1, "uses musl libc");
     ck_assert(!maps_mention(t.pid, "libleakwatch"));
-    kill(t.pid, SIGTERM);
-    tu_finish(&t, 20);
-    ck_assert_msg(exit_code(&t) == 0 && strstr(t.out, "musl_idle: stopped"), "musl target: %s %s",
-                  tu_status_str(&t), t.out);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    end_idle(&t, &env, "musl_idle");
     free(spid);
 
     /* attaching twice, and detaching twice */
     start_bare(&t, &env, "attach_target");
     spid = tu_strf("%d", (int)t.pid);
     char *a2[] = {"attach", "--quiet", spid, NULL};
-    lw(&p, &env, a2);
-    ck_assert_msg(exit_code(&p) == 0, "attach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, a2, 0, "attach");
     expect_refusal(&env, a2, "is already tracked by leakwatch");
     char *a3[] = {"detach", spid, NULL};
-    lw(&p, &env, a3);
-    ck_assert_msg(exit_code(&p) == 0, "detach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, a3, 0, "detach");
     expect_refusal(&env, a3, "is already detached");
-    expect_target_unharmed(&t, 0);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    end_target(&t, &env, 0);
     free(spid);
 
     /* another user's process: refused before anything is touched */
@@ -472,9 +470,7 @@ START_TEST(attach_refuses_clearly)
     expect_refusal(&env, a4, "no running process has PID 999999999");
     char *a7[] = {"detach", spid, NULL};
     expect_refusal(&env, a7, "has no libleakwatch.so loaded");
-    expect_target_unharmed(&t, 0);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    end_target(&t, &env, 0);
     free(spid);
 
     /* a process that carries the shim from its start: already tracked; nothing to detach */
@@ -540,9 +536,7 @@ START_TEST(attach_as_the_same_user)
                       "dump of the process nobody attached: %s %.2000s %s", tu_status_str(&p), p.out, p.err);
     }
     tu_proc_free(&p);
-    expect_target_unharmed(&t, 1);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    end_target(&t, &env, 1);
     free(spid);
     free(lwpath);
     free(fixture);
@@ -637,9 +631,7 @@ START_TEST(attach_follows_modules_loaded_later)
     ck_assert_msg(tu_read_until(&t, "ready", 20) == 0, "python3 never said ready: %s", t.err);
     char *spid = tu_strf("%d", (int)t.pid);
     char *a1[] = {"attach", "--out", out, "--min-age", "0", "--quiet", spid, NULL};
-    lw(&p, &env, a1);
-    ck_assert_msg(exit_code(&p) == 0, "attach: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
+    lw_expect(&env, a1, 0, "attach");
     ck_assert(!maps_mention(t.pid, "libsqlite3"));
     FILE *f = fopen(go, "w");
     ck_assert(f != NULL);
@@ -678,12 +670,8 @@ START_TEST(gate_attach_running_server)
     ck_assert_int_eq(tu_count_files(out, "attach_target."), 8);
     tu_proc_free(&p);
     char *a2[] = {"dump", spid, NULL};
-    lw(&p, &env, a2);
-    ck_assert_msg(exit_code(&p) == 2, "the gate left the process attached: %s %s", tu_status_str(&p), p.err);
-    tu_proc_free(&p);
-    expect_target_unharmed(&t, 1);
-    tu_proc_free(&t);
-    tu_env_free(&env);
+    lw_expect(&env, a2, 2, "the gate left the process attached");
+    end_target(&t, &env, 1);
     tu_rmtree(out);
     free(out);
     free(spid);
