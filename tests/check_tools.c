@@ -375,6 +375,15 @@ static void expect_load_error(const char *path, const char *what)
     ck_assert_msg(strchr(err, '\n') == NULL, "the error is not one line: %s", err);
 }
 
+/* Writes len bytes of text as dir/name: loading that file must fail saying what. */
+static void expect_written_rejected(const char *dir, const char *name, const char *text, size_t len, const char *what)
+{
+    char *path = tu_strf("%s/%s", dir, name);
+    write_text(path, text, len);
+    expect_load_error(path, what);
+    free(path);
+}
+
 START_TEST(model_reads_valid_report)
 {
     lw_report *r = load_leak_round(3);
@@ -400,46 +409,24 @@ START_TEST(model_rejects_broken_reports)
     char *text = tu_slurp(good);
     size_t len = strlen(text);
 
-    char *p = tu_strf("%s/truncated.json", dir);
-    write_text(p, text, len - 40);
-    expect_load_error(p, "truncated");
-    free(p);
-
-    p = tu_strf("%s/empty.json", dir);
-    write_text(p, "", 0);
-    expect_load_error(p, "empty file");
-    free(p);
-
-    p = tu_strf("%s/corrupt.json", dir);
+    expect_written_rejected(dir, "truncated.json", text, len - 40, "truncated");
+    expect_written_rejected(dir, "empty.json", "", 0, "empty file");
     char *bad = strdup(text);
     char *sites = strstr(bad, "\"sites\":");
     sites[7] = '@';
-    write_text(p, bad, len);
-    expect_load_error(p, "invalid JSON");
+    expect_written_rejected(dir, "corrupt.json", bad, len, "invalid JSON");
     free(bad);
-    free(p);
 
-    p = tu_strf("%s/other.json", dir);
     const char *other = "{\"format\":\"perf-script\",\"version\":1}";
-    write_text(p, other, strlen(other));
-    expect_load_error(p, "expected \"leakwatch-report\"");
-    free(p);
-
-    p = tu_strf("%s/array.json", dir);
-    write_text(p, "[1,2,3]", 7);
-    expect_load_error(p, "not an object");
-    free(p);
-
-    p = tu_strf("%s/badid.json", dir);
+    expect_written_rejected(dir, "other.json", other, strlen(other), "expected \"leakwatch-report\"");
+    expect_written_rejected(dir, "array.json", "[1,2,3]", 7, "not an object");
     bad = strdup(text);
     char *id = strstr(bad, LEAK_ID);
     memcpy(id, "zz", 2);
-    write_text(p, bad, len);
-    expect_load_error(p, "16 hex digits");
+    expect_written_rejected(dir, "badid.json", bad, len, "16 hex digits");
     free(bad);
-    free(p);
 
-    p = tu_strf("%s/badtype.json", dir);
+    char *p = tu_strf("%s/badtype.json", dir);
     json_t *root = json_loads(text, 0, NULL);
     json_object_set_new(json_array_get(json_object_get(root, "sites"), 1), "live_bytes", json_string("many"));
     json_dump_file(root, p, 0);
@@ -455,20 +442,14 @@ START_TEST(model_rejects_broken_reports)
     expect_load_error(p, "upgrade leakwatch");
     free(p);
 
-    p = tu_strf("%s/report.txt", dir);
-    write_text(p, "leakwatch report #1\n", 20);
-    expect_load_error(p, "use the .json file beside it");
-    free(p);
+    expect_written_rejected(dir, "report.txt", "leakwatch report #1\n", 20, "use the .json file beside it");
 
     p = tu_strf("%s/missing.json", dir);
     expect_load_error(p, "cannot read");
     free(p);
 
     /* NUL bytes are binary data, not a cut; a /proc file (st_size 0) has content, it is not empty. */
-    p = tu_strf("%s/nul.json", dir);
-    write_text(p, "\0\0\0\0", 4);
-    expect_load_error(p, "a NUL byte at byte 1");
-    free(p);
+    expect_written_rejected(dir, "nul.json", "\0\0\0\0", 4, "a NUL byte at byte 1");
     p = tu_strf("%s/nul_inside.json", dir);
     write_text(p, text, len);
     int nfd = open(p, O_WRONLY);
