@@ -301,7 +301,7 @@ END_TEST
 START_TEST(test_threads)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     json_t *r = run_to_exit_report(&p, "leak_threads", settings, 0);
     tu_assert_totals(r, 1536, 12);
     json_t *s = assert_site(r, "fx_thread_leak", "heap", 1536, 12);
@@ -317,7 +317,7 @@ END_TEST
 START_TEST(test_thread_heap_untouched)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     run_fixture(&p, "thread_heap", NULL, settings, 1);
     assert_exit(&p, 0);
     unsigned long long before = 0, in_thread = 0;
@@ -337,7 +337,7 @@ END_TEST
 START_TEST(test_threads_churn)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     long long bytes;
     int blocks;
     json_t *r = run_churn_threads(&p, settings, &bytes, &blocks);
@@ -601,7 +601,7 @@ START_TEST(test_next_allocator_jemalloc)
     ck_assert_msg(access(jemalloc, R_OK) == 0, "%s is missing: install libjemalloc2 (scripts/deps.sh)", jemalloc);
     char *shim = tu_shim_path();
     char *preload = tu_strf("LD_PRELOAD=%s %s", shim, jemalloc);
-    const char *settings[] = { preload, "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { preload, TU_NO_STACK_CACHE, NULL };
     struct tu_proc p;
     json_t *r = run_alloc_semantics(&p, settings);
     assert_site(r, "fx_realloc_fail", "heap", 500, 1);

@@ -291,7 +291,7 @@ static int stale_state(int uid, pid_t pid)
 START_TEST(test_signal_storm)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     start(&p, "stress_storm", NULL, settings, 1);
     await_line(&p, "ready\n");
     int first = send_report_signals(&p, "stress_storm", 200, 1);
@@ -344,7 +344,7 @@ END_TEST
  * exists. The race is narrow, so the scenario runs ten times. */
 START_TEST(test_signals_during_exit)
 {
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     for (int run = 0; run < 10; run++) {
         struct tu_proc p;
         start(&p, "stress_storm", NULL, settings, 1);
@@ -433,7 +433,7 @@ END_TEST
 START_TEST(test_fork_storm)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     run_to_exit(&p, "stress_fork", NULL, settings, 0);
     ck_assert_msg(strstr(p.out, "forked 100 ok 100\n") != NULL, "stdout: %s", p.out);
     int index = 0, exits = 0, stale = 0;
@@ -486,7 +486,7 @@ END_TEST
 START_TEST(test_thread_churn)
 {
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     run_to_exit(&p, "stress_threads", NULL, settings, 0);
     int maps[3], rc[3], threads[3];
     long long bytes = 0;
@@ -740,7 +740,7 @@ START_TEST(test_disk_full_after_many_reports)
 {
     char *disk = small_disk("64m");
     struct tu_proc p;
-    const char *settings[] = { "GLIBC_TUNABLES=glibc.pthread.stack_cache_size=0", NULL };
+    const char *settings[] = { TU_NO_STACK_CACHE, NULL };
     start(&p, "stress_storm", NULL, settings, 1);
     await_line(&p, "ready\n");
     int written = 0;
