@@ -509,6 +509,145 @@ START_TEST(json_top_is_the_first_sites)
 }
 END_TEST
 
+/* A report whose modules (nmodules entries, none when -1) come after its sites. `report` keeps the sites and
+ * checks their frames' module indexes once modules is read; `report --format json` checks each site as it
+ * streams by and lets it go. Both must refuse the same reports with the same line, naming the same frame
+ * (what), or both accept it (what NULL). */
+static char *write_late_modules(const char *dir, const char *sites, int nmodules)
+{
+    char *path = tu_strf("%s/late.json", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert(f);
+    fprintf(f, "{\"format\":\"leakwatch-report\",\"version\":2,\"pid\":5,\"program\":\"/p\",\"seq\":1,\"sites\":%s",
+            sites);
+    if (nmodules >= 0) {
+        fputs(",\"modules\":[", f);
+        for (int i = 0; i < nmodules; i++)
+            fprintf(f, "%s{\"id\":%d,\"path\":\"/lib/m%d.so\",\"base\":\"0x%x000\"}", i ? "," : "", i, i, i + 1);
+        fputs("]", f);
+    }
+    ck_assert(fputs("}\n", f) >= 0 && fclose(f) == 0);
+    return path;
+}
+
+static void expect_late_modules(const char *dir, const char *sites, int nmodules, const char *what)
+{
+    char *path = write_late_modules(dir, sites, nmodules);
+    char *whole[] = {"report", path, NULL}, *streamed[] = {"report", path, "--format", "json", NULL};
+    struct tu_proc a, b;
+    run_lw(&a, whole, 60);
+    run_lw(&b, streamed, 60);
+    if (!what) {
+        ck_assert_msg(exit_code(&a) == 0, "report refused a sound report (%d modules): %s", nmodules, a.err);
+        ck_assert_msg(exit_code(&b) == 0, "report --format json refused a sound report (%d modules): %s", nmodules,
+                      b.err);
+        json_t *j = json_loads(b.out, 0, NULL);
+        ck_assert_msg(j && json_array_size(json_object_get(j, "modules")) == (size_t)nmodules, "%s", b.out);
+        json_decref(j);
+    } else {
+        ck_assert_msg(exit_code(&a) == 2 && strstr(a.err, what), "report (%d modules): %s: %s; expected %s",
+                      nmodules, tu_status_str(&a), a.err, what);
+        ck_assert_msg(exit_code(&b) == 2, "report --format json accepted what report refuses (%s)", what);
+        ck_assert_msg(strcmp(a.err, b.err) == 0, "report and report --format json disagree:\n%s%s", a.err, b.err);
+        ck_assert_msg(!strchr(b.err, '\n') || strchr(b.err, '\n') == b.err + strlen(b.err) - 1, "%s", b.err);
+    }
+    tu_proc_free(&a);
+    tu_proc_free(&b);
+    free(path);
+}
+
+#define LATE_SITE(id, members) "{\"id\":\"00000000000000" id "\",\"live_bytes\":1,\"live_blocks\":1," members "}"
+#define LATE_FRAME(m) "{\"ip\":\"0x10\",\"module\":" #m "}"
+#define LATE_LEAK(members) "{\"blocks\":1,\"bytes\":1," members "}"
+#define LATE_BAD(m, n) ".module " #m " is not -1 or an index into modules (" #n " entries))"
+
+START_TEST(late_modules_refused_alike)
+{
+    char *dir = tu_tempdir();
+    /* (a) a site's frames; the second site's leak holds a larger bad index, but frames are checked first */
+    expect_late_modules(dir, "[" LATE_SITE("a1", "\"frames\":[" LATE_FRAME(1) "," LATE_FRAME(-1) "]") ","
+                        LATE_SITE("a2", "\"frames\":[" LATE_FRAME(0) "," LATE_FRAME(2) "],\"leaks\":["
+                                  LATE_LEAK("\"created_at\":[" LATE_FRAME(5) "]") "]") "]",
+                        2, "(sites[1].frames[1]" LATE_BAD(2, 2));
+    /* (b) frames are sound; the second leak's created_at is not */
+    expect_late_modules(dir, "[" LATE_SITE("b1", "\"frames\":[" LATE_FRAME(1) "],\"leaks\":["
+                                  LATE_LEAK("\"created_at\":[" LATE_FRAME(0) "]") ","
+                                  LATE_LEAK("\"created_at\":[" LATE_FRAME(1) "," LATE_FRAME(4) "]") "]") "]",
+                        2, "(sites[0].leaks[1].created_at[1]" LATE_BAD(4, 2));
+    /* (c) an access record's frames */
+    expect_late_modules(dir, "[" LATE_SITE("c1", "\"frames\":[" LATE_FRAME(0) "],\"leaks\":["
+                                  LATE_LEAK("\"created_at\":[" LATE_FRAME(1) "],\"recent_access\":["
+                                            "{\"kind\":\"free\",\"frames\":[" LATE_FRAME(1) "]},"
+                                            "{\"kind\":\"realloc\",\"frames\":[" LATE_FRAME(0) "," LATE_FRAME(3)
+                                            "]}]") "]") "]",
+                        2, "(sites[0].leaks[0].recent_access[1].frames[1]" LATE_BAD(3, 2));
+    /* (d) within one site the document holds leaks (created_at index 7) before frames (index 2 third): the
+     * frames are checked first, so frames[2] is named, not the larger index read before it */
+    expect_late_modules(dir, "[" LATE_SITE("d1", "\"leaks\":[" LATE_LEAK("\"created_at\":[" LATE_FRAME(7) "]") "],"
+                                  "\"frames\":[" LATE_FRAME(0) "," LATE_FRAME(1) "," LATE_FRAME(2) "]") "]",
+                        2, "(sites[0].frames[2]" LATE_BAD(2, 2));
+    /* ... and in one leak, recent_access (index 9) before created_at (index 5): created_at is checked first */
+    expect_late_modules(dir, "[" LATE_SITE("d2", "\"frames\":[" LATE_FRAME(0) "],\"leaks\":["
+                                  LATE_LEAK("\"recent_access\":[{\"frames\":[" LATE_FRAME(9) "]}],"
+                                            "\"created_at\":[" LATE_FRAME(1) "," LATE_FRAME(5) "]") "]") "]",
+                        2, "(sites[0].leaks[0].created_at[1]" LATE_BAD(5, 2));
+    /* One document, modules of different sizes: each names the first frame, in that order, past the end. */
+    const char *sites = "[" LATE_SITE("e1", "\"leaks\":[" LATE_LEAK("\"created_at\":[" LATE_FRAME(0) ","
+                                                                 LATE_FRAME(6) "]") "],"
+                                      "\"frames\":[" LATE_FRAME(0) "," LATE_FRAME(3) "]") ","
+                        LATE_SITE("e2", "\"frames\":[],\"leaks\":[" LATE_LEAK("\"recent_access\":[{\"frames\":["
+                                                                           LATE_FRAME(1) "," LATE_FRAME(8) "]}],"
+                                                                           "\"created_at\":[]") "]") "]";
+    expect_late_modules(dir, sites, -1, "(sites[0].frames[0]" LATE_BAD(0, 0));
+    expect_late_modules(dir, sites, 1, "(sites[0].frames[1]" LATE_BAD(3, 1));
+    expect_late_modules(dir, sites, 3, "(sites[0].frames[1]" LATE_BAD(3, 3));
+    expect_late_modules(dir, sites, 4, "(sites[0].leaks[0].created_at[1]" LATE_BAD(6, 4));
+    expect_late_modules(dir, sites, 7, "(sites[1].leaks[0].recent_access[0].frames[1]" LATE_BAD(8, 7));
+    expect_late_modules(dir, sites, 8, "(sites[1].leaks[0].recent_access[0].frames[1]" LATE_BAD(8, 8));
+    /* every index in range: both accept it */
+    expect_late_modules(dir, sites, 9, NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A stack of 5000 rising module indexes before modules: the streamed check keeps a bounded list of frames,
+ * yet still names the frame when modules is short, and never accepts what the whole read refuses. */
+START_TEST(late_modules_many_rising_indexes)
+{
+    char *dir = tu_tempdir();
+    size_t cap = 64 * 5000 + 256, o = 0;
+    char *sites = malloc(cap);
+    ck_assert(sites);
+    o += (size_t)snprintf(sites + o, cap - o, "[{\"id\":\"00000000000000f1\",\"live_bytes\":1,\"live_blocks\":1,"
+                          "\"frames\":[");
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)snprintf(sites + o, cap - o, "%s{\"ip\":\"0x10\",\"module\":%d}", i ? "," : "", i);
+    snprintf(sites + o, cap - o, "]}]");
+    expect_late_modules(dir, sites, 1000, "(sites[0].frames[1000].module 1000 is not -1 or an index into modules "
+                        "(1000 entries))");
+    expect_late_modules(dir, sites, 5000, NULL);
+    /* past the list's bound the frame may go unnamed, but the report is refused all the same */
+    char *path = write_late_modules(dir, sites, 4500);
+    char *whole[] = {"report", path, NULL}, *streamed[] = {"report", path, "--format", "json", NULL};
+    struct tu_proc a, b;
+    run_lw(&a, whole, 60);
+    run_lw(&b, streamed, 60);
+    ck_assert_msg(exit_code(&a) == 2 && strstr(a.err, "(sites[0].frames[4500].module 4500 is not -1 or an index "
+                                                      "into modules (4500 entries))"), "report: %s", a.err);
+    ck_assert_msg(exit_code(&b) == 2 && strstr(b.err, "(sites hold a frame with module 4999, not -1 or an index "
+                                                      "into modules (4500 entries); too many rising module indexes "
+                                                      "came before modules to name the first: put modules before "
+                                                      "sites)"), "report --format json: %s", b.err);
+    tu_proc_free(&a);
+    tu_proc_free(&b);
+    free(path);
+    free(sites);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
     Suite *s = suite_create("input");
@@ -524,6 +663,8 @@ static Suite *input_suite(void)
     tcase_add_test(n, largest_counts_stay_exact);
     tcase_add_test(n, bad_suppression_files);
     tcase_add_test(n, json_top_is_the_first_sites);
+    tcase_add_test(n, late_modules_refused_alike);
+    tcase_add_test(n, late_modules_many_rising_indexes);
     suite_add_tcase(s, n);
     return s;
 }

@@ -43,6 +43,16 @@ typedef struct {
     bool in_site;             /* reading a site that is checked and let go (r->sites_not_kept) */
     struct seen_id { uint64_t key; const char *id; size_t index; } *ids; /* r->sites_not_kept: every site's id */
     size_t nread, ids_cap;    /* sites read so far; room in ids */
+    /* r->sites_not_kept with modules after the sites: the frames that may be the first with a module index
+     * out of range once modules' size is known (model_read.c, check_late_frames), in bounded memory */
+    struct late_frame { size_t site; long leak, access, frame; int module; } *late, *late_site; /* -1: not in a leak */
+    size_t nlate, nlate_site;  /* the sites read before this one; this one, in document order */
+    long long late_max;       /* largest module index in the sites read before this one (-1: none) */
+    long long late_site_max;  /* ... in this site */
+    long long stack_max;      /* ... in the stack being read */
+    bool late_lost;           /* some that may be the first bad one were not kept (too many) */
+    bool late_site_lost;      /* this site's candidates from late_site_cut on (in check order) are not kept */
+    struct late_frame late_site_cut;
 } md_reader;
 
 
@@ -75,6 +85,9 @@ bool md_read_objects(md_reader *d, jr_token t, const md_seg *up, const char *nam
                      size_t *cap, size_t elem_size, size_t first, md_read_one read_one);
 
 bool md_is_module_index(const md_reader *d, long long m);
+/* A frame (at) with module index m >= 0 of a site let go before modules were read: kept when it may be the
+ * first bad one. */
+void md_note_late_frame(md_reader *d, const md_seg *at, int m);
 void md_bad_module(md_reader *d, const md_seg *at, long long m);
 
 /* One site object (its '{' read) into s; one stack (array of frames, t its first token) into st. False when

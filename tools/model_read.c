@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void late_site_done(md_reader *d, size_t site);
+
 static bool read_sites(md_reader *d, jr_token t)
 {
     lw_report *r = d->r;
@@ -56,6 +58,8 @@ static bool read_sites(md_reader *d, jr_token t)
         d->in_site = r->sites_not_kept;
         bool ok = md_read_site(d, &w, &s);
         d->in_site = false;
+        if (r->sites_not_kept && !d->modules_read)
+            late_site_done(d, n);
         if (r->sites_not_kept) {
             d->ids[n] = (struct seen_id){s.id_key, s.id, n};
         } else {
@@ -149,6 +153,124 @@ static void check_late_modules(md_reader *d)
     }
 }
 
+/* model_check_fd lets each site go, so with modules after the sites it cannot look back as check_late_modules
+ * does. It must still refuse what that refuses, naming the same frame: the first, in check_late_modules'
+ * order (per site: frames, then each leak's created_at and recent_access frames), whose index is at least
+ * the number of modules. Whatever that number, the first such frame is one whose index is larger than every
+ * frame's before it in that order: only those are kept. Their indexes rise, so the first bad one is at most
+ * number nmodules + 1 of them (a few in practice: one per module newly met). Within a site, document order
+ * may differ, so a site's candidates (each above the frames before it in its own stack) are sorted when the
+ * site ends. Memory is bounded by LATE_CAP: past it only the first in check order are kept, and when the
+ * first bad frame is not among them the report is still refused (exactly when check_late_modules would
+ * refuse it), with a message that says why no frame is named. */
+#define LATE_CAP 4096
+
+static int late_order(const void *a, const void *b)
+{
+    const struct late_frame *x = a, *y = b;
+    if (x->leak != y->leak)
+        return x->leak < y->leak ? -1 : 1;
+    if (x->access != y->access)
+        return x->access < y->access ? -1 : 1;
+    return x->frame < y->frame ? -1 : x->frame > y->frame;
+}
+
+/* Sorts this site's candidates into check order and keeps those above every one before them. */
+static void late_site_sort(md_reader *d)
+{
+    if (!d->nlate_site)
+        return;
+    qsort(d->late_site, d->nlate_site, sizeof *d->late_site, late_order);
+    size_t kept = 0;
+    long long max = d->late_max;
+    for (size_t i = 0; i < d->nlate_site; i++)
+        if (d->late_site[i].module > max) {
+            max = d->late_site[i].module;
+            d->late_site[kept++] = d->late_site[i];
+        }
+    d->nlate_site = kept;
+}
+
+void md_note_late_frame(md_reader *d, const md_seg *at, int m)
+{
+    if (m > d->late_site_max)
+        d->late_site_max = m;
+    if (m <= d->stack_max)
+        return;
+    d->stack_max = m;
+    if (m <= d->late_max || d->late_lost)
+        return;
+    if (!d->late_site && !(d->late_site = malloc(LATE_CAP * sizeof *d->late_site))) {
+        d->late_lost = true;
+        return;
+    }
+    struct late_frame f = {.leak = -1, .access = -1, .frame = at->index, .module = m};
+    for (const md_seg *s = at->up; s; s = s->up)
+        if (strcmp(s->name, "leaks") == 0)
+            f.leak = s->index;
+        else if (strcmp(s->name, "recent_access") == 0)
+            f.access = s->index;
+    if (d->late_site_lost && late_order(&f, &d->late_site_cut) >= 0)
+        return;
+    if (d->nlate_site == LATE_CAP) {
+        /* full: only the first half in check order stays; what comes after it in that order is not kept */
+        late_site_sort(d);
+        if (d->nlate_site > LATE_CAP / 2) {
+            d->late_site_cut = d->late_site[LATE_CAP / 2];
+            d->nlate_site = LATE_CAP / 2;
+            d->late_site_lost = true;
+            if (late_order(&f, &d->late_site_cut) >= 0)
+                return;
+        }
+    }
+    d->late_site[d->nlate_site++] = f;
+}
+
+/* The site just read: its frames larger than all before them join the list. */
+static void late_site_done(md_reader *d, size_t site)
+{
+    late_site_sort(d);
+    for (size_t i = 0; i < d->nlate_site && !d->late_lost; i++) {
+        if (!d->late && !(d->late = malloc(LATE_CAP * sizeof *d->late)))
+            d->late_lost = true;
+        if (d->nlate == LATE_CAP)
+            d->late_lost = true;
+        if (d->late_lost)
+            break;
+        d->late[d->nlate] = d->late_site[i];
+        d->late[d->nlate++].site = site;
+        d->late_max = d->late_site[i].module;
+    }
+    if (d->late_site_lost)
+        d->late_lost = true;  /* the kept ones come first in check order; later ones may be missing */
+    if (d->late_site_max > d->late_max)
+        d->late_max = d->late_site_max;
+    d->nlate_site = 0;
+    d->late_site_max = -1;
+    d->late_site_lost = false;
+}
+
+static void check_late_frames(md_reader *d)
+{
+    size_t n = d->r->nmodules;
+    if (d->why[0] || d->late_max < (long long)n)
+        return;
+    for (size_t i = 0; i < d->nlate; i++) {
+        const struct late_frame *f = &d->late[i];
+        if (f->module < (long long)n)
+            continue;
+        md_seg sw = {NULL, "sites", (long)f->site}, lw = {&sw, "leaks", f->leak};
+        md_seg aw = {&lw, "recent_access", f->access};
+        md_seg w = f->leak < 0 ? (md_seg){&sw, "frames", f->frame}
+                 : f->access < 0 ? (md_seg){&lw, "created_at", f->frame} : (md_seg){&aw, "frames", f->frame};
+        md_bad_module(d, &w, f->module);
+        return;
+    }
+    md_bad(d, NULL, "sites", "hold a frame with module %lld, not -1 or an index into modules (%zu entries); too "
+           "many rising module indexes came before modules to name the first: put modules before sites",
+           d->late_max, n);
+}
+
 static bool read_root(md_reader *d)
 {
     static const char *const names[] = {"format", "version", "pid", "ppid", "program", "reason", "seq",
@@ -228,8 +350,12 @@ static bool read_root(md_reader *d)
     }
     if (d->jr->last == JR_ERROR)
         return false;
-    if (sites_read && !d->modules_read)
-        check_late_modules(d);
+    if (sites_read && !d->modules_read) {
+        if (r->sites_not_kept)
+            check_late_frames(d);
+        else
+            check_late_modules(d);
+    }
     r->time_ms = lw_parse_time_ms(r->time);
     /* config holds the setting; the exit report applies 0 (every live block is a leak then). */
     if (r->reason && strcmp(r->reason, "exit") == 0)
@@ -277,7 +403,8 @@ static void check_ids(md_reader *d)
 
 bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t whylen)
 {
-    md_reader d = {.jr = jr, .r = r, .interned = calloc(MD_INTERN_SLOTS, sizeof *d.interned)};
+    md_reader d = {.jr = jr, .r = r, .interned = calloc(MD_INTERN_SLOTS, sizeof *d.interned), .late_max = -1,
+                   .late_site_max = -1};
     if (!d.interned) {
         *json_error = false;
         snprintf(why, whylen, "out of memory");
@@ -302,6 +429,8 @@ bool model_read(jreader *jr, lw_report *r, bool *json_error, char *why, size_t w
     free(d.access);
     free(d.interned);
     free(d.ids);
+    free(d.late);
+    free(d.late_site);
     if (!ok) {
         *json_error = true;
         snprintf(why, whylen, "%s", jr->error);

@@ -101,6 +101,8 @@ static bool read_frame(md_reader *d, const md_seg *at, void *slot)
     f->module = m >= -1 && m <= 0x7fffffff ? (int)m : -1;
     if (f->module < 0)
         f->offset = 0;
+    else if (d->in_site && !d->modules_read)
+        md_note_late_frame(d, at, f->module);
     return true;
 }
 
@@ -108,6 +110,7 @@ static bool read_frame(md_reader *d, const md_seg *at, void *slot)
 bool md_read_stack(md_reader *d, jr_token t, const md_seg *up, const char *name, lw_stack *st)
 {
     *st = (lw_stack){0};
+    d->stack_max = -1;
     if (!md_read_objects(d, t, up, name, &d->frames, &d->nframes, &d->frames_cap, sizeof *d->frames, 64, read_frame))
         return false;
     if (d->nframes && !d->why[0] && (st->v = md_arena(d, d->nframes * sizeof *st->v, true))) {
