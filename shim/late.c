@@ -152,6 +152,27 @@ static void late_tick(void)
         got_redirect_new_modules();
 }
 
+/* Points the loaded libraries' allocation calls at the hooks: 1, attached; 0 when none could be rewritten
+ * (then every rewritten entry is put back). */
+static int take_over_calls(void)
+{
+    if (got_redirect() <= 0) {
+        got_restore();
+        return 0;
+    }
+    late.attached = 1;
+    report_thread_on_tick(late_tick);
+    return 1;
+}
+
+/* Nothing reaches the hooks: the program gets its signals back and the shim stops, reporter included. */
+static void give_everything_back(void)
+{
+    signals_restore_program();
+    atomic_store(&shim_state.status, LW_OFF);
+    report_thread_withdraw();
+}
+
 /* Attached, detached, and now attached again: the library is loaded and its tables exist, so tracking
  * restarts from the new settings with every table emptied (what was tracked before the detach is stale:
  * its frees went past the hooks) and the entries are rewritten again. */
@@ -160,11 +181,8 @@ static int reattach(void)
     if (read_settings() < 0)
         return LATE_NO_SETTINGS;
     lw_restart_late(setting);
-    if (got_redirect() <= 0) {
-        got_restore();
-        signals_restore_program();
-        atomic_store(&shim_state.status, LW_OFF);
-        report_thread_withdraw();
+    if (!take_over_calls()) {
+        give_everything_back();
         return LATE_NO_HOOKS;
     }
     late.detached = 0;
@@ -197,16 +215,10 @@ LW_EXPORT int leakwatch_attach(void)
             lw_start();
             /* none rewritten (mprotect refused, a program without a GOT entry for malloc): nothing would
              * ever be tracked, so give everything back rather than pretend */
-            if (got_redirect() <= 0) {
-                got_restore();
-                signals_restore_program();
-                atomic_store(&shim_state.status, LW_OFF);
-                report_thread_withdraw();
+            if (!take_over_calls()) {
+                give_everything_back();
                 late.detached = 1;
                 result = LATE_NO_HOOKS;
-            } else {
-                late.attached = 1;
-                report_thread_on_tick(late_tick);
             }
         }
     }
@@ -298,13 +310,8 @@ int late_start_as_agent(const char *options, int *bad_options)
         result = LATE_CANNOT_TRACK;
     } else {
         lw_start();
-        if (got_redirect() <= 0) {
-            got_restore();           /* nothing reaches the hooks; the reporter goes on for Java-heap sites */
-            result = LATE_NO_HOOKS;
-        } else {
-            late.attached = 1;
-            report_thread_on_tick(late_tick);
-        }
+        if (!take_over_calls())
+            result = LATE_NO_HOOKS;  /* nothing reaches the hooks; the reporter goes on for Java-heap sites */
     }
     lw_guard = saved_guard;
     return result;
